@@ -1,0 +1,23 @@
+"""What a forecasting network needs to know about its data, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ForecastShape:
+    """Sizes every forecaster is built from: ``(B, lookback, n_channels) -> (B, horizon, n_channels)``.
+
+    ``period`` is the dominant seasonal period in steps (24 for hourly data), used by seasonal naive.
+    """
+
+    lookback: int
+    horizon: int
+    n_channels: int
+    period: int | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("lookback", "horizon", "n_channels"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"ForecastShape.{field} must be positive, got {getattr(self, field)}")
