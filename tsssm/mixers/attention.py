@@ -1,0 +1,130 @@
+"""Multi-head self-attention, the Transformer's mixer, with rotary positions and a KV cache.
+
+Attention is the project's foil to the SSMs: in parallel mode every position looks at every (earlier)
+position, O(L^2) work; when decoding, its state is the keys and values of all past steps, a cache that
+GROWS with the sequence where an SSM's state stays fixed. ``state_nbytes`` of the cache shows it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tsssm.mixers.base import Mixer
+from tsssm.mixers.rotary import RotaryEmbedding
+
+
+class KVCache(NamedTuple):
+    """Attention's decoding state: keys and values of the first ``length`` steps.
+
+    ``keys`` and ``values`` are ``(B, heads, capacity, head_dim)`` buffers of which positions
+    ``[0, length)`` are filled. Capacity doubles when full, so decoding L steps copies O(L) entries in
+    all instead of O(L^2) for re-concatenating every step, and holds at most 2x what it uses.
+    ``state_nbytes`` counts the whole buffers: the memory the cache really holds.
+
+    Steps write into the buffers in place: step a cache once (clone its tensors to branch), and
+    decode under ``torch.no_grad()`` (autograd refuses to backpropagate through overwritten buffers).
+    """
+
+    keys: Tensor
+    values: Tensor
+    length: int
+
+
+class Attention(Mixer):
+    """Multi-head self-attention: ``(B, L, D) -> (B, L, D)``.
+
+    A fused QKV projection, rotary positions on queries and keys (``rotary=False``: no positional
+    information at all, so non-causal attention is permutation-equivariant), PyTorch's
+    ``scaled_dot_product_attention`` (flash/memory-efficient kernels where available), and an output
+    projection. ``dropout`` drops attention probabilities while training.
+    """
+
+    def __init__(self, d_model: int, n_heads: int = 4, causal: bool = True, rotary: bool = True,
+                 dropout: float = 0.0, bias: bool = False) -> None:
+        super().__init__(d_model)
+        if n_heads <= 0 or d_model % n_heads:
+            raise ValueError(f"Attention: d_model={d_model} must be divisible by n_heads={n_heads} "
+                             f"(a positive number of heads)")
+        head_dim = d_model // n_heads
+        if rotary and head_dim % 2:
+            raise ValueError(f"Attention: rotary positions need an even head_dim, got "
+                             f"d_model / n_heads = {d_model} / {n_heads} = {head_dim}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"Attention: dropout must be in [0, 1), got {dropout}")
+        self.n_heads = n_heads
+        self.head_dim = head_dim
+        self.causal = causal
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.out = nn.Linear(d_model, d_model, bias=bias)
+        self.rotary = RotaryEmbedding(head_dim) if rotary else None
+
+    def _heads(self, x: Tensor, offset: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``x (B, L, D)`` at positions ``offset + [0, L)`` -> q, k, v, each ``(B, heads, L, head_dim)``."""
+        batch, length, _ = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if self.rotary is not None:
+            q, k = self.rotary(q, offset), self.rotary(k, offset)
+        return q, k, v
+
+    def _merge(self, y: Tensor) -> Tensor:
+        """``(B, heads, L, head_dim) -> (B, L, D)`` through the output projection."""
+        batch, _, length, _ = y.shape
+        return self.out(y.transpose(1, 2).reshape(batch, length, self.d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"Attention.forward expects (B, L, d_model={self.d_model}), got {tuple(x.shape)}")
+        q, k, v = self._heads(x, offset=0)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=self.causal)
+        return self._merge(y)
+
+    def _require_causal(self) -> None:
+        if not self.causal:
+            raise NotImplementedError("Attention(causal=False) attends to future positions, so it cannot "
+                                      "be stepped; build it with causal=True to decode")
+
+    def init_state(self, batch: int, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> KVCache:
+        """An empty cache (capacity 0) for ``batch`` sequences; device and dtype default to the weights'."""
+        self._require_causal()
+        weight = self.qkv.weight
+        empty = torch.empty(batch, self.n_heads, 0, self.head_dim,
+                            device=weight.device if device is None else device,
+                            dtype=weight.dtype if dtype is None else dtype)
+        return KVCache(empty, empty.clone(), 0)
+
+    def step(self, x: Tensor, state: KVCache) -> tuple[Tensor, KVCache]:
+        """``x (B, D)`` at position ``state.length``: append its key and value, attend over the cache."""
+        self._require_causal()
+        keys, values, length = state
+        if x.dim() != 2 or x.shape[-1] != self.d_model:
+            raise ValueError(f"Attention.step expects (B, d_model={self.d_model}), got {tuple(x.shape)}")
+        if x.shape[0] != keys.shape[0]:
+            raise ValueError(f"Attention.step: input batch {x.shape[0]} != cache batch {keys.shape[0]}")
+        if length == keys.shape[2]:
+            keys, values = _grow(keys, length), _grow(values, length)
+        q, k, v = self._heads(x.unsqueeze(1), offset=length)
+        keys[:, :, length] = k[:, :, 0]
+        values[:, :, length] = v[:, :, 0]
+        length += 1
+        y = F.scaled_dot_product_attention(q, keys[:, :, :length], values[:, :, :length],
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self._merge(y).squeeze(1), KVCache(keys, values, length)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, dropout={self.dropout}"
+
+
+def _grow(buffer: Tensor, length: int) -> Tensor:
+    """A buffer of twice the capacity (at least 1) along dim 2 holding the first ``length`` entries."""
+    batch, heads, capacity, head_dim = buffer.shape
+    grown = buffer.new_empty(batch, heads, max(1, 2 * capacity), head_dim)
+    grown[:, :, :length] = buffer[:, :, :length]
+    return grown
