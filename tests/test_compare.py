@@ -1,0 +1,146 @@
+"""compare against real MLflow runs with known metrics, in one sqlite store for the module (set-up is slow).
+
+Experiment ``ltsf/etth1`` holds, besides runs that must be left out (failed, still running, an older run of
+a seed that was run again):
+
+    model  horizon  seed  test/mse  test/mae  n_params
+    mamba  96       1     0.25      0.5       100
+    mamba  96       2     0.75      1.0       100
+    s4     96       1     1.0       2.0       40
+    s4     96       2     3.0       2.0       -
+    s4     192      1     4.0       5.0       40
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.entities import Metric
+
+from tsssm import compare, tracking
+
+EXPERIMENT = "ltsf/etth1"
+SQRT_0125 = math.sqrt(0.125)  # sample std of {0.25, 0.75} and of {0.5, 1.0}
+
+
+def _make_run(client: mlflow.MlflowClient, experiment_id: str, tags: dict[str, str],
+              metrics: dict[str, float], status: str = "FINISHED", start_time: int | None = None) -> str:
+    run = client.create_run(experiment_id, start_time=start_time, tags=tags)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+    client.set_terminated(run.info.run_id, status)
+    return run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory: pytest.TempPathFactory):
+    """The store described in the module docstring, plus experiments for each error case."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    etth1 = client.create_experiment(EXPERIMENT)
+
+    def run(model, horizon, seed, mse, mae, n_params=None, **kwargs):
+        metrics = {"test/mse": mse, "test/mae": mae} | ({} if n_params is None else {"n_params": n_params})
+        return _make_run(client, etth1, tracking.run_tags(model, "etth1", horizon, seed), metrics, **kwargs)
+
+    run("mamba", 96, 1, 100.0, 100.0, 100, start_time=1)  # replaced by the rerun of seed 1 below
+    run("mamba", 96, 1, 0.25, 0.5, 100)
+    run("mamba", 96, 2, 0.75, 1.0, 100)
+    run("s4", 96, 1, 1.0, 2.0, 40)
+    run("s4", 96, 2, 3.0, 2.0)
+    run("s4", 192, 1, 4.0, 5.0, 40)
+    run("mamba", 96, 3, 1e3, 1e3, status="FAILED")
+    run("s4", 192, 2, 1e3, 1e3, status="RUNNING")
+
+    ettm1 = client.create_experiment("ltsf/ettm1")
+    _make_run(client, ettm1, tracking.run_tags("mamba", "ettm1", 96, 1), {"test/mse": 0.5, "test/mae": 0.5})
+    failed_only = client.create_experiment("failed-only")
+    _make_run(client, failed_only, tracking.run_tags("mamba", "ettm1", 96, 1), {"test/mse": 0.5}, "FAILED")
+    untagged = client.create_experiment("untagged")
+    _make_run(client, untagged, {"tsssm.model": "mamba"}, {"test/mse": 0.5})
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def _table(uri: str, metrics=("test/mse", "test/mae")) -> pd.DataFrame:
+    return compare.aggregate(tracking.search_runs(EXPERIMENT, uri), list(metrics))
+
+
+def test_aggregate_means_and_sample_stds_over_seeds(uri: str) -> None:
+    table = _table(uri)
+    assert table[["dataset", "horizon", "model", "n"]].values.tolist() == [
+        ["etth1", "96", "mamba", 2], ["etth1", "96", "s4", 2], ["etth1", "192", "s4", 1]]
+    assert table["test/mse_mean"].tolist() == [0.5, 2.0, 4.0]
+    assert table["test/mae_mean"].tolist() == [0.75, 2.0, 5.0]
+    assert table["test/mse_std"].iloc[0] == pytest.approx(SQRT_0125, abs=1e-15)
+    assert table["test/mse_std"].iloc[1] == pytest.approx(math.sqrt(2.0), abs=1e-15)
+    assert table["test/mae_std"].iloc[0] == pytest.approx(SQRT_0125, abs=1e-15)
+    assert table["test/mae_std"].iloc[1] == 0.0
+    assert math.isnan(table["test/mse_std"].iloc[2]) and math.isnan(table["test/mae_std"].iloc[2])
+    assert table["test/mse_n"].tolist() == [2, 2, 1]
+
+
+def test_markdown_table(uri: str) -> None:
+    assert compare.to_markdown(_table(uri), ["test/mse", "test/mae"]) == (
+        "| dataset | horizon | model | test/mse   | test/mae    | n |\n"
+        "| ------- | ------- | ----- | ---------- | ----------- | - |\n"
+        "| etth1   | 96      | mamba | 0.5 ± 0.35 | 0.75 ± 0.35 | 2 |\n"
+        "| etth1   | 96      | s4    | 2 ± 1.4    | 2 ± 0       | 2 |\n"
+        "| etth1   | 192     | s4    | 4          | 5           | 1 |\n"
+    )
+
+
+def test_markdown_says_when_a_metric_has_fewer_seeds_than_the_group(uri: str) -> None:
+    lines = compare.to_markdown(_table(uri, ["n_params"]), ["n_params"]).splitlines()
+    assert lines[2:] == ["| etth1   | 96      | mamba | 100 ± 0  | 2 |",
+                         "| etth1   | 96      | s4    | 40 (n=1) | 2 |",
+                         "| etth1   | 192     | s4    | 40       | 1 |"]
+
+
+def test_main_prints_and_writes_markdown_csv_and_png(uri: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = tmp_path / "results" / "etth1"
+    compare.main(["--experiment", EXPERIMENT, "--tracking-uri", uri, "--output", str(prefix)])
+    out = capsys.readouterr().out
+    markdown = (tmp_path / "results" / "etth1.md").read_text(encoding="utf-8")
+    assert out.startswith(markdown)
+    assert "| etth1   | 96      | mamba | 0.5 ± 0.35 | 0.75 ± 0.35 | 2 |" in markdown
+
+    csv = pd.read_csv(tmp_path / "results" / "etth1.csv")
+    assert csv.columns.tolist() == ["dataset", "horizon", "model", "n", "test/mse_mean", "test/mse_std",
+                                    "test/mse_n", "test/mae_mean", "test/mae_std", "test/mae_n"]
+    assert csv["horizon"].tolist() == [96, 96, 192]
+    assert csv["test/mse_mean"].tolist() == [0.5, 2.0, 4.0]
+    assert csv["test/mse_std"].iloc[:2].tolist() == pytest.approx([SQRT_0125, math.sqrt(2.0)], abs=1e-15)
+    assert math.isnan(csv["test/mse_std"].iloc[2])
+
+    png = (tmp_path / "results" / "etth1.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["etth1.csv", "etth1.md", "etth1.png"]
+
+
+def test_main_takes_several_experiments(uri: str, capsys: pytest.CaptureFixture[str]) -> None:
+    compare.main(["--experiment", EXPERIMENT, "--experiment", "ltsf/ettm1", "--tracking-uri", uri,
+                  "--metrics", "test/mse"])
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == ["etth1", "etth1", "etth1", "ettm1"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--experiment", "nope"], r"'nope' not found.*experiments there: \[.*'ltsf/etth1'"),
+    (["--experiment", "failed-only"], r"no finished runs in experiment\(s\) \['failed-only'\]"),
+    (["--experiment", EXPERIMENT, "--metrics", "test/mse", "val/acc"],
+     r"metric\(s\) \['val/acc'\]; metrics logged: \['n_params', 'test/mae', 'test/mse'\]"),
+    (["--experiment", "untagged"], r"lack one of the tags.*tsssm.dataset"),
+])
+def test_main_errors_are_clear(uri: str, argv: list[str], message: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(argv + ["--tracking-uri", uri])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err

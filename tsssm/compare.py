@@ -1,0 +1,176 @@
+"""Compare finished runs: mean ± std over seeds for each model x dataset x horizon.
+
+    python -m tsssm.compare --experiment ltsf/etth1 [--tracking-uri URI] [--metrics test/mse test/mae]
+                            [--output results/etth1]
+
+Runs are grouped by their tags (``tsssm.tracking.RUN_TAGS``), not by params, so the table does not care how
+the config was laid out. A seed that was run twice counts once: its latest finished run. ``--output PREFIX``
+writes ``PREFIX.md`` (the printed table), ``PREFIX.csv`` (mean, std and n of every metric, as numbers) and
+``PREFIX.png`` (bars of the first metric with std error bars), each written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from tsssm.tracking import RUN_TAGS, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError, search_runs
+
+GROUP = ["dataset", "horizon", "model"]
+DEFAULT_METRICS = ("test/mse", "test/mae")
+
+
+def aggregate(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per dataset x horizon x model: ``n`` seeds, then ``{metric}_mean``, ``_std``, ``_n`` per metric.
+
+    ``runs`` is ``mlflow.search_runs``' frame. std is the sample std (ddof=1), NaN for a single seed.
+    Sorted by dataset, horizon (numerically where it is a number), model.
+    """
+    _require_tags(runs)
+    _require_metrics(runs, metrics)
+    runs = runs.rename(columns={f"tags.{TAG_DATASET}": "dataset", f"tags.{TAG_HORIZON}": "horizon",
+                                f"tags.{TAG_MODEL}": "model", f"tags.{TAG_SEED}": "seed"})
+    runs = _latest_run_per_seed(runs)
+    grouped = runs.groupby(GROUP, sort=False)
+    table = grouped.size().rename("n").to_frame()
+    for metric in metrics:
+        values = grouped[f"metrics.{metric}"]
+        table[f"{metric}_mean"] = values.mean()
+        table[f"{metric}_std"] = values.std(ddof=1)
+        table[f"{metric}_n"] = values.count()
+    table = table.reset_index()
+    horizon_number = pd.to_numeric(table["horizon"], errors="coerce")
+    order = table.assign(_h=horizon_number).sort_values(["dataset", "_h", "horizon", "model"], kind="stable")
+    return table.loc[order.index].reset_index(drop=True)
+
+
+def _require_tags(runs: pd.DataFrame) -> None:
+    columns = [f"tags.{tag}" for tag in RUN_TAGS]
+    present = runs.reindex(columns=columns)
+    untagged = present.isna().any(axis=1)
+    if untagged.any():
+        ids = runs.loc[untagged, "run_id"].tolist()
+        raise RunLookupError(f"runs {ids} lack one of the tags {list(RUN_TAGS)} that compare groups by "
+                             f"(tsssm.tracking.run_tags sets them)")
+
+
+def _require_metrics(runs: pd.DataFrame, metrics: Sequence[str]) -> None:
+    logged = sorted(c.removeprefix("metrics.") for c in runs.columns
+                    if c.startswith("metrics.") and runs[c].notna().any())
+    missing = [m for m in metrics if m not in logged]
+    if missing:
+        raise RunLookupError(f"no finished run has the metric(s) {missing}; metrics logged: {logged}")
+
+
+def _latest_run_per_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    runs = runs.sort_values("start_time", kind="stable")
+    latest = runs.drop_duplicates(subset=GROUP + ["seed"], keep="last")
+    if len(latest) < len(runs):
+        print(f"compare: {len(runs) - len(latest)} older run(s) of an already-run seed left out",
+              file=sys.stderr)
+    return latest
+
+
+def to_markdown(table: pd.DataFrame, metrics: Sequence[str]) -> str:
+    """A Markdown table with padded columns, readable in a terminal as well as rendered."""
+    header = GROUP + list(metrics) + ["n"]
+    rows = [[str(row[c]) for c in GROUP] + [_mean_std(row, m) for m in metrics] + [str(row["n"])]
+            for _, row in table.iterrows()]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    lines = [_markdown_row(header, widths), _markdown_row(["-" * w for w in widths], widths)]
+    lines += [_markdown_row(row, widths) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _mean_std(row: pd.Series, metric: str) -> str:
+    """``mean ± std``; a metric logged by fewer seeds than the group has says how many it averages."""
+    mean, std, count = row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_n"]
+    if count == 0:
+        return "-"
+    text = f"{mean:.4g}" if math.isnan(std) else f"{mean:.4g} ± {std:.2g}"
+    return text if count == row["n"] else f"{text} (n={count})"
+
+
+def _markdown_row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
+
+
+def plot_bars(table: pd.DataFrame, metric: str, path: Path, title: str) -> None:
+    """Grouped bars: one group per dataset x horizon, one bar per model, std as error bars.
+
+    A bare ``Figure`` renders with Agg and touches no pyplot state, so no display is ever needed.
+    """
+    labels = table["dataset"] + "\nh=" + table["horizon"]
+    groups = list(dict.fromkeys(labels))
+    models = sorted(table["model"].unique())
+    width = 0.8 / len(models)
+    fig = Figure(figsize=(min(18.0, max(5.0, 0.25 * len(groups) * (len(models) + 1))), 4.0))
+    ax = fig.subplots()
+    for i, model in enumerate(models):
+        rows = table[table["model"] == model]
+        offset = (i - (len(models) - 1) / 2) * width
+        positions = [groups.index(label) + offset for label in labels[rows.index]]
+        ax.bar(positions, rows[f"{metric}_mean"], width, yerr=rows[f"{metric}_std"].fillna(0.0),
+               capsize=3, label=model)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    _write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+
+
+def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_outputs(table: pd.DataFrame, metrics: Sequence[str], prefix: Path, title: str) -> list[Path]:
+    """``PREFIX.md``, ``PREFIX.csv`` and ``PREFIX.png``; returns their paths."""
+    md, csv, png = (prefix.with_name(prefix.name + suffix) for suffix in (".md", ".csv", ".png"))
+    markdown = to_markdown(table, metrics)
+    _write_atomically(md, lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
+    _write_atomically(csv, lambda tmp: table.to_csv(tmp, index=False))
+    plot_bars(table, metrics[0], png, title)
+    return [md, csv, png]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tsssm.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("--experiment", action="extend", nargs="+", required=True, metavar="NAME",
+                        help="MLflow experiment name(s); repeat the flag or list several")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default: sqlite ./mlflow.db)")
+    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="METRIC",
+                        help="metrics to tabulate; the first is plotted (default: %(default)s)")
+    parser.add_argument("--output", type=Path, default=None, metavar="PREFIX",
+                        help="write PREFIX.md, PREFIX.csv and PREFIX.png")
+    args = parser.parse_args(argv)
+    try:
+        runs = search_runs(args.experiment, args.tracking_uri)
+        if runs.empty:
+            raise RunLookupError(f"no finished runs in experiment(s) {args.experiment}")
+        table = aggregate(runs, args.metrics)
+    except RunLookupError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(to_markdown(table, args.metrics), end="")
+    if args.output is not None:
+        for path in write_outputs(table, args.metrics, args.output, title=", ".join(args.experiment)):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
