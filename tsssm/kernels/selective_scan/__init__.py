@@ -1,0 +1,82 @@
+"""Mamba-1 selective scan: one public function per mode, each picking a backend.
+
+``selective_scan`` runs a whole sequence (training, prefill); ``selective_state_update`` runs one
+decode step. ``backend="auto"`` picks the fastest backend for the tensors' device,
+``"reference"`` forces the plain-torch oracle, ``"triton"`` forces the Triton kernels.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from tsssm.kernels.selective_scan.reference import (selective_scan_ref,
+                                                    selective_state_update_ref)
+
+BACKENDS = ("auto", "reference", "triton")
+
+
+def _resolve_backend(backend: str, fn: str) -> str:
+    """Turn ``backend`` into a concrete backend name."""
+    if backend not in BACKENDS:
+        raise ValueError(f"{fn}: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "reference"
+    if backend == "triton":
+        raise NotImplementedError(f"{fn}: the Triton backend (tsssm/kernels/selective_scan/"
+                                  "triton.py) is not available yet; use backend='reference' "
+                                  "or 'auto'")
+    return backend
+
+
+def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                   D: Tensor | None = None, z: Tensor | None = None,
+                   delta_bias: Tensor | None = None, delta_softplus: bool = False,
+                   initial_state: Tensor | None = None, return_final_state: bool = False,
+                   backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+    """Selective scan over a whole sequence (training, prefill).
+
+    ``h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t``; ``y_t = (<C_t, h_t> + D u_t) silu(z_t)``.
+
+    Args:
+        u: (batch, L, D) input.
+        delta: (batch, L, D) step sizes; softplus(delta + delta_bias) when ``delta_softplus``.
+        A: (D, N) real, negative.
+        B, C: (batch, L, G, N); channel d uses group d // (D // G).
+        D: (D,) skip, or None.
+        z: (batch, L, D) gate, output multiplied by silu(z), or None.
+        delta_bias: (D,), or None.
+        delta_softplus: apply softplus to the biased step size.
+        initial_state: (batch, D, N), or None for zeros.
+        return_final_state: also return the (batch, D, N) state after the last step.
+        backend: "auto", "reference" or "triton".
+
+    Returns:
+        y (batch, L, D) in u's dtype; with ``return_final_state`` also the final state
+        (batch, D, N) in float32 (float64 for float64 inputs).
+    """
+    _resolve_backend(backend, "selective_scan")
+    return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                              initial_state, return_final_state)
+
+
+def selective_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor,
+                           C: Tensor, D: Tensor | None = None, z: Tensor | None = None,
+                           dt_bias: Tensor | None = None, dt_softplus: bool = False,
+                           backend: str = "auto") -> Tensor:
+    """One decode step of the selective scan; ``state`` is updated in place.
+
+    Args:
+        state: (batch, D, N) state, overwritten with the next one.
+        x: (batch, D) input; dt: (batch, D) step size (before dt_bias / softplus).
+        A: (D, N); B, C: (batch, G, N); D: (D,) or None; z: (batch, D) or None;
+        dt_bias: (D,) or None; dt_softplus: apply softplus to the biased step size.
+        backend: "auto", "reference" or "triton".
+
+    Returns:
+        y (batch, D) in x's dtype.
+    """
+    _resolve_backend(backend, "selective_state_update")
+    return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
+
+
+__all__ = ["BACKENDS", "selective_scan", "selective_state_update"]
