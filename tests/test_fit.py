@@ -1,0 +1,99 @@
+"""End to end: every model config composes, trains a few steps and is tracked in MLflow."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from tsssm import tracking
+from tsssm.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ["s4", "s4d", "mamba", "mamba2", "transformer", "hybrid", "lstm", "dlinear", "naive"]
+FAST = ["data.lookback=48", "data.horizon=12", "data.synthetic.n_rows=700", "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2",
+        "trainer.enable_progress_bar=false", "plot_windows=2"]
+
+
+def compose_fit(tmp_path: Path, overrides: list[str]):
+    """The config `python -m tsssm.fit OVERRIDES` would run, with Hydra's runtime set as it would be."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("fit", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "outputs")
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_config_trains_and_tests(tmp_path, model):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_fit(tmp_path, [f"model={model}", f"logger.tracking_uri={uri}", *FAST])
+    metrics = fit(cfg)
+    for key in ("test/mse", "test/mae", "test/mse_orig", "test/mae_orig"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["test/mse"] > 0
+
+
+def test_a_run_holds_params_metrics_and_artifacts(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_fit(tmp_path, ["model=mamba", f"logger.tracking_uri={uri}", "seed=7",
+                                 *FAST, "trainer.max_epochs=2"])
+    fit(cfg)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("default")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "mamba-synthetic-h12-s7"
+    params = run.data.params
+    assert params["model.name"] == "mamba" and params["data.horizon"] == "12"
+    assert params["model.backbone.mixers.m.d_state"] == "16" and params["seed"] == "7"
+    assert int(params["n_params"]) > 0
+    history = client.get_metric_history(run.info.run_id, "val/mse")
+    assert len(history) == 2, "one val/mse per epoch"
+    for key in ("test/mse", "test/mae", "test/mse_orig", "test/mae_orig", "train/loss_epoch"):
+        assert key in run.data.metrics, key
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "checkpoints", "plots"} <= artifacts
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/best.ckpt"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/forecast.png"]
+    assert run.data.tags["tsssm.model"] == "mamba" and run.data.tags["tsssm.seed"] == "7"
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "tsssm.fit", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_multirun_records_one_run_per_job(tmp_path):
+    result = run_cli(["-m", "model=dlinear,naive", "hydra.sweep.dir=sweep", *FAST], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = tracking.search_runs("default", f"sqlite:///{tmp_path}/mlflow.db")
+    assert sorted(runs["tags.mlflow.runName"]) == ["dlinear-synthetic-h12-s1", "naive-synthetic-h12-s1"]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
+    assert "test/mse" in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["model=resnet"], "Could not find 'model/resnet'"),
+    (["data.horizon=soon"], "horizon must be a positive integer, got 'soon'"),
+    (["+experiment=ltsf/nowhere"], "Could not find 'experiment/ltsf/nowhere'"),
+])
+def test_cli_bad_overrides_fail_clearly(tmp_path, args, message):
+    result = run_cli([*FAST, *args], tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
