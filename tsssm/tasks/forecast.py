@@ -60,10 +60,12 @@ class ForecastTask(L.LightningModule):
     def _evaluate(self, batch: tuple[Tensor, Tensor], metrics: MetricCollection) -> None:
         x, y = batch
         pred = self(x)
+        pred_orig, y_orig = self.to_original(pred).flatten(), self.to_original(y).flatten()
+        pred, y = pred.flatten(), y.flatten()
         metrics["mse"].update(pred, y)
         metrics["mae"].update(pred, y)
-        metrics["mse_orig"].update(self.to_original(pred), self.to_original(y))
-        metrics["mae_orig"].update(self.to_original(pred), self.to_original(y))
+        metrics["mse_orig"].update(pred_orig, y_orig)
+        metrics["mae_orig"].update(pred_orig, y_orig)
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(x))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
