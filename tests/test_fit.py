@@ -64,6 +64,7 @@ def test_a_run_holds_params_metrics_and_artifacts(tmp_path):
     assert int(params["n_params"]) > 0
     history = client.get_metric_history(run.info.run_id, "val/mse")
     assert len(history) == 2, "one val/mse per epoch"
+    assert run.data.metrics["val/best_mse"] == min(m.value for m in history)
     for key in ("test/mse", "test/mae", "test/mse_orig", "test/mae_orig", "train/loss_epoch"):
         assert key in run.data.metrics, key
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -87,6 +87,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
         tracking.log_artifact(logger, config_file)
     if n_params:
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume)
+        logger.log_metrics({"val/best_mse": float(trainer.checkpoint_callback.best_model_score)})
         results = trainer.test(task, datamodule=datamodule, ckpt_path="best")
     else:
         results = trainer.test(task, datamodule=datamodule)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
-from tsssm.tasks.optim import parameter_groups, warmup_cosine
+from tsssm.tasks.optim import lr_schedule, parameter_groups
 
 
 def error_metrics(prefix: str) -> MetricCollection:
@@ -31,14 +31,16 @@ class ForecastTask(L.LightningModule):
     """
 
     def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor, lr: float = 1e-3,
-                 weight_decay: float = 0.0, warmup_epochs: float = 1.0,
-                 min_lr_ratio: float = 0.0) -> None:
+                 weight_decay: float = 0.0, warmup_epochs: float = 1.0, schedule: str = "cosine",
+                 min_lr_ratio: float = 0.0, gamma: float = 0.5) -> None:
         super().__init__()
         self.net = net
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_epochs = warmup_epochs
+        self.schedule = schedule
         self.min_lr_ratio = min_lr_ratio
+        self.gamma = gamma
         self.register_buffer("scaler_mean", torch.as_tensor(scaler_mean, dtype=torch.float32))
         self.register_buffer("scaler_std", torch.as_tensor(scaler_std, dtype=torch.float32))
         self.val_metrics = error_metrics("val/")
@@ -81,8 +83,9 @@ class ForecastTask(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(parameter_groups(self.net, self.weight_decay), lr=self.lr)
-        total = self.trainer.estimated_stepping_batches
+        total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        warmup = int(self.warmup_epochs * steps_per_epoch)
-        scheduler = warmup_cosine(optimizer, warmup, total, self.min_lr_ratio)
+        scheduler = lr_schedule(optimizer, self.schedule, total, steps_per_epoch,
+                                int(self.warmup_epochs * steps_per_epoch), self.min_lr_ratio,
+                                self.gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
