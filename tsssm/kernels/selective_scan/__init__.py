@@ -1,12 +1,19 @@
 """Mamba-1 selective scan: one public function per mode, each picking a backend.
 
 ``selective_scan`` runs a whole sequence (training, prefill); ``selective_state_update`` runs one
-decode step. ``backend="auto"`` picks the fastest backend for the tensors' device,
-``"reference"`` forces the plain-torch oracle, ``"triton"`` forces the Triton kernels.
+decode step. ``backend="auto"`` picks the fastest backend for the tensors' device (the Triton
+kernels for fp32/bf16/fp16 CUDA tensors, the reference otherwise), ``"reference"`` forces the
+plain-torch oracle, ``"triton"`` forces the Triton kernels (CUDA tensors; CPU tensors only under
+Triton's interpreter, ``TRITON_INTERPRET=1``).
+
+``triton.py`` is imported on the first Triton call, not with this package: Triton decides whether
+a kernel is compiled or interpreted when the kernel's module is imported, and CPU-only users never
+need Triton at all.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from tsssm.kernels.selective_scan.reference import (selective_scan_ref,
@@ -15,16 +22,16 @@ from tsssm.kernels.selective_scan.reference import (selective_scan_ref,
 BACKENDS = ("auto", "reference", "triton")
 
 
-def _resolve_backend(backend: str, fn: str) -> str:
-    """Turn ``backend`` into a concrete backend name."""
+def _resolve_backend(backend: str, fn: str, probe: Tensor) -> str:
+    """Turn ``backend`` into a concrete backend name; ``probe`` is the main input.
+
+    "auto" takes Triton on CUDA except for float64, which the kernels (fp32 arithmetic) would
+    round: float64 asks for exactness, so it stays on the reference.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"{fn}: backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return "reference"
-    if backend == "triton":
-        raise NotImplementedError(f"{fn}: the Triton backend (tsssm/kernels/selective_scan/"
-                                  "triton.py) is not available yet; use backend='reference' "
-                                  "or 'auto'")
+        return "triton" if probe.is_cuda and probe.dtype != torch.float64 else "reference"
     return backend
 
 
@@ -54,7 +61,10 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
         y (batch, L, D) in u's dtype; with ``return_final_state`` also the final state
         (batch, D, N) in float32 (float64 for float64 inputs).
     """
-    _resolve_backend(backend, "selective_scan")
+    if _resolve_backend(backend, "selective_scan", u) == "triton":
+        from tsssm.kernels.selective_scan.triton import selective_scan_triton
+        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                     initial_state, return_final_state)
     return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                               initial_state, return_final_state)
 
@@ -75,7 +85,9 @@ def selective_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: T
     Returns:
         y (batch, D) in x's dtype.
     """
-    _resolve_backend(backend, "selective_state_update")
+    if _resolve_backend(backend, "selective_state_update", x) == "triton":
+        from tsssm.kernels.selective_scan.triton import selective_state_update_triton
+        return selective_state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
     return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 
 
