@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -16,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from tsssm import tracking
+from tsssm.compare import main as compare_main
 from tsssm.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,13 +82,24 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_cli_multirun_records_one_run_per_job(tmp_path):
-    result = run_cli(["-m", "model=dlinear,naive", "hydra.sweep.dir=sweep", *FAST], tmp_path)
+def test_cli_multirun_then_compare_over_seeds(tmp_path):
+    result = run_cli(["-m", "model=dlinear,naive", "seed=1,2", "hydra.sweep.dir=sweep", *FAST],
+                     tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = tracking.search_runs("default", f"sqlite:///{tmp_path}/mlflow.db")
-    assert sorted(runs["tags.mlflow.runName"]) == ["dlinear-synthetic-h12-s1", "naive-synthetic-h12-s1"]
-    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    runs = tracking.search_runs("default", store)
+    assert sorted(runs["tags.mlflow.runName"]) == [f"{m}-synthetic-h12-s{s}" for m in ("dlinear", "naive")
+                                                   for s in (1, 2)]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
     assert "test/mse" in result.stdout
+
+    compare_main(["--experiment", "default", "--tracking-uri", store, "--output",
+                  str(tmp_path / "table")])
+    table = pd.read_csv(tmp_path / "table.csv").set_index("model")
+    naive = runs[runs["tags.tsssm.model"] == "naive"]["metrics.test/mse"]
+    assert table.loc["naive", "test/mse_mean"] == pytest.approx(naive.mean())
+    assert table.loc["naive", "test/mse_std"] == pytest.approx(0.0, abs=1e-12), "naive has no seed"
+    assert table.loc["dlinear", "test/mse_n"] == 2
 
 
 @pytest.mark.parametrize("args,message", [
