@@ -111,3 +111,18 @@ def test_cli_bad_overrides_fail_clearly(tmp_path, args, message):
     result = run_cli([*FAST, *args], tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_user_csv_trains_through_data_csv(tmp_path):
+    from tsssm.data.synthetic import synthetic_frame
+
+    frame = synthetic_frame(n_rows=600, n_channels=3).rename(columns={"x1": "load"})
+    frame.to_csv(tmp_path / "my_series.csv", index=False)
+    cfg = compose_fit(tmp_path, ["data=csv", f"data.path={tmp_path / 'my_series.csv'}",
+                                 "data.target=load", "model=dlinear",
+                                 f"logger.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+                                 *[o for o in FAST if not o.startswith("data.synthetic")]])
+    metrics = fit(cfg)
+    assert math.isfinite(metrics["test/mse"])
+    runs = tracking.search_runs("default", f"sqlite:///{tmp_path}/mlflow.db")
+    assert runs["tags.mlflow.runName"].tolist() == ["dlinear-my_series-h12-s1"]
