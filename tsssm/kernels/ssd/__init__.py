@@ -1,16 +1,19 @@
 """Mamba-2's SSD scan: one public entry for the whole sequence and one for a decode step.
 
-``backend="auto"`` picks the fastest available implementation for the inputs; ``"reference"``
-forces the plain torch one (``reference.py``), the oracle every fast path is tested against.
+The backend follows ``tsssm.kernels.dispatch.pick_backend``: ``"auto"`` takes the Triton kernels
+(``triton.py``) for CUDA tensors they can take (not float64), the plain torch reference
+(``reference.py``, the oracle every fast path is tested against) otherwise; ``"reference"`` and
+``"triton"`` force one (CPU tensors run the kernels only under ``TRITON_INTERPRET=1``).
+``triton.py`` is imported on the first call that may use it, never by CPU-only users.
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
-
-BACKENDS = ("auto", "reference", "triton")
+from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.ssd.reference import (check_ssd_inputs, check_state_update_inputs, ssd_ref,
+                                         ssd_state_update_ref)
 
 
 def ssd(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int = 64,
@@ -38,7 +41,16 @@ def ssd(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int 
         y: (batch, L, H, P) in x's dtype, and with ``return_final_state`` the final state
         (batch, H, P, N) in fp32 (float64 for float64 inputs).
     """
-    _check_backend(backend)
+    def unsupported() -> str | None:
+        from tsssm.kernels.ssd.triton import ssd_unsupported
+        check_ssd_inputs("ssd", x, dt, A, B, C, D, z, dt_bias, initial_state)
+        return ssd_unsupported(x, dt, A, B, C, chunk_size, D, z, dt_bias, initial_state)
+
+    if pick_backend("ssd", backend, x, unsupported) == "triton":
+        from tsssm.kernels.ssd.triton import ssd_triton
+        return ssd_triton(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias,
+                          dt_softplus=dt_softplus, initial_state=initial_state,
+                          return_final_state=return_final_state)
     return ssd_ref(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus,
                    initial_state=initial_state, return_final_state=return_final_state)
 
@@ -58,16 +70,17 @@ def ssd_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor,
     Returns:
         y: (batch, H, P) in x's dtype.
     """
-    _check_backend(backend)
+    def unsupported() -> str | None:
+        from tsssm.kernels.ssd.triton import state_update_unsupported
+        check_state_update_inputs("ssd_state_update", state, x, dt, A, B, C, D, z, dt_bias)
+        return state_update_unsupported(state, x, dt, A, B, C, D, z, dt_bias)
+
+    if pick_backend("ssd_state_update", backend, x, unsupported) == "triton":
+        from tsssm.kernels.ssd.triton import ssd_state_update_triton
+        return ssd_state_update_triton(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias,
+                                       dt_softplus=dt_softplus)
     return ssd_state_update_ref(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias,
                                 dt_softplus=dt_softplus)
 
 
-def _check_backend(backend: str) -> None:
-    """Only the reference exists so far: "auto" runs it, "triton" says it is not there."""
-    if backend not in BACKENDS:
-        raise ValueError(f"tsssm.kernels.ssd: backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "triton":
-        raise NotImplementedError("tsssm.kernels.ssd: the Triton backend "
-                                  "(tsssm/kernels/ssd/triton.py) is not available yet; "
-                                  "use backend='reference' or 'auto'")
+__all__ = ["BACKENDS", "ssd", "ssd_state_update"]

@@ -1,0 +1,314 @@
+"""The Triton SSD scan (Mamba-2) and its decode step against the plain-torch reference.
+
+Every check compares the output, the final state and every input's gradient with ``ssd_ref``
+run in float64 on upcast copies of the same inputs, by ``‖out − ref‖ / ‖ref‖``. Without a GPU the
+kernels run in Triton's interpreter (``conftest.py`` sets ``TRITON_INTERPRET=1``) at tiny shapes,
+with the GPU's roundings spelled out (bf16 round-to-nearest); the ``gpu`` tests repeat the
+comparison at a training-sized shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from tsssm.kernels.ssd import ssd, ssd_state_update
+from tsssm.kernels.ssd import triton as ssdt
+from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+# fp32: tf32x3 products (about fp32) and fp32 running sums; the decay's gradients (dA, dt_bias)
+# sum many terms. bf16: operands of every product rounded to bf16, as on the GPU.
+TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-2}
+INPUTS = ("x", "dt", "A", "B", "C", "D", "z", "dt_bias", "initial_state")
+
+
+def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    out, ref = out.double(), ref.double()
+    assert torch.isfinite(out).all(), "non-finite values (an element left unwritten?)"
+    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def make_inputs(batch: int, length: int, heads: int, groups: int, head_dim: int, state: int,
+                dtype: torch.dtype, features: set[str], seed: int,
+                device: str = DEVICE) -> dict[str, torch.Tensor | None]:
+    """Random inputs of the scan; optional ones only when named in ``features``
+    ("D" (H, P), "Dh" (H,), "z", "bias", "softplus", "h0").
+
+    Step sizes ~0.1 to ~2 and A = -exp(N(0, 0.5)): decays from near 1 to near 0 within a chunk,
+    so every term of the decay's gradient matters. Never zeros, which hide unwritten outputs.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+
+    def rand(*shape: int, scale: float = 1.0, shift: float = 0.0,
+             kind: torch.dtype = dtype) -> torch.Tensor:
+        return (torch.randn(*shape, generator=gen) * scale + shift).to(device, kind)
+
+    f32 = torch.float32
+    inputs = {
+        "x": rand(batch, length, heads, head_dim),
+        "dt": (rand(batch, length, heads, scale=0.7, shift=-0.5, kind=f32)
+               if "softplus" in features
+               else rand(batch, length, heads, kind=f32).abs() * 0.3 + 0.02),
+        "A": -torch.exp(rand(heads, scale=0.5, kind=f32)),
+        "B": rand(batch, length, groups, state),
+        "C": rand(batch, length, groups, state),
+        "D": (rand(heads, head_dim, kind=f32) if "D" in features
+              else rand(heads, kind=f32) if "Dh" in features else None),
+        "z": rand(batch, length, heads, head_dim) if "z" in features else None,
+        "dt_bias": rand(heads, scale=0.2, kind=f32) if "bias" in features else None,
+        "initial_state": (rand(batch, heads, head_dim, state, kind=f32) if "h0" in features
+                          else None),
+    }
+    for tensor in inputs.values():
+        if tensor is not None:
+            tensor.requires_grad_(True)
+    return inputs
+
+
+def run_and_differentiate(scan, inputs: dict, softplus: bool, final: bool, seed: int,
+                          chunk_size: int):
+    """(outputs, gradients of every given input) of a random linear loss of the outputs."""
+    outputs = scan(**inputs, chunk_size=chunk_size, dt_softplus=softplus,
+                   return_final_state=final)
+    outputs = outputs if final else (outputs,)
+    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+    weights = [torch.randn(o.shape, generator=gen).to(o.device, torch.float64) for o in outputs]
+    loss = sum((o.double() * w).sum() for o, w in zip(outputs, weights))
+    given = [name for name in INPUTS if inputs[name] is not None]
+    grads = torch.autograd.grad(loss, [inputs[name] for name in given])
+    return outputs, dict(zip(given, grads))
+
+
+def upcast(inputs: dict) -> dict:
+    return {name: None if t is None else t.detach().double().requires_grad_(True)
+            for name, t in inputs.items()}
+
+
+def compare_with_reference(batch: int, length: int, heads: int, groups: int, head_dim: int,
+                           state: int, chunk_size: int, dtype: torch.dtype, features: set[str],
+                           seed: int, device: str = DEVICE) -> None:
+    inputs = make_inputs(batch, length, heads, groups, head_dim, state, dtype, features, seed,
+                         device)
+    softplus, final = "softplus" in features, "final" in features
+    with poisoned_allocations():
+        out, grads = run_and_differentiate(ssdt.ssd_triton, inputs, softplus, final, seed,
+                                           chunk_size)
+    ref_out, ref_grads = run_and_differentiate(ssd_ref, upcast(inputs), softplus, final, seed,
+                                               chunk_size)
+    assert out[0].dtype == dtype and out[0].shape == (batch, length, heads, head_dim)
+    if final:
+        assert out[1].dtype == torch.float32 and out[1].shape == (batch, heads, head_dim, state)
+    assert all(grads[name].dtype == inputs[name].dtype for name in grads)
+    assert all(grads[name].shape == inputs[name].shape for name in grads)
+    errors = {("y", "final state")[i]: relative_error(o, r)
+              for i, (o, r) in enumerate(zip(out, ref_out))}
+    errors |= {f"d{name}": relative_error(grads[name], ref_grads[name]) for name in ref_grads}
+    tol = TOLERANCE[dtype]
+    bad = {name: err for name, err in errors.items() if not err <= tol}
+    assert not bad, f"relative errors above {tol}: {bad}"
+
+
+@contextlib.contextmanager
+def poisoned_allocations():
+    """Every tensor the kernels' wrappers allocate starts as NaN (or -1 for integers), so an
+    element a kernel forgets to write shows up in the results."""
+    empty, empty_like = torch.empty, torch.empty_like
+
+    def poison(t: torch.Tensor) -> torch.Tensor:
+        return t.fill_(float("nan") if t.is_floating_point() else -1)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "empty", lambda *a, **k: poison(empty(*a, **k)))
+        patch.setattr(torch, "empty_like", lambda *a, **k: poison(empty_like(*a, **k)))
+        yield
+
+
+# (length, heads, groups, P, N, chunk, features): lengths across chunk edges and shorter than
+# a chunk, a whole number of chunks, P and N not powers of two (N spans three of the
+# interpreter's 16-wide dB/dC column tiles), one head per group and several, every option on
+# and off, D of both shapes.
+CPU_CASES = [
+    (37, 4, 2, 16, 16, 16, {"D", "z", "bias", "softplus", "h0", "final"}),
+    (9, 2, 1, 16, 16, 16, {"Dh"}),
+    (40, 2, 1, 24, 40, 32, {"z", "softplus", "final"}),
+    (64, 2, 2, 16, 16, 32, {"bias", "h0", "Dh"}),
+]
+
+
+@pytest.mark.parametrize("length,heads,groups,head_dim,state,chunk,features", CPU_CASES)
+def test_scan_matches_reference_fp32(length, heads, groups, head_dim, state, chunk, features):
+    compare_with_reference(2, length, heads, groups, head_dim, state, chunk, torch.float32,
+                           features, seed=length + heads)
+
+
+@pytest.mark.parametrize("length,heads,groups,head_dim,state,chunk,features",
+                         [CPU_CASES[0], CPU_CASES[2]])
+def test_scan_matches_reference_bf16(length, heads, groups, head_dim, state, chunk, features):
+    compare_with_reference(1, length, heads, groups, head_dim, state, chunk, torch.bfloat16,
+                           features, seed=3 * length)
+
+
+def test_scan_reads_strided_inputs():
+    """x, z, B, C and dt as views into one projection (as a Mamba-2 layer makes them), and a
+    stride-0 output gradient (from ``y.sum()``)."""
+    batch, length, heads, head_dim, state = 2, 21, 2, 16, 16
+    gen = torch.Generator().manual_seed(5)
+    width = 2 * heads * head_dim + 2 * state + heads
+    proj = torch.randn(batch, length, width, generator=gen)
+    z, x, B, C, dt = torch.split(proj, [heads * head_dim, heads * head_dim, state, state, heads],
+                                 dim=-1)
+    inputs = {"x": x.unflatten(-1, (heads, head_dim)), "z": z.unflatten(-1, (heads, head_dim)),
+              "B": B.unflatten(-1, (1, state)), "C": C.unflatten(-1, (1, state)), "dt": dt,
+              "A": -torch.rand(heads, generator=gen) - 0.3,
+              "dt_bias": torch.randn(heads, generator=gen) * 0.2}
+    assert not inputs["x"].is_contiguous() and not inputs["dt"].is_contiguous()
+    inputs = {k: v.to(DEVICE).requires_grad_(True) for k, v in inputs.items()}
+    exact = upcast(inputs)
+    results = []
+    for scan, args in ((ssdt.ssd_triton, inputs), (ssd_ref, exact)):
+        y = scan(**args, chunk_size=16, dt_softplus=True)
+        grads = torch.autograd.grad(y.sum(), list(args.values()))
+        results.append((y, grads))
+    (y, grads), (ref_y, ref_grads) = results
+    assert relative_error(y, ref_y) <= TOLERANCE[torch.float32]
+    for name, g, r in zip(inputs, grads, ref_grads):
+        assert relative_error(g, r) <= TOLERANCE[torch.float32], name
+
+
+def test_final_state_alone_carries_gradient():
+    """A loss on the final state only (y unused) reaches every input the state depends on
+    (C only shapes y: its gradient is zero)."""
+    inputs = make_inputs(1, 20, 2, 1, 16, 16, torch.float32, {"h0"}, seed=9)
+    given = [n for n in INPUTS if inputs[n] is not None]
+    results = []
+    for scan, args in ((ssdt.ssd_triton, inputs), (ssd_ref, upcast(inputs))):
+        _, final = scan(**args, chunk_size=16, return_final_state=True)
+        grads = torch.autograd.grad(final.double().square().sum(), [args[n] for n in given],
+                                    allow_unused=True)
+        results.append([torch.zeros_like(args[n]) if g is None else g
+                        for n, g in zip(given, grads)])
+    for name, g, r in zip(given, *results):
+        assert relative_error(g, r) <= TOLERANCE[torch.float32], name
+    assert results[0][given.index("C")].abs().max() == 0
+
+
+def make_step_inputs(batch: int, heads: int, groups: int, head_dim: int, state: int,
+                     dtype: torch.dtype, seed: int, device: str = DEVICE) -> dict:
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+
+    def rand(*shape: int, kind: torch.dtype = dtype) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen).to(device, kind)
+
+    f32 = torch.float32
+    return {"state": rand(batch, heads, head_dim, state, kind=f32),
+            "x": rand(batch, heads, head_dim),
+            "dt": rand(batch, heads, kind=f32), "A": -torch.exp(rand(heads, kind=f32) * 0.5),
+            "B": rand(batch, groups, state), "C": rand(batch, groups, state),
+            "D": rand(heads, head_dim, kind=f32), "z": rand(batch, heads, head_dim),
+            "dt_bias": rand(heads, kind=f32) * 0.2}
+
+
+def compare_step_with_reference(batch: int, heads: int, groups: int, head_dim: int, state: int,
+                                dtype: torch.dtype, device: str = DEVICE) -> None:
+    inputs = make_step_inputs(batch, heads, groups, head_dim, state, dtype, seed=heads + groups,
+                              device=device)
+    exact = {name: t.double() for name, t in inputs.items()}
+    with poisoned_allocations():
+        y = ssdt.ssd_state_update_triton(**inputs, dt_softplus=True)
+    ref_y = ssd_state_update_ref(**exact, dt_softplus=True)
+    assert y.dtype == dtype and y.shape == (batch, heads, head_dim)
+    assert relative_error(y, ref_y) <= TOLERANCE[dtype]
+    assert relative_error(inputs["state"], exact["state"]) <= TOLERANCE[torch.float32]
+
+
+@pytest.mark.parametrize("dtype,groups", [(torch.float32, 1), (torch.float32, 2),
+                                          (torch.bfloat16, 2)])
+def test_state_update_matches_reference(dtype, groups):
+    compare_step_with_reference(2, 4, groups, 24, 20, dtype)
+
+
+def test_state_update_steps_reproduce_the_scan():
+    """Stepping the decode kernel through a sequence gives the scan's outputs and final state."""
+    inputs = make_inputs(1, 12, 2, 2, 16, 16, torch.float32, {"D", "z", "bias", "softplus", "h0"},
+                         seed=4)
+    inputs = {k: None if v is None else v.detach() for k, v in inputs.items()}
+    y, final = ssdt.ssd_triton(**inputs, chunk_size=16, dt_softplus=True, return_final_state=True)
+    state = inputs["initial_state"].clone()
+    steps = [ssdt.ssd_state_update_triton(state, inputs["x"][:, t], inputs["dt"][:, t],
+                                          inputs["A"], inputs["B"][:, t], inputs["C"][:, t],
+                                          inputs["D"], inputs["z"][:, t], inputs["dt_bias"], True)
+             for t in range(12)]
+    assert relative_error(torch.stack(steps, dim=1), y) <= TOLERANCE[torch.float32]
+    assert relative_error(state, final) <= TOLERANCE[torch.float32]
+
+
+def test_triton_backend_through_the_dispatcher():
+    """backend="triton" runs the kernels (bit for bit); on the CPU "auto" stays on the reference."""
+    inputs = make_inputs(1, 20, 2, 1, 16, 16, torch.float32, {"D", "z"}, seed=2)
+    inputs = {k: None if v is None else v.detach() for k, v in inputs.items()}
+    direct = ssdt.ssd_triton(**inputs, chunk_size=16)
+    assert torch.equal(ssd(**inputs, chunk_size=16, backend="triton"), direct)
+    if not CUDA:
+        assert torch.equal(ssd(**inputs, chunk_size=16),
+                           ssd_ref(**inputs, chunk_size=16))
+    step = make_step_inputs(1, 2, 1, 16, 16, torch.float32, seed=3)
+    state = step["state"].clone()
+    y = ssd_state_update(**step, backend="triton")
+    assert torch.equal(y, ssdt.ssd_state_update_triton(**{**step, "state": state}))
+
+
+def test_rejects_inputs_it_cannot_compute():
+    inputs = make_inputs(1, 8, 2, 1, 16, 16, torch.float32, set(), seed=1)
+    inputs = {k: v.detach() for k, v in inputs.items() if v is not None}
+    with pytest.raises(ValueError, match="chunk_size must be a power of two"):
+        ssdt.ssd_triton(**inputs, chunk_size=24)
+    with pytest.raises(ValueError, match="B must have x's dtype"):
+        ssdt.ssd_triton(**{**inputs, "B": inputs["B"].bfloat16()}, chunk_size=16)
+    with pytest.raises(ValueError, match="float64 runs on backend='reference'"):
+        ssdt.ssd_triton(**{k: v.double() for k, v in inputs.items()}, chunk_size=16)
+    with pytest.raises(ValueError, match="x must have 4 dims"):
+        ssdt.ssd_triton(**{**inputs, "x": inputs["x"][0]}, chunk_size=16)
+    step = make_step_inputs(1, 2, 1, 16, 16, torch.float32, seed=3)
+    with pytest.raises(ValueError, match="no backward"):
+        ssdt.ssd_state_update_triton(**{**step, "x": step["x"].requires_grad_(True)})
+
+
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_scan_matches_reference_on_gpu(dtype, groups):
+    """Batch 2, L 4096, 8 heads × 64, N 64, every option, chunk 64 (the default)."""
+    compare_with_reference(2, 4096, 8, groups, 64, 64, 64, dtype,
+                           {"D", "z", "bias", "softplus", "h0", "final"}, seed=groups,
+                           device="cuda")
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_scan_matches_reference_on_gpu_ragged_chunk_256(dtype):
+    """A length that is not a multiple of the chunk (256, the throughput setting), no options."""
+    compare_with_reference(2, 4000, 8, 1, 64, 64, 256, dtype, {"Dh"}, seed=7, device="cuda")
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_auto_backend_picks_triton_on_gpu():
+    inputs = make_inputs(2, 300, 4, 1, 64, 64, torch.bfloat16, {"D"}, seed=8, device="cuda")
+    inputs = {k: None if v is None else v.detach() for k, v in inputs.items()}
+    assert torch.equal(ssd(**inputs), ssdt.ssd_triton(**inputs))
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_state_update_matches_reference_on_gpu(dtype):
+    compare_step_with_reference(2, 8, 2, 64, 64, dtype, device="cuda")
