@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tsssm.kernels.s4 import cauchy_kernel, vandermonde_kernel
+from tsssm.kernels.s4 import BACKENDS, cauchy_kernel, vandermonde_kernel
 from tsssm.mixers.base import Mixer
 
 MODES = ("diag", "dplr")
@@ -121,10 +121,10 @@ class DiagonalSSM(ModalSSM):
         dt_a = eigenvalues * self.step_size(rate)[:, None]
         return dt_a, (torch.exp(dt_a) - 1) / eigenvalues
 
-    def kernel(self, length: int, rate: float) -> Tensor:
+    def kernel(self, length: int, rate: float, backend: str = "auto") -> Tensor:
         """``K_l = 2 Re sum_n C_n B̄_n exp(Δλ_n l)``: (copies, H, L) real."""
         dt_a, b_bar = self._zero_order_hold(rate)
-        return vandermonde_kernel(self.readout() * b_bar, dt_a, length)
+        return vandermonde_kernel(self.readout() * b_bar, dt_a, length, backend=backend)
 
     def step(self, u: Tensor, state: Tensor, rate: float) -> tuple[Tensor, Tensor]:
         """``x ← exp(Δλ) x + B̄ u``, ``y = 2 Re C x``: u (B, H) real, state (B, H, N/2)."""
@@ -159,7 +159,7 @@ class DPLRSSM(ModalSSM):
         identity = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
         return torch.linalg.solve(identity - half_step, identity + half_step)
 
-    def kernel(self, length: int, rate: float) -> Tensor:
+    def kernel(self, length: int, rate: float, backend: str = "auto") -> Tensor:
         """``K_l = C Ā^l B̄`` for ``l < L``: (copies, H, L) real.
 
         Its DFT is the truncated generating function ``K̂(ω) = C̃ (I - Āω)⁻¹ B̄`` at ``ω^L = 1``,
@@ -184,7 +184,7 @@ class DPLRSSM(ModalSSM):
                                 torch.stack([p.conj() * b, p.conj() * p])]) / (1 + w)
         frequencies = torch.arange(length // 2 + 1, device=dt.device, dtype=dt.dtype)
         omega = torch.polar(torch.ones_like(frequencies), -2 * math.pi * frequencies / length)
-        r = -dt[:, None] * cauchy_kernel(numerators, omega, (1 - w) / (1 + w))
+        r = -dt[:, None] * cauchy_kernel(numerators, omega, (1 - w) / (1 + w), backend=backend)
         copies = c.shape[0]
         r00, r01, r10, r11 = r[:copies], r[copies:2 * copies], r[-2], r[-1]
         k_hat = r00 - r01 * r10 * (1 + omega) / (2 + (1 + omega) * r11)
@@ -222,11 +222,13 @@ class S4(Mixer):
         bidirectional: add a second kernel run backwards in time (same A, own C); not causal.
         dropout: after the GELU.
         rate: multiplies Δ (settable later: ``layer.rate = 2.0``).
+        kernel_backend: backend of the Vandermonde / Cauchy kernel ("auto", "reference" or
+            "triton"; see ``tsssm.kernels.s4``).
     """
 
     def __init__(self, d_model: int, d_state: int = 64, mode: str = "diag", dt_min: float = 1e-3,
                  dt_max: float = 1e-1, bidirectional: bool = False, dropout: float = 0.0,
-                 rate: float = 1.0) -> None:
+                 rate: float = 1.0, kernel_backend: str = "auto") -> None:
         super().__init__(d_model)
         if mode not in MODES:
             raise ValueError(f"S4: mode must be one of {MODES}, got {mode!r}")
@@ -235,7 +237,11 @@ class S4(Mixer):
                              f"got {d_state}")
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"S4: need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}")
+        if kernel_backend not in BACKENDS:
+            raise ValueError(f"S4: kernel_backend must be one of {BACKENDS}, "
+                             f"got {kernel_backend!r}")
         self.mode = mode
+        self.kernel_backend = kernel_backend
         self.d_state = d_state
         self.causal = not bidirectional
         self.rate = rate
@@ -260,7 +266,7 @@ class S4(Mixer):
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"S4: expected input (B, L, {self.d_model}), got {tuple(x.shape)}")
         length = x.shape[1]
-        kernel = self.ssm.kernel(length, self.rate)  # (copies, H, L)
+        kernel = self.ssm.kernel(length, self.rate, self.kernel_backend)  # (copies, H, L)
         u = x.transpose(1, 2).to(kernel.dtype)  # (B, H, L)
         taps = F.pad(kernel[0], (0, length))
         if not self.causal:  # the second kernel reads u[t+1:], reversed, from the circular end

@@ -1,16 +1,27 @@
 """S4's kernels: the Vandermonde sum (S4D) and the Cauchy sum (S4's DPLR generating function).
 
-``backend="auto"`` picks the fastest implementation available for the inputs (today the
-reference); ``"reference"`` forces the plain torch oracle in ``reference.py``.
+``backend="auto"`` picks the Triton kernels (``triton.py``: no (H, N, L) tensor, fp32) for
+complex64 CUDA tensors they can take, and the plain torch oracle (``reference.py``) otherwise,
+complex128 included; ``"reference"`` forces the oracle; ``"triton"`` forces the kernels (CUDA
+tensors; CPU tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``) or says why not.
+The rule is ``tsssm.kernels.dispatch.pick_backend``.
+
+``triton.py`` is imported on the first call that may use it, not with this package: Triton
+decides whether a kernel is compiled or interpreted when the kernel's module is imported, and
+CPU-only users never need Triton at all.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from torch import Tensor
 
-from tsssm.kernels.s4.reference import cauchy_kernel_ref, vandermonde_kernel_ref
+from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.s4.reference import (cauchy_kernel_ref, check_cauchy_inputs,
+                                        check_vandermonde_inputs, vandermonde_kernel_ref)
 
-BACKENDS = ("auto", "reference", "triton")
+__all__ = ["BACKENDS", "cauchy_kernel", "vandermonde_kernel"]
 
 
 def vandermonde_kernel(c: Tensor, dt_a: Tensor, length: int, backend: str = "auto") -> Tensor:
@@ -25,7 +36,10 @@ def vandermonde_kernel(c: Tensor, dt_a: Tensor, length: int, backend: str = "aut
     Returns:
         (H, L) or (R, H, L) real kernel.
     """
-    _check_backend(backend)
+    check_vandermonde_inputs(c, dt_a, length)
+    if pick_backend("vandermonde_kernel", backend, c,
+                    lambda: _fast().vandermonde_unsupported(c, dt_a)) == "triton":
+        return _fast().vandermonde_kernel_triton(c, dt_a, length)
     return vandermonde_kernel_ref(c, dt_a, length)
 
 
@@ -34,22 +48,21 @@ def cauchy_kernel(v: Tensor, z: Tensor, w: Tensor, backend: str = "auto") -> Ten
 
     Args:
         v: (H, N) or (R, H, N) complex numerators.
-        z: (L,) complex evaluation points.
+        z: (L,) complex evaluation points (no gradient on the Triton backend: "auto" sends a z
+            that requires grad to the reference).
         w: (H, N) or (R, H, N) complex poles, broadcastable to v.
         backend: "auto", "reference" or "triton".
 
     Returns:
         (H, L) or (R, H, L) complex.
     """
-    _check_backend(backend)
+    check_cauchy_inputs(v, z, w)
+    if pick_backend("cauchy_kernel", backend, v,
+                    lambda: _fast().cauchy_unsupported(v, z, w)) == "triton":
+        return _fast().cauchy_kernel_triton(v, z, w)
     return cauchy_kernel_ref(v, z, w)
 
 
-def _check_backend(backend: str) -> None:
-    """Only the reference exists so far: "auto" runs it, "triton" says it is not there."""
-    if backend not in BACKENDS:
-        raise ValueError(f"tsssm.kernels.s4: backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "triton":
-        raise NotImplementedError("tsssm.kernels.s4: the Triton backend "
-                                  "(tsssm/kernels/s4/triton.py) is not available yet; "
-                                  "use backend='reference' or 'auto'")
+def _fast() -> ModuleType:
+    from tsssm.kernels.s4 import triton as fast
+    return fast

@@ -24,11 +24,7 @@ def vandermonde_kernel_ref(c: Tensor, dt_a: Tensor, length: int) -> Tensor:
     Returns:
         (H, L) or (R, H, L) real kernel in c's real dtype.
     """
-    _check_complex("vandermonde_kernel", c=c, dt_a=dt_a)
-    if c.shape[-2:] != dt_a.shape:
-        raise ValueError(f"vandermonde_kernel: c must end in dt_a's shape {tuple(dt_a.shape)} "
-                         f"(H, N), got c of shape {tuple(c.shape)}")
-    _check_length("vandermonde_kernel", length)
+    check_vandermonde_inputs(c, dt_a, length)
     positions = torch.arange(length, device=dt_a.device, dtype=dt_a.real.dtype)
     powers = torch.exp(dt_a.unsqueeze(-1) * positions)  # (H, N, L)
     return 2 * (c.unsqueeze(-2) @ powers).squeeze(-2).real
@@ -48,6 +44,21 @@ def cauchy_kernel_ref(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     Returns:
         (H, L) or (R, H, L) complex (the broadcast of v's and w's leading dimensions).
     """
+    check_cauchy_inputs(v, z, w)
+    return (v.unsqueeze(-1) / (z - w.unsqueeze(-1))).sum(-2)
+
+
+def check_vandermonde_inputs(c: Tensor, dt_a: Tensor, length: int) -> None:
+    """Shared by every backend, so bad input gets the same error whichever one runs."""
+    _check_complex("vandermonde_kernel", c=c, dt_a=dt_a)
+    if c.shape[-2:] != dt_a.shape:
+        raise ValueError(f"vandermonde_kernel: c must end in dt_a's shape {tuple(dt_a.shape)} "
+                         f"(H, N), got c of shape {tuple(c.shape)}")
+    _check_length("vandermonde_kernel", length)
+
+
+def check_cauchy_inputs(v: Tensor, z: Tensor, w: Tensor) -> None:
+    """Shared by every backend, so bad input gets the same error whichever one runs."""
     _check_complex("cauchy_kernel", v=v, z=z, w=w)
     if z.dim() != 1:
         raise ValueError(f"cauchy_kernel: z must be 1-D (L,), got shape {tuple(z.shape)}")
@@ -59,7 +70,6 @@ def cauchy_kernel_ref(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     except RuntimeError:
         raise ValueError(f"cauchy_kernel: v {tuple(v.shape)} and w {tuple(w.shape)} do not "
                          "broadcast to one (..., H, N) shape") from None
-    return (v.unsqueeze(-1) / (z - w.unsqueeze(-1))).sum(-2)
 
 
 def _check_complex(kernel: str, **tensors: Tensor) -> None:
