@@ -13,26 +13,16 @@ need Triton at all.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from tsssm.kernels.dispatch import BACKENDS, pick_backend
 from tsssm.kernels.selective_scan.reference import (selective_scan_ref,
                                                     selective_state_update_ref)
 
-BACKENDS = ("auto", "reference", "triton")
 
-
-def _resolve_backend(backend: str, fn: str, probe: Tensor) -> str:
-    """Turn ``backend`` into a concrete backend name; ``probe`` is the main input.
-
-    "auto" takes Triton on CUDA except for float64, which the kernels (fp32 arithmetic) would
-    round: float64 asks for exactness, so it stays on the reference.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"{fn}: backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        return "triton" if probe.is_cuda and probe.dtype != torch.float64 else "reference"
-    return backend
+def _triton_unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
+    from tsssm.kernels.selective_scan.triton import unsupported
+    return unsupported(tensors)
 
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -61,7 +51,8 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
         y (batch, L, D) in u's dtype; with ``return_final_state`` also the final state
         (batch, D, N) in float32 (float64 for float64 inputs).
     """
-    if _resolve_backend(backend, "selective_scan", u) == "triton":
+    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
+    if pick_backend("selective_scan", backend, u, lambda: _triton_unsupported(tensors)) == "triton":
         from tsssm.kernels.selective_scan.triton import selective_scan_triton
         return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                      initial_state, return_final_state)
@@ -85,7 +76,9 @@ def selective_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: T
     Returns:
         y (batch, D) in x's dtype.
     """
-    if _resolve_backend(backend, "selective_state_update", x) == "triton":
+    tensors = (state, x, dt, A, B, C, D, z, dt_bias)
+    if pick_backend("selective_state_update", backend, x,
+                    lambda: _triton_unsupported(tensors)) == "triton":
         from tsssm.kernels.selective_scan.triton import selective_state_update_triton
         return selective_state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
     return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)

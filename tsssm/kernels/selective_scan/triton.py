@@ -644,21 +644,27 @@ def selective_state_update_triton(state: Tensor, x: Tensor, dt: Tensor, A: Tenso
 _KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def _check_runnable(where: str, tensors: tuple[Tensor | None, ...]) -> None:
-    """The kernels read fp32/bf16/fp16 tensors of one CUDA device (or CPU, interpreted)."""
+def unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
+    """Why the kernels cannot take these tensors, or None: they read fp32/bf16/fp16 tensors of
+    one CUDA device (or of the CPU, interpreted)."""
     present = [t for t in tensors if t is not None]
     device = present[0].device
     if any(t.device != device for t in present):
-        raise ValueError(f"{where}: all tensors must be on one device, got "
-                         f"{sorted({str(t.device) for t in present})}")
+        return f"all tensors must be on one device, got {sorted({str(t.device) for t in present})}"
     if device.type == "cpu" and not INTERPRETED:
-        raise RuntimeError(f"{where}: the Triton backend needs CUDA tensors; on the CPU it runs "
-                           "only under Triton's interpreter (set TRITON_INTERPRET=1 before "
-                           "tsssm.kernels.selective_scan.triton is imported)")
+        return ("the kernels need CUDA tensors; on the CPU they run only under Triton's "
+                "interpreter (set TRITON_INTERPRET=1 before tsssm.kernels.selective_scan.triton "
+                "is imported)")
     if device.type not in ("cuda", "cpu"):
-        raise RuntimeError(f"{where}: the Triton backend runs on CUDA tensors, got {device}")
+        return f"the kernels run on CUDA tensors, got {device}"
     for t in present:
         if t.dtype not in _KERNEL_DTYPES:
-            raise ValueError(f"{where}: the Triton kernels compute in fp32 and read "
-                             f"{_KERNEL_DTYPES}; got {t.dtype} (float64 runs on "
-                             "backend='reference')")
+            return (f"the kernels compute in fp32 and read {_KERNEL_DTYPES}; got {t.dtype} "
+                    "(float64 runs on backend='reference')")
+    return None
+
+
+def _check_runnable(where: str, tensors: tuple[Tensor | None, ...]) -> None:
+    problem = unsupported(tensors)
+    if problem is not None:
+        raise ValueError(f"{where}: {problem}")
