@@ -1,0 +1,287 @@
+"""``python -m tsssm.bench kernels`` on the CPU: the floors against the anchors' figures, the case
+lists, the table and JSON writer, the targets, the guard around each case, argument parsing, and
+the clear exit on a machine without CUDA (with Hydra, MLflow and Lightning unimportable, as on the
+GPU machine). Timing itself needs CUDA: the ``gpu`` test."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsssm import bench
+from tsssm.benchmarks import cases, timing
+from tsssm.benchmarks.cases import ScanCase, SSDCase, length_label, mixer_label, step_label
+from tsssm.benchmarks.floors import (ANCHOR_EXP_RATE, attention_bytes, causal_attention_flops,
+                                     exp_rate, floor, minimal_bytes, scan_bytes, scan_exps,
+                                     scan_step_bytes, ssd_bytes)
+from tsssm.benchmarks.results import Check, Report, Row, format_ms, markdown_table, write_report
+from tsssm.benchmarks.targets import evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+H100_COPY = 3.02e12  # anchors.md: the lent H100's measured copy bandwidth
+
+
+# ----------------------------------------------------------------------------------- floors
+
+
+def test_scan_floors_reproduce_the_anchors_figures():
+    """anchors.md, B4 L64K D1536 N16: fp32 memory floor 1.61 ms (exp 1.53 ms below it); bf16
+    memory 0.81 ms, so the exp floor bounds it."""
+    shape = (4, 65536, 1536, 1, 16)
+    fp32 = scan_bytes(*shape, itemsize=4)
+    assert fp32 == 3 * (4 * 65536 * 1536 * 4) + 2 * (4 * 65536 * 16 * 4)
+    rate, source = exp_rate(132, 1_980_000)
+    assert rate == pytest.approx(132 * 1.98e9 * 16) and "132 SMs" in source
+    exps = scan_exps(4, 65536, 1536, 16)
+    assert floor(fp32, H100_COPY, exps, rate) == (pytest.approx(1.611, abs=1e-3), "memory")
+    bf16 = scan_bytes(*shape, itemsize=2)
+    assert bf16 / H100_COPY * 1e3 == pytest.approx(0.806, abs=1e-3)
+    assert floor(bf16, H100_COPY, exps, rate) == (pytest.approx(1.541, abs=1e-3), "exp")
+
+
+def test_backward_moves_inputs_three_times_and_outputs_twice():
+    assert minimal_bytes([10, 20], [5]) == 35
+    assert minimal_bytes([10, 20], [5], backward=True) == 3 * 30 + 2 * 5
+    assert scan_bytes(2, 3, 4, 1, 5, 4, backward=True) == 8 * (2 * 3 * 4 * 4) + 6 * (2 * 3 * 5 * 4)
+
+
+def test_other_byte_and_flop_counts_on_small_shapes():
+    # SSD x (1, 2, 3, 4), dt (1, 2, 3), B and C (1, 2, 1, 5), bf16: read x, dt, B, C; write y.
+    assert ssd_bytes(1, 2, 3, 4, 1, 5, itemsize=2) == 2 * (24 + 6 + 10 + 10 + 24)
+    # decode step, D 2048, N 16: the fp32 state read and written, five small bf16 vectors.
+    state, vector, projection = 2048 * 16 * 4, 2048 * 2, 16 * 2
+    assert scan_step_bytes(1, 2048, 1, 16, itemsize=2) == 2 * state + 4 * vector + 2 * projection
+    # decode over a 1K cache: read q, k, v, write o.
+    query, cache = 16 * 64 * 2, 16 * 1024 * 64 * 2
+    assert attention_bytes(1, 16, 1, 1024, 64, itemsize=2) == 2 * query + 2 * cache
+    assert causal_attention_flops(1, 16, 1024, 64) == 2 * 16 * 1024 ** 2 * 64
+    assert causal_attention_flops(1, 16, 1024, 64, backward=True) == 3.5 * 2 * 16 * 1024 ** 2 * 64
+
+
+def test_exp_rate_falls_back_to_the_anchors_figure_without_a_clock():
+    rate, source = exp_rate(132, 0)
+    assert rate == ANCHOR_EXP_RATE and "anchors" in source
+
+
+# ------------------------------------------------------------------------------------ cases
+
+
+def test_length_labels():
+    assert [length_label(n) for n in (300, 1024, 2048, 131072, 2 ** 20)] == ["300", "1K", "2K",
+                                                                             "128K", "1M"]
+
+
+def test_scan_cases_hold_the_anchors_and_the_sweep():
+    full = cases.scan_cases(quick=False)
+    for dtype in ("fp32", "bf16"):
+        for batch, length in ((8, 2048), (8, 8192), (4, 65536)):
+            assert ScanCase(dtype, batch, length, 1536, 16) in full
+    sweep = [c.length for c in full if c.batch == 1]
+    assert sweep == [1024 << i for i in range(7)] + [2 ** 20]
+    quick = cases.scan_cases(quick=True)
+    assert set(quick) < set(full) and max(c.length for c in quick if c.batch == 1) == 65536
+    assert ScanCase("bf16", 8, 2048).reference_fits and not ScanCase("bf16", 8, 8192).reference_fits
+
+
+def test_ssd_cases_hold_each_state_size_at_the_anchors_shapes():
+    full = cases.ssd_cases(quick=False)
+    for state in (16, 64, 128):
+        for batch, length in ((4, 65536), (8, 8192)):
+            assert SSDCase(batch, length, state) in full
+    assert all(c.state == 128 for c in full if c.batch == 1)
+    assert SSDCase(4, 65536, 128).label == "B4 L64K H24x64 N128"
+    assert set(cases.ssd_cases(quick=True)) < set(full)
+
+
+# ----------------------------------------------------------------------------------- writer
+
+
+def _row(**overrides) -> Row:
+    fields = dict(section="scan", case="B8 L2K D1536 N16", dtype="fp32", mode="fwd",
+                  tokens=8 * 2048, shape={"batch": 8, "length": 2048}, time_ms=0.8125,
+                  ref_ms=303.2, floor_ms=0.1, floor_bound="memory", nbytes=10 ** 8,
+                  copy_fraction=0.041)
+    return Row(**{**fields, **overrides})
+
+
+def test_format_ms_keeps_three_figures_without_exponents():
+    assert [format_ms(v) for v in (0.00412, 0.4123, 4.123, 41.23, 412.3, 4123.0)] == [
+        "0.00412", "0.412", "4.12", "41.2", "412", "4123"]
+    assert format_ms(None) == "—"
+
+
+def test_timing_summary_is_do_bench_median_with_its_spread():
+    assert timing.summarize([4.0, 1.0, 3.0, 2.0]) == (2.5, pytest.approx(1.6), pytest.approx(3.4))
+    assert timing.summarize([5.0]) == (5.0, 5.0, 5.0)
+
+
+def test_table_shows_dashes_for_what_was_not_measured():
+    oom = _row(mode="fwd+bwd", time_ms=None, ref_ms=None, copy_fraction=None, note="OOM")
+    table = markdown_table([_row(), oom]).splitlines()
+    assert table[2] == ("| scan | B8 L2K D1536 N16 | fp32 | fwd | 0.812 | 303 | 0.1 mem | 8.1 | "
+                        "4.1% |  |")
+    assert table[3].endswith("| — | — | 0.1 mem | — | — | OOM |")
+
+
+def test_report_files_hold_the_raw_numbers_and_the_command(tmp_path: Path):
+    report = Report({"device": "NVIDIA H100 80GB HBM3", "command": "python -m tsssm.bench kernels",
+                     "copy_bytes_per_s": H100_COPY, "copy_gib": 1},
+                    rows=[_row(), _row(mode="fwd+bwd", time_ms=None, note="OOM")],
+                    checks=[Check("selective_scan fp32", "B2 L300", {"y": 1e-7, "du": math.nan},
+                                  1e-4)],
+                    targets=["PASS  something"], errors=["section ssd: NotImplementedError: x"])
+    md, js = write_report(report, tmp_path / "bench")
+    data = json.loads(js.read_text())
+    assert data["meta"]["device"] == "NVIDIA H100 80GB HBM3"
+    assert data["rows"][0]["time_ms"] == 0.8125 and data["rows"][0]["times_floor"] == 8.125
+    assert data["rows"][1]["time_ms"] is None and data["rows"][1]["note"] == "OOM"
+    assert data["checks"][0]["passed"] is False  # a NaN error fails
+    text = md.read_text()
+    for expected in ("NVIDIA H100 80GB HBM3", "`python -m tsssm.bench kernels`", "3.02 TB/s",
+                     "FAIL (du over 1e-04)", "PASS  something", "NotImplementedError"):
+        assert expected in text
+
+
+# ---------------------------------------------------------------------------------- targets
+
+
+def test_targets_pass_miss_and_not_run():
+    rows = [
+        _row(copy_fraction=0.8),
+        _row(mode="fwd+bwd", time_ms=0.25, floor_ms=0.1),
+        _row(dtype="bf16", case="B4 L64K D1536 N16", time_ms=3.0, floor_ms=1.5, floor_bound="exp",
+             copy_fraction=0.27),
+        Row("mixer", mixer_label("mamba", 2048), "bf16", "fwd+bwd", 2048, {"length": 2048},
+            time_ms=1.0),
+        Row("mixer", mixer_label("attention", 2048), "bf16", "fwd+bwd", 2048, {"length": 2048},
+            time_ms=2.0),
+        Row("mixer", mixer_label("mamba", 65536), "bf16", "fwd+bwd", 65536, {"length": 65536},
+            time_ms=10.0),
+        Row("mixer", mixer_label("attention", 65536), "bf16", "fwd+bwd", 65536, {"length": 65536},
+            time_ms=50.0),
+        Row("step", step_label("mamba", 1024), "bf16", "step-graph", 1, time_ms=0.0040),
+        Row("step", step_label("mamba", 131072), "bf16", "step-graph", 1, time_ms=0.0042),
+        Row("step", step_label("sdpa", 1024), "bf16", "step-graph", 1, time_ms=0.01),
+        Row("step", step_label("sdpa", 131072), "bf16", "step-graph", 1, time_ms=0.2),
+    ]
+    lines = evaluate(rows)
+
+    def line(*words: str) -> str:
+        found = [text for text in lines if all(word in text for word in words)]
+        assert len(found) == 1, (words, lines)
+        return found[0]
+
+    assert line("fwd ≥ 70%", "fp32 B8 L2K").startswith("PASS  ")
+    assert "80.0%" in line("fwd ≥ 70%", "fp32 B8 L2K")
+    assert line("fwd+bwd ≤ 3×", "fp32 B8 L2K").startswith("PASS  ")
+    bf16 = line("fwd ≥ 70%", "bf16 B4 L64K")
+    assert bf16.startswith("MISS") and "exp floor caps it at 54%" in bf16
+    assert line("fwd ≥ 70%", "fp32 B8 L8K").startswith("NOT RUN")
+    assert line("faster than attention, L 2K").startswith("PASS") and "2.00×" in line("L 2K")
+    assert line("≥ 10× faster than attention, L 64K").startswith("MISS")
+    assert line("mamba step-graph", "within ±10%").startswith("PASS")
+    assert line("sdpa step-graph").startswith("INFO") and "20.00×" in line("sdpa step-graph")
+    assert line("mamba step time").startswith("NOT RUN")
+    assert all(text.startswith("NOT RUN") for text in lines if text.split()[2] == "ssd")
+
+
+def test_targets_of_sections_not_run_say_so_once():
+    assert evaluate([]) == [f"NOT RUN  {name} targets (section {sections} not run)"
+                            for name, sections in (("scan", "scan"), ("mixer", "mixer"),
+                                                   ("ssd vs scan", "ssd, scan"), ("step", "step"))]
+
+
+# ------------------------------------------------------------------------ the guard per case
+
+
+@pytest.fixture
+def cpu_bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> timing.Bench:
+    """A Bench whose device calls are stand-ins, to test what it does around each case."""
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args, **kwargs: None)
+    monkeypatch.setattr(timing, "bench_timing",
+                        lambda fn, rep_ms, grad_to_none=None: timing.summarize([1.0, 2.0, 3.0]))
+    device = timing.Device("stand-in", 132, 1_980_000, 1e12, *exp_rate(132, 1_980_000))
+    return timing.Bench(device, Report({}), tmp_path, quick=True, ssd_chunk=64, rep_ms=10,
+                        started=time.monotonic(), budget_s=60.0)
+
+
+def test_bench_times_a_case_and_records_failures_without_stopping(cpu_bench: timing.Bench):
+    def fails(error: Exception):
+        def setup() -> timing.Timed:
+            raise error
+        return setup
+
+    def untimed(**fields) -> Row:
+        return _row(time_ms=None, ref_ms=None, copy_fraction=None, **fields)
+
+    ok = cpu_bench.time(untimed(nbytes=10 ** 9), lambda: timing.Timed(lambda: None))
+    assert ok.time_ms == 2.0 and ok.copy_fraction == pytest.approx(0.5) and ok.first_call_s >= 0
+    assert ok.spread_ms == [pytest.approx(1.4), pytest.approx(2.6)] and ok.ref_ms is None
+    oom = cpu_bench.time(untimed(), fails(torch.cuda.OutOfMemoryError("CUDA out of memory")))
+    assert oom.time_ms is None and oom.note == "OOM"
+    broken = cpu_bench.time(untimed(), fails(RuntimeError("kernel exploded\nsecond line")))
+    assert broken.note == "RuntimeError: kernel exploded"
+    assert not cpu_bench.attempt("section x", fails(ValueError("bad")))
+    assert cpu_bench.report.errors == ["section x: ValueError: bad"]
+    cpu_bench.deadline = time.monotonic() - 1
+    late = cpu_bench.time(untimed(), lambda: timing.Timed(lambda: None))
+    assert late.time_ms is None and late.note == "skipped: time budget"
+    saved = json.loads((cpu_bench.out_dir / "kernels.json").read_text())
+    assert [row["note"] for row in saved["rows"]] == ["", "OOM", broken.note, late.note]
+
+
+# ------------------------------------------------------------------------------ entry point
+
+
+def test_arguments():
+    args = bench.parse_args(["kernels"])
+    assert (args.out, args.quick, args.sections) == (Path("docs/benchmarks"), False,
+                                                     ["scan", "attention", "mixer", "step", "ssd"])
+    args = bench.parse_args(["kernels", "--quick", "--sections", "ssd,scan", "--out", "x"])
+    assert (args.out, args.quick, args.sections) == (Path("x"), True, ["ssd", "scan"])
+
+
+def test_unknown_section_is_named(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["kernels", "--sections", "scan,flash"])
+    assert exit_info.value.code == 2 and "['flash']" in capsys.readouterr().err
+
+
+BLOCK_TRAINING_STACK = """
+import importlib.abc, runpy, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('hydra', 'omegaconf', 'mlflow', 'lightning', 'pytorch_lightning'):
+            raise ImportError('not installed on the GPU machine: ' + name)
+sys.meta_path.insert(0, Block())
+sys.argv = ['tsssm.bench', 'kernels', '--out', sys.argv[1]]
+runpy.run_module('tsssm.bench', run_name='__main__', alter_sys=True)
+"""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the exit on a machine without CUDA")
+def test_without_cuda_it_exits_with_a_clear_message_and_needs_no_training_stack(tmp_path: Path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", BLOCK_TRAINING_STACK, str(tmp_path / "out")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "no CUDA device" in done.stderr and "ImportError" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.gpu
+def test_step_section_runs_and_writes_its_rows(tmp_path: Path):
+    bench.main(["kernels", "--quick", "--sections", "step", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "kernels.json").read_text())
+    timed = [row for row in data["rows"] if row["time_ms"] is not None]
+    assert len(timed) == 12 and all(row["time_ms"] > 0 for row in timed)
+    assert len(data["checks"]) == 2 and all(check["passed"] for check in data["checks"])
+    assert (tmp_path / "kernels.md").read_text().startswith("# Kernel benchmarks")

@@ -1,0 +1,128 @@
+"""Benchmarks on the GPU.
+
+    python -m tsssm.bench kernels [--out docs/benchmarks] [--quick]
+                                  [--sections scan,attention,mixer,step,ssd] [--budget-s 270]
+
+``kernels`` times the project's kernels with ``triton.testing.do_bench`` (median) — the selective
+scan and SSD forward and forward+backward, the decode step, a whole Mamba layer against an
+attention layer, and SDPA flash attention — and reports each time against a copy's bandwidth
+measured in the same run. It prints the table and the targets (PASS / MISS) last, and writes
+``kernels.md`` and ``kernels.json`` (device, versions, command, date, every raw number) under
+``--out`` after every case, so a run cut short keeps what it measured. Each section, kernel
+configuration and case fails on its own: the error is recorded and the run goes on. Cases that
+would start after ``--budget-s`` seconds are recorded as skipped.
+
+Imports torch, triton and tsssm's kernels and mixers only: no Hydra, MLflow or Lightning needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import triton
+
+from tsssm.benchmarks import attention, mixer, scan, ssd, step
+from tsssm.benchmarks.results import Report, markdown_table
+from tsssm.benchmarks.timing import Bench, describe_device
+
+SECTIONS: dict[str, Callable[[Bench], None]] = {
+    "scan": scan.run, "attention": attention.run, "mixer": mixer.run, "step": step.run,
+    "ssd": ssd.run}
+"""In the default order: the most certain first, SSD (the newest kernel, most to compile) last."""
+
+DEFAULT_OUT = Path("docs/benchmarks")
+DEFAULT_BUDGET_S = 270.0
+DEFAULT_SSD_CHUNK = 256  # the chunk of the anchors' mamba_ssm SSD numbers
+REP_MS, QUICK_REP_MS = 100, 50
+
+
+def section_list(text: str) -> list[str]:
+    """``"scan,ssd"`` -> ``["scan", "ssd"]``; unknown or repeated names are an error."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {unknown or [text]}; choose from {','.join(SECTIONS)}")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a section is named twice in {text!r}")
+    return names
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tsssm.bench",
+                                     description="Benchmarks on the GPU.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    kernels = commands.add_parser(
+        "kernels", help="time the kernels, mixers and SDPA attention",
+        description="Time the selective scan, SSD, the decode step, Mamba and attention layers "
+                    "and SDPA flash attention on the GPU; write kernels.md and kernels.json.")
+    kernels.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                         help=f"folder for kernels.md and kernels.json (default {DEFAULT_OUT})")
+    kernels.add_argument("--quick", action="store_true",
+                         help="fewer lengths and state sizes, no 1M-token point, shorter repeats")
+    kernels.add_argument("--sections", type=section_list, default=list(SECTIONS),
+                         help=f"comma-separated, run in this order (default {','.join(SECTIONS)})")
+    kernels.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
+                         help="cases that would start later than this many seconds after launch "
+                              f"are skipped (default {DEFAULT_BUDGET_S:g})")
+    kernels.add_argument("--ssd-chunk", type=int, default=DEFAULT_SSD_CHUNK,
+                         help=f"SSD's chunk length, a power of two >= 16 (default "
+                              f"{DEFAULT_SSD_CHUNK}, as mamba_ssm's numbers in anchors.md)")
+    return parser.parse_args(argv)
+
+
+def require_cuda() -> None:
+    if not torch.cuda.is_available():
+        raise SystemExit("python -m tsssm.bench kernels: no CUDA device (torch.cuda.is_available() "
+                         "is False). It times GPU kernels: run it on a machine with an NVIDIA GPU.")
+
+
+def run_kernels(args: argparse.Namespace) -> Report:
+    started = time.monotonic()
+    require_cuda()
+    torch.manual_seed(0)
+    rep_ms = QUICK_REP_MS if args.quick else REP_MS
+    device = describe_device(rep_ms)
+    report = Report({
+        **device.meta(),
+        "torch": torch.__version__, "triton": triton.__version__,
+        "command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sections": args.sections, "quick": args.quick, "rep_ms": rep_ms,
+        "budget_s": args.budget_s, "ssd_chunk": args.ssd_chunk})
+    bench = Bench(device, report, args.out, args.quick, args.ssd_chunk, rep_ms, started,
+                  args.budget_s)
+    bench.log(f"{device.name}: copy {device.copy_bytes_per_s / 1e12:.2f} TB/s, "
+              f"exp {device.exp_per_s:.3g}/s ({device.exp_rate_source})")
+    for name in args.sections:
+        bench.log(f"== section {name}")
+        bench.attempt(f"section {name}", lambda: SECTIONS[name](bench))
+        bench.save()
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    report = run_kernels(args)
+    print(markdown_table(report.rows))
+    print()
+    for check in report.checks:
+        print(check.line())
+    for error in report.errors:
+        print(f"ERROR {error}")
+    print()
+    for line in report.targets:
+        print(line)
+    print(f"\nwrote {args.out / 'kernels.md'} and {args.out / 'kernels.json'} "
+          f"in {report.meta['elapsed_s']} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
