@@ -36,10 +36,11 @@ def make_inputs(batch: int, length: int, heads: int, groups: int, head_dim: int,
                 dtype: torch.dtype, features: set[str], seed: int,
                 device: str = DEVICE) -> dict[str, torch.Tensor | None]:
     """Random inputs of the scan; optional ones only when named in ``features``
-    ("D" (H, P), "Dh" (H,), "z", "bias", "softplus", "h0").
+    ("D" (H, P), "Dh" (H,), "z", "bias", "softplus", "h0", "steep": A 8 times larger).
 
     Step sizes ~0.1 to ~2 and A = -exp(N(0, 0.5)): decays from near 1 to near 0 within a chunk,
-    so every term of the decay's gradient matters. Never zeros, which hide unwritten outputs.
+    so every term of the decay's gradient matters. "steep" takes a chunk's log-decay far below
+    -88, where exp of its negative overflows fp32. Never zeros, which hide unwritten outputs.
     """
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
@@ -53,7 +54,7 @@ def make_inputs(batch: int, length: int, heads: int, groups: int, head_dim: int,
         "dt": (rand(batch, length, heads, scale=0.7, shift=-0.5, kind=f32)
                if "softplus" in features
                else rand(batch, length, heads, kind=f32).abs() * 0.3 + 0.02),
-        "A": -torch.exp(rand(heads, scale=0.5, kind=f32)),
+        "A": -torch.exp(rand(heads, scale=0.5, kind=f32)) * (8.0 if "steep" in features else 1.0),
         "B": rand(batch, length, groups, state),
         "C": rand(batch, length, groups, state),
         "D": (rand(heads, head_dim, kind=f32) if "D" in features
@@ -150,6 +151,39 @@ def test_scan_matches_reference_fp32(length, heads, groups, head_dim, state, chu
 def test_scan_matches_reference_bf16(length, heads, groups, head_dim, state, chunk, features):
     compare_with_reference(1, length, heads, groups, head_dim, state, chunk, torch.bfloat16,
                            features, seed=3 * length)
+
+
+# Each autotuned kernel and the block sizes it may run with on the GPU. The interpreter runs only
+# the small ``*_INTERPRETED`` configs unless a test forces these.
+GPU_CONFIGS = {
+    ssdt._chunk_outer_kernel: ssdt._OUTER_CONFIGS,
+    ssdt._chunk_scan_fwd_kernel: ssdt._SCAN_CONFIGS,
+    ssdt._chunk_scan_dx_kernel: ssdt._SCAN_CONFIGS,
+    ssdt._chunk_scan_dbc_kernel: ssdt._DBC_CONFIGS,
+}
+RAGGED_CHUNK, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 16, 32
+
+
+@contextlib.contextmanager
+def gpu_configs(index: int):
+    """Every autotuned kernel runs its ``index``-th GPU config (cycling through shorter lists),
+    its blocks capped by the kernel's own pruner as the GPU's autotuner caps them."""
+    shape = {"CHUNK": RAGGED_CHUNK, "P": RAGGED_HEAD_DIM, "N": RAGGED_STATE}
+    with pytest.MonkeyPatch.context() as patch:
+        for kernel, configs in GPU_CONFIGS.items():
+            config = configs[index % len(configs)]
+            patch.setattr(kernel, "configs", kernel.early_config_prune([config], shape))
+        yield
+
+
+@pytest.mark.parametrize("index", range(max(len(c) for c in GPU_CONFIGS.values())))
+def test_ragged_steep_chunk_under_every_gpu_config(index):
+    """A ragged last chunk (L = 1.625 chunks) whose log-decay runs far below -88, under
+    the block sizes the GPU's autotuner may pick: row tiles past the chunk's end, partly and
+    wholly, must not turn exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
+    with gpu_configs(index):
+        compare_with_reference(1, RAGGED_CHUNK + 80, 2, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
+                               RAGGED_CHUNK, torch.float32, {"Dh", "steep"}, seed=11)
 
 
 def test_scan_reads_strided_inputs():

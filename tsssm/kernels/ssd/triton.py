@@ -409,12 +409,15 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
         v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
                       mask=k_ok[:, None] & col_ok[None, :], other=0.0)
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
+        # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
+        # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
+        in_chunk = row_ok[:, None] & col_ok[None, :]
         if REVERSE:
-            keep = (cols[None, :] >= rows[:, None]) & col_ok[None, :]
+            keep = (cols[None, :] >= rows[:, None]) & in_chunk
             scale = tl.exp(tl.where(keep, cs_c[None, :] - cs_r[:, None], float("-inf")))
             scale *= row_scale[:, None]
         else:
-            keep = (cols[None, :] <= rows[:, None]) & col_ok[None, :]
+            keep = (cols[None, :] <= rows[:, None]) & in_chunk
             dt_c = tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
             scale = tl.exp(tl.where(keep, cs_r[:, None] - cs_c[None, :], float("-inf")))
             scale *= row_scale[:, None] * dt_c[None, :]
