@@ -10,12 +10,11 @@ shapes; the ``gpu`` tests repeat the comparisons at training sizes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import torch
 
+from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.s4 import cauchy_kernel, vandermonde_kernel
 from tsssm.kernels.s4 import triton as fast
 from tsssm.kernels.s4.reference import cauchy_kernel_ref, vandermonde_kernel_ref
@@ -27,27 +26,6 @@ DEVICE = "cuda" if CUDA else "cpu"
 TOLERANCE = 1e-5
 H, N = 3, 8
 LENGTHS = [1, 37, 64]
-
-
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    out = out.to(ref.dtype)
-    assert torch.isfinite(torch.view_as_real(out) if out.is_complex() else out).all(), \
-        "non-finite values (an element no program wrote?)"
-    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
-
-
-@contextmanager
-def poisoned_allocations() -> Iterator[None]:
-    """Every tensor the wrappers allocate with ``torch.empty(_like)`` starts as NaN."""
-    empty, empty_like = torch.empty, torch.empty_like
-
-    def poison(tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.fill_(float("nan"))
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch, "empty", lambda *a, **k: poison(empty(*a, **k)))
-        patch.setattr(torch, "empty_like", lambda *a, **k: poison(empty_like(*a, **k)))
-        yield
 
 
 def complex_normal(*shape: int, generator: torch.Generator) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.kernels.numerics import relative_error
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
 from tsssm.kernels.selective_scan import triton as sst
 from tsssm.kernels.selective_scan.reference import selective_scan_ref, selective_state_update_ref
@@ -20,12 +21,6 @@ DEVICE = "cuda" if CUDA else "cpu"
 # fp32 arithmetic with hardware exp2 and chunked running sums; bf16 inputs and outputs.
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-2}
 INPUTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
-
-
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    out, ref = out.double(), ref.double()
-    assert torch.isfinite(out).all(), "non-finite values"
-    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
 
 
 def make_inputs(batch: int, length: int, dim: int, groups: int, state: int, dtype: torch.dtype,

@@ -14,6 +14,7 @@ import contextlib
 import pytest
 import torch
 
+from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
@@ -24,12 +25,6 @@ DEVICE = "cuda" if CUDA else "cpu"
 # sum many terms. bf16: operands of every product rounded to bf16, as on the GPU.
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-2}
 INPUTS = ("x", "dt", "A", "B", "C", "D", "z", "dt_bias", "initial_state")
-
-
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    out, ref = out.double(), ref.double()
-    assert torch.isfinite(out).all(), "non-finite values (an element left unwritten?)"
-    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
 
 
 def make_inputs(batch: int, length: int, heads: int, groups: int, head_dim: int, state: int,
@@ -111,21 +106,6 @@ def compare_with_reference(batch: int, length: int, heads: int, groups: int, hea
     tol = TOLERANCE[dtype]
     bad = {name: err for name, err in errors.items() if not err <= tol}
     assert not bad, f"relative errors above {tol}: {bad}"
-
-
-@contextlib.contextmanager
-def poisoned_allocations():
-    """Every tensor the kernels' wrappers allocate starts as NaN (or -1 for integers), so an
-    element a kernel forgets to write shows up in the results."""
-    empty, empty_like = torch.empty, torch.empty_like
-
-    def poison(t: torch.Tensor) -> torch.Tensor:
-        return t.fill_(float("nan") if t.is_floating_point() else -1)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch, "empty", lambda *a, **k: poison(empty(*a, **k)))
-        patch.setattr(torch, "empty_like", lambda *a, **k: poison(empty_like(*a, **k)))
-        yield
 
 
 # (length, heads, groups, P, N, chunk, features): lengths across chunk edges and shorter than

@@ -6,7 +6,6 @@ from functools import partial
 
 import pytest
 import torch
-from torch import nn
 
 from tsssm.backbone import Backbone
 from tsssm.mixers.base import Mixer
