@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from tsssm.data.files import locate
 from tsssm.data.registry import SPLIT_RULES, TabularSpec, get_tabular_spec
+from tsssm.data.sampling import eval_loader
 from tsssm.data.splits import Borders, check_length, ltsf_borders
 from tsssm.data.synthetic import synthetic_frame
 from tsssm.data.tabular import check_features, check_shape, read_frame, select_channels, variables
@@ -185,25 +186,17 @@ class LTSFDataModule(LightningDataModule):
     def scaler_std(self) -> torch.Tensor:
         return self._ready().scaler_std
 
-    def _loader(self, split: str) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=split == "train",
-            drop_last=False,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=True,
+                          drop_last=False, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return eval_loader(self.datasets["val"], self.batch_size, self.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)
 
     def predict_dataloader(self) -> DataLoader:
         """The test windows, in order."""
-        return self._loader("test")
+        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)
