@@ -1,22 +1,24 @@
-"""The dataset registry: what each named dataset is, where its file lies and where it comes from.
+"""The dataset registry: what each named dataset is, where its files lie and where they come from.
 
-Why a registry: experiments name a dataset ("ETTh1"); everything else — the file under the data root, the
-public URL, the checksum, the LTSF split rule and the seasonal period of the naive baseline — is looked up
-here, so a config cannot pair a dataset with the wrong split or an unverified file.
+Why a registry: experiments name a dataset ("ETTh1", "fsdd", "enwik8"); everything else — the files under
+the data root, the public URL, the checksum, the split rule, the seasonal period of the naive baseline, the
+sample rate — is looked up here, so a config cannot pair a dataset with the wrong split or an unverified file.
 
-File location is generic (`FileSource`: alternative stored copies under the data root plus the URL that
-serves the first copy), so audio folders and byte corpora can join later as specs of another kind.
+Three kinds of entry: tabular series (`TabularSpec`, one file), byte corpora (`CorpusSpec`, one file read as
+raw bytes) and audio folders (`AudioFolderSpec`, many files checked together through their checksum list).
 
 Checksums: a `sha256` is recorded only where the canonical bytes are known (the files staged in
-shared/data, see its MANIFEST.md). For ETTm2, Weather, Electricity and Traffic no canonical sha256 is
-known, so it is `None`: those files are checked by their shape (rows × variables) instead, and a download
-logs the sha256 it computed.
+shared/data, see its MANIFEST.md). For ETTm2, Weather, Electricity, Traffic and enwik8 no canonical sha256
+is known, so it is `None`: those files are checked by their shape (rows × variables, or bytes) instead, and
+a download logs the sha256 it computed.
 """
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 SPLIT_RULES = ("ett_hour", "ett_minute", "ratio")
 FILE_FORMATS = ("wide_csv", "lstnet_txt")
+AUDIO_SPLIT_RULES = ("fsdd_takes", "ratio")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class FileSource:
 class DatasetSpec:
     """What every registry entry has: a name, a kind of data, and where its file comes from.
 
-    source is None for data generated in-process (the synthetic default).
+    source is None for data generated in-process (the synthetic default) and for folders of many files
+    (`AudioFolderSpec` lists its files itself).
     """
 
     name: str
@@ -87,6 +90,47 @@ class TabularSpec(DatasetSpec):
             raise ValueError(f"dataset {self.name}: format {self.file_format!r} is not one of {FILE_FORMATS}")
 
 
+@dataclass(frozen=True)
+class CorpusSpec(DatasetSpec):
+    """A byte corpus: one file read as raw bytes (text or not), split contiguously into train/val/test.
+
+    n_bytes: expected size of the corpus in bytes (checked when sha256 is unknown); None where not fixed.
+    member: the corpus's name inside a stored `.zip` copy (enwik8.zip holds "enwik8"); None for plain files.
+    """
+
+    n_bytes: int | None = None
+    member: str | None = None
+
+
+@dataclass(frozen=True)
+class AudioFolderSpec(DatasetSpec):
+    """A folder of audio files under the data root, verified together through their checksum list.
+
+    folder: POSIX path of the folder relative to the data root, e.g. "fsdd/recordings".
+    file_names: every file expected in the folder (file names only, no subfolders).
+    listing_sha256: sha256 of the folder's `sha256sum` listing as run from its parent folder, i.e. the
+    lines "<sha256 of the file>  <folder name>/<file name>\\n" sorted by file name — one hash that pins
+    every file. listing_path: where a copy of that listing may lie under the data root (FSDD ships it as
+    fsdd/SHA256SUMS); when present it names the files that differ.
+    url_prefix: where file NAME is published, as f"{url_prefix}/{NAME}"; None if it must be put by hand.
+    sample_rate: the recordings' sample rate in Hz. split: one of AUDIO_SPLIT_RULES.
+    """
+
+    folder: str = ""
+    file_names: tuple[str, ...] = ()
+    listing_sha256: str | None = None
+    listing_path: str | None = None
+    url_prefix: str | None = None
+    sample_rate: int = 16000
+    split: str = "ratio"
+
+    def __post_init__(self) -> None:
+        if self.split not in AUDIO_SPLIT_RULES:
+            raise ValueError(f"dataset {self.name}: split {self.split!r} is not one of {AUDIO_SPLIT_RULES}")
+        if not self.folder or not self.file_names:
+            raise ValueError(f"dataset {self.name}: an audio folder needs a folder path and its file names")
+
+
 _ETT_COMMIT = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/1d16c8f4f943005d613b5bc962e9eeb06058cf07"
 _THUML_COPY = (
     "https://raw.githubusercontent.com/junwoopark92/Self-Supervised-Contrastive-Forecsating/"
@@ -96,6 +140,11 @@ _LSTNET = (
     "https://raw.githubusercontent.com/laiguokun/multivariate-time-series-data/"
     "7f402f185cc2435b5e66aed13a3b560ed142e023"
 )
+
+
+_FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+FSDD_TAKES = 50
 
 
 def _ett(name: str, split: str, freq: str, period: int, rows: int, copies: tuple[StoredFile, ...]) -> TabularSpec:
@@ -116,6 +165,29 @@ def _ett(name: str, split: str, freq: str, period: int, rows: int, copies: tuple
 
 def _one_copy(path: str, sha256: str | None, url: str) -> FileSource:
     return FileSource(copies=(StoredFile(path, sha256),), url=url)
+
+
+def _fsdd() -> AudioFolderSpec:
+    """The Free Spoken Digit Dataset: files "{digit}_{speaker}_{take}.wav", 10 digits × 6 speakers × 50 takes."""
+    names = tuple(
+        f"{digit}_{speaker}_{take}.wav"
+        for digit in range(10) for speaker in FSDD_SPEAKERS for take in range(FSDD_TAKES)
+    )
+    return AudioFolderSpec(
+        name="fsdd",
+        kind="audio",
+        source=None,
+        description="Free Spoken Digit Dataset: 3000 mono 8 kHz recordings of spoken digits (CC BY-SA 4.0)",
+        folder="fsdd/recordings",
+        file_names=names,
+        listing_sha256="04e1baae96c6a26e39c623f2b01d0182ddae627ba0ac02a3cdc17ba2af99fd9b",
+        listing_path="fsdd/SHA256SUMS",
+        url_prefix=(
+            f"https://raw.githubusercontent.com/Jakobovski/free-spoken-digit-dataset/{_FSDD_COMMIT}/recordings"
+        ),
+        sample_rate=8000,
+        split="fsdd_takes",
+    )
 
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -233,8 +305,47 @@ REGISTRY: dict[str, DatasetSpec] = {
             seasonal_period=24,
             target=None,
         ),
+        CorpusSpec(
+            name="tinyshakespeare",
+            kind="corpus",
+            source=_one_copy(
+                "text/tinyshakespeare_input.txt",
+                "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                "https://raw.githubusercontent.com/karpathy/char-rnn/"
+                "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/input.txt",
+            ),
+            description="tiny shakespeare (char-rnn): 1,115,394 bytes of ASCII plays, public domain",
+            n_bytes=1_115_394,
+        ),
+        CorpusSpec(
+            name="enwik6",
+            kind="corpus",
+            source=_one_copy(
+                "text/enwik6",
+                "369b688978f649681136198fb96db14c1616756260c55fb4b65e9bc049552cad",
+                "https://raw.githubusercontent.com/devedse/DeveMultiCompressor/"
+                "c1b146e6819f2914d2ded896914ece90cfc941dd/DeveMultiCompressor.Tests/TestFiles/enwik6.txt",
+            ),
+            description="enwik6: the first 10^6 bytes of enwik8 (English Wikipedia XML, 2006-03-03)",
+            n_bytes=1_000_000,
+        ),
+        CorpusSpec(
+            name="enwik8",
+            kind="corpus",
+            source=FileSource(
+                copies=(StoredFile("text/enwik8.zip", None), StoredFile("text/enwik8", None)),
+                url="http://mattmahoney.net/dc/enwik8.zip",
+            ),
+            description="enwik8 (Hutter Prize): the first 10^8 bytes of an English Wikipedia XML dump",
+            n_bytes=100_000_000,
+            member="enwik8",
+        ),
+        _fsdd(),
     )
 }
+
+
+SpecT = TypeVar("SpecT", bound=DatasetSpec)
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -246,9 +357,14 @@ def get_spec(name: str) -> DatasetSpec:
     return spec
 
 
+def get_spec_of_type(name: str, spec_type: type[SpecT], wanted: str) -> SpecT:
+    """The registry entry `name`, which must be a `spec_type` (`wanted` names that kind in the error)."""
+    spec = get_spec(name)
+    if not isinstance(spec, spec_type):
+        raise ValueError(f"dataset {spec.name!r} is of kind {spec.kind!r}, not {wanted}")
+    return spec
+
+
 def get_tabular_spec(name: str) -> TabularSpec:
     """The registry entry `name`, which must be a tabular time series."""
-    spec = get_spec(name)
-    if not isinstance(spec, TabularSpec):
-        raise ValueError(f"dataset {spec.name!r} is of kind {spec.kind!r}, not a tabular time series")
-    return spec
+    return get_spec_of_type(name, TabularSpec, "a tabular time series")
