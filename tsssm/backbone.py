@@ -51,17 +51,24 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.dropout(self.mixer(self.norm_mixer(x)))
-        if self.mlp is not None:
-            x = x + self.dropout(self.mlp(self.norm_mlp(x)))
-        return x
+        """``(B, L, D) -> (B, L, D)``."""
+        return self._feed_forward(x + self.dropout(self.mixer(self.norm_mixer(x))))
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """``(B, D) -> (B, D)`` and the mixer's next state."""
         y, state = self.mixer.step(self.norm_mixer(x), state)
-        x = x + self.dropout(y)
-        if self.mlp is not None:
-            x = x + self.dropout(self.mlp(self.norm_mlp(x)))
-        return x, state
+        return self._feed_forward(x + self.dropout(y)), state
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, State]:
+        """``(B, L, D) -> (B, L, D)`` and the mixer's state after the last position."""
+        y, state = self.mixer.prefill(self.norm_mixer(x))
+        return self._feed_forward(x + self.dropout(y)), state
+
+    def _feed_forward(self, x: Tensor) -> Tensor:
+        """The MLP half of the block (identity without an MLP): ``(..., D) -> (..., D)``."""
+        if self.mlp is None:
+            return x
+        return x + self.dropout(self.mlp(self.norm_mlp(x)))
 
 
 def expand_pattern(pattern: str, n_layers: int) -> str:
@@ -107,6 +114,15 @@ class Backbone(nn.Module):
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> list[State]:
         return [block.mixer.init_state(batch, device, dtype) for block in self.blocks]
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, list[State]]:
+        """A prompt through every layer in parallel: ``(B, L, D) -> (B, L, D)`` as ``forward``,
+        plus each layer's state after the last position, ready for ``step``."""
+        states = []
+        for block in self.blocks:
+            x, state = block.prefill(x)
+            states.append(state)
+        return self.norm(x), states
 
     def step(self, x: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
         """One time step through every layer: ``(B, D) -> (B, D)``."""

@@ -6,9 +6,11 @@ import torch
 from torch import Tensor
 
 
-def step_through(module: torch.nn.Module, x: Tensor) -> tuple[Tensor, object]:
-    """``x (B, L, D)`` fed step by step from ``init_state`` -> ``(y (B, L, D), final state)``."""
-    state = module.init_state(x.shape[0], x.device, x.dtype)
+def step_through(module: torch.nn.Module, x: Tensor, state: object = None) -> tuple[Tensor, object]:
+    """``x (B, L, D)`` fed step by step from ``state`` (``init_state`` when None)
+    -> ``(y (B, L, D), final state)``."""
+    if state is None:
+        state = module.init_state(x.shape[0], x.device, x.dtype)
     ys = []
     for t in range(x.shape[1]):
         y, state = module.step(x[:, t], state)

@@ -50,6 +50,15 @@ def test_kv_cache_grows_linearly_by_doubling() -> None:
     assert len(buffers) == 8  # capacities 1, 2, 4, ..., 128: O(log L) re-allocations, not one per step
 
 
+def test_prefill_fills_the_cache_to_capacity_and_the_next_step_doubles_it() -> None:
+    attn = _attention(n_heads=4)
+    with torch.no_grad():
+        _, cache = attn.prefill(torch.randn(B, 5, D, dtype=torch.float64))
+        assert cache.length == 5 and cache.keys.shape == cache.values.shape == (B, 4, 5, D // 4)
+        _, cache = attn.step(torch.randn(B, D, dtype=torch.float64), cache)
+    assert cache.length == 6 and cache.keys.shape[2] == 10
+
+
 def test_rotary_scores_depend_only_on_relative_position() -> None:
     rope = RotaryEmbedding(8)
     gen = torch.Generator().manual_seed(2)
@@ -150,6 +159,8 @@ def test_noncausal_attention_cannot_be_stepped() -> None:
         attn.init_state(B)
     with pytest.raises(NotImplementedError, match=r"causal=False.*cannot be stepped"):
         attn.step(torch.randn(B, D, dtype=torch.float64), None)
+    with pytest.raises(NotImplementedError, match=r"causal=False.*cannot be stepped"):
+        attn.prefill(torch.randn(B, L, D, dtype=torch.float64))
 
 
 def test_bad_shapes_are_refused() -> None:

@@ -35,16 +35,26 @@ def test_state_has_fixed_size_and_layout():
     mixer = Mamba(16, **TINY).double()
     state = mixer.init_state(3)
     assert isinstance(state, MambaState)
-    assert state.conv.shape == (3, 32, 3) and state.conv.dtype == F64
+    assert state.conv.shape == (3, 32, 2) and state.conv.dtype == F64
     assert state.ssm.shape == (3, 32, 4) and state.ssm.dtype == F64
     size = state_nbytes(state)
-    assert size == 3 * 32 * (3 + 4) * 8
+    assert size == 3 * 32 * (2 + 4) * 8
     with torch.no_grad():
         for _ in range(5):
             _, state = mixer.step(torch.randn(3, 16, dtype=F64), state)
     assert state_nbytes(state) == size
     low = mixer.init_state(1, dtype=torch.bfloat16)
     assert low.conv.dtype == torch.bfloat16 and low.ssm.dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [F64, torch.bfloat16])
+def test_prefill_state_has_init_states_layout(dtype):
+    mixer = Mamba(16, **TINY).to(dtype)
+    with torch.no_grad():
+        _, state = mixer.prefill(torch.randn(3, 5, 16, dtype=dtype))
+    assert isinstance(state, MambaState)
+    for got, want in zip(state, mixer.init_state(3)):
+        assert got.shape == want.shape and got.dtype == want.dtype
 
 
 def test_gradients_reach_every_parameter():

@@ -46,6 +46,15 @@ def test_state_has_fixed_size_and_layout():
     assert mixer.init_state(1, dtype=torch.bfloat16)[1].dtype == torch.float32
 
 
+@pytest.mark.parametrize("dtype", [F64, torch.bfloat16])
+def test_prefill_state_has_init_states_layout(dtype):
+    mixer = Mamba2(16, ngroups=2, **TINY).to(dtype)
+    with torch.no_grad():
+        _, state = mixer.prefill(torch.randn(3, 5, 16, dtype=dtype))
+    for got, want in zip(state, mixer.init_state(3)):
+        assert got.shape == want.shape and got.dtype == want.dtype
+
+
 def test_gradients_reach_every_parameter():
     torch.manual_seed(0)
     mixer = Mamba2(16, ngroups=2, bias=True, **TINY)

@@ -120,6 +120,18 @@ def test_float32_shapes_dtypes_and_fixed_state(mode: str) -> None:
     assert state.shape == (B, D, N // 2) and state.dtype == torch.complex64
     assert state_nbytes(state) == B * D * N * 4  # N real numbers per channel, whatever L
     assert torch.allclose(stepped, y, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        prefilled, prefill_state = s4.prefill(x)
+    assert prefilled.dtype == torch.float32 and prefill_state.dtype == torch.complex64
+    assert torch.allclose(prefill_state, state, rtol=1e-4, atol=1e-4)
+
+
+def test_prefill_of_a_bidirectional_layer_and_an_empty_prompt_are_refused() -> None:
+    with pytest.raises(NotImplementedError, match="bidirectional=True"):
+        S4(D, d_state=N, bidirectional=True).prefill(_x(dtype=torch.float32))
+    dplr = S4(D, d_state=N, mode="dplr")  # prefills through the base class's step loop
+    with pytest.raises(ValueError, match=r"S4.prefill: expected input \(B, L >= 1"):
+        dplr.prefill(torch.zeros(B, 0, D))
 
 
 @pytest.mark.parametrize("mode", MODES)

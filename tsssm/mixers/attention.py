@@ -78,12 +78,23 @@ class Attention(Mixer):
         return self.out(y.transpose(1, 2).reshape(batch, length, self.d_model))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._parallel(x, "forward")[0]
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, KVCache]:
+        """``x (B, L, D)`` -> ``forward``'s output and a cache holding its L keys and values
+        (capacity L, so the next step doubles it); stepping continues at position L."""
+        self._require_causal()
+        y, k, v = self._parallel(x, "prefill")
+        return y, KVCache(k.contiguous(), v.contiguous(), x.shape[1])
+
+    def _parallel(self, x: Tensor, caller: str) -> tuple[Tensor, Tensor, Tensor]:
+        """The whole-sequence pass: output ``(B, L, D)`` and keys, values ``(B, heads, L, head_dim)``."""
         if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"Attention.forward expects (B, L, d_model={self.d_model}), got {tuple(x.shape)}")
+            raise ValueError(f"Attention.{caller} expects (B, L, d_model={self.d_model}), got {tuple(x.shape)}")
         q, k, v = self._heads(x, offset=0)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=self.causal)
-        return self._merge(y)
+        return self._merge(y), k, v
 
     def _require_causal(self) -> None:
         if not self.causal:

@@ -1,7 +1,9 @@
 """The mixer contract every sequence mixer keeps.
 
 A mixer maps a sequence ``(B, L, D) -> (B, L, D)``. Causal mixers can also run one step at a time
-with an explicit state, which is how models generate. The state's size is the point of the project:
+with an explicit state, which is how models generate, and ``prefill`` a prompt: the parallel
+forward that also returns the state after its last position, so generation continues from there
+without stepping through the prompt token by token. The state's size is the point of the project:
 an SSM's state is fixed (``B x D x N``) whatever the length, attention's KV cache grows with it.
 """
 
@@ -18,7 +20,8 @@ State = Any
 
 
 class Mixer(nn.Module, ABC):
-    """Base class: ``forward`` in parallel over the sequence, ``step`` for one time step.
+    """Base class: ``forward`` in parallel over the sequence, ``step`` for one time step,
+    ``prefill`` for both at once.
 
     Subclasses set ``causal`` and take ``d_model`` as their first constructor argument, so the
     backbone can build any mixer from a partial config: ``factory(d_model=...)``.
@@ -44,6 +47,23 @@ class Mixer(nn.Module, ABC):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """One time step: ``x (B, D) -> y (B, D)`` and the next state."""
         raise NotImplementedError(f"{type(self).__name__} is not causal and cannot be stepped")
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, State]:
+        """``x (B, L, D)`` -> ``forward``'s ``y (B, L, D)`` and the state after position L - 1,
+        ready for ``step`` to continue from.
+
+        This default steps from ``init_state`` through the sequence: always right, O(L) sequential
+        steps. Mixers with a parallel way to the final state override it.
+        """
+        if x.dim() != 3 or x.shape[-1] != self.d_model or x.shape[1] == 0:
+            raise ValueError(f"{type(self).__name__}.prefill: expected input (B, L >= 1, "
+                             f"d_model={self.d_model}), got {tuple(x.shape)}")
+        state = self.init_state(x.shape[0], x.device, x.dtype)
+        ys = []
+        for t in range(x.shape[1]):
+            y, state = self.step(x[:, t], state)
+            ys.append(y)
+        return torch.stack(ys, dim=1), state
 
 
 def state_nbytes(state: State) -> int:

@@ -10,7 +10,7 @@ Per layer, with E = expand * d_model inner channels and N = d_state::
     out   = out_proj(y)
 
 B and C are shared by all E channels (one group). The recurrent state is fixed in size,
-(B, E, d_conv) for the convolution plus (B, E, N) for the scan, however long the sequence.
+(B, E, d_conv - 1) for the convolution plus (B, E, N) for the scan, however long the sequence.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from torch import Tensor, nn
 
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
 from tsssm.mixers.base import Mixer
+from tsssm.mixers.conv import CausalDepthwiseConv
 
 
 class MambaState(NamedTuple):
     """Streaming state of one Mamba layer (a tuple, so ``state_nbytes`` counts it).
 
-    conv: (batch, E, d_conv) the last d_conv conv inputs, oldest first.
+    conv: (batch, E, d_conv - 1) the last d_conv - 1 conv inputs, oldest first
+        (``CausalDepthwiseConv``'s state).
     ssm: (batch, E, N) the scan state, float32 (float64 for a float64 model).
     """
 
@@ -43,7 +45,8 @@ def _inverse_softplus(y: Tensor) -> Tensor:
 
 
 class Mamba(Mixer):
-    """Mamba-1 mixer ``(B, L, d_model) -> (B, L, d_model)``; ``step`` streams one token."""
+    """Mamba-1 mixer ``(B, L, d_model) -> (B, L, d_model)``; ``step`` streams one token,
+    ``prefill`` runs a prompt in parallel and returns the state after it."""
 
     causal = True
 
@@ -68,8 +71,7 @@ class Mamba(Mixer):
         self.d_state, self.d_conv, self.d_inner, self.dt_rank = d_state, d_conv, d_inner, dt_rank
 
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=bias)
-        self.conv1d = nn.Conv1d(d_inner, d_inner, d_conv, groups=d_inner, padding=d_conv - 1,
-                                bias=conv_bias)
+        self.conv1d = CausalDepthwiseConv(d_inner, d_conv, bias=conv_bias)
         self.x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(dt_rank, d_inner, bias=True)
         self.out_proj = nn.Linear(d_inner, d_model, bias=bias)
@@ -96,26 +98,39 @@ class Mamba(Mixer):
 
     def forward(self, u: Tensor) -> Tensor:
         """``u (B, L, d_model) -> (B, L, d_model)``."""
+        return self._parallel(u, "forward", keep_state=False)[0]
+
+    def prefill(self, u: Tensor) -> tuple[Tensor, MambaState]:
+        """``u (B, L, d_model)`` -> ``forward``'s output and the state after the last position:
+        the conv's last d_conv - 1 inputs and the scan's final state, in parallel."""
+        return self._parallel(u, "prefill", keep_state=True)
+
+    def _parallel(self, u: Tensor, caller: str,
+                  keep_state: bool) -> tuple[Tensor, MambaState | None]:
+        """The whole-sequence pass behind ``forward`` and ``prefill``."""
         if u.dim() != 3 or u.shape[-1] != self.d_model:
-            raise ValueError(f"Mamba.forward: expected input (batch, L, d_model={self.d_model}), "
+            raise ValueError(f"Mamba.{caller}: expected input (batch, L, d_model={self.d_model}), "
                              f"got {tuple(u.shape)}")
-        length = u.shape[1]
         x, z = self.in_proj(u).chunk(2, dim=-1)
-        x = F.silu(self.conv1d(x.transpose(1, 2))[..., :length].transpose(1, 2))  # (B, L, E)
+        x, conv_state = self.conv1d.prefill(x)
+        x = F.silu(x)  # (B, L, E)
         dt, B, C = self._scan_inputs(x)
-        y = selective_scan(x, dt, -torch.exp(self.A_log), B.unsqueeze(2), C.unsqueeze(2),
-                           self.D, z=z, delta_bias=self.dt_proj.bias, delta_softplus=True)
-        return self.out_proj(y)
+        scanned = selective_scan(x, dt, -torch.exp(self.A_log), B.unsqueeze(2), C.unsqueeze(2),
+                                 self.D, z=z, delta_bias=self.dt_proj.bias, delta_softplus=True,
+                                 return_final_state=keep_state)
+        y, state = ((scanned[0], MambaState(conv=conv_state, ssm=scanned[1])) if keep_state
+                    else (scanned, None))
+        return self.out_proj(y), state
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> MambaState:
-        """Zeros: ``conv (batch, E, d_conv)`` in ``dtype``, ``ssm (batch, E, N)`` in float32
+        """Zeros: ``conv (batch, E, d_conv - 1)`` in ``dtype``, ``ssm (batch, E, N)`` in float32
         (float64 when ``dtype`` is float64). ``dtype``/``device`` default to the parameters'."""
         device = self.A_log.device if device is None else device
         dtype = self.A_log.dtype if dtype is None else dtype
         ssm_dtype = torch.float64 if dtype == torch.float64 else torch.float32
         return MambaState(
-            conv=torch.zeros(batch, self.d_inner, self.d_conv, device=device, dtype=dtype),
+            conv=self.conv1d.init_state(batch, device, dtype),
             ssm=torch.zeros(batch, self.d_inner, self.d_state, device=device, dtype=ssm_dtype))
 
     def step(self, u: Tensor, state: MambaState) -> tuple[Tensor, MambaState]:
@@ -125,12 +140,7 @@ class Mamba(Mixer):
                              f"got {tuple(u.shape)}")
         conv, ssm = state
         x, z = self.in_proj(u).chunk(2, dim=-1)                             # (B, E) each
-        conv.copy_(torch.roll(conv, shifts=-1, dims=-1))
-        conv[:, :, -1] = x
-        x = (conv * self.conv1d.weight.squeeze(1)).sum(-1)
-        if self.conv1d.bias is not None:
-            x = x + self.conv1d.bias
-        x = F.silu(x)
+        x = F.silu(self.conv1d.step(x, conv)[0])
         dt, B, C = self._scan_inputs(x)
         y = selective_state_update(ssm, x, dt, -torch.exp(self.A_log), B.unsqueeze(1),
                                    C.unsqueeze(1), self.D, z=z, dt_bias=self.dt_proj.bias,

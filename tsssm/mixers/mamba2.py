@@ -5,7 +5,8 @@ P), the input/output projections ``B``/``C`` (G groups of state size N) and the 
 each head. ``x, B, C`` go through a short causal depthwise convolution and SiLU, then the scan
 ``h_t = exp(dt_t A) h_{t-1} + dt_t x_t ⊗ B_t``, ``y_t = h_t C_t + D x_t``; the output is
 ``out_proj(rmsnorm(y · silu(z)))``. The decode state is the convolution's last ``d_conv - 1``
-inputs plus the scan state (B, H, P, N): a fixed size, whatever the length.
+inputs (B, conv_dim, d_conv - 1) plus the scan state (B, H, P, N): a fixed size, whatever the
+length; ``prefill`` gets both from a whole prompt in parallel.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.mixers.base import Mixer
+from tsssm.mixers.conv import CausalDepthwiseConv
 from tsssm.mixers.gated_norm import GatedRMSNorm
 
 
@@ -65,8 +67,7 @@ class Mamba2(Mixer):
         self.conv_dim = d_inner + 2 * ngroups * d_state  # x, B and C are convolved together
 
         self.in_proj = nn.Linear(d_model, d_inner + self.conv_dim + nheads, bias=bias)  # z, xBC, dt
-        self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, d_conv, groups=self.conv_dim,
-                                padding=d_conv - 1, bias=conv_bias)
+        self.conv1d = CausalDepthwiseConv(self.conv_dim, d_conv, bias=conv_bias)
 
         dt = torch.exp(torch.empty(nheads).uniform_(math.log(dt_min), math.log(dt_max)))
         dt = dt.clamp(min=dt_init_floor)
@@ -80,16 +81,27 @@ class Mamba2(Mixer):
         self.out_proj = nn.Linear(d_inner, d_model, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x (B, L, d_model) -> (B, L, d_model)``."""
+        return self._parallel(x, "forward", keep_state=False)[0]
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """``x (B, L, d_model)`` -> ``forward``'s output and ``(conv_state, ssm_state)`` after the
+        last position (the layout of ``init_state``), from the SSD scan's final state."""
+        return self._parallel(x, "prefill", keep_state=True)
+
+    def _parallel(self, x: Tensor, caller: str,
+                  keep_state: bool) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+        """The whole-sequence pass behind ``forward`` and ``prefill``."""
         if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"Mamba2.forward: x must have shape (B, L, d_model={self.d_model}), "
+            raise ValueError(f"Mamba2.{caller}: x must have shape (B, L, d_model={self.d_model}), "
                              f"got {tuple(x.shape)}")
         z, xbc, dt = self._split_projection(self.in_proj(x))
-        # The conv pads d_conv - 1 steps on both sides; keeping the first L outputs makes it causal.
-        xbc = self.conv1d(xbc.transpose(1, 2))[..., :x.shape[1]].transpose(1, 2)
+        xbc, conv_state = self.conv1d.prefill(xbc)
         u, B, C = self._split_heads(F.silu(xbc))
-        y = ssd(u, dt, self._A(), B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias,
-                dt_softplus=True)
-        return self.out_proj(self.norm(y.flatten(-2), z))
+        scanned = ssd(u, dt, self._A(), B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias,
+                      dt_softplus=True, return_final_state=keep_state)
+        y, state = (scanned[0], (conv_state, scanned[1])) if keep_state else (scanned, None)
+        return self.out_proj(self.norm(y.flatten(-2), z)), state
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
@@ -100,7 +112,7 @@ class Mamba2(Mixer):
         """
         device = self.in_proj.weight.device if device is None else device
         dtype = self.in_proj.weight.dtype if dtype is None else dtype
-        conv_state = torch.zeros(batch, self.conv_dim, self.d_conv - 1, device=device, dtype=dtype)
+        conv_state = self.conv1d.init_state(batch, device, dtype)
         ssm_state = torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device,
                                 dtype=torch.promote_types(dtype, torch.float32))
         return conv_state, ssm_state
@@ -113,11 +125,7 @@ class Mamba2(Mixer):
                              f"got {tuple(x.shape)}")
         conv_state, ssm_state = state
         z, xbc, dt = self._split_projection(self.in_proj(x))
-        window = torch.cat([conv_state, xbc[..., None]], dim=-1)  # (B, conv_dim, d_conv)
-        conv_state.copy_(window[..., 1:])
-        xbc = (window * self.conv1d.weight[:, 0]).sum(dim=-1)
-        if self.conv1d.bias is not None:
-            xbc = xbc + self.conv1d.bias
+        xbc, conv_state = self.conv1d.step(xbc, conv_state)
         u, B, C = self._split_heads(F.silu(xbc))
         y = ssd_state_update(ssm_state, u, dt, self._A(), B, C, D=self.D, dt_bias=self.dt_bias,
                              dt_softplus=True)

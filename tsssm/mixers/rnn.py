@@ -37,10 +37,16 @@ class RNN(Mixer):
         self.rnn = _KINDS[kind](d_model, d_model, num_layers=n_layers, dropout=dropout, batch_first=True)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._parallel(x, "forward")[0]
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, State]:
+        """``x (B, L, D)`` -> ``forward``'s output and torch's final state (``init_state``'s layout)."""
+        return self._parallel(x, "prefill")
+
+    def _parallel(self, x: Tensor, caller: str) -> tuple[Tensor, State]:
         if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"RNN.forward expects (B, L, d_model={self.d_model}), got {tuple(x.shape)}")
-        y, _ = self.rnn(x)
-        return y
+            raise ValueError(f"RNN.{caller} expects (B, L, d_model={self.d_model}), got {tuple(x.shape)}")
+        return self.rnn(x)
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> State:

@@ -132,6 +132,14 @@ class DiagonalSSM(ModalSSM):
         state = torch.exp(dt_a) * state + b_bar * u.unsqueeze(-1)
         return 2 * (self.readout()[0] * state).sum(-1).real, state
 
+    def final_state(self, u: Tensor, rate: float) -> Tensor:
+        """The state ``step`` reaches after ``u (B, H, L)`` from zeros, in closed form:
+        ``x_L = B̄ Σ_k exp(Δλ (L-1-k)) u_k``: (B, H, N/2). Builds the (H, N/2, L) powers at once."""
+        dt_a, b_bar = self._zero_order_hold(rate)
+        lags = torch.arange(u.shape[-1] - 1, -1, -1, device=u.device, dtype=u.dtype)
+        powers = torch.exp(dt_a.unsqueeze(-1) * lags)
+        return b_bar * torch.einsum("hnl,bhl->bhn", powers, u.to(powers.dtype))
+
 
 class DPLRSSM(ModalSSM):
     """S4: ``A = Λ - p p*`` (diagonal plus rank one), per channel, HiPPO-LegS at init.
@@ -274,6 +282,19 @@ class S4(Mixer):
         y = torch.fft.irfft(torch.fft.rfft(u, n=2 * length) * torch.fft.rfft(taps), n=2 * length)
         y = y[..., :length] + self.D.unsqueeze(-1) * u
         return self._mix(y.transpose(1, 2).to(x.dtype))
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``x (B, L, H)`` -> ``forward``'s output and the ``(B, H, N/2)`` state after it.
+
+        S4D (diagonal A) gets its state in closed form beside the FFT forward. S4 (DPLR) has no
+        cheap closed form for ``Ā^(L-1-k) B̄`` (its eigenvectors are too ill-conditioned to
+        diagonalise Ā), so it steps through the sequence (``Mixer.prefill``).
+        """
+        self._require_causal()
+        if self.mode == "dplr":
+            return super().prefill(x)
+        y = self.forward(x)
+        return y, self.ssm.final_state(x.transpose(1, 2).to(self.D.dtype), self.rate)
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> Tensor:

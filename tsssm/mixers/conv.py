@@ -1,0 +1,67 @@
+"""The short causal depthwise convolution Mamba and Mamba-2 put before their scan.
+
+Each of C channels is convolved with its own kernel of ``d_conv`` taps over the current and the
+``d_conv - 1`` previous inputs, so output t reads inputs ``t - d_conv + 1 .. t`` (zeros before
+the sequence starts). Its decode state is those previous inputs: ``(B, C, d_conv - 1)``, oldest
+first, so the step is ``window = [state, x]`` and the prefill state is the sequence's last
+``d_conv - 1`` inputs (zero-padded on the left when the sequence is shorter).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class CausalDepthwiseConv(nn.Module):
+    """``(B, L, C) -> (B, L, C)``, one ``d_conv``-tap causal filter per channel.
+
+    ``weight`` (C, 1, d_conv) and ``bias`` (C,) have ``nn.Conv1d``'s names, shapes and init
+    (uniform in ``±1/sqrt(d_conv)``), so a depthwise ``nn.Conv1d``'s state dict loads into it.
+    """
+
+    def __init__(self, channels: int, d_conv: int, bias: bool = True) -> None:
+        super().__init__()
+        if channels < 1 or d_conv < 1:
+            raise ValueError(f"CausalDepthwiseConv: channels and d_conv must be positive, got "
+                             f"channels={channels}, d_conv={d_conv}")
+        self.channels, self.d_conv = channels, d_conv
+        bound = 1 / math.sqrt(d_conv)
+        self.weight = nn.Parameter(torch.empty(channels, 1, d_conv).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(channels).uniform_(-bound, bound)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x (B, L, C) -> (B, L, C)``."""
+        return self.prefill(x)[0]
+
+    def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``x (B, L, C)`` -> ``y (B, L, C)`` and the state after it, ``(B, C, d_conv - 1)``."""
+        if x.dim() != 3 or x.shape[-1] != self.channels:
+            raise ValueError(f"CausalDepthwiseConv: expected input (B, L, channels="
+                             f"{self.channels}), got {tuple(x.shape)}")
+        padded = F.pad(x.transpose(1, 2), (self.d_conv - 1, 0))  # (B, C, d_conv - 1 + L)
+        y = F.conv1d(padded, self.weight, self.bias, groups=self.channels)
+        return y.transpose(1, 2), padded[..., x.shape[1]:].clone()
+
+    def init_state(self, batch: int, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> Tensor:
+        """Zeros ``(batch, C, d_conv - 1)``; device and dtype default to the weight's."""
+        return torch.zeros(batch, self.channels, self.d_conv - 1,
+                           device=self.weight.device if device is None else device,
+                           dtype=self.weight.dtype if dtype is None else dtype)
+
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """``x (B, C) -> y (B, C)``; ``state (B, C, d_conv - 1)`` is shifted in place and returned."""
+        if x.dim() != 2 or x.shape[-1] != self.channels:
+            raise ValueError(f"CausalDepthwiseConv.step: expected input (B, channels="
+                             f"{self.channels}), got {tuple(x.shape)}")
+        window = torch.cat([state, x.unsqueeze(-1)], dim=-1)  # (B, C, d_conv), oldest first
+        state.copy_(window[..., 1:])
+        y = (window * self.weight[:, 0]).sum(dim=-1)
+        return (y if self.bias is None else y + self.bias), state
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, d_conv={self.d_conv}, bias={self.bias is not None}"
