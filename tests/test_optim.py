@@ -1,12 +1,15 @@
-"""Optimizer groups honour per-parameter flags; the schedule warms up then decays by cosine."""
+"""Optimizer groups honour per-parameter flags; the schedule warms up then decays by cosine; the
+recipe every task shares turns epochs into steps from the trainer."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from tsssm.tasks.optim import lr_schedule, parameter_groups
+from tsssm.tasks.optim import OptimizerRecipe, lr_schedule, parameter_groups
 
 
 def test_flagged_parameters_biases_and_norms_are_not_decayed():
@@ -40,7 +43,6 @@ def test_warmup_then_cosine_to_the_floor():
     assert lrs[9] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi / 2))).item())
 
 
-
 def test_exponential_decay_per_epoch_after_warmup():
     assert rates("exponential", 7, steps_per_epoch=2, warmup_steps=1, gamma=0.5) == pytest.approx(
         [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
@@ -53,3 +55,28 @@ def test_bad_schedules_are_refused():
         lr_schedule(opt, "cosine", 0, 1)
     with pytest.raises(ValueError, match="schedule must be one of"):
         lr_schedule(opt, "linear", 10, 1)
+
+
+def test_recipe_counts_warmup_and_decay_in_the_trainer_s_epochs():
+    model = nn.Linear(3, 3)
+    recipe = OptimizerRecipe(lr=0.2, weight_decay=0.1, warmup_epochs=0.5, schedule="exponential",
+                             gamma=0.1)
+    config = recipe.configure(model, SimpleNamespace(estimated_stepping_batches=12, max_epochs=3))
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert isinstance(optimizer, torch.optim.AdamW) and config["lr_scheduler"]["interval"] == "step"
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1, 0.0]
+    lrs = []
+    for _ in range(12):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    # 4 steps per epoch, 2 of warm-up, then x0.1 every 4 steps
+    assert lrs == pytest.approx([0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.02, 0.02, 0.02, 0.02, 0.002,
+                                 0.002])
+
+
+def test_recipe_refuses_bad_settings_when_built():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        OptimizerRecipe(schedule="step")
+    with pytest.raises(ValueError, match="lr must be positive, got 0"):
+        OptimizerRecipe(lr=0)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
-from tsssm.tasks.optim import lr_schedule, parameter_groups
+from tsssm.tasks.optim import OptimizerRecipe
 
 
 def error_metrics(prefix: str) -> MetricCollection:
@@ -35,12 +35,8 @@ class ForecastTask(L.LightningModule):
                  min_lr_ratio: float = 0.0, gamma: float = 0.5) -> None:
         super().__init__()
         self.net = net
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_epochs = warmup_epochs
-        self.schedule = schedule
-        self.min_lr_ratio = min_lr_ratio
-        self.gamma = gamma
+        self.recipe = OptimizerRecipe(lr, weight_decay, warmup_epochs, schedule, min_lr_ratio,
+                                      gamma)
         self.register_buffer("scaler_mean", torch.as_tensor(scaler_mean, dtype=torch.float32))
         self.register_buffer("scaler_std", torch.as_tensor(scaler_std, dtype=torch.float32))
         self.val_metrics = error_metrics("val/")
@@ -81,11 +77,5 @@ class ForecastTask(L.LightningModule):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self.to_original(self(x))
 
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(parameter_groups(self.net, self.weight_decay), lr=self.lr)
-        total = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        scheduler = lr_schedule(optimizer, self.schedule, total, steps_per_epoch,
-                                int(self.warmup_epochs * steps_per_epoch), self.min_lr_ratio,
-                                self.gamma)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+    def configure_optimizers(self) -> dict:
+        return self.recipe.configure(self.net, self.trainer)

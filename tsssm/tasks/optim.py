@@ -8,11 +8,16 @@ Two schedules, both stepped per optimizer step:
 - ``cosine``: warm-up, then cosine decay to ``min_ratio`` of the peak by the last step;
 - ``exponential``: warm-up, then the rate times ``gamma`` every epoch (the LTSF-Linear "type1"
   recipe that DLinear's published numbers were trained with, with ``gamma=0.5``).
+
+``OptimizerRecipe`` holds the settings every task takes (``conf/model/_optim.yaml``) and answers
+Lightning's ``configure_optimizers`` for any task, so tasks share one code path.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,12 +39,17 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
+def check_schedule(kind: str) -> None:
+    """Refuse an unknown schedule name (at construction, before any data is loaded)."""
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
+
+
 def lr_schedule(optimizer: torch.optim.Optimizer, kind: str, total_steps: int, steps_per_epoch: int,
                 warmup_steps: int = 0, min_ratio: float = 0.0,
                 gamma: float = 0.5) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-step LambdaLR: linear warm-up over ``warmup_steps``, then ``kind`` (see module doc)."""
-    if kind not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
+    check_schedule(kind)
     if total_steps <= 0 or steps_per_epoch <= 0:
         raise ValueError(f"total_steps and steps_per_epoch must be positive, got {total_steps} "
                          f"and {steps_per_epoch}")
@@ -54,3 +64,33 @@ def lr_schedule(optimizer: torch.optim.Optimizer, kind: str, total_steps: int, s
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass(frozen=True)
+class OptimizerRecipe:
+    """AdamW at peak rate ``lr``, warmed up over ``warmup_epochs`` (may be fractional), then
+    ``schedule`` decaying to ``min_lr_ratio`` of the peak (cosine) or by ``gamma`` per epoch."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_epochs: float = 1.0
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.0
+    gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_schedule(self.schedule)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def configure(self, model: nn.Module, trainer: Any) -> dict:
+        """``configure_optimizers``'s answer for ``model``'s parameters; the step counts come from
+        the Lightning ``trainer`` (``estimated_stepping_batches`` over ``max_epochs``)."""
+        optimizer = torch.optim.AdamW(parameter_groups(model, self.weight_decay), lr=self.lr)
+        total = int(trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
+        scheduler = lr_schedule(optimizer, self.schedule, total, steps_per_epoch,
+                                int(self.warmup_epochs * steps_per_epoch), self.min_lr_ratio,
+                                self.gamma)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,105 @@
+"""LanguageModel over every causal mixer and a hybrid: prefill + steps give the forward's logits,
+greedy generation equals greedy decoding by repeated full forwards, bad inputs are refused."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+
+from tests.mixers.test_contract import CAUSAL_MIXERS
+from tsssm.backbone import Backbone
+from tsssm.mixers.attention import Attention
+from tsssm.models.language_model import LanguageModel
+
+V, D = 11, 16
+BACKBONES = {name: ("x", {"x": factory}) for name, factory in CAUSAL_MIXERS.items()}
+BACKBONES["hybrid"] = ("mas", {"m": CAUSAL_MIXERS["mamba"], "a": CAUSAL_MIXERS["attention"],
+                               "s": CAUSAL_MIXERS["s4d"]})
+
+
+def language_model(name: str, tie_embeddings: bool = False) -> LanguageModel:
+    torch.manual_seed(0)
+    pattern, mixers = BACKBONES[name]
+    backbone = Backbone(D, 3, pattern, mixers, mlp_ratio=2)
+    model = LanguageModel(backbone, V, tie_embeddings=tie_embeddings).double().eval()
+    with torch.no_grad():  # logits spread wide enough that argmax is far from ties
+        model.embed.weight.normal_()
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_prefill_then_steps_give_the_forward_logits(name):
+    model = language_model(name)
+    ids = torch.randint(0, V, (2, 9), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(ids)
+        logits, states = model.prefill(ids[:, :4])
+        stepped = [logits]
+        for t in range(4, 9):
+            logits, states = model.step(ids[:, t], states)
+            stepped.append(logits)
+    assert (torch.stack(stepped, 1) - expected[:, 3:]).abs().max().item() <= 1e-10
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_greedy_generation_equals_repeated_full_forwards(name):
+    model = language_model(name)
+    prompt = torch.randint(0, V, (3, 2), generator=torch.Generator().manual_seed(2))
+    generated = model.generate(prompt, n_new=7, temperature=0.0)
+    ids = prompt
+    with torch.no_grad():
+        for _ in range(7):
+            ids = torch.cat([ids, model(ids)[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert generated.shape == (3, 9)
+    assert torch.equal(generated, ids)
+
+
+def test_sampling_is_reproducible_and_a_tiny_nucleus_is_greedy():
+    model = language_model("lstm")
+    prompt = torch.zeros(4, 1, dtype=torch.long)
+
+    def sample(seed: int, **options) -> torch.Tensor:
+        return model.generate(prompt, 12, generator=torch.Generator().manual_seed(seed), **options)
+
+    assert torch.equal(sample(0), sample(0))
+    assert not torch.equal(sample(0), sample(1))
+    assert torch.equal(sample(0, top_p=1e-9), model.generate(prompt, 12, temperature=0.0))
+
+
+def test_ssm_state_stays_fixed_while_the_kv_cache_grows():
+    def nbytes_after(model: LanguageModel, length: int) -> int:
+        with torch.no_grad():
+            _, states = model.prefill(torch.zeros(1, length, dtype=torch.long))
+        return model.state_nbytes(states)
+
+    mamba, attention = language_model("mamba"), language_model("attention")
+    assert nbytes_after(mamba, 3) == nbytes_after(mamba, 40) > 0
+    assert nbytes_after(attention, 40) > nbytes_after(attention, 3) > 0
+
+
+def test_tied_head_shares_the_embedding():
+    untied, tied = language_model("lstm"), language_model("lstm", tie_embeddings=True)
+    assert tied.head.weight is tied.embed.weight
+    n_untied = sum(p.numel() for p in untied.parameters())
+    assert n_untied - sum(p.numel() for p in tied.parameters()) == V * D
+    assert tied(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 5, V)
+
+
+def test_non_causal_backbone_is_refused():
+    backbone = Backbone(D, 2, "a", {"a": partial(Attention, n_heads=2, causal=False)})
+    with pytest.raises(ValueError, match="needs a causal backbone.*'aa'"):
+        LanguageModel(backbone, V)
+
+
+def test_bad_ids_and_empty_prompt_are_refused():
+    model = language_model("lstm")
+    with pytest.raises(ValueError, match=r"long token ids \(B, L\), got torch.float64"):
+        model(torch.zeros(2, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"long token ids \(B,\)"):
+        model.step(torch.zeros(2, 1, dtype=torch.long), model.init_state(2))
+    with pytest.raises(ValueError, match="the prompt is empty"):
+        model.generate(torch.zeros(2, 0, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="n_new must be >= 0"):
+        model.generate(torch.zeros(2, 1, dtype=torch.long), -1)

@@ -1,0 +1,127 @@
+"""LanguageModelTask's numbers against hand computation: cross-entropy over scored targets only,
+stream metrics exact over batches of unequal sizes (not means of batch means), bits per unit over
+units that are not 1, and per-position bits with NaN where nothing is scored."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from tsssm.tasks.language_model import LanguageModelTask
+
+V = 5
+LOGITS = torch.tensor([[2.0, 0.0, -1.0, 0.5, 0.0],
+                       [0.0, 1.5, 0.0, 0.0, -2.0],
+                       [1.0, 1.0, 3.0, 0.0, 0.0],
+                       [-1.0, 0.0, 0.0, 0.0, 0.0],
+                       [0.0, 0.0, 0.0, 0.0, 4.0]], dtype=torch.float64)
+BATCHES = [  # two batches with 5 and 2 scored targets
+    {"input": torch.tensor([[0, 1, 2], [3, 4, 0]]),
+     "target": torch.tensor([[0, 2, -100], [1, 4, 3]]),
+     "units": torch.tensor([[1.0, 3.0, 0.0], [2.0, 1.0, 4.0]])},
+    {"input": torch.tensor([[2, 1, 4]]),
+     "target": torch.tensor([[2, -100, 0]]),
+     "units": torch.tensor([[2.0, 0.0, 1.0]])},
+]
+
+
+class LookupLogits(nn.Module):
+    """A model whose logits depend on the current token only: ``weight[ids]``, ``(B, L, V)``."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight.clone())
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[ids]
+
+
+def nll_nats(row: int, target: int, logits: torch.Tensor = LOGITS) -> float:
+    values = logits[row].tolist()
+    return math.log(sum(math.exp(v) for v in values)) - values[target]
+
+
+def scored(batches: list[dict]) -> list[tuple[int, int, float]]:
+    """Every (input, target, units) with a scored target, in order."""
+    columns = ("input", "target", "units")
+    return [(i, t, u) for batch in batches
+            for i, t, u in zip(*(batch[key].flatten().tolist() for key in columns)) if t != -100]
+
+
+def quiet_trainer(**options) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, **options)
+
+
+def evaluate(task: LanguageModelTask, split: str) -> dict[str, float]:
+    run = quiet_trainer().validate if split == "val" else quiet_trainer().test
+    return run(task, dataloaders=DataLoader(BATCHES, batch_size=None), verbose=False)[0]
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_stream_metrics_are_exact_over_the_whole_split(split):
+    task = LanguageModelTask(LookupLogits(LOGITS), unit="byte")
+    metrics = evaluate(task, split)
+    targets = scored(BATCHES)
+    nats = [nll_nats(i, t) for i, t, _ in targets]
+    bits = sum(nats) / math.log(2)
+    correct = sum(LOGITS[i].argmax().item() == t for i, t, _ in targets)
+    assert len(targets) == 7 and correct == 4
+    assert set(metrics) == {f"{split}/{name}" for name in
+                            ("loss", "bits_per_token", "bits_per_byte", "accuracy")}
+    assert metrics[f"{split}/loss"] == pytest.approx(sum(nats) / 7, rel=1e-6)
+    assert metrics[f"{split}/bits_per_token"] == pytest.approx(bits / 7, rel=1e-6)
+    assert metrics[f"{split}/bits_per_byte"] == pytest.approx(bits / 14.0, rel=1e-6)
+    assert metrics[f"{split}/accuracy"] == pytest.approx(4 / 7)
+
+
+def test_uniform_logits_give_log2_vocab_bits_per_token():
+    task = LanguageModelTask(LookupLogits(torch.zeros(V, V)), unit="sample")
+    metrics = evaluate(task, "val")
+    assert metrics["val/bits_per_token"] == pytest.approx(math.log2(V), rel=1e-6)
+    assert metrics["val/bits_per_sample"] == pytest.approx(7 * math.log2(V) / 14.0, rel=1e-6)
+    assert metrics["val/accuracy"] == pytest.approx(2 / 7)  # argmax of a tie is token 0
+
+
+def test_token_unit_logs_bits_per_token_only():
+    metrics = evaluate(LanguageModelTask(LookupLogits(LOGITS), unit="token"), "test")
+    assert set(metrics) == {"test/loss", "test/bits_per_token", "test/accuracy"}
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_training_loss_is_the_mean_over_scored_targets_only():
+    task = LanguageModelTask(LookupLogits(LOGITS))
+    loss = task.training_step(BATCHES[0], 0)
+    expected = [nll_nats(i, t) for i, t, _ in scored(BATCHES[:1])]
+    assert loss.item() == pytest.approx(sum(expected) / 5, rel=1e-12)
+
+
+def test_predict_gives_bits_per_position_and_nan_where_unscored():
+    task = LanguageModelTask(LookupLogits(LOGITS))
+    bits = quiet_trainer().predict(task, DataLoader(BATCHES, batch_size=None))
+    first = bits[0]
+    assert first.shape == (2, 3)
+    assert torch.isnan(first[0, 2]) and torch.isnan(bits[1][0, 1])
+    assert first[1, 2].item() == pytest.approx(nll_nats(0, 3) / math.log(2), rel=1e-12)
+    assert torch.isfinite(first).sum() == 5
+
+
+def test_fit_trains_through_the_shared_optimizer_recipe():
+    task = LanguageModelTask(LookupLogits(torch.zeros(V, V)), lr=0.1, warmup_epochs=0)
+    trainer = quiet_trainer(max_epochs=2, log_every_n_steps=1)
+    trainer.fit(task, train_dataloaders=DataLoader(BATCHES, batch_size=None))
+    assert trainer.callback_metrics["train/loss_step"] < math.log(V)
+    assert task.net.weight.abs().sum() > 0
+
+
+def test_unknown_unit_and_schedule_are_refused():
+    with pytest.raises(ValueError,
+                       match=r"unit must be one of \('token', 'sample', 'byte'\), got 'bytes'"):
+        LanguageModelTask(LookupLogits(LOGITS), unit="bytes")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        LanguageModelTask(LookupLogits(LOGITS), schedule="linear")

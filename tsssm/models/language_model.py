@@ -1,0 +1,99 @@
+"""LanguageModel: next-token prediction over mu-law audio samples, bytes or BPE tokens.
+
+``ids (B, L) -> logits (B, L, V)``: a token embedding, a causal backbone (which ends with its own
+norm), and a linear head back to the vocabulary, optionally sharing the embedding's weights.
+
+Generation runs the prompt through the backbone in parallel (``prefill``), then one ``step`` per new
+token. Each step costs the same for an SSM, whose state is fixed in size, while attention's KV cache
+grows with every token: ``state_nbytes`` reports it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from tsssm.backbone import Backbone
+from tsssm.mixers.base import State, state_nbytes
+from tsssm.models.sampling import sample_next
+
+
+class LanguageModel(nn.Module):
+    """Embedding -> causal ``backbone`` -> head; see the module docstring.
+
+    ``tie_embeddings`` makes the head reuse the embedding matrix (V x D parameters fewer), as GPT-2
+    does. Embeddings start at N(0, 0.02^2), small next to the unit-RMS normalised features, so
+    initial predictions are near uniform.
+    """
+
+    def __init__(self, backbone: Backbone, vocab_size: int, tie_embeddings: bool = False) -> None:
+        super().__init__()
+        if vocab_size < 2:
+            raise ValueError(f"LanguageModel: vocab_size must be at least 2, got {vocab_size}")
+        if not backbone.causal:
+            raise ValueError(f"LanguageModel needs a causal backbone (each position may only see "
+                             f"earlier ones), but the layers {backbone.layout!r} include a "
+                             f"non-causal mixer: build attention with causal=true and S4 with "
+                             f"bidirectional=false")
+        self.vocab_size = vocab_size
+        self.backbone = backbone
+        self.embed = nn.Embedding(vocab_size, backbone.d_model)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.head = nn.Linear(backbone.d_model, vocab_size, bias=False)
+        if tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def _check_ids(self, ids: Tensor, shape: str, dims: int) -> None:
+        if ids.dim() != dims or ids.dtype != torch.long:
+            raise ValueError(f"LanguageModel expects long token ids {shape}, got {ids.dtype} "
+                             f"of shape {tuple(ids.shape)}")
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """``ids (B, L)`` long -> ``logits (B, L, V)``; position t sees ids[:, :t + 1]."""
+        self._check_ids(ids, "(B, L)", 2)
+        return self.head(self.backbone(self.embed(ids)))
+
+    def init_state(self, batch: int, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> list[State]:
+        """The backbone's states before the first token, one per layer."""
+        return self.backbone.init_state(batch, device, dtype)
+
+    def step(self, ids: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """One token per sequence: ``ids (B,)`` -> next-token ``logits (B, V)``, new states."""
+        self._check_ids(ids, "(B,)", 1)
+        features, states = self.backbone.step(self.embed(ids), states)
+        return self.head(features), states
+
+    def prefill(self, ids: Tensor) -> tuple[Tensor, list[State]]:
+        """A prompt ``ids (B, P)``, P >= 1, in parallel -> the logits after its last token
+        ``(B, V)`` and the states to ``step`` on from."""
+        self._check_ids(ids, "(B, P)", 2)
+        if ids.shape[1] == 0:
+            raise ValueError("LanguageModel.prefill: the prompt is empty; give at least one token "
+                             "(a start token when there is nothing to continue)")
+        features, states = self.backbone.prefill(self.embed(ids))
+        return self.head(features[:, -1]), states
+
+    @torch.no_grad()
+    def generate(self, prompt: Tensor, n_new: int, temperature: float = 1.0, top_p: float = 1.0,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """``prompt (B, P)`` long, P >= 1 -> ``(B, P + n_new)``: the prompt and ``n_new`` sampled
+        tokens (``temperature`` 0: greedy; ``top_p`` < 1: nucleus sampling, see models/sampling).
+
+        Call ``eval()`` first: in training mode dropout would perturb every step.
+        """
+        if n_new < 0:
+            raise ValueError(f"LanguageModel.generate: n_new must be >= 0, got {n_new}")
+        logits, states = self.prefill(prompt)
+        tokens = [prompt]
+        for i in range(n_new):
+            next_ids = sample_next(logits, temperature, top_p, generator)
+            tokens.append(next_ids.unsqueeze(1))
+            if i + 1 < n_new:
+                logits, states = self.step(next_ids, states)
+        return torch.cat(tokens, dim=1)
+
+    @staticmethod
+    def state_nbytes(states: list[State]) -> int:
+        """Bytes held by the decoding states (fixed for SSMs, growing for attention's KV cache)."""
+        return state_nbytes(states)

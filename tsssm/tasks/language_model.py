@@ -1,0 +1,130 @@
+"""LanguageModelTask: trains and evaluates a next-token model on ``{input, target, units}`` batches.
+
+Training minimises the mean cross-entropy (nats) over the scored targets (``target != -100``).
+Evaluation sums, over the whole val/test stream, the NLL, the scored-token count, the data units
+those tokens cover (audio samples, bytes of text) and the correct argmax predictions; the epoch's
+numbers are ratios of those sums, so they are exact (not means of batch means) and reduce
+correctly across DDP ranks:
+
+- ``{split}/loss``: nats per token; ``{split}/bits_per_token``;
+- ``{split}/bits_per_{unit}``: total bits / total units, for unit "sample" or "byte"
+  (comparable across tokenisations: a BPE model and a byte model of the same text share it);
+- ``{split}/accuracy``: argmax == target over the scored positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from tsssm.tasks.optim import OptimizerRecipe
+
+IGNORE = -100
+UNITS = ("token", "sample", "byte")
+
+
+def token_nll(logits: Tensor, target: Tensor) -> Tensor:
+    """Per-position NLL in nats ``(B, L)`` of ``target (B, L)`` under ``logits (B, L, V)``,
+    0 where the target is ``IGNORE``. Computed in float32 at least, whatever the logits' dtype."""
+    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    return F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
+
+
+class StreamScores(Metric):
+    """Sums over a split: NLL nats, scored tokens, their units and correct argmax predictions."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("nll", "tokens", "units", "correct"):
+            self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64),
+                           dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, target: Tensor, units: Tensor) -> None:
+        scored = target != IGNORE
+        self.nll += token_nll(logits, target).sum().double()
+        self.tokens += scored.sum()
+        self.units += units[scored].sum().double()
+        self.correct += ((logits.argmax(-1) == target) & scored).sum()
+
+    def compute(self) -> dict[str, Tensor]:
+        return {"nll": self.nll, "tokens": self.tokens, "units": self.units,
+                "correct": self.correct}
+
+
+def stream_summary(sums: dict[str, Tensor], unit: str, prefix: str) -> dict[str, float]:
+    """The logged numbers (module docstring) from ``StreamScores`` sums."""
+    bits = sums["nll"].item() / math.log(2)
+    tokens = sums["tokens"].item()
+    summary = {f"{prefix}loss": sums["nll"].item() / tokens,
+               f"{prefix}bits_per_token": bits / tokens,
+               f"{prefix}accuracy": sums["correct"].item() / tokens}
+    if unit != "token":
+        summary[f"{prefix}bits_per_{unit}"] = bits / sums["units"].item()
+    return summary
+
+
+class LanguageModelTask(L.LightningModule):
+    """Lightning wrapper: cross-entropy training, AdamW + schedule (``tasks.optim``), exact stream
+    metrics for val/test, per-position NLL bits from ``predict_step``.
+
+    ``unit`` is the data module's unit: "sample" (audio), "byte" (text) or "token" (no unit beyond
+    the token, e.g. synthetic recall tasks).
+    """
+
+    def __init__(self, net: nn.Module, unit: str = "token", lr: float = 1e-3,
+                 weight_decay: float = 0.0, warmup_epochs: float = 1.0, schedule: str = "cosine",
+                 min_lr_ratio: float = 0.0, gamma: float = 0.5) -> None:
+        super().__init__()
+        if unit not in UNITS:
+            raise ValueError(f"LanguageModelTask: unit must be one of {UNITS}, got {unit!r}")
+        self.net = net
+        self.unit = unit
+        self.recipe = OptimizerRecipe(lr, weight_decay, warmup_epochs, schedule, min_lr_ratio,
+                                      gamma)
+        self.val_scores = StreamScores()
+        self.test_scores = StreamScores()
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.net(ids)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        target = batch["target"]
+        scored = (target != IGNORE).sum().clamp(min=1)
+        loss = token_nll(self(batch["input"]), target).sum() / scored
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=len(target))
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self.val_scores.update(self(batch["input"]), batch["target"], batch["units"])
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self.test_scores.update(self(batch["input"]), batch["target"], batch["units"])
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_stream(self.val_scores, "val/")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_stream(self.test_scores, "test/")
+
+    def _log_stream(self, scores: StreamScores, prefix: str) -> None:
+        """Log the split's numbers and reset. ``compute`` sums over DDP ranks, so every rank logs
+        the same values; ``sync_dist`` (a mean of equal numbers) keeps Lightning from warning."""
+        self.log_dict(stream_summary(scores.compute(), self.unit, prefix), sync_dist=True)
+        scores.reset()
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """NLL in bits at every position ``(B, L)``, NaN where the target is not scored."""
+        target = batch["target"]
+        bits = token_nll(self(batch["input"]), target) / math.log(2)
+        return bits.masked_fill(target == IGNORE, math.nan)
+
+    def configure_optimizers(self) -> dict:
+        return self.recipe.configure(self.net, self.trainer)
