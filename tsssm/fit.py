@@ -1,16 +1,20 @@
 """``python -m tsssm.fit``: train and test one model on one dataset, tracked in MLflow.
 
 Wires the Hydra config to objects (data module, network, task, trainer, logger) and runs
-Lightning's fit and test; no model maths lives here. Examples::
+Lightning's fit and test; no model maths lives here. The task config names the network wrapper
+(``task.net``): a forecaster over series (``task=forecast``) or a language model over tokens
+(``task=lm``), around the model config's backbone. Examples::
 
     python -m tsssm.fit                                   # embedded default, about a minute on CPU
     python -m tsssm.fit +experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
     python -m tsssm.fit -m +experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
+    python -m tsssm.fit +experiment=bytes/shakespeare model=mamba trainer=ddp
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
@@ -20,8 +24,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tsssm import tracking
+from tsssm.ddp import distributed_job
+from tsssm.models.flops import forward_flops_per_token
 from tsssm.models.shape import ForecastShape
-from tsssm.plots import plot_forecasts
+from tsssm.reports import log_run_figures
+from tsssm.runs import RunRecord
+
+SEQUENCE_TASK = "tsssm.tasks.language_model.LanguageModelTask"
 
 
 def experiment_name(cfg: DictConfig) -> str:
@@ -31,35 +40,50 @@ def experiment_name(cfg: DictConfig) -> str:
     return HydraConfig.get().runtime.choices.get("experiment") or "default"
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
-    """The data module (set up for fitting) and the task wrapping the configured network."""
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+def is_sequence_data(datamodule: L.LightningDataModule) -> bool:
+    """Token data (audio samples, bytes, BPE, recall) rather than multivariate series."""
+    return hasattr(datamodule, "vocab_size")
+
+
+def network_inputs(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
+    """What the data decides about the network (its shape) and the task (units, scalers)."""
+    if is_sequence_data(datamodule):
+        if "backbone" not in cfg.model:
+            raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
+                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm)")
+        return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
     shape = ForecastShape(lookback=cfg.data.lookback, horizon=cfg.data.horizon,
                           n_channels=datamodule.n_channels, period=datamodule.seasonal_period)
-    net = instantiate(cfg.model.net)(shape=shape)
-    task = instantiate(cfg.task, net=net, scaler_mean=datamodule.scaler_mean,
-                       scaler_std=datamodule.scaler_std)
-    return datamodule, task
+    return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
+                              "scaler_std": datamodule.scaler_std}
 
 
-def log_forecast_plot(cfg: DictConfig, datamodule, task: L.LightningModule, out_dir: Path,
-                      title: str) -> Path:
-    """Plot ``cfg.plot_windows`` evenly spaced test windows of the target (or last) channel."""
-    dataset = datamodule.test_dataloader().dataset
-    picks = torch.linspace(0, len(dataset) - 1, max(1, cfg.plot_windows)).long().tolist()
-    x = torch.stack([dataset[i][0] for i in picks])
-    y = torch.stack([dataset[i][1] for i in picks])
-    names = list(datamodule.channel_names)
-    channel = names.index(datamodule.target) if datamodule.target in names else len(names) - 1
-    task.eval()
-    with torch.no_grad():
-        forecast = task.predict_step((x.to(task.device),), 0).cpu()
-    history, truth = task.to_original(x.to(task.device)).cpu(), task.to_original(y.to(task.device)).cpu()
-    return plot_forecasts(history[..., channel].numpy(), truth[..., channel].numpy(),
-                          forecast[..., channel].numpy(), names[channel],
-                          out_dir / "plots" / "forecast.png", title)
+def build(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The data module (set up for ``stage``) and the task wrapping the configured network."""
+    datamodule = instantiate(cfg.data)
+    wants_sequences = cfg.task._target_ == SEQUENCE_TASK
+    if wants_sequences != is_sequence_data(datamodule):
+        kind = "token sequences" if wants_sequences else "multivariate series"
+        raise ValueError(f"task {cfg.task._target_} needs {kind}, but data {cfg.data._target_} "
+                         "gives the other kind: pick an experiment that pairs them "
+                         "(ltsf/* for forecasting; waveform/*, bytes/*, recall/* for sequences)")
+    datamodule.prepare_data()
+    datamodule.setup(stage)
+    net_inputs, task_inputs = network_inputs(cfg, datamodule)
+    net = instantiate(cfg.task.net)(**net_inputs)
+    return datamodule, instantiate(cfg.task, net=net, **task_inputs)
+
+
+def monitored(cfg: DictConfig) -> str:
+    """The validation metric that picks the best checkpoint, without its ``val/`` prefix."""
+    return str(cfg.callbacks.checkpoint.monitor).removeprefix("val/")
+
+
+def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[str, dict[str, str]]:
+    """Run name and tags; sequence models predict one step ahead, so their horizon is 1."""
+    horizon = cfg.data.get("horizon", 1)
+    name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
+    return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 
 
 def fit(cfg: DictConfig) -> dict[str, float]:
@@ -68,46 +92,59 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, cfg.data.horizon,
-                                        cfg.seed)
-    tags = tracking.run_tags(cfg.model.name, datamodule.dataset_name, cfg.data.horizon, cfg.seed)
+    run_name, tags = run_description(cfg, datamodule)
     tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
     logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    callbacks.append(RunRecord(resolved, logger, tracking_uri))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
-    n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
-    if trainer.is_global_zero:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        tracking.log_params(logger, {**tracking.flatten_config(resolved),
-                                     "n_params": str(n_params),
-                                     "world_size": str(trainer.world_size)})
-        logger.log_metrics({"n_params": float(n_params)})
-        config_file = out_dir / "config.yaml"
-        OmegaConf.save(resolved, config_file)
-        tracking.log_artifact(logger, config_file)
-    if n_params:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume)
-        logger.log_metrics({"val/best_mse": float(trainer.checkpoint_callback.best_model_score)})
-        results = trainer.test(task, datamodule=datamodule, ckpt_path="best")
-    else:
-        results = trainer.test(task, datamodule=datamodule)
-    metrics = {k: float(v) for k, v in results[0].items()}
-    if trainer.is_global_zero:
-        best = trainer.checkpoint_callback.best_model_path if n_params else ""
-        if best:
-            tracking.log_artifact(logger, Path(best), "checkpoints")
-        plot = log_forecast_plot(cfg, datamodule, task, out_dir, run_name)
-        tracking.log_artifact(logger, plot, "plots")
-        summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
-        print(f"\n{run_name}: {summary}\nMLflow: experiment '{experiment_name(cfg)}', "
-              f"run {logger.run_id}, tracking URI {tracking_uri}\nOutputs: {out_dir}")
+    with distributed_job(trainer):
+        n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
+        if trainer.is_global_zero:
+            log_run_start(logger, resolved, task, datamodule, n_params, trainer.world_size, out_dir)
+        if n_params:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume)
+            best = float(trainer.checkpoint_callback.best_model_score)
+            logger.log_metrics({f"val/best_{monitored(cfg)}": best})
+            results = trainer.test(task, datamodule=datamodule, ckpt_path="best")
+        else:
+            results = trainer.test(task, datamodule=datamodule)
+        metrics = {k: float(v) for k, v in results[0].items()}
+        if trainer.is_global_zero:
+            best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
+            if best_path:
+                tracking.log_artifact(logger, Path(best_path), "checkpoints")
+            for figure in log_run_figures(cfg, datamodule, task, out_dir, run_name):
+                tracking.log_artifact(logger, figure, "plots")
+            summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+            print(f"\n{run_name}: {summary}\nMLflow: experiment '{experiment_name(cfg)}', "
+                  f"run {logger.run_id}, tracking URI {tracking_uri}\nOutputs: {out_dir}")
     return metrics
+
+
+def log_run_start(logger, resolved: dict[str, Any], task: L.LightningModule,
+                  datamodule: L.LightningDataModule, n_params: int, world_size: int,
+                  out_dir: Path) -> None:
+    """Params (the flattened config, size, world size, FLOPs per token) and the config file."""
+    extra = {"n_params": str(n_params), "world_size": str(world_size)}
+    metrics = {"n_params": float(n_params)}
+    if is_sequence_data(datamodule):
+        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=task.device)
+        flops = forward_flops_per_token(task.net, ids)
+        extra["flops_per_token"] = str(flops)
+        metrics["flops_per_token"] = float(flops)
+    tracking.log_params(logger, {**tracking.flatten_config(resolved), **extra})
+    logger.log_metrics(metrics)
+    config_file = out_dir / "config.yaml"
+    OmegaConf.save(resolved, config_file)
+    tracking.log_artifact(logger, config_file)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="fit")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns the test MSE so sweepers can optimise it."""
-    return fit(cfg)["test/mse"]
+    """Hydra entry point; returns the monitored test metric so sweepers can optimise it."""
+    return fit(cfg)[f"test/{monitored(cfg)}"]
 
 
 if __name__ == "__main__":

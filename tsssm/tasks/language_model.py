@@ -99,7 +99,7 @@ class LanguageModelTask(L.LightningModule):
         scored = (target != IGNORE).sum().clamp(min=1)
         loss = token_nll(self(batch["input"]), target).sum() / scored
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=len(target))
+                 batch_size=len(target), sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

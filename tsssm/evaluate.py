@@ -1,0 +1,80 @@
+"""``python -m tsssm.evaluate``: test a trained checkpoint again, on one process or many.
+
+Rebuilds the data module and network from the checkpoint's own config (``tsssm.runs``), with
+``overrides`` merged over it (e.g. an S4 model trained at 8 kHz run at 16 kHz:
+``+overrides.data.sample_rate=16000 +overrides.model.backbone.mixers.s.rate=0.5``), runs Lightning's
+test on the split and, with ``predictions=PATH``, writes every window's prediction to one Parquet
+table. Under DDP (``trainer=ddp``) every window is evaluated exactly once, so metrics and
+predictions equal a single-process run's. Examples::
+
+    python -m tsssm.evaluate checkpoint=outputs/.../checkpoints/best.ckpt
+    python -m tsssm.evaluate checkpoint=best.ckpt trainer=ddp predictions=test_predictions.parquet
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from tsssm.ddp import distributed_job
+from tsssm.fit import build
+from tsssm.predictions import GatheredPredictions
+from tsssm.runs import checkpoint_config, read_checkpoint
+from tsssm.tasks.forecast import ForecastTask
+
+
+def prediction_layout(task: L.LightningModule) -> tuple[tuple[str, ...], str]:
+    """The axes of one window's prediction and the name of the predicted value."""
+    if isinstance(task, ForecastTask):
+        return ("step", "channel"), "forecast"
+    return ("position",), "nll_bits"
+
+
+def write_json_atomically(data: dict, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(partial, path)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test metrics of the checkpoint (and its predictions when asked), written to metrics.json."""
+    checkpoint = read_checkpoint(cfg.checkpoint)
+    overrides = OmegaConf.to_container(cfg.overrides, resolve=True) if cfg.overrides else None
+    run_cfg = checkpoint_config(checkpoint, overrides)
+    L.seed_everything(run_cfg.seed, workers=True)
+    datamodule, task = build(run_cfg, stage="test")
+    task.load_state_dict(checkpoint["state_dict"])
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    callbacks = []
+    if cfg.predictions:
+        axes, value = prediction_layout(task)
+        n_windows = len(datamodule.test_dataloader().dataset)
+        callbacks.append(GatheredPredictions(Path(cfg.predictions).absolute(), n_windows, axes, value))
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks, default_root_dir=out_dir,
+                          enable_checkpointing=False)
+    with distributed_job(trainer):
+        metrics = {k: float(v) for k, v in trainer.test(task, datamodule=datamodule)[0].items()}
+        if cfg.predictions:
+            trainer.predict(task, datamodule=datamodule)
+        if trainer.is_global_zero:
+            result = {"checkpoint": str(Path(cfg.checkpoint).absolute()), "metrics": metrics,
+                      "world_size": trainer.world_size, "overrides": overrides or {}}
+            write_json_atomically(result, out_dir / "metrics.json")
+            print(json.dumps(result, indent=2, sort_keys=True))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
