@@ -7,19 +7,17 @@ rank 1: a multirun of two models, then the same checkpoint evaluated on one proc
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
+from tests import cli
 from tsssm import tracking
 from tsssm.predictions import GatheredPredictions, long_frame
 
-REPO = Path(__file__).resolve().parents[1]
 # 700 synthetic rows, lookback 48, horizon 12: 129 test windows, an odd count, so a padding
 # sampler would evaluate one window twice on two ranks.
 TINY = ["data.lookback=48", "data.horizon=12", "data.synthetic.n_rows=700", "trainer.max_epochs=1",
@@ -28,9 +26,7 @@ DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
 def run_module(module: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = cli.run_module(module, args, cwd)
     assert result.returncode == 0, result.stderr[-4000:]
     return result
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -16,6 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+from tests import cli
 from tsssm import tracking
 from tsssm.compare import main as compare_main
 from tsssm.fit import fit
@@ -77,9 +76,7 @@ def test_a_run_holds_params_metrics_and_artifacts(tmp_path):
 
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "tsssm.fit", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return cli.run_module("tsssm.fit", args, cwd)
 
 
 def test_cli_multirun_then_compare_over_seeds(tmp_path):

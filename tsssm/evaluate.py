@@ -47,7 +47,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test metrics of the checkpoint (and its predictions when asked), written to metrics.json."""
     checkpoint = read_checkpoint(cfg.checkpoint)
     overrides = OmegaConf.to_container(cfg.overrides, resolve=True) if cfg.overrides else None
-    run_cfg = checkpoint_config(checkpoint, overrides)
+    run_cfg = checkpoint_config(checkpoint, overrides, cfg.checkpoint)
     L.seed_everything(run_cfg.seed, workers=True)
     datamodule, task = build(run_cfg, stage="test")
     task.load_state_dict(checkpoint["state_dict"])

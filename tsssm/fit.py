@@ -106,7 +106,8 @@ def fit(cfg: DictConfig) -> dict[str, float]:
         if n_params:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume)
             best = float(trainer.checkpoint_callback.best_model_score)
-            logger.log_metrics({f"val/best_{monitored(cfg)}": best})
+            logger.log_metrics({f"val/best_{monitored(cfg)}": best,
+                                "trained_steps": float(trainer.global_step)})
             results = trainer.test(task, datamodule=datamodule, ckpt_path="best")
         else:
             results = trainer.test(task, datamodule=datamodule)

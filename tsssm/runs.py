@@ -17,7 +17,10 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
+from tsssm.tracking import flatten_config
+
 RECORD_KEY = "tsssm"
+BACKBONE_LINK = "${model.backbone}"
 
 
 class CheckpointError(RuntimeError):
@@ -57,10 +60,34 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def checkpoint_config(checkpoint: Mapping[str, Any],
-                      overrides: Mapping[str, Any] | None = None) -> DictConfig:
+def check_overrides(config: DictConfig, overrides: Mapping[str, Any], source: str | Path) -> None:
+    """Every override must land in a section the checkpoint's config has (its leaf may be new: a
+    constructor argument left at its default, such as an S4 mixer's ``rate``, is not in the config)."""
+    for key in flatten_config(overrides):
+        section = key.rpartition(".")[0]
+        if section and not OmegaConf.is_dict(OmegaConf.select(config, section)):
+            raise ValueError(f"override {key}: the config of checkpoint {source} has no section "
+                             f"{section!r}; override keys follow the training config's layout "
+                             "(e.g. model.backbone.mixers.s.rate, data.sample_rate)")
+
+
+def link_backbone(config: DictConfig) -> DictConfig:
+    """``config`` with the network's backbone pointing at ``model.backbone`` again.
+
+    The task configs build the network from ``${model.backbone}``, but a checkpoint records the
+    resolved config, where that link became a copy: an override of ``model.backbone`` (an S4
+    mixer's ``rate``) would not reach the network without the link.
+    """
+    if OmegaConf.select(config, "task.net.backbone") == OmegaConf.select(config, "model.backbone"):
+        config.task.net.backbone = BACKBONE_LINK
+    return config
+
+
+def checkpoint_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                      source: str | Path = "checkpoint") -> DictConfig:
     """The training run's config, with ``overrides`` (a nested mapping) merged over it."""
-    config = OmegaConf.create(checkpoint[RECORD_KEY]["config"])
+    config = link_backbone(OmegaConf.create(checkpoint[RECORD_KEY]["config"]))
     if overrides:
+        check_overrides(config, overrides, source)
         config = OmegaConf.merge(config, OmegaConf.create(dict(overrides)))
     return config
