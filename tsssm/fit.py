@@ -86,6 +86,15 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 
 
+def portable(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config with its data root made absolute, so that ``evaluate`` and ``generate``
+    find the data from any working directory."""
+    root = resolved.get("data", {}).get("root")
+    if root:
+        resolved["data"]["root"] = str(Path(root).absolute())
+    return resolved
+
+
 def fit(cfg: DictConfig) -> dict[str, float]:
     """Train (unless the network has nothing to train), test the best checkpoint, log everything."""
     L.seed_everything(cfg.seed, workers=True)
@@ -95,7 +104,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     run_name, tags = run_description(cfg, datamodule)
     tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
     logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     callbacks.append(RunRecord(resolved, logger, tracking_uri))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
