@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tsssm import bench
-from tsssm.benchmarks import cases, timing
+from tsssm.benchmarks import cases, generation, timing
 from tsssm.benchmarks.cases import ScanCase, SSDCase, length_label, mixer_label, step_label
 from tsssm.benchmarks.floors import (ANCHOR_EXP_RATE, attention_bytes, causal_attention_flops,
                                      exp_rate, floor, minimal_bytes, scan_bytes, scan_exps,
@@ -262,16 +262,22 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split('.')[0] in ('hydra', 'omegaconf', 'mlflow', 'lightning', 'pytorch_lightning'):
             raise ImportError('not installed on the GPU machine: ' + name)
 sys.meta_path.insert(0, Block())
-sys.argv = ['tsssm.bench', 'kernels', '--out', sys.argv[1]]
+sys.argv = ['tsssm.bench', *sys.argv[1:]]
 runpy.run_module('tsssm.bench', run_name='__main__', alter_sys=True)
 """
 
 
+def run_without_training_stack(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m tsssm.bench ARGS`` in a process where Hydra, OmegaConf, MLflow and Lightning
+    cannot be imported, as on the GPU machine."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", BLOCK_TRAINING_STACK, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the exit on a machine without CUDA")
 def test_without_cuda_it_exits_with_a_clear_message_and_needs_no_training_stack(tmp_path: Path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", BLOCK_TRAINING_STACK, str(tmp_path / "out")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = run_without_training_stack(["kernels", "--out", str(tmp_path / "out")], tmp_path)
     assert done.returncode == 1, done.stderr
     assert "no CUDA device" in done.stderr and "ImportError" not in done.stderr
     assert not (tmp_path / "out").exists()
@@ -285,3 +291,104 @@ def test_step_section_runs_and_writes_its_rows(tmp_path: Path):
     assert len(timed) == 12 and all(row["time_ms"] > 0 for row in timed)
     assert len(data["checks"]) == 2 and all(check["passed"] for check in data["checks"])
     assert (tmp_path / "kernels.md").read_text().startswith("# Kernel benchmarks")
+
+
+# ------------------------------------------------------------------------------- generation
+
+
+def test_generation_arguments():
+    args = bench.parse_args(["generation"])
+    assert (args.out, args.models, args.contexts, args.new_tokens, args.batch, args.dtype) == (
+        Path("docs/benchmarks"), ["mamba", "transformer"], [1024, 8192, 65536], 256, 1, "fp32")
+    args = bench.parse_args(["generation", "--quick"])
+    assert (args.contexts, args.new_tokens) == (bench.QUICK_CONTEXTS, bench.QUICK_NEW_TOKENS)
+    args = bench.parse_args(["generation", "--quick", "--contexts", "8,32", "--new-tokens", "4",
+                             "--models", "hybrid,s4", "--batch", "2", "--dtype", "bf16"])
+    assert (args.models, args.contexts, args.new_tokens, args.batch, args.dtype) == (
+        ["hybrid", "s4"], [8, 32], 4, 2, "bf16")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--models", "mamba,rwkv"], "unknown model(s) ['rwkv']; the presets of conf/model/seq are "
+                                 "hybrid,mamba,mamba2,s4,transformer"),
+    (["--contexts", "1024,0"], "expected a positive integer, got '0'"),
+    (["--new-tokens", "many"], "expected a positive integer, got 'many'"),
+])
+def test_generation_bad_arguments_are_named(capsys: pytest.CaptureFixture[str], args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["generation", *args])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", generation.preset_names())
+def test_presets_read_as_plain_yaml_build_what_hydra_builds(name: str):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("fit", overrides=[f"model=seq/{name}"])
+    torch.manual_seed(0)
+    through_hydra = instantiate(cfg.model.backbone)
+    through_yaml = generation.preset_language_model(name).backbone
+    assert repr(through_yaml) == repr(through_hydra)
+    assert (sum(p.numel() for p in through_yaml.parameters())
+            == sum(p.numel() for p in through_hydra.parameters()))
+
+
+def test_preset_nodes_refuse_interpolations_and_foreign_targets():
+    with pytest.raises(ValueError, match=r"p\.d_model = '\$\{width\}'.*interpolations"):
+        generation.build_node({"d_model": "${width}"}, "p")
+    with pytest.raises(ValueError, match="only tsssm classes"):
+        generation.build_node({"_target_": "os.system", "command": "true"}, "p")
+    with pytest.raises(ValueError, match="no size preset .*rwkv.yaml; presets: hybrid, mamba"):
+        generation.preset_language_model("rwkv")
+
+
+def test_a_case_out_of_memory_is_recorded_and_the_next_one_runs(monkeypatch: pytest.MonkeyPatch):
+    model = generation.preset_language_model("mamba").eval()
+    prefill, calls = model.prefill, []
+
+    def prefill_failing_when_timed(ids):
+        calls.append(ids.shape[1])
+        if len(calls) == 2:  # the warm-up's prefill passed; the timed one runs out of memory
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80 GiB")
+        return prefill(ids)
+
+    monkeypatch.setattr(model, "prefill", prefill_failing_when_timed)
+    clock, generator = generation.Clock(torch.device("cpu")), torch.Generator().manual_seed(0)
+    rows = [generation.GenerationRow("mamba", 1, 1, context, 2) for context in (6, 7)]
+    for row in rows:
+        generation.measure(model, row, clock, generator)
+    assert rows[0].note == "OOM in prefill" and rows[0].prefill_ms is None
+    assert rows[0].step_ms is None and rows[0].state_bytes is None
+    assert rows[1].note == "" and rows[1].step_ms > 0 and rows[1].state_bytes > 0
+    assert calls == [6, 6, 7, 7]
+    assert "| OOM in prefill |" in generation.table_line(rows[0])
+
+
+def test_quick_generation_on_the_cpu_needs_no_training_stack(tmp_path: Path):
+    out = tmp_path / "out"
+    done = run_without_training_stack(["generation", "--quick", "--contexts", "8,32",
+                                       "--new-tokens", "4", "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "generation.json").read_text())
+    assert data["meta"]["new_tokens"] == 4 and "generation --quick" in data["meta"]["command"]
+    rows = {(row["model"], row["context"]): row for row in data["rows"]}
+    assert sorted(rows) == [("mamba", 8), ("mamba", 32), ("transformer", 8), ("transformer", 32)]
+    for row in rows.values():
+        assert row["note"] == "" and row["prefill_ms"] > 0 and row["step_ms"] > 0
+        assert row["tokens_per_s"] == pytest.approx(1e3 / row["step_ms"])
+        assert row["prefill_peak_bytes"] is None, "the CPU has no allocator statistics"
+    assert rows["mamba", 8]["state_bytes"] == rows["mamba", 32]["state_bytes"], "fixed state"
+    assert rows["transformer", 32]["state_bytes"] > rows["transformer", 8]["state_bytes"]
+    assert (out / "generation.md").read_text().startswith("# Generation benchmark")
+
+
+@pytest.mark.gpu
+def test_generation_measures_gpu_memory(tmp_path: Path):
+    bench.main(["generation", "--quick", "--models", "mamba,transformer", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "generation.json").read_text())["rows"]
+    assert len(rows) == 2 * len(bench.QUICK_CONTEXTS)
+    for row in rows:
+        assert row["note"] == "" and row["step_ms"] > 0
+        assert row["decode_peak_bytes"] >= row["state_bytes"] > 0 and row["prefill_peak_bytes"] > 0

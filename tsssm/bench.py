@@ -2,6 +2,9 @@
 
     python -m tsssm.bench kernels [--out docs/benchmarks] [--quick]
                                   [--sections scan,attention,mixer,step,ssd] [--budget-s 270]
+    python -m tsssm.bench generation [--out docs/benchmarks] [--contexts 1024,8192,65536]
+                                     [--models mamba,transformer] [--new-tokens 256] [--batch 1]
+                                     [--dtype fp32] [--quick]
 
 ``kernels`` times the project's kernels with ``triton.testing.do_bench`` (median) — the selective
 scan and SSD forward and forward+backward, the decode step, a whole Mamba layer against an
@@ -12,7 +15,12 @@ measured in the same run. It prints the table and the targets (PASS / MISS) last
 configuration and case fails on its own: the error is recorded and the run goes on. Cases that
 would start after ``--budget-s`` seconds are recorded as skipped.
 
-Imports torch, triton and tsssm's kernels and mixers only: no Hydra, MLflow or Lightning needed.
+``generation`` prefills a context and decodes token by token with the sequence experiments' size
+presets (``tsssm.benchmarks.generation``), and writes ``generation.md`` and ``generation.json``; it
+also runs on the CPU (``--quick``: short contexts, few tokens).
+
+Imports torch, triton, PyYAML and tsssm's kernels, mixers and models only: no Hydra, MLflow or
+Lightning needed.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from pathlib import Path
 import torch
 import triton
 
-from tsssm.benchmarks import attention, mixer, scan, ssd, step
+from tsssm.benchmarks import attention, generation, mixer, scan, ssd, step
 from tsssm.benchmarks.results import Report, markdown_table
 from tsssm.benchmarks.timing import Bench, describe_device
 
@@ -41,6 +49,9 @@ DEFAULT_OUT = Path("docs/benchmarks")
 DEFAULT_BUDGET_S = 270.0
 DEFAULT_SSD_CHUNK = 256  # the chunk of the anchors' mamba_ssm SSD numbers
 REP_MS, QUICK_REP_MS = 100, 50
+DEFAULT_CONTEXTS, QUICK_CONTEXTS = [1024, 8192, 65536], [64, 256]
+DEFAULT_NEW_TOKENS, QUICK_NEW_TOKENS = 256, 16
+DEFAULT_MODELS = ["mamba", "transformer"]
 
 
 def section_list(text: str) -> list[str]:
@@ -52,6 +63,38 @@ def section_list(text: str) -> list[str]:
             f"unknown section(s) {unknown or [text]}; choose from {','.join(SECTIONS)}")
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a section is named twice in {text!r}")
+    return names
+
+
+def positive_int(text: str) -> int:
+    """``"256"`` -> ``256``; anything but a positive integer is an error naming it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_list(text: str) -> list[int]:
+    """``"1024,8192"`` -> ``[1024, 8192]``; every item a positive integer."""
+    values = [positive_int(item) for item in text.split(",") if item.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def model_list(text: str) -> list[str]:
+    """``"mamba,transformer"`` -> the names, each a preset of ``conf/model/seq``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = generation.preset_names()
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {unknown or [text]}; the presets of conf/model/seq are "
+            f"{','.join(known)}")
     return names
 
 
@@ -75,13 +118,47 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     kernels.add_argument("--ssd-chunk", type=int, default=DEFAULT_SSD_CHUNK,
                          help=f"SSD's chunk length, a power of two >= 16 (default "
                               f"{DEFAULT_SSD_CHUNK}, as mamba_ssm's numbers in anchors.md)")
-    return parser.parse_args(argv)
+    gen = commands.add_parser(
+        "generation", help="time prefill and token-by-token decoding of the sequence models",
+        description="Prefill a context of random tokens, then decode one token per step, with "
+                    "the size presets of conf/model/seq (random weights); record times, peak "
+                    "memory and the decoding state's bytes in generation.md and generation.json.")
+    gen.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                     help=f"folder for generation.md and generation.json (default {DEFAULT_OUT})")
+    gen.add_argument("--models", type=model_list, default=DEFAULT_MODELS,
+                     help=f"comma-separated presets of conf/model/seq (default "
+                          f"{','.join(DEFAULT_MODELS)}); s4's DPLR prefill steps token by token")
+    gen.add_argument("--contexts", type=positive_list, default=None,
+                     help=f"comma-separated context lengths (default "
+                          f"{','.join(map(str, DEFAULT_CONTEXTS))}; --quick: "
+                          f"{','.join(map(str, QUICK_CONTEXTS))})")
+    gen.add_argument("--new-tokens", type=positive_int, default=None,
+                     help=f"tokens decoded after the prefill (default {DEFAULT_NEW_TOKENS}; "
+                          f"--quick: {QUICK_NEW_TOKENS})")
+    gen.add_argument("--batch", type=positive_int, default=1,
+                     help="sequences decoded at once (default 1)")
+    gen.add_argument("--dtype", choices=list(generation.DTYPES), default="fp32",
+                     help="the models' dtype (default fp32, as they train; s4 has no bf16)")
+    gen.add_argument("--quick", action="store_true",
+                     help="short contexts and few tokens, for a check on the CPU")
+    args = parser.parse_args(argv)
+    if args.command == "generation":
+        args.contexts = args.contexts or (QUICK_CONTEXTS if args.quick else DEFAULT_CONTEXTS)
+        args.new_tokens = args.new_tokens or (QUICK_NEW_TOKENS if args.quick
+                                              else DEFAULT_NEW_TOKENS)
+    return args
 
 
 def require_cuda() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("python -m tsssm.bench kernels: no CUDA device (torch.cuda.is_available() "
                          "is False). It times GPU kernels: run it on a machine with an NVIDIA GPU.")
+
+
+def invocation() -> dict[str, str]:
+    """The command line and the UTC date, for a report's header."""
+    return {"command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def run_kernels(args: argparse.Namespace) -> Report:
@@ -92,9 +169,7 @@ def run_kernels(args: argparse.Namespace) -> Report:
     device = describe_device(rep_ms)
     report = Report({
         **device.meta(),
-        "torch": torch.__version__, "triton": triton.__version__,
-        "command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__, "triton": triton.__version__, **invocation(),
         "sections": args.sections, "quick": args.quick, "rep_ms": rep_ms,
         "budget_s": args.budget_s, "ssd_chunk": args.ssd_chunk})
     bench = Bench(device, report, args.out, args.quick, args.ssd_chunk, rep_ms, started,
@@ -108,8 +183,23 @@ def run_kernels(args: argparse.Namespace) -> Report:
     return report
 
 
+def run_generation(args: argparse.Namespace) -> None:
+    """The generation bench on the GPU if there is one, else on the CPU (for a quick check)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    meta = {**generation.describe(device), **invocation(), "models": args.models,
+            "contexts": args.contexts, "new_tokens": args.new_tokens, "batch": args.batch,
+            "dtype": args.dtype, "vocab_size": generation.VOCAB_SIZE, "quick": args.quick}
+    print(f"{meta['device']}\n{generation.TABLE_HEADER}", flush=True)
+    generation.run(args.models, args.contexts, args.new_tokens, args.batch, args.dtype, device,
+                   meta, args.out, log=lambda line: print(line, flush=True))
+    print(f"\nwrote {args.out / 'generation.md'} and {args.out / 'generation.json'}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.command == "generation":
+        run_generation(args)
+        return
     report = run_kernels(args)
     print(markdown_table(report.rows))
     print()

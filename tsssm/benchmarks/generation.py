@@ -1,0 +1,259 @@
+"""Generation speed and memory of the sequence models (``python -m tsssm.bench generation``).
+
+For each model and context length: prefill a context of random tokens in parallel
+(``LanguageModel.prefill``), then generate ``new_tokens`` tokens one ``step`` at a time, greedily.
+Reported per (model, context): the prefill's time, the decoding's time per step and tokens per
+second (CUDA-synchronised wall time), the peak GPU memory of each phase, and the bytes of the
+decoding state after the last step (``LanguageModel.state_nbytes``): fixed for an SSM, a KV cache
+that grows with the context for attention.
+
+The models are the size presets of the sequence experiments (``conf/model/seq/<name>.yaml``, read
+with plain YAML: the sizes live only there) at the bytes experiments' vocabulary, randomly
+initialised: the work of a prefill or a step does not depend on the weights' values, so neither
+does its speed.
+
+Each (model, context) is warmed up first (a prefill and a few steps at the same shapes compile and
+autotune the kernels), then measured. Attention's cache holds exactly the context after the
+prefill, so its first step doubles the cache (``tsssm.mixers.attention.KVCache``): that copy is
+part of the decoding time, as it would be in use. A case that runs out of memory, or fails, is a
+row that says so, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import triton
+import yaml
+from torch import Tensor
+
+from tsssm.benchmarks.results import MISSING, _write_atomic, format_ms
+from tsssm.benchmarks.timing import _why, release
+from tsssm.models.language_model import LanguageModel
+
+PRESET_DIR = Path(__file__).resolve().parents[2] / "conf" / "model" / "seq"
+VOCAB_SIZE = 256  # the bytes and waveform experiments' vocabulary (bytes, 8-bit mu-law samples)
+WARMUP_STEPS = 4
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+MIB = 2 ** 20
+
+
+def preset_names() -> list[str]:
+    """The size presets there are: ``conf/model/seq/*.yaml`` (names without ``.yaml``)."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml") if not path.stem.startswith("_"))
+
+
+def _target(path: str) -> Callable[..., Any]:
+    """The class a preset's ``_target_`` names; only tsssm's own classes are built."""
+    module, _, name = path.rpartition(".")
+    if not path.startswith("tsssm.") or not module:
+        raise ValueError(f"preset _target_ {path!r}: the bench builds only tsssm classes "
+                         "(tsssm.module.Name)")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_node(node: Any, where: str) -> Any:
+    """A plain-YAML config node as Hydra's ``instantiate`` would build it: dicts with ``_target_``
+    become objects (a ``functools.partial`` with ``_partial_: true``), other values stay.
+    Interpolations (``${...}``) need OmegaConf, which the GPU machine lacks: an error."""
+    if isinstance(node, Mapping):
+        args = {key: build_node(value, f"{where}.{key}") for key, value in node.items()
+                if not str(key).startswith("_")}
+        if "_target_" not in node:
+            return args
+        target = _target(node["_target_"])
+        return partial(target, **args) if node.get("_partial_") else target(**args)
+    if isinstance(node, list):
+        return [build_node(value, f"{where}[{i}]") for i, value in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        raise ValueError(f"{where} = {node!r}: the generation bench reads presets as plain YAML, "
+                         "so their backbone must not use interpolations")
+    return node
+
+
+def preset_language_model(name: str) -> LanguageModel:
+    """``conf/model/seq/{name}.yaml``'s backbone in a LanguageModel of ``VOCAB_SIZE`` tokens."""
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"no size preset {path}; presets: {', '.join(preset_names())}")
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict) or "backbone" not in config:
+        raise ValueError(f"{path} has no 'backbone' section to build")
+    backbone = build_node(config["backbone"], f"{path.name}: backbone")
+    return LanguageModel(backbone, VOCAB_SIZE)
+
+
+@dataclass
+class GenerationRow:
+    """One (model, context): times in ms, memory in bytes; None where not measured (on the CPU,
+    memory; after an OOM, what came after it), and ``note`` says why."""
+
+    model: str
+    n_params: int
+    batch: int
+    context: int
+    new_tokens: int
+    prefill_ms: float | None = None
+    step_ms: float | None = None
+    tokens_per_s: float | None = None
+    prefill_peak_bytes: int | None = None
+    decode_peak_bytes: int | None = None
+    state_bytes: int | None = None
+    note: str = ""
+
+
+class Clock:
+    """Wall time that waits for the device's queued work, and its peak memory since a reset
+    (None on the CPU, which has no allocator statistics)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def now(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def reset_peak(self) -> None:
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_bytes(self) -> int | None:
+        return torch.cuda.max_memory_allocated() if self.cuda else None
+
+
+@torch.no_grad()
+def decode(model: LanguageModel, logits: Tensor, states: list, steps: int) -> tuple[Tensor, list]:
+    """``steps`` greedy steps from the prefill's ``logits (B, V)`` and ``states``."""
+    for _ in range(steps):
+        logits, states = model.step(logits.argmax(-1), states)
+    return logits, states
+
+
+def measure(model: LanguageModel, row: GenerationRow, clock: Clock,
+            generator: torch.Generator) -> None:
+    """Fill ``row``'s numbers for its context (module docstring); ``row.note`` says which phase
+    ran out of memory or failed."""
+    device = next(model.parameters()).device
+    ids = torch.randint(VOCAB_SIZE, (row.batch, row.context), generator=generator).to(device)
+    phase = "warm-up"
+    try:
+        with torch.no_grad():
+            decode(model, *model.prefill(ids), WARMUP_STEPS)
+            release()
+            phase = "prefill"
+            clock.reset_peak()
+            start = clock.now()
+            logits, states = model.prefill(ids)
+            row.prefill_ms = (clock.now() - start) * 1e3
+            row.prefill_peak_bytes = clock.peak_bytes()
+            phase = "decoding"
+            clock.reset_peak()
+            start = clock.now()
+            logits, states = decode(model, logits, states, row.new_tokens)
+            seconds = clock.now() - start
+        row.step_ms = seconds * 1e3 / row.new_tokens
+        row.tokens_per_s = row.batch * row.new_tokens / seconds
+        row.decode_peak_bytes = clock.peak_bytes()
+        row.state_bytes = LanguageModel.state_nbytes(states)
+    except Exception as error:  # one failing case must not stop the run
+        why = _why(error)
+        row.note = f"{why} in {phase}" if why == "OOM" else f"{phase}: {why}"
+    finally:
+        release()
+
+
+def run(models: list[str], contexts: list[int], new_tokens: int, batch: int, dtype: str,
+        device: torch.device, meta: dict[str, object], out_dir: Path,
+        log: Callable[[str], None] = print) -> list[GenerationRow]:
+    """Every model at every context, in order; the report is rewritten after each case, so a run
+    cut short keeps what it measured."""
+    clock = Clock(device)
+    generator = torch.Generator().manual_seed(0)
+    rows: list[GenerationRow] = []
+    for name in models:
+        torch.manual_seed(0)
+        model = preset_language_model(name).to(device=device, dtype=DTYPES[dtype]).eval()
+        n_params = sum(p.numel() for p in model.parameters())
+        for context in contexts:
+            row = GenerationRow(name, n_params, batch, context, new_tokens)
+            measure(model, row, clock, generator)
+            rows.append(row)
+            log(table_line(row))
+            write_report(meta, rows, out_dir)
+        del model
+        release()
+    return rows
+
+
+def describe(device: torch.device) -> dict[str, object]:
+    """The device and the versions, for the report's header."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        name = f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
+    else:
+        cpu = platform.processor() or platform.machine()
+        name = f"CPU {cpu}, {torch.get_num_threads()} threads"
+    return {"device": name, "torch": torch.__version__, "triton": triton.__version__}
+
+
+def _mib(nbytes: int | None) -> str:
+    return MISSING if nbytes is None else f"{nbytes / MIB:.1f}"
+
+
+def _rate(tokens_per_s: float | None) -> str:
+    return MISSING if tokens_per_s is None else f"{tokens_per_s:,.0f}"
+
+
+TABLE_HEADER = ("| model | params | batch | context | prefill ms | ms / step | tokens/s "
+                "| state MiB | peak MiB prefill | peak MiB decoding | note |\n"
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def table_line(row: GenerationRow) -> str:
+    cells = (row.model, f"{row.n_params / 1e6:.2f}M", str(row.batch), str(row.context),
+             format_ms(row.prefill_ms), format_ms(row.step_ms), _rate(row.tokens_per_s),
+             _mib(row.state_bytes), _mib(row.prefill_peak_bytes), _mib(row.decode_peak_bytes),
+             row.note.replace("|", "/"))
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(meta: Mapping[str, object], rows: list[GenerationRow]) -> str:
+    """The page: how it was measured, then one line per (model, context)."""
+    return "\n".join([
+        "# Generation benchmark",
+        "",
+        f"- device: {meta.get('device')}",
+        f"- torch {meta.get('torch')}, triton {meta.get('triton')}; {meta.get('date')}",
+        f"- command: `{meta.get('command')}`",
+        f"- models: the size presets of conf/model/seq at vocabulary {meta.get('vocab_size')}, "
+        f"randomly initialised (speed does not depend on the weights), {meta.get('dtype')}",
+        f"- prefill: one parallel pass over `context` random tokens; decoding: "
+        f"{meta.get('new_tokens')} greedy steps of batch {meta.get('batch')}, one token per "
+        "sequence each; times are CUDA-synchronised wall time after a warm-up at the same shapes",
+        "- state: bytes of the decoding state after the last step (attention: the KV cache's "
+        "buffers); peak: the most memory allocated during that phase, weights and state included",
+        "",
+        TABLE_HEADER,
+        *[table_line(row) for row in rows],
+    ]) + "\n"
+
+
+def write_report(meta: Mapping[str, object], rows: list[GenerationRow],
+                 out_dir: Path) -> tuple[Path, Path]:
+    """``generation.md`` and ``generation.json`` (every raw number) under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "generation.md", out_dir / "generation.json"
+    _write_atomic(md, render_markdown(meta, rows))
+    _write_atomic(js, json.dumps({"meta": dict(meta), "rows": [asdict(row) for row in rows]},
+                                 indent=1) + "\n")
+    return md, js
