@@ -19,7 +19,8 @@ EVALUATED = ["ettm1-transformer", "fsdd-mamba"]
 
 def throughput(runs: pd.DataFrame, model: str, dataset: str, world_size: int) -> float:
     """Samples per second over all ranks (rank 0's window times the world size under DDP)."""
-    chosen = runs[(runs["tags.tsssm.model"] == model) & (runs["tags.tsssm.dataset"] == dataset)
+    chosen = runs[(runs["tags.tsssm.model"] == model)
+                  & (runs["tags.tsssm.dataset"].str.lower() == dataset)
                   & (runs["params.world_size"] == str(world_size))]
     if len(chosen) != 1:
         print(f"no single {model} run on {dataset} with world size {world_size} "
