@@ -106,6 +106,15 @@ def test_scan_matches_reference_fp32(length, dim, groups, features):
                            chunk_size=16)
 
 
+@pytest.mark.parametrize("chunk_size", [4, 8])
+def test_scan_matches_reference_across_chunk_sizes(chunk_size):
+    """Short and long chunks over 29 steps (a ragged last chunk; chunk 8 runs the backward in
+    halves), two channel blocks per group, a state of 5 (8 padded: four states per lane, three
+    of them masked in the second lane)."""
+    compare_with_reference(1, 29, 16, 2, 5, torch.float32, {"D", "z", "softplus", "h0", "final"},
+                           seed=chunk_size, chunk_size=chunk_size)
+
+
 def test_scan_matches_reference_default_chunk():
     """The default chunk for the state size (64 here), with the sequence spanning three."""
     compare_with_reference(1, 130, 4, 2, 4, torch.float32, {"D", "z", "softplus", "final"},

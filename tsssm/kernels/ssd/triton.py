@@ -107,6 +107,20 @@ def _softplus(v):
     return tl.maximum(v, 0.0) + log1p
 
 
+@triton.jit
+def _chunk_program(n_tiles, rows_per_batch, L, CHUNK: tl.constexpr):
+    """Where a program of the per-chunk kernels stands, in their grid
+    (n_chunks · n_tiles, batch · rows_per_batch): (chunk c, tile within the chunk, batch row b
+    as int64 for offsets, head or group r of that row, the chunk's first step t0 (int64) and
+    its length, shorter for a ragged last chunk)."""
+    c = tl.program_id(0) // n_tiles
+    tile = tl.program_id(0) % n_tiles
+    b = (tl.program_id(1) // rows_per_batch).to(tl.int64)
+    r = tl.program_id(1) % rows_per_batch
+    t0 = c.to(tl.int64) * CHUNK
+    return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Step sizes and the running sum of the log-decay inside each chunk.
 
@@ -270,18 +284,12 @@ def _chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
     zero. Otherwise a = dy, b = C, w_t = exp(cs_t): the gradient reaching the state that
     enters the chunk. out: (nc, batch, H, P, N) fp32."""
     n_tiles_n = tl.cdiv(N, BLOCK_N)
-    n_tiles = tl.cdiv(P, BLOCK_P) * n_tiles_n
-    c = tl.program_id(0) // n_tiles
-    tile = tl.program_id(0) % n_tiles
-    b = tl.program_id(1) // H
-    h = tl.program_id(1) % H
+    c, tile, b, h, t0, chunk_len = _chunk_program(tl.cdiv(P, BLOCK_P) * n_tiles_n, H, L, CHUNK)
     offs_p = (tile // n_tiles_n) * BLOCK_P + tl.arange(0, BLOCK_P)
     offs_n = (tile % n_tiles_n) * BLOCK_N + tl.arange(0, BLOCK_N)
-    t0 = c.to(tl.int64) * CHUNK
-    chunk_len = tl.minimum(CHUNK, L - t0)
-    a_base = a_ptr + b.to(tl.int64) * s_a_b + t0 * s_a_l + h * s_a_h
-    b_base = b_ptr + b.to(tl.int64) * s_b_b + t0 * s_b_l + (h // heads_per_group) * s_b_g
-    seg = ((b.to(tl.int64) * H + h) * n_chunks + c) * CHUNK
+    a_base = a_ptr + b * s_a_b + t0 * s_a_l + h * s_a_h
+    b_base = b_ptr + b * s_b_b + t0 * s_b_l + (h // heads_per_group) * s_b_g
+    seg = ((b * H + h) * n_chunks + c) * CHUNK
     cs_last = tl.load(cs_ptr + seg + CHUNK - 1)
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
     for s0 in range(0, chunk_len, BLOCK_T):
@@ -446,14 +454,9 @@ def _chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
     """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk, head), all P columns.
 
     y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE."""
-    n_tiles = tl.cdiv(CHUNK, BLOCK_M)
-    c = tl.program_id(0) // n_tiles
-    m0 = (tl.program_id(0) % n_tiles) * BLOCK_M
-    b = (tl.program_id(1) // H).to(tl.int64)
-    h = tl.program_id(1) % H
+    c, tile, b, h, t0, chunk_len = _chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    m0 = tile * BLOCK_M
     g = h // heads_per_group
-    t0 = c.to(tl.int64) * CHUNK
-    chunk_len = tl.minimum(CHUNK, L - t0)
     x_base = x_ptr + b * s_x_b + t0 * s_x_l + h * s_x_h
     seg = ((b * H + h) * n_chunks + c) * CHUNK
     rows = m0 + tl.arange(0, BLOCK_M)
@@ -498,15 +501,9 @@ def _chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
     dx (b, L, H, P) in x's dtype; ddt (b, H, nc, CHUNK) fp32; dD partial sums
     (CHUNK / SMALLEST_BLOCK_M, b, nc, H, P) fp32, one slot per row block."""
-    n_tiles = tl.cdiv(CHUNK, BLOCK_M)
-    c = tl.program_id(0) // n_tiles
-    tile = tl.program_id(0) % n_tiles
+    c, tile, b, h, t0, chunk_len = _chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
     m0 = tile * BLOCK_M
-    b = (tl.program_id(1) // H).to(tl.int64)
-    h = tl.program_id(1) % H
     g = h // heads_per_group
-    t0 = c.to(tl.int64) * CHUNK
-    chunk_len = tl.minimum(CHUNK, L - t0)
     dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h * s_dy_h
     seg = ((b * H + h) * n_chunks + c) * CHUNK
     rows = m0 + tl.arange(0, BLOCK_M)
@@ -557,15 +554,11 @@ def _chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
     dcs and to_end come as one partial sum per column tile: (N / BLOCK_O, b, H, nc, CHUNK) fp32.
     out: (b, L, G, N) in B's dtype."""
     n_cols = tl.cdiv(N, BLOCK_O)
-    n_tiles = tl.cdiv(CHUNK, BLOCK_M) * n_cols
-    c = tl.program_id(0) // n_tiles
-    m0 = (tl.program_id(0) % n_tiles) // n_cols * BLOCK_M
-    col_tile = tl.program_id(0) % n_cols
+    c, tile, b, g, t0, chunk_len = _chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G, L,
+                                                  CHUNK)
+    m0 = tile // n_cols * BLOCK_M
+    col_tile = tile % n_cols
     n0 = col_tile * BLOCK_O
-    b = (tl.program_id(1) // G).to(tl.int64)
-    g = tl.program_id(1) % G
-    t0 = c.to(tl.int64) * CHUNK
-    chunk_len = tl.minimum(CHUNK, L - t0)
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_n = n0 + tl.arange(0, BLOCK_O)
     part = col_tile * (batch * H * n_chunks * CHUNK)
