@@ -93,6 +93,7 @@ def test_flatten_config_rejects_missing_values_and_non_mappings() -> None:
 
 def test_run_name_and_tags() -> None:
     assert tracking.format_run_name("s4", "weather", 720, 3) == "s4-weather-h720-s3"
+    assert tracking.format_run_name("mamba", "mqar", "L256", 1) == "mamba-mqar-L256-s1"
     assert tracking.run_tags("s4", "weather", 720, 3) == {
         "tsssm.model": "s4", "tsssm.dataset": "weather", "tsssm.horizon": "720", "tsssm.seed": "3"}
 

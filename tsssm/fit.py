@@ -80,8 +80,8 @@ def monitored(cfg: DictConfig) -> str:
 
 
 def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[str, dict[str, str]]:
-    """Run name and tags; sequence models predict one step ahead, so their horizon is 1."""
-    horizon = cfg.data.get("horizon", 1)
+    """Run name and tags: forecasts by horizon (``h96``), sequence models by window (``L1024``)."""
+    horizon = f"L{datamodule.seq_len}" if is_sequence_data(datamodule) else cfg.data.horizon
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 

@@ -59,14 +59,20 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return (Path(database).resolve().parent / "mlartifacts").as_uri()
 
 
-def run_tags(model: str, dataset: str, horizon: int, seed: int) -> dict[str, str]:
-    """The tags ``compare`` groups by: model x dataset x horizon, aggregated over seed."""
+def run_tags(model: str, dataset: str, horizon: int | str, seed: int) -> dict[str, str]:
+    """The tags ``compare`` groups by: model x dataset x horizon, aggregated over seed.
+
+    Sequence models predict one step ahead; their "horizon" tag holds their window instead
+    (``L1024``), so runs at different lengths (an MQAR length sweep) are not averaged together.
+    """
     return {TAG_MODEL: str(model), TAG_DATASET: str(dataset), TAG_HORIZON: str(horizon), TAG_SEED: str(seed)}
 
 
-def format_run_name(model: str, dataset: str, horizon: int, seed: int) -> str:
-    """``{model}-{dataset}-h{horizon}-s{seed}``, e.g. ``mamba-etth1-h96-s1``."""
-    return f"{model}-{dataset}-h{horizon}-s{seed}"
+def format_run_name(model: str, dataset: str, horizon: int | str, seed: int) -> str:
+    """``{model}-{dataset}-h{horizon}-s{seed}``, e.g. ``mamba-etth1-h96-s1``; a window tag such as
+    ``L1024`` is used as it is: ``mamba-tinyshakespeare-L1024-s1``."""
+    setting = horizon if str(horizon).startswith("L") else f"h{horizon}"
+    return f"{model}-{dataset}-{setting}-s{seed}"
 
 
 def flatten_config(cfg: Mapping[str, Any]) -> dict[str, str]:
