@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tsssm.atomic import write_atomically
 from tsssm.tracking import RUN_TAGS, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError, search_runs
 
 GROUP = ["dataset", "horizon", "model"]
@@ -124,26 +124,15 @@ def plot_bars(table: pd.DataFrame, metric: str, path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    _write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-
-
-def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
 
 def write_outputs(table: pd.DataFrame, metrics: Sequence[str], prefix: Path, title: str) -> list[Path]:
     """``PREFIX.md``, ``PREFIX.csv`` and ``PREFIX.png``; returns their paths."""
     md, csv, png = (prefix.with_name(prefix.name + suffix) for suffix in (".md", ".csv", ".png"))
     markdown = to_markdown(table, metrics)
-    _write_atomically(md, lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
-    _write_atomically(csv, lambda tmp: table.to_csv(tmp, index=False))
+    write_atomically(md, lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
+    write_atomically(csv, lambda tmp: table.to_csv(tmp, index=False))
     plot_bars(table, metrics[0], png, title)
     return [md, csv, png]
 

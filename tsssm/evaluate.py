@@ -14,7 +14,6 @@ predictions equal a single-process run's. Examples::
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import hydra
@@ -23,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from tsssm.atomic import write_text_atomically
 from tsssm.ddp import distributed_job
 from tsssm.fit import build
 from tsssm.predictions import GatheredPredictions
@@ -35,12 +35,6 @@ def prediction_layout(task: L.LightningModule) -> tuple[tuple[str, ...], str]:
     if isinstance(task, ForecastTask):
         return ("step", "channel"), "forecast"
     return ("position",), "nll_bits"
-
-
-def write_json_atomically(data: dict, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(partial, path)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -66,7 +60,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero:
             result = {"checkpoint": str(Path(cfg.checkpoint).absolute()), "metrics": metrics,
                       "world_size": trainer.world_size, "overrides": overrides or {}}
-            write_json_atomically(result, out_dir / "metrics.json")
+            write_text_atomically(out_dir / "metrics.json", json.dumps(result, indent=2, sort_keys=True))
             print(json.dumps(result, indent=2, sort_keys=True))
     return metrics
 

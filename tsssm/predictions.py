@@ -8,7 +8,6 @@ split came back exactly once, and writes one long-format table atomically.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+
+from tsssm.atomic import write_atomically
 
 
 def long_frame(index: np.ndarray, values: np.ndarray, axes: Sequence[str], value: str) -> pd.DataFrame:
@@ -31,14 +32,6 @@ def long_frame(index: np.ndarray, values: np.ndarray, axes: Sequence[str], value
     columns.update({axis: grid.ravel() for axis, grid in zip(axes, grids[1:])})
     columns[value] = values.ravel()
     return pd.DataFrame(columns)
-
-
-def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Write beside the target, then rename: a crash never leaves a half-written table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    frame.to_parquet(partial, index=False)
-    os.replace(partial, path)
 
 
 class GatheredPredictions(BasePredictionWriter):
@@ -83,5 +76,5 @@ class GatheredPredictions(BasePredictionWriter):
                                f"{self.n_windows} exactly once (missing e.g. {missing}, "
                                f"repeated e.g. {repeated})")
         frame = long_frame(index.numpy(), values.float().numpy(), self.axes, self.value)
-        write_parquet_atomically(frame, self.path)
+        write_atomically(self.path, lambda tmp: frame.to_parquet(tmp, index=False))
         shutil.rmtree(self.parts, ignore_errors=True)

@@ -14,8 +14,6 @@ is written to a temporary name in its folder and renamed, so no reader ever sees
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
+from tsssm.atomic import write_atomically
 from tsssm.data.sequence import IGNORE_INDEX
 from tsssm.data.waveform import read_mono
 from tsssm.plots import plot_spectrogram
@@ -49,21 +48,6 @@ def data_form(datamodule: L.LightningDataModule) -> str:
         raise ValueError(f"{type(datamodule).__name__} has unit {unit!r}; generation knows the "
                          f"sequence units {sorted(FORMS)}")
     return FORMS[unit]
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
-    """``write(temporary path)`` beside ``path``, then rename it to ``path``.
-
-    The temporary name keeps the suffix, as writers that pick the format by suffix need.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def make_prompt(datamodule: L.LightningDataModule, prompt: str | None,

@@ -36,7 +36,8 @@ import triton
 import yaml
 from torch import Tensor
 
-from tsssm.benchmarks.results import MISSING, _write_atomic, format_ms
+from tsssm.atomic import write_text_atomically
+from tsssm.benchmarks.results import MISSING, format_ms
 from tsssm.benchmarks.timing import _why, release
 from tsssm.models.language_model import LanguageModel
 
@@ -253,7 +254,7 @@ def write_report(meta: Mapping[str, object], rows: list[GenerationRow],
     """``generation.md`` and ``generation.json`` (every raw number) under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / "generation.md", out_dir / "generation.json"
-    _write_atomic(md, render_markdown(meta, rows))
-    _write_atomic(js, json.dumps({"meta": dict(meta), "rows": [asdict(row) for row in rows]},
+    write_text_atomically(md, render_markdown(meta, rows))
+    write_text_atomically(js, json.dumps({"meta": dict(meta), "rows": [asdict(row) for row in rows]},
                                  indent=1) + "\n")
     return md, js

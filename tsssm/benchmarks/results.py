@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tsssm.atomic import write_text_atomically
 
 MISSING = "—"
 
@@ -184,12 +185,6 @@ def write_report(report: Report, out_dir: Path, stem: str = "kernels") -> tuple[
     """Write ``{stem}.md`` and ``{stem}.json`` under ``out_dir``, each atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
-    _write_atomic(md, render_markdown(report))
-    _write_atomic(js, json.dumps(report_json(report), indent=1, allow_nan=True) + "\n")
+    write_text_atomically(md, render_markdown(report))
+    write_text_atomically(js, json.dumps(report_json(report), indent=1, allow_nan=True) + "\n")
     return md, js
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

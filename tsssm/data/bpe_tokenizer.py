@@ -15,8 +15,6 @@ fingerprint and the sha256 of the split's bytes. Cache files are written atomica
 """
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from tsssm.atomic import write_atomically
 from tsssm.data.files import DataFileError
 
 RECIPE = "bytelevel-gpt2regex-v1"
@@ -38,21 +37,14 @@ def _sha256(*parts: bytes) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call write(temp_name) on a temp file beside `path`, then rename it to `path`; a clear error if the
-    folder is not writable (a read-only data root needs another cache_dir)."""
+def write_cache_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Write a cache file atomically; a clear error if its folder is not writable (a read-only
+    data root needs another cache_dir)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        write_atomically(path, write)
     except OSError as error:
         raise DataFileError(f"cannot write the BPE cache file {path} ({error}); set data.cache_dir "
                             "(or env TSSSM_CACHE) to a writable folder") from error
-    os.close(handle)
-    try:
-        write(tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
 
 
 def byte_alphabet() -> list[str]:
@@ -179,7 +171,7 @@ def cached_tokenizer(train: bytes, vocab_size: int, cache_dir: Path) -> ByteLeve
         except Exception as error:
             raise DataFileError(f"cached BPE tokenizer {path} is unreadable ({error}); delete it to retrain") from error
     bpe = ByteLevelBPE.train((seg for seg in text_segments(train) if isinstance(seg, str)), vocab_size)
-    atomic_write(path, bpe.tokenizer.save)
+    write_cache_file(path, lambda tmp: bpe.tokenizer.save(str(tmp)))
     return bpe
 
 
@@ -196,9 +188,9 @@ def cached_encoding(bpe: ByteLevelBPE, data: bytes, cache_dir: Path) -> torch.Te
     ids = bpe.encode_bytes(data)
     compact = ids.numpy().astype(np.int16 if bpe.vocab_size <= 2**15 else np.int32)
 
-    def write(name: str) -> None:
-        with open(name, "wb") as handle:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
             np.save(handle, compact)
 
-    atomic_write(path, write)
+    write_cache_file(path, write)
     return ids

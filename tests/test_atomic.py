@@ -1,0 +1,21 @@
+import pytest
+
+from tsssm.atomic import write_atomically, write_text_atomically
+
+
+def test_a_failed_write_leaves_neither_target_nor_temporary(tmp_path):
+    def fail(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomically(tmp_path / "out" / "table.csv", fail)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_write_replaces_the_target_whole_keeping_the_suffix_for_the_writer(tmp_path):
+    target = write_text_atomically(tmp_path / "report.md", "old")
+    suffixes = []
+    write_atomically(target, lambda tmp: (suffixes.append(tmp.suffix), tmp.write_text("new")))
+    assert target.read_text() == "new" and suffixes == [".md"]
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
