@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 import torch
 
+pytest_plugins = ["tests.sequence_checkpoints"]
+
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

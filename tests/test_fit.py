@@ -26,11 +26,12 @@ FAST = ["data.lookback=48", "data.horizon=12", "data.synthetic.n_rows=700", "tra
         "trainer.enable_progress_bar=false", "plot_windows=2"]
 
 
-def compose_fit(tmp_path: Path, overrides: list[str]):
-    """The config `python -m tsssm.fit OVERRIDES` would run, with Hydra's runtime set as it would be."""
+def compose_fit(tmp_path: Path, overrides: list[str], entry_point: str = "fit"):
+    """The config `python -m tsssm.fit OVERRIDES` (or another entry point's) would run, with Hydra's
+    runtime set as it would be."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("fit", overrides=overrides, return_hydra_config=True)
+        cfg = compose(entry_point, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(tmp_path / "outputs")
         cfg.hydra.job.num = 0
