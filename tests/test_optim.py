@@ -3,6 +3,7 @@ recipe every task shares turns epochs into steps from the trainer."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -57,22 +58,50 @@ def test_bad_schedules_are_refused():
         lr_schedule(opt, "linear", 10, 1)
 
 
-def test_recipe_counts_warmup_and_decay_in_the_trainer_s_epochs():
-    model = nn.Linear(3, 3)
-    recipe = OptimizerRecipe(lr=0.2, weight_decay=0.1, warmup_epochs=0.5, schedule="exponential",
-                             gamma=0.1)
-    config = recipe.configure(model, SimpleNamespace(estimated_stepping_batches=12, max_epochs=3))
+def fake_trainer(total: int, epochs: int, batches: float, accumulate: int = 1) -> SimpleNamespace:
+    """What the recipe reads of a Lightning trainer: the run's optimizer steps, its epochs and the
+    batches of one pass over the training data."""
+    return SimpleNamespace(estimated_stepping_batches=total, max_epochs=epochs,
+                           num_training_batches=batches, accumulate_grad_batches=accumulate)
+
+
+def learning_rates(recipe: OptimizerRecipe, trainer: SimpleNamespace, steps: int) -> list[float]:
+    config = recipe.configure(nn.Linear(3, 3), trainer)
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
-    assert isinstance(optimizer, torch.optim.AdamW) and config["lr_scheduler"]["interval"] == "step"
-    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1, 0.0]
-    lrs = []
-    for _ in range(12):
-        lrs.append(optimizer.param_groups[0]["lr"])
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
+    return rates
+
+
+def test_a_step_budget_shorter_than_the_epochs_keeps_the_epoch_length():
+    recipe = OptimizerRecipe(lr=1.0, warmup_epochs=0, schedule="exponential", gamma=0.5)
+    # max_steps 6 of 3 epochs x 4 batches: decay every 4 steps, not every 6 // 3 = 2
+    assert learning_rates(recipe, fake_trainer(total=6, epochs=3, batches=4), 6) == pytest.approx(
+        [1, 1, 1, 1, 0.5, 0.5])
+    # two batches accumulated per optimizer step: an epoch of 8 batches is 4 steps
+    assert learning_rates(recipe, fake_trainer(total=6, epochs=3, batches=8, accumulate=2),
+                          6) == pytest.approx([1, 1, 1, 1, 0.5, 0.5])
+
+
+def test_a_run_without_epochs_counts_as_one_epoch():
+    recipe = OptimizerRecipe(lr=1.0, warmup_epochs=0.5, schedule="exponential", gamma=0.5)
+    assert learning_rates(recipe, fake_trainer(total=4, epochs=-1, batches=math.inf),
+                          4) == pytest.approx([0.5, 1, 1, 1])
+
+
+def test_recipe_counts_warmup_and_decay_in_the_trainer_s_epochs():
+    recipe = OptimizerRecipe(lr=0.2, weight_decay=0.1, warmup_epochs=0.5, schedule="exponential",
+                             gamma=0.1)
+    config = recipe.configure(nn.Linear(3, 3), fake_trainer(total=12, epochs=3, batches=4))
+    assert isinstance(config["optimizer"], torch.optim.AdamW)
+    assert config["lr_scheduler"]["interval"] == "step"
+    assert [g["weight_decay"] for g in config["optimizer"].param_groups] == [0.1, 0.0]
     # 4 steps per epoch, 2 of warm-up, then x0.1 every 4 steps
-    assert lrs == pytest.approx([0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.02, 0.02, 0.02, 0.02, 0.002,
-                                 0.002])
+    assert learning_rates(recipe, fake_trainer(total=12, epochs=3, batches=4), 12) == pytest.approx(
+        [0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.02, 0.02, 0.02, 0.02, 0.002, 0.002])
 
 
 def test_recipe_refuses_bad_settings_when_built():

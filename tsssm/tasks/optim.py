@@ -85,10 +85,15 @@ class OptimizerRecipe:
 
     def configure(self, model: nn.Module, trainer: Any) -> dict:
         """``configure_optimizers``'s answer for ``model``'s parameters; the step counts come from
-        the Lightning ``trainer`` (``estimated_stepping_batches`` over ``max_epochs``)."""
+        the Lightning ``trainer``: the run's ``estimated_stepping_batches`` and the optimizer steps
+        of one pass over the training data. A run without epochs (``max_epochs=-1``, a step
+        budget) counts as one epoch, so ``warmup_epochs`` is then a fraction of ``max_steps``."""
         optimizer = torch.optim.AdamW(parameter_groups(model, self.weight_decay), lr=self.lr)
         total = int(trainer.estimated_stepping_batches)
-        steps_per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
+        steps_per_epoch = total
+        if trainer.max_epochs not in (None, -1) and math.isfinite(trainer.num_training_batches):
+            steps_per_epoch = max(1, int(trainer.num_training_batches)
+                                  // trainer.accumulate_grad_batches)
         scheduler = lr_schedule(optimizer, self.schedule, total, steps_per_epoch,
                                 int(self.warmup_epochs * steps_per_epoch), self.min_lr_ratio,
                                 self.gamma)
