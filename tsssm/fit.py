@@ -69,9 +69,23 @@ def build(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, L
                          "(ltsf/* for forecasting; waveform/*, bytes/*, recall/* for sequences)")
     datamodule.prepare_data()
     datamodule.setup(stage)
-    net_inputs, task_inputs = network_inputs(cfg, datamodule)
+    return datamodule, build_task(cfg, *network_inputs(cfg, datamodule))
+
+
+def build_task(cfg: DictConfig, net_inputs: dict, task_inputs: dict) -> L.LightningModule:
+    """The configured task around the configured network, given what the data decides of each."""
     net = instantiate(cfg.task.net)(**net_inputs)
-    return datamodule, instantiate(cfg.task, net=net, **task_inputs)
+    return instantiate(cfg.task, net=net, **task_inputs)
+
+
+def series_record(datamodule: L.LightningDataModule) -> dict[str, Any] | None:
+    """What a forecast of new series needs from the training data, kept in the checkpoint
+    (``tsssm.runs.RunRecord``); None for sequence data."""
+    if is_sequence_data(datamodule):
+        return None
+    channels = list(datamodule.channel_names)
+    return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
+            "freq": datamodule.freq, "seasonal_period": datamodule.seasonal_period}
 
 
 def monitored(cfg: DictConfig) -> str:
@@ -106,7 +120,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    callbacks.append(RunRecord(resolved, logger, tracking_uri))
+    callbacks.append(RunRecord(resolved, logger, tracking_uri, series_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
     with distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)

@@ -3,7 +3,9 @@
 Lightning checkpoints hold weights and loop state. ``RunRecord`` adds the resolved Hydra config and
 the MLflow tracking URI and run id under ``checkpoint["tsssm"]``, so ``evaluate`` and ``generate``
 can rebuild the data module and the network from the checkpoint alone (and log back to the run
-that trained it), without the user repeating the training command's overrides.
+that trained it), without the user repeating the training command's overrides. Forecasting
+checkpoints also carry what their training data decided (``data``: channel names in order, target,
+features mode, frequency, seasonal period), so ``forecast`` reads new series without that data.
 """
 
 from __future__ import annotations
@@ -28,17 +30,20 @@ class CheckpointError(RuntimeError):
 
 
 class RunRecord(L.Callback):
-    """Stores the resolved config and the MLflow run in every checkpoint this trainer writes."""
+    """Stores the resolved config, the MLflow run and what the data decided (``data``, None for
+    sequence data) in every checkpoint this trainer writes."""
 
-    def __init__(self, config: Mapping[str, Any], logger: MLFlowLogger, tracking_uri: str) -> None:
+    def __init__(self, config: Mapping[str, Any], logger: MLFlowLogger, tracking_uri: str,
+                 data: Mapping[str, Any] | None = None) -> None:
         self.config = dict(config)
         self.logger = logger
         self.tracking_uri = tracking_uri
+        self.data = None if data is None else dict(data)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
         checkpoint[RECORD_KEY] = {"config": self.config, "tracking_uri": self.tracking_uri,
-                                  "run_id": self.logger.run_id}
+                                  "run_id": self.logger.run_id, "data": self.data}
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -76,9 +81,11 @@ def link_backbone(config: DictConfig) -> DictConfig:
 
     The task configs build the network from ``${model.backbone}``, but a checkpoint records the
     resolved config, where that link became a copy: an override of ``model.backbone`` (an S4
-    mixer's ``rate``) would not reach the network without the link.
+    mixer's ``rate``) would not reach the network without the link. Networks without a backbone
+    (DLinear) are left as they are.
     """
-    if OmegaConf.select(config, "task.net.backbone") == OmegaConf.select(config, "model.backbone"):
+    backbone = OmegaConf.select(config, "model.backbone")
+    if backbone is not None and OmegaConf.select(config, "task.net.backbone") == backbone:
         config.task.net.backbone = BACKBONE_LINK
     return config
 

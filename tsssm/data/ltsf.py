@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
@@ -112,6 +113,20 @@ class LTSFDataModule(LightningDataModule):
         if self._seasonal_period is not None:
             return int(self._seasonal_period)
         return self.spec.seasonal_period if self.spec is not None else 1
+
+    @property
+    def freq(self) -> str | None:
+        """The series' time step as a pandas alias: the registry's (the synthetic generator's own
+        ``freq`` option first), else inferred from a user file's dates; None without regular dates."""
+        if self.spec is not None:
+            return self.synthetic.get("freq", self.spec.freq) if self.spec.source is None else self.spec.freq
+        frame = read_frame(self.path)
+        if self.date_column not in frame.columns:
+            return None
+        try:
+            return pd.infer_freq(pd.to_datetime(frame[self.date_column]))
+        except (TypeError, ValueError):
+            return None
 
     def _registry_file(self) -> Path:
         return locate(self.spec.source, self.spec.name, self.root)
