@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from tests.test_fit import compose_fit
+from tests.test_fit import FAST, compose_fit
 from tsssm.evaluate import evaluate
+from tsssm.fit import fit
 from tsssm.runs import CheckpointError
 
 
@@ -37,3 +38,11 @@ def test_an_override_outside_the_checkpoints_config_is_refused(trained, tmp_path
 def test_a_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="nowhere.ckpt does not exist"):
         evaluate_with(tmp_path, tmp_path / "nowhere.ckpt")
+
+
+def test_a_baseline_without_a_backbone_is_evaluated_like_its_training_run(tmp_path):
+    trained = fit(compose_fit(tmp_path / "train", ["model=dlinear", *FAST,
+                                                   f"logger.tracking_uri=sqlite:///{tmp_path}/m.db"]))
+    checkpoint = tmp_path / "train" / "outputs" / "checkpoints" / "best.ckpt"
+    again = evaluate_with(tmp_path / "again", checkpoint)
+    assert again["test/mse"] == pytest.approx(trained["test/mse"], rel=1e-6)
