@@ -85,3 +85,20 @@ def test_long_frame_lays_out_windows_and_axes():
     assert frame.columns.tolist() == ["window", "step", "channel", "forecast"]
     row = frame[(frame.window == 7) & (frame.step == 2) & (frame.channel == 1)]
     assert row["forecast"].item() == 11.0
+
+
+def test_ddp_evaluation_of_a_byte_model_equals_one_process(trained, tmp_path):
+    """Sequence metrics are sums reduced over ranks: bits per byte on two processes equal one's."""
+    outputs = {}
+    for name, trainer in (("one", []), ("two", DDP)):
+        run_module("tsssm.evaluate", [f"checkpoint={trained['bytes']}", f"predictions={name}.parquet",
+                                      f"hydra.run.dir={name}", "trainer.enable_progress_bar=false",
+                                      *trainer], tmp_path)
+        outputs[name] = (json.loads((tmp_path / name / "metrics.json").read_text())["metrics"],
+                         pd.read_parquet(tmp_path / f"{name}.parquet"))
+    (one_metrics, one), (two_metrics, two) = outputs["one"], outputs["two"]
+    assert set(one_metrics) >= {"test/bits_per_byte", "test/bits_per_token", "test/accuracy"}
+    for key, value in one_metrics.items():
+        assert two_metrics[key] == pytest.approx(value, rel=1e-6), key
+    assert one["window"].nunique() % 2 == 1, "an odd window count exercises the unpadded split"
+    pd.testing.assert_frame_equal(one, two)
