@@ -11,10 +11,10 @@ Outputs, in ``output`` (prompts and sample formats: ``tsssm.samples``):
 - ``generation.json``: the settings and the measurements: ``tokens_per_s`` (generated tokens per
   second of generation wall time, the prompt's prefill included, after a short untimed warm-up that
   absorbs one-off costs such as Triton compilation; CUDA is synchronised around the timing) and
-  ``memory``: ``state_bytes`` (the decoding state at the end, see ``decoding_state_nbytes``) and
-  ``peak_bytes`` with its ``peak_source`` (CUDA: ``torch.cuda.max_memory_allocated`` during
-  generation, weights included; CPU: the process's peak resident set size, which also counts the
-  data and the interpreter).
+  ``memory``: ``state_bytes`` (the decoding state the last token was sampled from, its buffers
+  as decoding held them) and ``peak_bytes`` with its ``peak_source`` (CUDA:
+  ``torch.cuda.max_memory_allocated`` during generation, weights included; CPU: the process's peak
+  resident set size, which also counts the data and the interpreter).
 The files are also logged, under ``samples/``, to the MLflow run that trained the checkpoint when
 the checkpoint names one and its tracking store can be reached. Examples::
 
@@ -90,15 +90,6 @@ def load_for_generation(checkpoint_path: str | Path, overrides: Mapping[str, Any
     return datamodule, task.to(device).eval(), checkpoint[RECORD_KEY]
 
 
-def decoding_state_nbytes(net: LanguageModel, tokens: Tensor) -> int:
-    """Bytes of the decoding state after ``tokens (B, T)`` but the last, the state the last token
-    was sampled from: fixed for SSMs, the KV cache's used part for attention (stepping's doubling
-    buffers hold up to twice that). Measured on the first sequence, by a prefill, times B: every
-    state scales with the batch."""
-    _, states = net.prefill(tokens[:1, :-1])
-    return net.state_nbytes(states) * tokens.shape[0]
-
-
 def peak_rss_bytes() -> int:
     """The process's peak resident set size (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -118,7 +109,7 @@ def timed_generation(net: LanguageModel, prompt: Tensor, length: int, temperatur
         torch.cuda.reset_peak_memory_stats(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
-    tokens = net.generate(prompt, length, temperature, top_p, generator)
+    tokens, states = net.generate_with_states(prompt, length, temperature, top_p, generator)
     if cuda:
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -129,7 +120,7 @@ def timed_generation(net: LanguageModel, prompt: Tensor, length: int, temperatur
     generated = prompt.shape[0] * length
     return tokens, {"generated_tokens": generated, "seconds": seconds,
                     "tokens_per_s": generated / seconds,
-                    "memory": {"state_bytes": decoding_state_nbytes(net, tokens),
+                    "memory": {"state_bytes": net.state_nbytes(states),
                                "peak_bytes": peak, "peak_source": source}}
 
 

@@ -79,6 +79,19 @@ def test_ssm_state_stays_fixed_while_the_kv_cache_grows():
     assert nbytes_after(attention, 40) > nbytes_after(attention, 3) > 0
 
 
+def test_generation_returns_the_states_it_decoded_with():
+    prompt = torch.zeros(2, 3, dtype=torch.long)
+    for kind in ("mamba", "attention"):
+        model = language_model(kind).eval()
+        with torch.no_grad():
+            tokens, states = model.generate_with_states(prompt, 9, temperature=0.0)
+            _, prefilled = model.prefill(tokens[:, :-1])
+        assert torch.equal(tokens, model.generate(prompt, 9, temperature=0.0))
+        held, needed = model.state_nbytes(states), model.state_nbytes(prefilled)
+        # stepping grows the KV cache by doubling, so it may hold more than a prefill of the same tokens
+        assert held == needed if kind == "mamba" else held >= needed
+
+
 def test_tied_head_shares_the_embedding():
     untied, tied = language_model("lstm"), language_model("lstm", tie_embeddings=True)
     assert tied.head.weight is tied.embed.weight

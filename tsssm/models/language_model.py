@@ -82,6 +82,13 @@ class LanguageModel(nn.Module):
 
         Call ``eval()`` first: in training mode dropout would perturb every step.
         """
+        return self.generate_with_states(prompt, n_new, temperature, top_p, generator)[0]
+
+    def generate_with_states(self, prompt: Tensor, n_new: int, temperature: float = 1.0,
+                             top_p: float = 1.0, generator: torch.Generator | None = None
+                             ) -> tuple[Tensor, list[State]]:
+        """``generate``, and the decoding states the last token was sampled from (the buffers the
+        decoding actually held: fixed for SSMs, the KV cache with its growth room for attention)."""
         if n_new < 0:
             raise ValueError(f"LanguageModel.generate: n_new must be >= 0, got {n_new}")
         logits, states = self.prefill(prompt)
@@ -91,7 +98,7 @@ class LanguageModel(nn.Module):
             tokens.append(next_ids.unsqueeze(1))
             if i + 1 < n_new:
                 logits, states = self.step(next_ids, states)
-        return torch.cat(tokens, dim=1)
+        return torch.cat(tokens, dim=1), states
 
     @staticmethod
     def state_nbytes(states: list[State]) -> int:
