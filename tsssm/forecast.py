@@ -3,16 +3,9 @@ a table of forecasts.
 
 The checkpoint carries its training config and what its data decided (``tsssm.runs``: channel
 names in order, target, features mode, frequency), so the network is rebuilt without the training
-file. Input: a CSV/Parquet file or a folder of them, each either
-
-- **wide**: a date column (``date`` or ``ds``, else the first column) and one column per channel:
-  the file is one series, named by the file;
-- **long**: ``unique_id``, ``ds`` and one column per channel (``y`` for a one-channel model):
-  one series per ``unique_id``.
-
-Each series needs every training channel by name (other columns are ignored, with a note), sorted
-unique dates and at least ``lookback`` rows, the last ``lookback`` without NaN. Those rows are
-normalised with the checkpoint's scaler exactly as training normalised its windows, and the task's
+file. Input: a CSV/Parquet file or a folder of them, wide (one series per file) or long (one series
+per ``unique_id``), read and checked by ``tsssm.data.series_tables``. The last ``lookback`` rows of
+each series are normalised with the checkpoint's scaler exactly as training normalised its windows, and the task's
 ``predict_step`` gives the next ``horizon`` steps in original units. Output (Parquet or CSV, by
 suffix, written atomically), one row per series, step and channel: ``unique_id, ds, channel,
 forecast``; ``ds`` continues each series' dates at the checkpoint's frequency, else at the one
@@ -35,7 +28,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pandas.tseries.frequencies import to_offset
 
-from tsssm.atomic import write_atomically
+from tsssm.data.series_tables import (LAYOUTS, Series, check_unique_ids, input_files, read_series,
+                                       table_suffix, write_table)
 from tsssm.fit import build_task
 from tsssm.generate import resolve_device
 from tsssm.models.shape import ForecastShape
@@ -44,11 +38,6 @@ from tsssm.runs import RECORD_KEY, CheckpointError, checkpoint_config, read_chec
 from tsssm.tasks.forecast import ForecastTask
 
 FORECAST_TASK = f"{ForecastTask.__module__}.{ForecastTask.__qualname__}"
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-LAYOUTS = ("auto", "wide", "long")
-LONG_KEYS = ("unique_id", "ds")
-WIDE_DATE_COLUMNS = ("date", "ds")
-UNIVARIATE_COLUMN = "y"
 
 
 @dataclass(frozen=True)
@@ -61,26 +50,6 @@ class ForecastCheckpoint:
     horizon: int
     channels: list[str]
     freq: str | None
-
-
-@dataclass(frozen=True)
-class Series:
-    """One input series: ``values (T, C)`` float64 in the model's channel order, with its dates."""
-
-    unique_id: str
-    where: str
-    dates: pd.Index
-    values: np.ndarray
-
-
-def table_suffix(path: Path, role: str) -> str:
-    """The table suffix of ``path`` (``.csv``, ``.csv.gz``, ``.parquet``); else a clear error."""
-    name = path.name.lower()
-    for suffix in TABLE_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix
-    raise ValueError(f"{role} {path}: unsupported file extension; expected one of "
-                     f"{', '.join(TABLE_SUFFIXES)}")
 
 
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> ForecastCheckpoint:
@@ -107,154 +76,6 @@ def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> For
     task.load_state_dict(checkpoint["state_dict"])
     return ForecastCheckpoint(task.to(device).eval(), shape.lookback, shape.horizon, channels,
                               data["freq"])
-
-
-def input_files(source: Path, output: Path) -> list[Path]:
-    """``source`` itself, or the table files of the folder ``source`` but ``output``, sorted."""
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir()
-                       if p.is_file() and not p.name.startswith(".")
-                       and p.name.lower().endswith(TABLE_SUFFIXES)
-                       and p.resolve() != output.resolve())
-        if not files:
-            raise ValueError(f"input folder {source} holds no {', '.join(TABLE_SUFFIXES)} files")
-        return files
-    if not source.is_file():
-        raise FileNotFoundError(f"input {source} does not exist")
-    table_suffix(source, "input")
-    return [source]
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file (read as training reads its files), with string column names."""
-    try:
-        if table_suffix(path, "input") == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"input {path} could not be read: {error}") from error
-    frame.columns = [str(column) for column in frame.columns]
-    if frame.columns.has_duplicates:
-        raise ValueError(f"input {path}: duplicated column names "
-                         f"{sorted(set(frame.columns[frame.columns.duplicated()]))}")
-    return frame
-
-
-def table_layout(frame: pd.DataFrame, layout: str, path: Path) -> str:
-    """``wide`` or ``long``: as asked; for ``auto``, long when it has ``unique_id`` and ``ds``."""
-    is_long = set(LONG_KEYS) <= set(frame.columns)
-    if layout == "long" and not is_long:
-        raise ValueError(f"input {path}: format=long needs columns {list(LONG_KEYS)}; "
-                         f"found {list(frame.columns)}")
-    if layout == "auto":
-        return "long" if is_long else "wide"
-    return layout
-
-
-def channel_columns(columns: list[str], channels: list[str], where: str) -> list[str]:
-    """The input column holding each training channel, in the model's order."""
-    if len(channels) == 1 and channels[0] not in columns and UNIVARIATE_COLUMN in columns:
-        return [UNIVARIATE_COLUMN]
-    missing = [channel for channel in channels if channel not in columns]
-    if missing:
-        alternative = f" (or a {UNIVARIATE_COLUMN!r} column)" if len(channels) == 1 else ""
-        raise ValueError(f"{where}: missing channel columns {missing}{alternative}; the model was "
-                         f"trained on channels {channels}, each needed by name; found {columns}")
-    return list(channels)
-
-
-def parse_dates(column: pd.Series, where: str) -> pd.Index:
-    """Dates (or integer time steps) of every row; a row that is neither is named in the error."""
-    if pd.api.types.is_integer_dtype(column):
-        return pd.Index(column)
-    if pd.api.types.is_datetime64_any_dtype(column):
-        dates = column
-    elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        raise ValueError(f"{where}: date column {column.name!r} holds {column.dtype} values; "
-                         "expected dates or integer time steps")
-    else:
-        dates = pd.to_datetime(column, errors="coerce")
-        if dates.isna().any():
-            dates = pd.to_datetime(column, errors="coerce", format="mixed")
-    bad = dates.isna().to_numpy()
-    if bad.any():
-        row = column.index[bad.argmax()]
-        raise ValueError(f"{where}: date column {column.name!r} has {column[row]!r} at row {row} "
-                         "(counting data rows from 0), which is not a date")
-    return pd.Index(dates)
-
-
-def check_series(series: Series, rows: pd.Index, columns: list[str], lookback: int) -> None:
-    """Dates strictly increasing, at least ``lookback`` rows, no NaN among the last ``lookback``.
-
-    ``rows``: the series' row labels in its file; ``columns``: the file's column of each channel.
-    """
-    dates = series.dates
-    out_of_order = np.flatnonzero(~(dates[1:] > dates[:-1]))
-    if out_of_order.size:
-        i = out_of_order[0] + 1
-        problem = "repeats" if dates[i] == dates[i - 1] else "comes before"
-        raise ValueError(f"{series.where}: dates must be sorted and unique, but row {rows[i]} "
-                         f"({dates[i]}) {problem} the date of row {rows[i - 1]} ({dates[i - 1]}) "
-                         "(rows counted from 0); sort the rows by date and drop duplicates")
-    if len(dates) < lookback:
-        raise ValueError(f"{series.where}: {len(dates)} rows, but the model reads the last "
-                         f"lookback={lookback} rows of a series")
-    nan_rows, nan_channels = np.nonzero(np.isnan(series.values[-lookback:]))
-    if nan_rows.size:
-        first = rows[len(dates) - lookback + nan_rows[0]]
-        named = sorted({columns[c] for c in nan_channels})
-        raise ValueError(f"{series.where}: {nan_rows.size} missing values (NaN) in the last "
-                         f"lookback={lookback} rows, the first at row {first} (rows counted from "
-                         f"0), in columns {named}; fill them first")
-
-
-def series_rows(frame: pd.DataFrame, layout: str, path: Path) -> dict[str, np.ndarray]:
-    """The positions of each series' rows: the whole file (named by it) or each ``unique_id``."""
-    if layout == "wide":
-        return {path.name.removesuffix(table_suffix(path, "input")): np.arange(len(frame))}
-    missing = frame["unique_id"].isna().to_numpy()
-    if missing.any():
-        row = frame.index[missing.argmax()]
-        raise ValueError(f"input {path}: unique_id is missing at row {row} (counting data rows "
-                         "from 0)")
-    ids = frame["unique_id"].astype(str)
-    rows = ids.groupby(ids).indices
-    return {uid: rows[uid] for uid in ids.unique()}
-
-
-def read_series(path: Path, layout: str, model: ForecastCheckpoint,
-                notes: list[str]) -> list[Series]:
-    """Every series of one input file, checked; a note for each file with unused columns."""
-    frame = read_table(path)
-    layout = table_layout(frame, layout, path)
-    if frame.empty:
-        raise ValueError(f"input {path} has no rows")
-    if layout == "long":
-        date_column, keys = "ds", list(LONG_KEYS)
-    else:
-        date_column = next((c for c in WIDE_DATE_COLUMNS if c in frame.columns), frame.columns[0])
-        keys = [date_column]
-    where = f"input {path}"
-    columns = channel_columns([c for c in frame.columns if c not in keys], model.channels, where)
-    not_numeric = [f"{c} ({frame[c].dtype})" for c in columns
-                   if not pd.api.types.is_numeric_dtype(frame[c])
-                   or pd.api.types.is_bool_dtype(frame[c])]
-    if not_numeric:
-        raise ValueError(f"{where}: channel columns {', '.join(not_numeric)} must hold numbers")
-    ignored = [c for c in frame.columns if c not in keys and c not in columns]
-    if ignored:
-        notes.append(f"{path}: ignored columns {ignored} (not channels of the model)")
-    dates = parse_dates(frame[date_column], where)
-    values = frame[columns].to_numpy(dtype=np.float64)
-    found = []
-    for uid, rows in series_rows(frame, layout, path).items():
-        label = where if layout == "wide" else f"series {uid!r} of {where}"
-        series = Series(uid, label, dates[rows], values[rows])
-        check_series(series, frame.index[rows], columns, model.lookback)
-        found.append(series)
-    return found
 
 
 def inferred_frequency(dates: pd.Index) -> str | None:
@@ -339,23 +160,6 @@ def forecast_table(series: list[Series], forecasts: np.ndarray, ds: pd.Index,
                          "forecast": table["forecast"].to_numpy(dtype=np.float64)})
 
 
-def write_table(table: pd.DataFrame, path: Path) -> Path:
-    """``table`` as Parquet or CSV (by ``path``'s suffix), atomically."""
-    parquet = table_suffix(path, "output") == ".parquet"
-    return write_atomically(path, lambda tmp: table.to_parquet(tmp, index=False) if parquet
-                            else table.to_csv(tmp, index=False))
-
-
-def check_unique_ids(series: list[Series]) -> None:
-    """Two series of one name would be indistinguishable in the output."""
-    seen: dict[str, str] = {}
-    for s in series:
-        if s.unique_id in seen:
-            raise ValueError(f"two series are named {s.unique_id!r}: {seen[s.unique_id]} and "
-                             f"{s.where}; give every series (file stem or unique_id) its own name")
-        seen[s.unique_id] = s.where
-
-
 def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Path,
                    layout: str = "auto", device: str = "auto",
                    batch_size: int = 256) -> pd.DataFrame:
@@ -370,7 +174,7 @@ def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Pat
     model = load_forecaster(checkpoint, resolve_device(str(device)))
     notes: list[str] = []
     series = [s for path in input_files(Path(source), output)
-              for s in read_series(path, layout, model, notes)]
+              for s in read_series(path, layout, model.channels, model.lookback, notes)]
     check_unique_ids(series)
     forecasts = predict(model, series, batch_size)
     ds, ds_source = forecast_dates(series, model, notes)

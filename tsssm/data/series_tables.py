@@ -1,0 +1,213 @@
+"""Files of series a user brings to a trained forecaster: CSV or Parquet, wide or long.
+
+- **wide**: a date column (``date`` or ``ds``, else the first column) and one column per channel:
+  the file is one series, named by the file;
+- **long**: ``unique_id``, ``ds`` and one column per channel (``y`` for a one-channel model):
+  one series per ``unique_id``.
+
+Reading checks what a forecast needs and names the file, series, row or column that fails: every
+channel by name, numbers in them, dates (or integer steps) sorted and unique, at least ``lookback``
+rows, no NaN among the last ``lookback``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tsssm.atomic import write_atomically
+
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+LAYOUTS = ("auto", "wide", "long")
+LONG_KEYS = ("unique_id", "ds")
+WIDE_DATE_COLUMNS = ("date", "ds")
+UNIVARIATE_COLUMN = "y"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One input series: ``values (T, C)`` float64 in the model's channel order, with its dates."""
+
+    unique_id: str
+    where: str
+    dates: pd.Index
+    values: np.ndarray
+
+
+def table_suffix(path: Path, role: str) -> str:
+    """The table suffix of ``path`` (``.csv``, ``.csv.gz``, ``.parquet``); else a clear error."""
+    name = path.name.lower()
+    for suffix in TABLE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    raise ValueError(f"{role} {path}: unsupported file extension; expected one of "
+                     f"{', '.join(TABLE_SUFFIXES)}")
+
+
+def input_files(source: Path, output: Path) -> list[Path]:
+    """``source`` itself, or the table files of the folder ``source`` but ``output``, sorted."""
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir()
+                       if p.is_file() and not p.name.startswith(".")
+                       and p.name.lower().endswith(TABLE_SUFFIXES)
+                       and p.resolve() != output.resolve())
+        if not files:
+            raise ValueError(f"input folder {source} holds no {', '.join(TABLE_SUFFIXES)} files")
+        return files
+    if not source.is_file():
+        raise FileNotFoundError(f"input {source} does not exist")
+    table_suffix(source, "input")
+    return [source]
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file (read as training reads its files), with string column names."""
+    try:
+        if table_suffix(path, "input") == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"input {path} could not be read: {error}") from error
+    frame.columns = [str(column) for column in frame.columns]
+    if frame.columns.has_duplicates:
+        raise ValueError(f"input {path}: duplicated column names "
+                         f"{sorted(set(frame.columns[frame.columns.duplicated()]))}")
+    return frame
+
+
+def table_layout(frame: pd.DataFrame, layout: str, path: Path) -> str:
+    """``wide`` or ``long``: as asked; for ``auto``, long when it has ``unique_id`` and ``ds``."""
+    is_long = set(LONG_KEYS) <= set(frame.columns)
+    if layout == "long" and not is_long:
+        raise ValueError(f"input {path}: format=long needs columns {list(LONG_KEYS)}; "
+                         f"found {list(frame.columns)}")
+    if layout == "auto":
+        return "long" if is_long else "wide"
+    return layout
+
+
+def channel_columns(columns: list[str], channels: list[str], where: str) -> list[str]:
+    """The input column holding each training channel, in the model's order."""
+    if len(channels) == 1 and channels[0] not in columns and UNIVARIATE_COLUMN in columns:
+        return [UNIVARIATE_COLUMN]
+    missing = [channel for channel in channels if channel not in columns]
+    if missing:
+        alternative = f" (or a {UNIVARIATE_COLUMN!r} column)" if len(channels) == 1 else ""
+        raise ValueError(f"{where}: missing channel columns {missing}{alternative}; the model was "
+                         f"trained on channels {channels}, each needed by name; found {columns}")
+    return list(channels)
+
+
+def parse_dates(column: pd.Series, where: str) -> pd.Index:
+    """Dates (or integer time steps) of every row; a row that is neither is named in the error."""
+    if pd.api.types.is_integer_dtype(column):
+        return pd.Index(column)
+    if pd.api.types.is_datetime64_any_dtype(column):
+        dates = column
+    elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        raise ValueError(f"{where}: date column {column.name!r} holds {column.dtype} values; "
+                         "expected dates or integer time steps")
+    else:
+        dates = pd.to_datetime(column, errors="coerce")
+        if dates.isna().any():
+            dates = pd.to_datetime(column, errors="coerce", format="mixed")
+    bad = dates.isna().to_numpy()
+    if bad.any():
+        row = column.index[bad.argmax()]
+        raise ValueError(f"{where}: date column {column.name!r} has {column[row]!r} at row {row} "
+                         "(counting data rows from 0), which is not a date")
+    return pd.Index(dates)
+
+
+def check_series(series: Series, rows: pd.Index, columns: list[str], lookback: int) -> None:
+    """Dates strictly increasing, at least ``lookback`` rows, no NaN among the last ``lookback``.
+
+    ``rows``: the series' row labels in its file; ``columns``: the file's column of each channel.
+    """
+    dates = series.dates
+    out_of_order = np.flatnonzero(~(dates[1:] > dates[:-1]))
+    if out_of_order.size:
+        i = out_of_order[0] + 1
+        problem = "repeats" if dates[i] == dates[i - 1] else "comes before"
+        raise ValueError(f"{series.where}: dates must be sorted and unique, but row {rows[i]} "
+                         f"({dates[i]}) {problem} the date of row {rows[i - 1]} ({dates[i - 1]}) "
+                         "(rows counted from 0); sort the rows by date and drop duplicates")
+    if len(dates) < lookback:
+        raise ValueError(f"{series.where}: {len(dates)} rows, but the model reads the last "
+                         f"lookback={lookback} rows of a series")
+    nan_rows, nan_channels = np.nonzero(np.isnan(series.values[-lookback:]))
+    if nan_rows.size:
+        first = rows[len(dates) - lookback + nan_rows[0]]
+        named = sorted({columns[c] for c in nan_channels})
+        raise ValueError(f"{series.where}: {nan_rows.size} missing values (NaN) in the last "
+                         f"lookback={lookback} rows, the first at row {first} (rows counted from "
+                         f"0), in columns {named}; fill them first")
+
+
+def series_rows(frame: pd.DataFrame, layout: str, path: Path) -> dict[str, np.ndarray]:
+    """The positions of each series' rows: the whole file (named by it) or each ``unique_id``."""
+    if layout == "wide":
+        return {path.name.removesuffix(table_suffix(path, "input")): np.arange(len(frame))}
+    missing = frame["unique_id"].isna().to_numpy()
+    if missing.any():
+        row = frame.index[missing.argmax()]
+        raise ValueError(f"input {path}: unique_id is missing at row {row} (counting data rows "
+                         "from 0)")
+    ids = frame["unique_id"].astype(str)
+    rows = ids.groupby(ids).indices
+    return {uid: rows[uid] for uid in ids.unique()}
+
+
+def read_series(path: Path, layout: str, channels: list[str], lookback: int,
+                notes: list[str]) -> list[Series]:
+    """Every series of one input file with ``channels`` in that order, checked for a model that
+    reads the last ``lookback`` rows; a note for each file with unused columns."""
+    frame = read_table(path)
+    layout = table_layout(frame, layout, path)
+    if frame.empty:
+        raise ValueError(f"input {path} has no rows")
+    if layout == "long":
+        date_column, keys = "ds", list(LONG_KEYS)
+    else:
+        date_column = next((c for c in WIDE_DATE_COLUMNS if c in frame.columns), frame.columns[0])
+        keys = [date_column]
+    where = f"input {path}"
+    columns = channel_columns([c for c in frame.columns if c not in keys], channels, where)
+    not_numeric = [f"{c} ({frame[c].dtype})" for c in columns
+                   if not pd.api.types.is_numeric_dtype(frame[c])
+                   or pd.api.types.is_bool_dtype(frame[c])]
+    if not_numeric:
+        raise ValueError(f"{where}: channel columns {', '.join(not_numeric)} must hold numbers")
+    ignored = [c for c in frame.columns if c not in keys and c not in columns]
+    if ignored:
+        notes.append(f"{path}: ignored columns {ignored} (not channels of the model)")
+    dates = parse_dates(frame[date_column], where)
+    values = frame[columns].to_numpy(dtype=np.float64)
+    found = []
+    for uid, rows in series_rows(frame, layout, path).items():
+        label = where if layout == "wide" else f"series {uid!r} of {where}"
+        series = Series(uid, label, dates[rows], values[rows])
+        check_series(series, frame.index[rows], columns, lookback)
+        found.append(series)
+    return found
+
+
+def write_table(table: pd.DataFrame, path: Path) -> Path:
+    """``table`` as Parquet or CSV (by ``path``'s suffix), atomically."""
+    parquet = table_suffix(path, "output") == ".parquet"
+    return write_atomically(path, lambda tmp: table.to_parquet(tmp, index=False) if parquet
+                            else table.to_csv(tmp, index=False))
+
+
+def check_unique_ids(series: list[Series]) -> None:
+    """Two series of one name would be indistinguishable in the output."""
+    seen: dict[str, str] = {}
+    for s in series:
+        if s.unique_id in seen:
+            raise ValueError(f"two series are named {s.unique_id!r}: {seen[s.unique_id]} and "
+                             f"{s.where}; give every series (file stem or unique_id) its own name")
+        seen[s.unique_id] = s.where
