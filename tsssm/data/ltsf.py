@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader
 
 from tsssm.data.files import locate
 from tsssm.data.registry import SPLIT_RULES, TabularSpec, get_tabular_spec
-from tsssm.data.sampling import eval_loader
+from tsssm.data.sampling import SplitLoaders
 from tsssm.data.splits import Borders, check_length, ltsf_borders
 from tsssm.data.synthetic import synthetic_frame
 from tsssm.data.tabular import check_features, check_shape, read_frame, select_channels, variables
@@ -51,7 +50,7 @@ def fit_scaler(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-class LTSFDataModule(LightningDataModule):
+class LTSFDataModule(SplitLoaders, LightningDataModule):
     """Windows of a registry dataset (`name`), a user CSV/Parquet/LSTNet file (`path`) or the synthetic default.
 
     name: a registry name ("ETTh1", ..., "synthetic"), or None with `path`.
@@ -200,18 +199,3 @@ class LTSFDataModule(LightningDataModule):
     @property
     def scaler_std(self) -> torch.Tensor:
         return self._ready().scaler_std
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=True,
-                          drop_last=False, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
-
-    def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.datasets["val"], self.batch_size, self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test windows, in order."""
-        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)

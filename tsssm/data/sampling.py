@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> DataLoader:
@@ -22,3 +22,27 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0) -> Data
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
                       drop_last=False, num_workers=num_workers,
                       persistent_workers=num_workers > 0)
+
+
+class SplitLoaders:
+    """The loaders of a data module that has ``datasets`` (by split name), ``batch_size`` and
+    ``num_workers``: train shuffles (or draws from ``_train_sampler`` when a subclass gives one);
+    val, test and predict (the test split) see every window once, in order (``eval_loader``)."""
+
+    def _train_sampler(self) -> Sampler | None:
+        return None
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = self._train_sampler()
+        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=sampler is None,
+                          sampler=sampler, drop_last=False, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return eval_loader(self.datasets["val"], self.batch_size, self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)
+
+    def predict_dataloader(self) -> DataLoader:
+        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
-from tsssm.data.sampling import eval_loader
+from tsssm.data.sampling import SplitLoaders
 
 IGNORE_INDEX = -100
 SPLITS = ("train", "val", "test")
@@ -118,11 +118,11 @@ class RandomWindowSampler(Sampler[int]):
         yield from torch.randint(self.n_windows, (self.n_samples,), generator=generator).tolist()
 
 
-class SequenceDataModule(LightningDataModule, ABC):
-    """Loaders shared by the sequence data modules; a subclass builds its three datasets in `_build`.
+class SequenceDataModule(SplitLoaders, LightningDataModule, ABC):
+    """What the sequence data modules share; a subclass builds its three datasets in `_build`.
 
-    The train loader shuffles (or uses `_train_sampler` when a subclass gives one); val, test and
-    predict (= test) loaders go through `eval_loader`, so they see every window exactly once, also under DDP.
+    Loaders from `SplitLoaders`: train shuffles (or uses `_train_sampler` when a subclass gives one);
+    val, test and predict (= test) see every window exactly once, also under DDP.
     """
 
     def __init__(self, seq_len: int, batch_size: int, num_workers: int) -> None:
@@ -138,9 +138,6 @@ class SequenceDataModule(LightningDataModule, ABC):
     def _build(self) -> dict[str, Dataset]:
         """The "train", "val" and "test" datasets."""
 
-    def _train_sampler(self) -> Sampler | None:
-        return None
-
     def setup(self, stage: str | None = None) -> None:
         """Build the datasets once; later calls reuse them."""
         if self._datasets is None:
@@ -151,19 +148,3 @@ class SequenceDataModule(LightningDataModule, ABC):
         if self._datasets is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before using its datasets")
         return self._datasets
-
-    def train_dataloader(self) -> DataLoader:
-        sampler = self._train_sampler()
-        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=sampler is None,
-                          sampler=sampler, drop_last=False, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
-
-    def val_dataloader(self) -> DataLoader:
-        return eval_loader(self.datasets["val"], self.batch_size, self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The test windows, in order."""
-        return eval_loader(self.datasets["test"], self.batch_size, self.num_workers)
