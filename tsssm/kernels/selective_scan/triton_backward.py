@@ -26,12 +26,11 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_forward import chunk_states
+from tsssm.kernels.selective_scan.triton_forward import chunk_inputs, chunk_states
 from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
                                                        load_state, load_steps, proj4, row,
                                                        sigmoid, state_index, state_sum,
-                                                       step_mask, step_sizes, steps4,
-                                                       store_steps)
+                                                       steps4, store_steps)
 from tsssm.kernels.selective_scan.triton_tuning import BACKWARD_CONFIGS, scan_tuning
 
 
@@ -70,12 +69,8 @@ def advance(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask, n, A2
             SUB: tl.constexpr, FULL: tl.constexpr):
     """The state after the ``SUB`` steps from ``t0`` (``left`` of them in the sequence), from the
     state ``h`` before them: the forward's recurrence, for the state alone."""
-    t_mask = step_mask(rows, left, FULL)
-    td_mask = t_mask[:, None] & d_mask[None, :]
-    u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
-    dt, _ = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),
-                       bias, td_mask, HAS_BIAS, SOFTPLUS)
-    Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
+    _, _, u, dt, _, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask,
+                                      n, bias, HAS_BIAS, SOFTPLUS, DSTATE, FULL)
     _, _, hs = chunk_states(dt, u, A2, Bt, h, rows)
     return row(hs, rows, SUB - 1)
 
@@ -93,12 +88,9 @@ def backward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, row
     ``carry``: μ entering from the right; ``sums``: running (dA, dD, d delta_bias). Returns the
     μ leaving to the left and the updated sums."""
     dA_acc, dD_acc, dbias_acc = sums
-    t_mask = step_mask(rows, left, FULL)
-    td_mask = t_mask[:, None] & d_mask[None, :]
-    u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
-    dt, v = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),
-                       bias, td_mask, HAS_BIAS, SOFTPLUS)
-    Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
+    t_mask, td_mask, u, dt, v, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left,
+                                                  d, d_mask, n, bias, HAS_BIAS, SOFTPLUS, DSTATE,
+                                                  FULL)
     Ct = load_proj(proj[1] + t0 * p_l[1], rows, p_l[1], n, p_n[1], t_mask, DSTATE)
     gy = load_steps(steps[3] + t0 * s_l[3], rows, s_l[3], d, s_d[3], td_mask)
 

@@ -36,6 +36,22 @@ def chunk_states(dt, u, A2, Bt, h_prev, rows):
 
 
 @triton.jit
+def chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask, n, bias,
+                 HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
+                 FULL: tl.constexpr):
+    """What every pass over the chunk from ``t0`` reads first: the step mask (CHUNK,), the
+    step × channel mask, u, Δ (bias and softplus applied; 0 on masked steps), δ + bias (for Δ's
+    gradient) and B (CHUNK, N). Pointers and strides as in ``forward_chunk``."""
+    t_mask = step_mask(rows, left, FULL)
+    td_mask = t_mask[:, None] & d_mask[None, :]
+    u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
+    dt, v = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),
+                       bias, td_mask, HAS_BIAS, SOFTPLUS)
+    Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
+    return t_mask, td_mask, u, dt, v, Bt
+
+
+@triton.jit
 def forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask, n, A2, skip,
                   bias, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                   SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr, CHUNK: tl.constexpr,
@@ -46,12 +62,9 @@ def forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask,
     ``steps``: pointers (u, Δ, z, y) at the batch row, with step strides ``s_l`` and channel
     strides ``s_d``; ``proj``: (B, C) at the batch row and group, with step strides ``p_l``
     and state strides ``p_n``; ``h``: the state before ``t0``."""
-    t_mask = step_mask(rows, left, FULL)
-    td_mask = t_mask[:, None] & d_mask[None, :]
-    u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
-    dt, _ = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),
-                       bias, td_mask, HAS_BIAS, SOFTPLUS)
-    Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
+    t_mask, td_mask, u, dt, _, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left,
+                                                  d, d_mask, n, bias, HAS_BIAS, SOFTPLUS, DSTATE,
+                                                  FULL)
     Ct = load_proj(proj[1] + t0 * p_l[1], rows, p_l[1], n, p_n[1], t_mask, DSTATE)
 
     _, _, hs = chunk_states(dt, u, A2, Bt, h, rows)
