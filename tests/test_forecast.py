@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests import cli
 from tests.test_fit import FAST, compose_fit
@@ -63,13 +64,48 @@ def test_checkpoints_record_what_their_data_decided(checkpoints):
     assert read_checkpoint(checkpoints["mamba"])[RECORD_KEY]["data"]["channel_names"] == ["x3"]
 
 
+def test_checkpoints_keep_interpolations_so_overrides_reach_the_network(checkpoints):
+    checkpoint = read_checkpoint(checkpoints["mamba"])
+    stored = checkpoint[RECORD_KEY]["config"]
+    assert stored["task"]["net"] == "${model.net}"
+    assert stored["model"]["net"]["backbone"] == "${model.backbone}"
+    assert stored["task"]["lr"] == "${model.optim.lr}"
+    assert Path(stored["data"]["root"]).is_absolute()
+    assert stored["callbacks"]["checkpoint"]["dirpath"] == str(checkpoints["mamba"].parent)
+    config = checkpoint_config(checkpoint, {"model": {"backbone": {"d_model": 8},
+                                                      "optim": {"lr": 0.5}}})
+    assert config.task.net.backbone.d_model == 8 and config.task.lr == 0.5
+    dlinear = read_checkpoint(checkpoints["dlinear"])
+    assert dlinear[RECORD_KEY]["config"]["task"]["net"] == "${model.net}"
+    assert "backbone" not in checkpoint_config(dlinear).task.net
+
+
+def test_an_override_that_does_not_resolve_is_named_with_its_checkpoint(checkpoints):
+    with pytest.raises(CheckpointError, match=r"checkpoint .*best.ckpt does not resolve with "
+                                              r"overrides .*Interpolation key 'model.nowhere'"):
+        checkpoint_config(read_checkpoint(checkpoints["mamba"]),
+                          {"model": {"patch_len": "${model.nowhere}"}}, checkpoints["mamba"])
+
+
+def test_overrides_are_refused_for_a_checkpoint_that_recorded_its_config_resolved(checkpoints):
+    checkpoint = read_checkpoint(checkpoints["mamba"])
+    record = checkpoint[RECORD_KEY]
+    del record["format"]
+    record["config"] = OmegaConf.to_container(OmegaConf.create(record["config"]), resolve=True)
+    assert checkpoint_config(checkpoint).model.name == "mamba"
+    with pytest.raises(CheckpointError, match=r"before tsssm kept the config's interpolations"):
+        checkpoint_config(checkpoint, {"model": {"backbone": {"d_model": 8}}}, checkpoints["mamba"])
+
+
 @pytest.mark.parametrize("dates,freq", [
     (pd.date_range("2021-03-01", periods=50, freq="15min"), "15min"),
     (SQUARES[:50], None),
 ])
 def test_the_frequency_of_a_user_file_is_inferred_for_its_checkpoints(tmp_path, dates, freq):
     SERIES.iloc[:50].assign(date=dates).to_csv(tmp_path / "mine.csv", index=False)
-    assert LTSFDataModule(name=None, path=tmp_path / "mine.csv").freq == freq
+    data = LTSFDataModule(name=None, path=tmp_path / "mine.csv", lookback=4, horizon=2)
+    data.setup()
+    assert data.freq == freq
 
 
 @torch.no_grad()

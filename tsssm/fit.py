@@ -28,7 +28,7 @@ from tsssm.ddp import distributed_job
 from tsssm.models.flops import forward_flops_per_token
 from tsssm.models.shape import ForecastShape
 from tsssm.reports import log_run_figures
-from tsssm.runs import RunRecord
+from tsssm.runs import RunRecord, recorded_config
 
 SEQUENCE_TASK = "tsssm.tasks.language_model.LanguageModelTask"
 
@@ -101,8 +101,8 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple
 
 
 def portable(resolved: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config with its data root made absolute, so that ``evaluate`` and ``generate``
-    find the data from any working directory."""
+    """The resolved config with its data root made absolute, so that the logged config (and the
+    checkpoint's: ``tsssm.runs.recorded_config``) finds the data from any working directory."""
     root = resolved.get("data", {}).get("root")
     if root:
         resolved["data"]["root"] = str(Path(root).absolute())
@@ -120,7 +120,8 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    callbacks.append(RunRecord(resolved, logger, tracking_uri, series_record(datamodule)))
+    callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
+                               series_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
     with distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)

@@ -1,15 +1,17 @@
-"""What a checkpoint must carry to be used again: the run's resolved config and its MLflow run.
+"""What a checkpoint must carry to be used again: the run's config and its MLflow run.
 
-Lightning checkpoints hold weights and loop state. ``RunRecord`` adds the resolved Hydra config and
-the MLflow tracking URI and run id under ``checkpoint["tsssm"]``, so ``evaluate`` and ``generate``
-can rebuild the data module and the network from the checkpoint alone (and log back to the run
-that trained it), without the user repeating the training command's overrides. Forecasting
+Lightning checkpoints hold weights and loop state. ``RunRecord`` adds the Hydra config, as written
+(``recorded_config``), and the MLflow tracking URI and run id under ``checkpoint["tsssm"]``, so
+``evaluate`` and ``generate`` can rebuild the data module and the network from the checkpoint alone
+(and log back to the run that trained it), without the user repeating the training command's
+overrides; an override given then reaches every node that interpolates it. Forecasting
 checkpoints also carry what their training data decided (``data``: channel names in order, target,
 features mode, frequency, seasonal period), so ``forecast`` reads new series without that data.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,13 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from tsssm.tracking import flatten_config
 
 RECORD_KEY = "tsssm"
-BACKBONE_LINK = "${model.backbone}"
+CONFIG_AS_WRITTEN = 2  # record "format": 1 (absent) held the config resolved, 2 keeps interpolations
+RESOLVER_CALL = re.compile(r"(?<!\\)\$\{\s*[A-Za-z_][\w.]*\s*:")  # ${hydra:...}, ${oc.env:...}
 
 
 class CheckpointError(RuntimeError):
@@ -30,8 +34,8 @@ class CheckpointError(RuntimeError):
 
 
 class RunRecord(L.Callback):
-    """Stores the resolved config, the MLflow run and what the data decided (``data``, None for
-    sequence data) in every checkpoint this trainer writes."""
+    """Stores the config (``recorded_config``), the MLflow run and what the data decided
+    (``data``, None for sequence data) in every checkpoint this trainer writes."""
 
     def __init__(self, config: Mapping[str, Any], logger: MLFlowLogger, tracking_uri: str,
                  data: Mapping[str, Any] | None = None) -> None:
@@ -42,8 +46,38 @@ class RunRecord(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
-        checkpoint[RECORD_KEY] = {"config": self.config, "tracking_uri": self.tracking_uri,
+        checkpoint[RECORD_KEY] = {"format": CONFIG_AS_WRITTEN, "config": self.config,
+                                  "tracking_uri": self.tracking_uri,
                                   "run_id": self.logger.run_id, "data": self.data}
+
+
+def recorded_config(config: DictConfig, resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The config a checkpoint keeps: ``config`` as written, so that an override given when the
+    checkpoint is used (``model.backbone.mixers.s.rate``) reaches every node interpolating it.
+
+    Two kinds of leaf are taken from ``resolved`` (``config`` resolved, its data root absolute:
+    ``tsssm.fit.portable``) instead, because only the training process can resolve them: leaves
+    calling a resolver (``${hydra:runtime.output_dir}`` fails outside Hydra; ``${oc.env:...}`` would
+    read another environment) and ``data.root`` (a relative root would name another folder).
+    """
+    written = OmegaConf.to_container(config, resolve=False)
+    recorded = with_resolver_calls_resolved(written, resolved)
+    if "root" in resolved.get("data", {}):
+        recorded["data"]["root"] = resolved["data"]["root"]
+    return recorded
+
+
+def with_resolver_calls_resolved(written: Any, resolved: Any) -> Any:
+    """``written`` (a config container) with every string calling a resolver replaced by its value
+    in ``resolved``, the same container resolved; node interpolations (``${model.backbone}``) kept."""
+    if isinstance(written, dict):
+        return {key: with_resolver_calls_resolved(value, resolved[key])
+                for key, value in written.items()}
+    if isinstance(written, list):
+        return [with_resolver_calls_resolved(value, item) for value, item in zip(written, resolved)]
+    if isinstance(written, str) and RESOLVER_CALL.search(written):
+        return resolved
+    return written
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -76,25 +110,26 @@ def check_overrides(config: DictConfig, overrides: Mapping[str, Any], source: st
                              "(e.g. model.backbone.mixers.s.rate, data.sample_rate)")
 
 
-def link_backbone(config: DictConfig) -> DictConfig:
-    """``config`` with the network's backbone pointing at ``model.backbone`` again.
-
-    The task configs build the network from ``${model.backbone}``, but a checkpoint records the
-    resolved config, where that link became a copy: an override of ``model.backbone`` (an S4
-    mixer's ``rate``) would not reach the network without the link. Networks without a backbone
-    (DLinear) are left as they are.
-    """
-    backbone = OmegaConf.select(config, "model.backbone")
-    if backbone is not None and OmegaConf.select(config, "task.net.backbone") == backbone:
-        config.task.net.backbone = BACKBONE_LINK
-    return config
-
-
 def checkpoint_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
                       source: str | Path = "checkpoint") -> DictConfig:
-    """The training run's config, with ``overrides`` (a nested mapping) merged over it."""
-    config = link_backbone(OmegaConf.create(checkpoint[RECORD_KEY]["config"]))
+    """The training run's config, with ``overrides`` (a nested mapping) merged over it, resolved.
+
+    Merged before resolving, so that an override of ``model.backbone`` reaches the network that
+    interpolates it (``task.net.backbone: ${model.backbone}``).
+    """
+    record = checkpoint[RECORD_KEY]
+    config = OmegaConf.create(record["config"])
+    if overrides and record.get("format", 1) < CONFIG_AS_WRITTEN:
+        raise CheckpointError(f"checkpoint {source} was written before tsssm kept the config's "
+                              "interpolations: its config holds copies where the training config "
+                              f"had links, so overrides {dict(overrides)} might not reach the "
+                              "network; use it without overrides, or train it again")
     if overrides:
         check_overrides(config, overrides, source)
         config = OmegaConf.merge(config, OmegaConf.create(dict(overrides)))
+    try:
+        OmegaConf.resolve(config)
+    except OmegaConfBaseException as error:
+        raise CheckpointError(f"the config of checkpoint {source} does not resolve with overrides "
+                              f"{dict(overrides or {})}: {error}") from error
     return config

@@ -40,6 +40,18 @@ class PreparedSeries:
     channel_names: list[str]
     scaler_mean: torch.Tensor  # (C,) float32
     scaler_std: torch.Tensor  # (C,) float32
+    freq: str | None  # pandas alias of the time step; None without regular dates
+
+
+def inferred_freq(frame: pd.DataFrame, date_column: str | None) -> str | None:
+    """The pandas alias of a user file's time step, from its dates; None without a date column or
+    with irregular or unparsable dates."""
+    if date_column not in frame.columns:
+        return None
+    try:
+        return pd.infer_freq(pd.to_datetime(frame[date_column]))
+    except (TypeError, ValueError):
+        return None
 
 
 def fit_scaler(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,16 +128,9 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
     @property
     def freq(self) -> str | None:
         """The series' time step as a pandas alias: the registry's (the synthetic generator's own
-        ``freq`` option first), else inferred from a user file's dates; None without regular dates."""
-        if self.spec is not None:
-            return self.synthetic.get("freq", self.spec.freq) if self.spec.source is None else self.spec.freq
-        frame = read_frame(self.path)
-        if self.date_column not in frame.columns:
-            return None
-        try:
-            return pd.infer_freq(pd.to_datetime(frame[self.date_column]))
-        except (TypeError, ValueError):
-            return None
+        ``freq`` option first), else inferred from a user file's dates at setup; None without regular
+        dates."""
+        return self._ready().freq
 
     def _registry_file(self) -> Path:
         return locate(self.spec.source, self.spec.name, self.root)
@@ -135,26 +140,29 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
         if self.spec is not None and self.spec.source is not None:
             self._registry_file()
 
-    def _read(self) -> tuple[np.ndarray, list[str], str]:
-        """The raw variables (T, C) float64, their names, and a label naming where they came from."""
+    def _read(self) -> tuple[np.ndarray, list[str], str, str | None]:
+        """The raw variables (T, C) float64, their names, a label naming where they came from, and
+        the time step (``freq``)."""
         if self.spec is None:
             source = str(self.path)
-            values, names = variables(read_frame(self.path), source, self.date_column)
-        elif self.spec.source is None:
+            frame = read_frame(self.path)
+            values, names = variables(frame, source, self.date_column)
+            return values, names, source, inferred_freq(frame, self.date_column)
+        if self.spec.source is None:
             source = f"synthetic({self.synthetic})"
             values, names = variables(synthetic_frame(**self.synthetic), source, "date")
-        else:
-            path = self._registry_file()
-            source = str(path)
-            values, names = variables(read_frame(path, self.spec.file_format), source, self.date_column)
-            check_shape(values, self.spec.n_rows, self.spec.n_vars, source)
-        return values, names, source
+            return values, names, source, self.synthetic.get("freq", self.spec.freq)
+        path = self._registry_file()
+        source = str(path)
+        values, names = variables(read_frame(path, self.spec.file_format), source, self.date_column)
+        check_shape(values, self.spec.n_rows, self.spec.n_vars, source)
+        return values, names, source, self.spec.freq
 
     def setup(self, stage: str | None = None) -> None:
         """Read, split, scale and window the series once; later calls reuse it."""
         if self._prepared is not None:
             return
-        raw, names, source = self._read()
+        raw, names, source, freq = self._read()
         values, channel_names = select_channels(raw, names, self.target, self.features, source)
         borders = ltsf_borders(self.split, len(values), self.lookback)
         check_length(borders, len(values), self.lookback, self.horizon, self.split, source)
@@ -169,6 +177,7 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
             channel_names=channel_names,
             scaler_mean=torch.from_numpy(mean.astype(np.float32)),
             scaler_std=torch.from_numpy(std.astype(np.float32)),
+            freq=freq,
         )
 
     def _ready(self) -> PreparedSeries:
