@@ -111,12 +111,14 @@ def test_cli_bad_overrides_fail_clearly(tmp_path, args, message):
     assert message in result.stderr
 
 
-def test_a_user_csv_trains_through_data_csv(tmp_path):
+def test_a_user_csv_trains_through_data_csv(tmp_path, monkeypatch):
     from tsssm.data.synthetic import synthetic_frame
+    from tsssm.runs import RECORD_KEY, read_checkpoint
 
     frame = synthetic_frame(n_rows=600, n_channels=3).rename(columns={"x1": "load"})
     frame.to_csv(tmp_path / "my_series.csv", index=False)
-    cfg = compose_fit(tmp_path, ["data=csv", f"data.path={tmp_path / 'my_series.csv'}",
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_fit(tmp_path, ["data=csv", "data.path=my_series.csv",
                                  "data.target=load", "model=dlinear",
                                  f"logger.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
                                  *[o for o in FAST if not o.startswith("data.synthetic")]])
@@ -124,3 +126,5 @@ def test_a_user_csv_trains_through_data_csv(tmp_path):
     assert math.isfinite(metrics["test/mse"])
     runs = tracking.search_runs("default", f"sqlite:///{tmp_path}/mlflow.db")
     assert runs["tags.mlflow.runName"].tolist() == ["dlinear-my_series-h12-s1"]
+    stored = read_checkpoint(tmp_path / "outputs" / "checkpoints" / "best.ckpt")[RECORD_KEY]["config"]
+    assert stored["data"]["path"] == str(tmp_path / "my_series.csv")  # given relative, kept absolute

@@ -28,7 +28,7 @@ from tsssm.ddp import distributed_job
 from tsssm.models.flops import forward_flops_per_token
 from tsssm.models.shape import ForecastShape
 from tsssm.reports import log_run_figures
-from tsssm.runs import RunRecord, recorded_config
+from tsssm.runs import DATA_LOCATIONS, RunRecord, recorded_config
 
 SEQUENCE_TASK = "tsssm.tasks.language_model.LanguageModelTask"
 
@@ -101,11 +101,13 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple
 
 
 def portable(resolved: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config with its data root made absolute, so that the logged config (and the
-    checkpoint's: ``tsssm.runs.recorded_config``) finds the data from any working directory."""
-    root = resolved.get("data", {}).get("root")
-    if root:
-        resolved["data"]["root"] = str(Path(root).absolute())
+    """The resolved config with its data root and user file (``DATA_LOCATIONS``) made absolute, so
+    that the logged config (and the checkpoint's: ``tsssm.runs.recorded_config``) finds the data
+    from any working directory."""
+    data = resolved.get("data", {})
+    for field in DATA_LOCATIONS:
+        if data.get(field):
+            data[field] = str(Path(data[field]).absolute())
     return resolved
 
 

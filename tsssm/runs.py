@@ -25,6 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 from tsssm.tracking import flatten_config
 
 RECORD_KEY = "tsssm"
+DATA_LOCATIONS = ("root", "path")  # data fields naming folders or files, stored absolute
 CONFIG_AS_WRITTEN = 2  # record "format": 1 (absent) held the config resolved, 2 keeps interpolations
 RESOLVER_CALL = re.compile(r"(?<!\\)\$\{\s*[A-Za-z_][\w.]*\s*:")  # ${hydra:...}, ${oc.env:...}
 
@@ -55,15 +56,17 @@ def recorded_config(config: DictConfig, resolved: Mapping[str, Any]) -> dict[str
     """The config a checkpoint keeps: ``config`` as written, so that an override given when the
     checkpoint is used (``model.backbone.mixers.s.rate``) reaches every node interpolating it.
 
-    Two kinds of leaf are taken from ``resolved`` (``config`` resolved, its data root absolute:
-    ``tsssm.fit.portable``) instead, because only the training process can resolve them: leaves
-    calling a resolver (``${hydra:runtime.output_dir}`` fails outside Hydra; ``${oc.env:...}`` would
-    read another environment) and ``data.root`` (a relative root would name another folder).
+    Two kinds of leaf are taken from ``resolved`` (``config`` resolved, its data locations
+    absolute: ``tsssm.fit.portable``) instead, because only the training process can resolve them:
+    leaves calling a resolver (``${hydra:runtime.output_dir}`` fails outside Hydra; ``${oc.env:...}``
+    would read another environment) and ``data.root`` / ``data.path`` (relative, they would name
+    another folder or file when the checkpoint is used elsewhere).
     """
     written = OmegaConf.to_container(config, resolve=False)
     recorded = with_resolver_calls_resolved(written, resolved)
-    if "root" in resolved.get("data", {}):
-        recorded["data"]["root"] = resolved["data"]["root"]
+    for field in DATA_LOCATIONS:
+        if field in resolved.get("data", {}):
+            recorded["data"][field] = resolved["data"][field]
     return recorded
 
 
