@@ -30,6 +30,7 @@ from pandas.tseries.frequencies import to_offset
 
 from tsssm.data.series_tables import (LAYOUTS, Series, check_unique_ids, input_files, read_series,
                                        table_suffix, write_table)
+from tsssm.data.tabular import inferred_frequency
 from tsssm.fit import build_task
 from tsssm.generate import resolve_device
 from tsssm.models.shape import ForecastShape
@@ -76,14 +77,6 @@ def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> For
     task.load_state_dict(checkpoint["state_dict"])
     return ForecastCheckpoint(task.to(device).eval(), shape.lookback, shape.horizon, channels,
                               data["freq"])
-
-
-def inferred_frequency(dates: pd.Index) -> str | None:
-    """The pandas frequency alias of ``dates``, or None where pandas finds none (or < 3 dates)."""
-    try:
-        return pd.infer_freq(dates)
-    except (TypeError, ValueError):
-        return None
 
 
 def future_dates(dates: pd.Index, horizon: int, freq: str | None) -> pd.Index | None:

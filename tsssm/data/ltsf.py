@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from lightning import LightningDataModule
 
@@ -25,7 +24,8 @@ from tsssm.data.registry import SPLIT_RULES, TabularSpec, get_tabular_spec
 from tsssm.data.sampling import SplitLoaders
 from tsssm.data.splits import Borders, check_length, ltsf_borders
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.data.tabular import check_features, check_shape, read_frame, select_channels, variables
+from tsssm.data.tabular import (check_features, check_shape, date_frequency, read_frame,
+                                 select_channels, variables)
 from tsssm.data.windows import WindowDataset
 
 SPLITS = ("train", "val", "test")
@@ -41,17 +41,6 @@ class PreparedSeries:
     scaler_mean: torch.Tensor  # (C,) float32
     scaler_std: torch.Tensor  # (C,) float32
     freq: str | None  # pandas alias of the time step; None without regular dates
-
-
-def inferred_freq(frame: pd.DataFrame, date_column: str | None) -> str | None:
-    """The pandas alias of a user file's time step, from its dates; None without a date column or
-    with irregular or unparsable dates."""
-    if date_column not in frame.columns:
-        return None
-    try:
-        return pd.infer_freq(pd.to_datetime(frame[date_column]))
-    except (TypeError, ValueError):
-        return None
 
 
 def fit_scaler(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +136,7 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
             source = str(self.path)
             frame = read_frame(self.path)
             values, names = variables(frame, source, self.date_column)
-            return values, names, source, inferred_freq(frame, self.date_column)
+            return values, names, source, date_frequency(frame, self.date_column)
         if self.spec.source is None:
             source = f"synthetic({self.synthetic})"
             values, names = variables(synthetic_frame(**self.synthetic), source, "date")

@@ -115,3 +115,25 @@ def select_channels(
     index = names.index(target)
     order = [i for i in range(len(names)) if i != index] + [index] if features == "M" else [index]
     return values[:, order], [names[i] for i in order]
+
+
+def inferred_frequency(dates: pd.Index | pd.Series) -> str | None:
+    """The pandas frequency alias of ``dates``, or None where pandas finds none (irregular steps,
+    integer steps, fewer than 3 dates)."""
+    try:
+        return pd.infer_freq(dates)
+    except (TypeError, ValueError):
+        return None
+
+
+def date_frequency(frame: pd.DataFrame, date_column: str | None) -> str | None:
+    """The time step of a frame's date column as a pandas alias; None without that column or with
+    dates pandas cannot parse or space regularly."""
+    if date_column not in frame.columns:
+        return None
+    try:
+        dates = pd.to_datetime(frame[date_column])
+    except (TypeError, ValueError):
+        return None
+    return inferred_frequency(dates)
+
