@@ -14,11 +14,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, compose,
+from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, below, channel_block, compose,
                                                        load_proj, load_state, load_steps, proj4,
                                                        row, sigmoid, state_index, state_sum,
-                                                       step_mask, step_sizes, steps4,
-                                                       store_steps)
+                                                       step_sizes, steps4, store_steps)
 from tsssm.kernels.selective_scan.triton_tuning import FORWARD_CONFIGS, scan_tuning
 
 
@@ -42,7 +41,7 @@ def chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask, n, 
     """What every pass over the chunk from ``t0`` reads first: the step mask (CHUNK,), the
     step × channel mask, u, Δ (bias and softplus applied; 0 on masked steps), δ + bias (for Δ's
     gradient) and B (CHUNK, N). Pointers and strides as in ``forward_chunk``."""
-    t_mask = step_mask(rows, left, FULL)
+    t_mask = below(rows, left, FULL)
     td_mask = t_mask[:, None] & d_mask[None, :]
     u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
     dt, v = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),

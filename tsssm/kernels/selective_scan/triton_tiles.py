@@ -73,30 +73,20 @@ def channel_block(chans_per_group, BLOCK_D: tl.constexpr, EVEN_D: tl.constexpr):
     pid = tl.program_id(1)
     g = pid // blocks_per_group
     in_group = (pid % blocks_per_group) * BLOCK_D + tl.arange(0, BLOCK_D)
-    d_mask = channel_mask(in_group, chans_per_group, EVEN_D)
+    d_mask = below(in_group, chans_per_group, EVEN_D)
     b = tl.program_id(0).to(tl.int64)
     return b, g, g * chans_per_group + in_group, d_mask
 
 
 @triton.jit
-def channel_mask(in_group, chans_per_group, EVEN_D: tl.constexpr):
-    """Which of the block's channels exist; a constant (which masked loads fold away) when the
-    block size divides the group."""
-    if EVEN_D:
-        mask = tl.full(in_group.shape, 1, tl.int1)
+def below(index, bound, ALL_BELOW: tl.constexpr):
+    """``index < bound``: which of a block's channels exist, or which rows of a chunk are steps
+    of the sequence. A constant (which masked loads fold away) when the caller knows they all are:
+    the block size divides the group, or the chunk lies wholly inside the sequence."""
+    if ALL_BELOW:
+        mask = tl.full(index.shape, 1, tl.int1)
     else:
-        mask = in_group < chans_per_group
-    return mask
-
-
-@triton.jit
-def step_mask(rows, left, FULL: tl.constexpr):
-    """Which rows of a chunk are steps of the sequence (``left`` steps remain from its start);
-    a constant for the chunks that lie wholly inside it."""
-    if FULL:
-        mask = tl.full(rows.shape, 1, tl.int1)
-    else:
-        mask = rows < left
+        mask = index < bound
     return mask
 
 
