@@ -70,11 +70,11 @@ def run_and_differentiate(scan, inputs: dict, softplus: bool, final: bool, seed:
 
 def compare_with_reference(batch: int, length: int, dim: int, groups: int, state: int,
                            dtype: torch.dtype, features: set[str], seed: int,
-                           chunk_size: int | None) -> None:
+                           chunk_size: int | None, segments: int | None = None) -> None:
     inputs = make_inputs(batch, length, dim, groups, state, dtype, DEVICE, features, seed)
     softplus, final = "softplus" in features, "final" in features
     out, grads = run_and_differentiate(sst.selective_scan_triton, inputs, softplus, final, seed,
-                                       chunk_size=chunk_size)
+                                       chunk_size=chunk_size, segments=segments)
     exact = {name: None if t is None else t.detach().double().requires_grad_(True)
              for name, t in inputs.items()}
     ref_out, ref_grads = run_and_differentiate(selective_scan_ref, exact, softplus, final, seed)
@@ -119,6 +119,37 @@ def test_scan_matches_reference_default_chunk():
     """The default chunk for the state size (64 here), with the sequence spanning three."""
     compare_with_reference(1, 130, 4, 2, 4, torch.float32, {"D", "z", "softplus", "final"},
                            seed=7, chunk_size=None)
+
+
+# (length, segments, features): chunk 8, so 75 steps are 10 chunks, the last ragged: 2 segments
+# of 5 chunks, 3 of 4, 4, 2; 33 steps in 5 segments of one chunk, the last a single step.
+SEGMENT_CASES = [
+    (75, 2, {"D", "z", "bias", "softplus", "h0", "final"}),
+    (75, 3, {"z", "softplus", "final"}),
+    (33, 5, {"D", "bias", "h0"}),
+]
+
+
+@pytest.mark.parametrize("length,segments,features", SEGMENT_CASES)
+def test_scan_matches_reference_in_segments(length, segments, features):
+    """The sequence cut into segments scanned side by side: the forward's pre-pass and fold of
+    end states, the backward's adjoint pre-pass and fold, partial sums per segment."""
+    compare_with_reference(2, length, 8, 2, 3, torch.float32, features, seed=length + segments,
+                           chunk_size=8, segments=segments)
+
+
+def test_segment_count_fills_short_grids_only():
+    """Segments only for a grid of fewer channel rows than the pass's policy says, as many as
+    give it its wanted rows, each at least the minimum of chunks, and at least the minimum of
+    them or none; a forced count is capped at the chunks."""
+    forward, backward = sst.FORWARD, sst.BACKWARD
+    assert sst.segments_for(2, 2048, 65536, 16, forward) == 1
+    assert sst.segments_for(1, 2048, 65536, 16, forward) == 8
+    assert sst.segments_for(4, 1536, 65536, 16, backward) == 10
+    assert sst.segments_for(8, 1536, 8192, 16, backward) == 1
+    assert sst.segments_for(1, 2048, 4096, 16, backward) == 8
+    assert sst.segments_for(1, 2048, 2048, 16, backward) == 1
+    assert sst.segments_for(1, 64, 1024, 16, forward, forced=1000) == 64
 
 
 @pytest.mark.parametrize("length,groups", [(1, 1), (37, 2)])
@@ -265,6 +296,17 @@ def test_scan_matches_reference_on_gpu(dtype, groups):
 @needs_cuda
 def test_scan_matches_reference_on_gpu_odd_length_no_options():
     compare_with_reference(2, 1031, 256, 1, 16, torch.float32, set(), seed=4, chunk_size=None)
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_scan_matches_reference_on_gpu_in_default_segments(dtype):
+    """One short row: the default cuts 5001 steps (313 chunks of 16) into 9 segments of 35."""
+    assert sst.segments_for(1, 128, 5001, 16, sst.FORWARD) == 9
+    compare_with_reference(1, 5001, 128, 1, 16, dtype,
+                           {"D", "z", "bias", "softplus", "h0", "final"}, seed=9,
+                           chunk_size=None)
 
 
 @pytest.mark.gpu

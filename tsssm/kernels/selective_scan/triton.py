@@ -9,8 +9,9 @@ The scan, per batch ``b``, channel ``d`` and state index ``n`` (channel ``d`` re
 
 **Design.** The (step, channel, state) grid is B·L·D·N elements; each needs one exponential,
 which with the bytes is the kernel's floor (``tsssm/benchmarks/floors.py``). A program owns one
-batch row and ``BLOCK_D`` channels × all N states, and walks the whole sequence once, ``CHUNK``
-steps at a time, carrying the fp32 state in registers (``triton_forward``). The tile layout
+batch row and ``BLOCK_D`` channels × all N states, and walks its segment of the sequence (the
+whole sequence unless the grid is short: ``triton_segments``) once, ``CHUNK`` steps at a
+time, carrying the fp32 state in registers (``triton_forward``). The tile layout
 (``triton_tiles``) keeps each thread's ``CHUNK`` steps of ``N / N2`` states in its registers, so
 the recurrence is a plain loop of fused multiply-adds, not a shuffle scan, and the loop over
 chunks is software-pipelined (u, Δ, z, B, C tiles copied asynchronously into shared memory a
@@ -23,10 +24,10 @@ from its checkpoint and runs the adjoint scan over the same registers: one pass,
 from tiles of the same step. ``dB`` and ``dC`` sum over the group's channels, which several
 programs share: they are added atomically into fp32 buffers, so their last bits vary from run
 to run. ``dA``, ``dD`` and ``ddelta_bias`` sum over the batch and the sequence: each program
-writes its own partial sum and torch adds the batch rows.
+writes its own partial sum and torch adds the (batch row, segment) partials.
 
 **Where the time goes** (H200, fp32, B4 L64K D1536 N16; ``python -m tsssm.bench kernels``):
-forward 3.6 ms, forward + backward 18.7 ms. Profiled (Nsight Compute), the forward issues
+forward 3.6 ms, forward + backward 19 ms. Profiled (Nsight Compute), the forward issues
 ~9 instructions per element at ~50% of the issue slots with 1.5 warps per scheduler (B·D·N / 4
 threads is all the parallelism there is), its shared-memory reads (each thread's copy of B, C,
 u, Δ) at ~75% of their peak and its exponentials at ~50%; the backward needs ~30 instructions
@@ -43,6 +44,10 @@ from torch import Tensor
 from tsssm.kernels.selective_scan.reference import check_scan_args, check_step_args
 from tsssm.kernels.selective_scan.triton_backward import scan_bwd_kernel
 from tsssm.kernels.selective_scan.triton_forward import scan_fwd_kernel
+from tsssm.kernels.selective_scan.triton_segments import (BACKWARD, FORWARD, SegmentPolicy,
+                                                          segment_adjoints_kernel,
+                                                          segment_chunks, segment_count,
+                                                          segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
 from tsssm.kernels.selective_scan.triton_tiles import INTERPRETED
 
@@ -59,8 +64,9 @@ def chunk_len(dstate: int) -> int:
 # ------------------------------------------------------------------------------------------
 
 
-def _grid(batch: int, groups: int, chans_per_group: int):
-    return lambda meta: (batch, groups * triton.cdiv(chans_per_group, meta["BLOCK_D"]))
+def _grid(rows: int, groups: int, chans_per_group: int):
+    """(batch rows × segments, channel blocks): axis 0 is ``b · S + s`` in the scan kernels."""
+    return lambda meta: (rows, groups * triton.cdiv(chans_per_group, meta["BLOCK_D"]))
 
 
 def _strides(tensor: Tensor | None, rank: int) -> tuple[int, ...]:
@@ -74,20 +80,41 @@ def _fp32(projection: Tensor) -> Tensor:
     return projection.float()
 
 
+def segments_for(batch: int, dim: int, seqlen: int, chunk: int, policy: SegmentPolicy,
+                 forced: int | None = None) -> int:
+    """How many segments of whole chunks a pass runs side by side (``triton_segments``):
+    ``forced`` (capped at the chunk count) or as the pass's ``policy`` says."""
+    n_chunks = triton.cdiv(seqlen, chunk)
+    wanted = segment_count(batch * dim, n_chunks, policy) if forced is None else forced
+    return segment_chunks(n_chunks, wanted)[1]
+
+
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
                  initial_state: Tensor | None, y: Tensor, final_state: Tensor | None,
-                 checkpoints: Tensor | None, chunk: int) -> None:
+                 checkpoints: Tensor | None, chunk: int, segments: int = 1) -> None:
     """Run the forward kernel into ``y`` (batch, L, D) and, when given, ``final_state``
     (batch, D, N) fp32 contiguous and ``checkpoints`` (batch, cdiv(L, chunk), D, N) fp32
-    contiguous, the state entering each chunk. Any strides for the inputs and ``y``."""
+    contiguous, the state entering each chunk. Any strides for the inputs and ``y``. With
+    ``segments`` > 1 (a count from ``segments_for``) a pre-pass scans the segments but the
+    last from zero first."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
+    per = triton.cdiv(triton.cdiv(seqlen, chunk), segments)
     B, C = _fp32(B), _fp32(C)
-    scan_fwd_kernel[_grid(batch, groups, dim // groups)](
+    ends = dsum = y
+    if segments > 1:
+        ends = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
+        dsum = torch.empty(batch, segments, dim, dtype=torch.float32, device=u.device)
+        segment_ends_kernel[_grid(batch * (segments - 1), groups, dim // groups)](
+            u, delta, A, B, _or(delta_bias, u), ends, dsum, dim, dim // groups, per, segments,
+            *u.stride(), *delta.stride(), *A.stride(), *B.stride(),
+            HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus, DSTATE=dstate, CHUNK=chunk,
+            BLOCK_N=triton.next_power_of_2(dstate))
+    scan_fwd_kernel[_grid(batch * segments, groups, dim // groups)](
         u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), _or(initial_state, u),
-        y, _or(final_state, y), _or(checkpoints, y),
-        seqlen, dim, dim // groups,
+        y, _or(final_state, y), _or(checkpoints, y), ends, dsum,
+        seqlen, dim, dim // groups, per, segments,
         *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *_strides(z, 3),
         *_strides(initial_state, 3), *y.stride(),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
@@ -101,21 +128,34 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
                   has_initial_state: bool, checkpoints: Tensor, dy: Tensor,
                   dfinal: Tensor | None, du: Tensor, ddelta: Tensor, dz: Tensor | None,
                   dB: Tensor, dC: Tensor, dA: Tensor, dD: Tensor | None,
-                  ddelta_bias: Tensor | None, dinitial_state: Tensor | None, chunk: int) -> None:
-    """Run the backward kernel, ``chunk`` as in the forward that wrote ``checkpoints``.
+                  ddelta_bias: Tensor | None, dinitial_state: Tensor | None, chunk: int,
+                  segments: int = 1) -> None:
+    """Run the backward kernel, ``chunk`` as in the forward that wrote ``checkpoints``;
+    ``segments`` a count from ``segments_for`` (any: the checkpoints hold every chunk's state).
 
     ``dB``, ``dC`` (batch, L, G, N) fp32 contiguous must hold zeros (they are added into);
-    ``dA`` (batch, D, N), ``dD``, ``ddelta_bias`` (batch, D) fp32 contiguous receive per-batch
-    partial sums; ``dinitial_state`` (batch, D, N) fp32 contiguous; ``dfinal`` (batch, D, N) fp32
-    contiguous or None; ``du``, ``ddelta``, ``dz`` any strides."""
+    ``dA`` (batch · segments, D, N), ``dD``, ``ddelta_bias`` (batch · segments, D) fp32
+    contiguous receive partial sums; ``dinitial_state`` (batch, D, N) fp32 contiguous;
+    ``dfinal`` (batch, D, N) fp32 contiguous or None; ``du``, ``ddelta``, ``dz`` any strides."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
+    per = triton.cdiv(triton.cdiv(seqlen, chunk), segments)
     B, C = _fp32(B), _fp32(C)
-    scan_bwd_kernel[_grid(batch, groups, dim // groups)](
+    adj = dsum = dA
+    if segments > 1:
+        adj = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
+        dsum = torch.empty(batch, segments, dim, dtype=torch.float32, device=u.device)
+        segment_adjoints_kernel[_grid(batch * (segments - 1), groups, dim // groups)](
+            delta, A, C, _or(z, u), _or(delta_bias, u), dy, adj, dsum,
+            seqlen, dim, dim // groups, per, segments,
+            *delta.stride(), *A.stride(), *C.stride(), *_strides(z, 3), *dy.stride(),
+            HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+            DSTATE=dstate, CHUNK=chunk, BLOCK_N=triton.next_power_of_2(dstate))
+    scan_bwd_kernel[_grid(batch * segments, groups, dim // groups)](
         u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), checkpoints, dy,
-        _or(dfinal, dA), du, ddelta, _or(dz, du), dB, dC, dA, _or(dD, dA), _or(ddelta_bias, dA),
-        _or(dinitial_state, dA),
-        seqlen, dim, dim // groups, groups,
+        _or(dfinal, dA), adj, dsum, du, ddelta, _or(dz, du), dB, dC, dA, _or(dD, dA),
+        _or(ddelta_bias, dA), _or(dinitial_state, dA),
+        seqlen, dim, dim // groups, groups, per, segments,
         *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *_strides(z, 3),
         *dy.stride(), *du.stride(), *ddelta.stride(), *_strides(dz, 3),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
@@ -153,7 +193,7 @@ class _SelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
-                return_final_state, need_grad, chunk):
+                return_final_state, need_grad, chunk, segments):
         batch, seqlen, dim = u.shape
         dstate = B.shape[3]
         D = None if D is None else D.contiguous()
@@ -164,11 +204,13 @@ class _SelectiveScan(torch.autograd.Function):
         checkpoints = (torch.empty(batch, triton.cdiv(seqlen, chunk), dim, dstate,
                                    dtype=torch.float32, device=u.device) if need_grad else None)
         scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, y,
-                     final_state, checkpoints, chunk)
+                     final_state, checkpoints, chunk,
+                     segments_for(batch, dim, seqlen, chunk, FORWARD, segments))
         if need_grad:
             ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
             ctx.delta_softplus = delta_softplus
             ctx.chunk = chunk
+            ctx.segments = segments_for(batch, dim, seqlen, chunk, BACKWARD, segments)
         ctx.set_materialize_grads(False)
         return (y, final_state) if return_final_state else y
 
@@ -188,25 +230,27 @@ class _SelectiveScan(torch.autograd.Function):
         dz = None if z is None else torch.empty(z.shape, dtype=z.dtype, device=u.device)
         dB = torch.zeros(B.shape, dtype=torch.float32, device=u.device)
         dC = torch.zeros(C.shape, dtype=torch.float32, device=u.device)
-        dA = fp32(batch, dim, dstate)
-        dD = None if D is None else fp32(batch, dim)
-        ddelta_bias = None if delta_bias is None else fp32(batch, dim)
+        partials = batch * ctx.segments
+        dA = fp32(partials, dim, dstate)
+        dD = None if D is None else fp32(partials, dim)
+        ddelta_bias = None if delta_bias is None else fp32(partials, dim)
         dinitial_state = None if initial_state is None else fp32(batch, dim, dstate)
         scan_backward(u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus,
                       initial_state is not None, checkpoints, dy, dfinal, du, ddelta, dz, dB, dC,
-                      dA, dD, ddelta_bias, dinitial_state, ctx.chunk)
+                      dA, dD, ddelta_bias, dinitial_state, ctx.chunk, ctx.segments)
         return (du, ddelta, dA.sum(0).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
                 None if D is None else dD.sum(0).to(D.dtype), dz,
                 None if delta_bias is None else ddelta_bias.sum(0).to(delta_bias.dtype), None,
                 None if initial_state is None else dinitial_state.to(initial_state.dtype),
-                None, None, None)
+                None, None, None, None)
 
 
 def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                           D: Tensor | None = None, z: Tensor | None = None,
                           delta_bias: Tensor | None = None, delta_softplus: bool = False,
                           initial_state: Tensor | None = None, return_final_state: bool = False,
-                          *, chunk_size: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                          *, chunk_size: int | None = None,
+                          segments: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """The selective scan on the GPU, differentiable in every tensor argument.
 
     Args:
@@ -217,6 +261,9 @@ def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Ten
         return_final_state: also return the state after the last step.
         chunk_size: steps per chunk, a power of two (default ``chunk_len(N)``); changes the
             cost and the checkpoint memory, not the result.
+        segments: how many stretches of the sequence the forward and the backward each scan side
+            by side (default: as many as a short grid needs, ``triton_segments``); changes the
+            cost and the rounding, not the result.
 
     Returns:
         y (batch, L, D) in u's dtype, and with ``return_final_state`` the final state
@@ -229,9 +276,12 @@ def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Ten
     chunk = chunk_len(dims.state) if chunk_size is None else chunk_size
     if chunk < 1 or chunk & (chunk - 1):
         raise ValueError(f"{fn}: chunk_size must be a power of two, got {chunk_size}")
+    if segments is not None and segments < 1:
+        raise ValueError(f"{fn}: segments must be a positive int or None, got {segments}")
     need_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus),
-                                initial_state, bool(return_final_state), need_grad, chunk)
+                                initial_state, bool(return_final_state), need_grad, chunk,
+                                segments)
 
 
 def selective_state_update_triton(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor,

@@ -1,5 +1,6 @@
-"""The selective scan's backward kernel: one reverse pass over the sequence per (batch row,
-channel block), the forward's states rebuilt chunk by chunk from its checkpoints.
+"""The selective scan's backward kernel: one reverse pass over the sequence (or over one of its
+segments, ``triton_segments``) per (batch row, channel block), the forward's states rebuilt
+chunk by chunk from its checkpoints.
 
 Per chunk, last chunk first, with every (CHUNK, N1, BLOCK_D, N2) tile in registers:
 
@@ -26,32 +27,13 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_forward import chunk_inputs, chunk_states
+from tsssm.kernels.selective_scan.triton_chunk import adjoint_scan, chunk_inputs, chunk_states
+from tsssm.kernels.selective_scan.triton_segments import fold_adjoints
 from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
                                                        load_state, load_steps, proj4, row,
                                                        sigmoid, state_index, state_sum,
                                                        steps4, store_steps)
 from tsssm.kernels.selective_scan.triton_tuning import BACKWARD_CONFIGS, scan_tuning
-
-
-@triton.jit
-def reverse_compose(v_later, p_later, a_later, v_first, p_first, a_first):
-    """Adjoint segments, the later one scanned first: a segment ``[i, j]`` holds
-    ``λ_i = v + p μ`` for the decayed adjoint ``μ`` entering it from the right, and ``a_i``."""
-    entering = a_later * p_first
-    return v_first + entering * v_later, entering * p_later, a_first
-
-
-@triton.jit
-def adjoint_scan(q, a):
-    """λ_t = q_t + a_{t+1} λ_{t+1} over the rows of (CHUNK, ...) tiles, last row first.
-
-    Flipped, scanned forward, flipped back: with the rows in registers the flips are register
-    renames, while ``reverse=True`` makes Triton 3.6 exchange every value across the lanes
-    (~900 extra shuffles per thread per chunk in sm_90 SASS)."""
-    lam, _, _ = tl.associative_scan((tl.flip(q, 0), tl.full(q.shape, 1.0, tl.float32),
-                                     tl.flip(a, 0)), 0, reverse_compose)
-    return tl.flip(lam, 0)
 
 
 @triton.jit
@@ -156,13 +138,14 @@ def backward_span(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, left
                           DSTATE, SUB, FULL)
 
 
-@scan_tuning(BACKWARD_CONFIGS, key_extra=["HAS_DFINAL"],
+@scan_tuning(BACKWARD_CONFIGS, key_extra=["HAS_DFINAL", "n_segments"],
              reset_to_zero=["dB_ptr", "dC_ptr"])
 @triton.jit
 def scan_bwd_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dy_ptr, dfinal_ptr,
-        du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr, dh0_ptr,
-        seqlen, dim, chans_per_group, groups,
+        adj_ptr, dsum_ptr, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
+        dh0_ptr,
+        seqlen, dim, chans_per_group, groups, seg_chunks, n_segments,
         s_u_b, s_u_l, s_u_d, s_dt_b, s_dt_l, s_dt_d, s_A_d, s_A_n,
         s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
         s_z_b, s_z_l, s_z_d, s_dy_b, s_dy_l, s_dy_d,
@@ -172,14 +155,17 @@ def scan_bwd_kernel(
         DSTATE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_N: tl.constexpr,
         BLOCK_D: tl.constexpr, N2: tl.constexpr, STAGES: tl.constexpr, SPLIT: tl.constexpr,
         EVEN_D: tl.constexpr):
-    """Grid as the forward's. Writes du, ddelta, dz; adds into dB, dC (batch, L, G, N) fp32
-    (zeroed by the caller); writes per-batch-row partial sums dA (batch, D, N), dD and
-    ddelta_bias (batch, D), and dh0 (batch, D, N), all fp32 contiguous.
+    """Grid as the forward's: segment ``s`` of ``S`` of batch row ``b``, its adjoint entering
+    from the right folded from ``dfinal`` and the pre-pass's ``adj`` and ``dsum``
+    (``triton_segments``). Writes du, ddelta, dz; adds into dB, dC (batch, L, G, N) fp32
+    (zeroed by the caller); writes per-(row, segment) partial sums dA (batch · S, D, N), dD and
+    ddelta_bias (batch · S, D), and dh0 (batch, D, N), all fp32 contiguous.
 
-    A ragged last chunk runs first, masked; then the whole chunks, last first, in the
-    pipelined loop without step masks."""
+    A ragged last chunk (in the last segment) runs first, masked; then the segment's whole
+    chunks, last first, in the pipelined loop without step masks."""
     N1: tl.constexpr = BLOCK_N // N2
-    b, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    b, s = row_id // n_segments, row_id % n_segments
     n, dn_mask = state_index(d, d_mask, DSTATE, N1, N2)
     state_offs = d[None, :, None] * DSTATE + n[:, None, :]
 
@@ -204,18 +190,22 @@ def scan_bwd_kernel(
         carry = tl.load(dfinal_ptr + b * dim * DSTATE + state_offs, mask=dn_mask, other=0.0)
     else:
         carry = tl.zeros((N1, BLOCK_D, N2), dtype=tl.float32)
+    carry = fold_adjoints(carry, adj_ptr, dsum_ptr, b, s, n_segments, dim, d, d_mask, state_offs,
+                          dn_mask, A2, DSTATE)
     sums = (tl.zeros((N1, BLOCK_D, N2), dtype=tl.float32), tl.zeros((BLOCK_D,), dtype=tl.float32),
             tl.zeros((BLOCK_D,), dtype=tl.float32))
 
     full_chunks = seqlen // CHUNK
-    if full_chunks < n_chunks:
+    c_begin = s * seg_chunks
+    c_end = tl.minimum(c_begin + seg_chunks, full_chunks)
+    if (s == n_segments - 1) & (full_chunks < n_chunks):
         t0 = tl.cast(full_chunks, tl.int64) * CHUNK
         h_prev = tl.load(ckpt_b + full_chunks * dim * DSTATE, mask=dn_mask, other=0.0)
         carry, sums = backward_span(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums,
                                     seqlen - t0, d, d_mask, n, A, A2, skip, bias, HAS_D, HAS_Z,
                                     HAS_BIAS, SOFTPLUS, DSTATE, CHUNK, SPLIT, FULL=False)
-    for i in tl.range(0, full_chunks, num_stages=STAGES):
-        c = full_chunks - 1 - i
+    for i in tl.range(0, c_end - c_begin, num_stages=STAGES):
+        c = c_end - 1 - i
         t0 = tl.cast(c, tl.int64) * CHUNK
         h_prev = tl.load(ckpt_b + c * dim * DSTATE, mask=dn_mask, other=0.0)
         carry, sums = backward_span(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums,
@@ -223,10 +213,11 @@ def scan_bwd_kernel(
                                     HAS_BIAS, SOFTPLUS, DSTATE, CHUNK, SPLIT, FULL=True)
 
     dA_acc, dD_acc, dbias_acc = sums
-    tl.store(dA_ptr + b * dim * DSTATE + state_offs, dA_acc, mask=dn_mask)
+    tl.store(dA_ptr + row_id * dim * DSTATE + state_offs, dA_acc, mask=dn_mask)
     if HAS_D:
-        tl.store(dD_ptr + b * dim + d, dD_acc, mask=d_mask)
+        tl.store(dD_ptr + row_id * dim + d, dD_acc, mask=d_mask)
     if HAS_BIAS:
-        tl.store(dbias_ptr + b * dim + d, dbias_acc, mask=d_mask)
+        tl.store(dbias_ptr + row_id * dim + d, dbias_acc, mask=d_mask)
     if HAS_H0:
-        tl.store(dh0_ptr + b * dim * DSTATE + state_offs, carry, mask=dn_mask)
+        if s == 0:
+            tl.store(dh0_ptr + b * dim * DSTATE + state_offs, carry, mask=dn_mask)

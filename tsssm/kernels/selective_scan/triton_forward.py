@@ -1,4 +1,5 @@
-"""The selective scan's forward kernel: one pass over the sequence per (batch row, channel block).
+"""The selective scan's forward kernel: one pass over the sequence (or over one of its segments,
+``triton_segments``) per (batch row, channel block).
 
 Each program carries its ``BLOCK_D × N`` fp32 state in registers from chunk to chunk, so it reads
 u, Δ, z once and writes y once; B and C it reads once per channel block, from L2 after the first
@@ -14,40 +15,13 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, below, channel_block, compose,
-                                                       load_proj, load_state, load_steps, proj4,
-                                                       row, sigmoid, state_index, state_sum,
-                                                       step_sizes, steps4, store_steps)
+from tsssm.kernels.selective_scan.triton_chunk import chunk_inputs, chunk_states
+from tsssm.kernels.selective_scan.triton_segments import fold_ends
+from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
+                                                       load_state, load_steps, proj4, row,
+                                                       sigmoid, state_index, state_sum,
+                                                       store_steps)
 from tsssm.kernels.selective_scan.triton_tuning import FORWARD_CONFIGS, scan_tuning
-
-
-@triton.jit
-def chunk_states(dt, u, A2, Bt, h_prev, rows):
-    """The chunk's drives ``x = Δ u B`` and states ``h``, each (CHUNK, N1, BLOCK_D, N2).
-
-    ``h_prev`` enters through row 0 (``x_0 += a_0 h_prev``), so the scan needs no decay
-    products; masked steps have Δ = 0, so ``a = 1`` and ``x = 0`` and they keep the state."""
-    a = tl.exp2(steps4(dt) * A2[None, :, :, :])
-    x = steps4(dt * u) * proj4(Bt)
-    x0 = tl.where((rows == 0)[:, None, None, None], x + a * h_prev[None, :, :, :], x)
-    _, h = tl.associative_scan((a, x0), 0, compose)
-    return a, x, h
-
-
-@triton.jit
-def chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask, n, bias,
-                 HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
-                 FULL: tl.constexpr):
-    """What every pass over the chunk from ``t0`` reads first: the step mask (CHUNK,), the
-    step × channel mask, u, Δ (bias and softplus applied; 0 on masked steps), δ + bias (for Δ's
-    gradient) and B (CHUNK, N). Pointers and strides as in ``forward_chunk``."""
-    t_mask = below(rows, left, FULL)
-    td_mask = t_mask[:, None] & d_mask[None, :]
-    u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
-    dt, v = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),
-                       bias, td_mask, HAS_BIAS, SOFTPLUS)
-    Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
-    return t_mask, td_mask, u, dt, v, Bt
 
 
 @triton.jit
@@ -77,12 +51,12 @@ def forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask,
     return row(hs, rows, CHUNK - 1)
 
 
-@scan_tuning(FORWARD_CONFIGS, key_extra=["STORE_CKPT"])
+@scan_tuning(FORWARD_CONFIGS, key_extra=["STORE_CKPT", "n_segments"])
 @triton.jit
 def scan_fwd_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr,
-        y_ptr, final_ptr, ckpt_ptr,
-        seqlen, dim, chans_per_group,
+        y_ptr, final_ptr, ckpt_ptr, ends_ptr, dsum_ptr,
+        seqlen, dim, chans_per_group, seg_chunks, n_segments,
         s_u_b, s_u_l, s_u_d, s_dt_b, s_dt_l, s_dt_d, s_A_d, s_A_n,
         s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
         s_z_b, s_z_l, s_z_d, s_h0_b, s_h0_d, s_h0_n, s_y_b, s_y_l, s_y_d,
@@ -91,13 +65,16 @@ def scan_fwd_kernel(
         STORE_CKPT: tl.constexpr, DSTATE: tl.constexpr, CHUNK: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, N2: tl.constexpr, STAGES: tl.constexpr,
         EVEN_D: tl.constexpr):
-    """Grid (batch, G · cdiv(D/G, BLOCK_D)). Writes y; the final state (batch, D, N) and the
-    state entering every chunk, ``ckpt`` (batch, n_chunks, D, N) fp32, when asked.
+    """Grid (batch · S, G · cdiv(D/G, BLOCK_D)): segment ``s`` of ``S`` (``seg_chunks`` chunks
+    each, ``triton_segments``) of batch row ``b``. Writes y; the final state (batch, D, N) and
+    the state entering every chunk, ``ckpt`` (batch, n_chunks, D, N) fp32, when asked. With
+    ``S > 1`` it starts from the state folded from the pre-pass's ``ends`` and ``dsum``.
 
-    The chunks that lie wholly inside the sequence run in the pipelined loop without step
-    masks; a ragged last chunk runs after it, masked."""
+    The segment's chunks that lie wholly inside the sequence run in the pipelined loop without
+    step masks; a ragged last chunk (in the last segment) runs after it, masked."""
     N1: tl.constexpr = BLOCK_N // N2
-    b, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    b, s = row_id // n_segments, row_id % n_segments
     n, dn_mask = state_index(d, d_mask, DSTATE, N1, N2)
     state_offs = d[None, :, None] * DSTATE + n[:, None, :]
     rows = tl.arange(0, CHUNK)
@@ -109,6 +86,8 @@ def scan_fwd_kernel(
         h = load_state(h0_ptr + b * s_h0_b, s_h0_d, s_h0_n, d, n, dn_mask)
     else:
         h = tl.zeros((N1, BLOCK_D, N2), dtype=tl.float32)
+    h = fold_ends(h, ends_ptr, dsum_ptr, b, s, n_segments, dim, d, d_mask, state_offs, dn_mask,
+                  A2, DSTATE)
     steps = (u_ptr + b * s_u_b, dt_ptr + b * s_dt_b, z_ptr + b * s_z_b, y_ptr + b * s_y_b)
     s_l = (s_u_l, s_dt_l, s_z_l, s_y_l)
     s_d = (s_u_d, s_dt_d, s_z_d, s_y_d)
@@ -118,18 +97,20 @@ def scan_fwd_kernel(
     ckpt_b = ckpt_ptr + b * tl.cdiv(seqlen, CHUNK) * dim * DSTATE + state_offs
 
     full_chunks = seqlen // CHUNK
-    for c in tl.range(0, full_chunks, num_stages=STAGES):
+    c_begin = s * seg_chunks
+    for c in tl.range(c_begin, tl.minimum(c_begin + seg_chunks, full_chunks), num_stages=STAGES):
         if STORE_CKPT:
             tl.store(ckpt_b + c * dim * DSTATE, h, mask=dn_mask)
         h = forward_chunk(steps, s_l, s_d, proj, p_l, p_n, tl.cast(c, tl.int64) * CHUNK, h,
                           rows, CHUNK, d, d_mask, n, A2, skip, bias, HAS_D, HAS_Z, HAS_BIAS,
                           SOFTPLUS, DSTATE, CHUNK, FULL=True)
-    if full_chunks * CHUNK < seqlen:
-        t0 = tl.cast(full_chunks, tl.int64) * CHUNK
-        if STORE_CKPT:
-            tl.store(ckpt_b + full_chunks * dim * DSTATE, h, mask=dn_mask)
-        h = forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, seqlen - t0, d, d_mask,
-                          n, A2, skip, bias, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, DSTATE, CHUNK,
-                          FULL=False)
-    if STORE_FINAL:
-        tl.store(final_ptr + b * dim * DSTATE + state_offs, h, mask=dn_mask)
+    if s == n_segments - 1:
+        if full_chunks * CHUNK < seqlen:
+            t0 = tl.cast(full_chunks, tl.int64) * CHUNK
+            if STORE_CKPT:
+                tl.store(ckpt_b + full_chunks * dim * DSTATE, h, mask=dn_mask)
+            h = forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, seqlen - t0, d,
+                              d_mask, n, A2, skip, bias, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, DSTATE,
+                              CHUNK, FULL=False)
+        if STORE_FINAL:
+            tl.store(final_ptr + b * dim * DSTATE + state_offs, h, mask=dn_mask)
