@@ -4,7 +4,9 @@ Each of C channels is convolved with its own kernel of ``d_conv`` taps over the 
 ``d_conv - 1`` previous inputs, so output t reads inputs ``t - d_conv + 1 .. t`` (zeros before
 the sequence starts). Its decode state is those previous inputs: ``(B, C, d_conv - 1)``, oldest
 first, so the step is ``window = [state, x]`` and the prefill state is the sequence's last
-``d_conv - 1`` inputs (zero-padded on the left when the sequence is shorter).
+``d_conv - 1`` inputs (zero-padded on the left when the sequence is shorter). The whole-sequence
+pass is ``tsssm.kernels.causal_conv.causal_conv1d`` (fused Triton kernels on CUDA, the SiLU that
+follows in Mamba fused in), on the (B, L, C) layout as it comes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from tsssm.kernels.causal_conv import causal_conv1d
 
 
 class CausalDepthwiseConv(nn.Module):
@@ -33,18 +36,23 @@ class CausalDepthwiseConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(channels, 1, d_conv).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(channels).uniform_(-bound, bound)) if bias else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x (B, L, C) -> (B, L, C)``."""
-        return self.prefill(x)[0]
-
-    def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``x (B, L, C)`` -> ``y (B, L, C)`` and the state after it, ``(B, C, d_conv - 1)``."""
+    def forward(self, x: Tensor, activation: str | None = None) -> Tensor:
+        """``x (B, L, C) -> act(conv(x)) (B, L, C)``; ``activation`` None or "silu", fused into
+        the kernel."""
         if x.dim() != 3 or x.shape[-1] != self.channels:
             raise ValueError(f"CausalDepthwiseConv: expected input (B, L, channels="
                              f"{self.channels}), got {tuple(x.shape)}")
-        padded = F.pad(x.transpose(1, 2), (self.d_conv - 1, 0))  # (B, C, d_conv - 1 + L)
-        y = F.conv1d(padded, self.weight, self.bias, groups=self.channels)
-        return y.transpose(1, 2), padded[..., x.shape[1]:].clone()
+        return causal_conv1d(x, self.weight[:, 0, :], self.bias, activation)
+
+    def prefill(self, x: Tensor, activation: str | None = None) -> tuple[Tensor, Tensor]:
+        """``x (B, L, C)`` -> ``forward``'s ``y (B, L, C)`` and the state after it,
+        ``(B, C, d_conv - 1)``: the last inputs, zeros on the left when L < d_conv - 1."""
+        y = self.forward(x, activation)
+        keep = self.d_conv - 1
+        last = x[:, max(x.shape[1] - keep, 0):].transpose(1, 2)  # (B, C, min(L, keep))
+        state = x.new_zeros(x.shape[0], self.channels, keep)
+        state[..., keep - last.shape[-1]:] = last
+        return y, state
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None) -> Tensor:

@@ -96,8 +96,8 @@ class Mamba2(Mixer):
             raise ValueError(f"Mamba2.{caller}: x must have shape (B, L, d_model={self.d_model}), "
                              f"got {tuple(x.shape)}")
         z, xbc, dt = self._split_projection(self.in_proj(x))
-        xbc, conv_state = self.conv1d.prefill(xbc)
-        u, B, C = self._split_heads(F.silu(xbc))
+        xbc, conv_state = self.conv1d.prefill(xbc, activation="silu")
+        u, B, C = self._split_heads(xbc)
         scanned = ssd(u, dt, self._A(), B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias,
                       dt_softplus=True, return_final_state=keep_state)
         y, state = (scanned[0], (conv_state, scanned[1])) if keep_state else (scanned, None)
