@@ -167,6 +167,10 @@ def test_targets_pass_miss_and_not_run():
             time_ms=10.0),
         Row("mixer", mixer_label("attention", 65536), "bf16", "fwd+bwd", 65536, {"length": 65536},
             time_ms=50.0),
+        Row("mixer", mixer_label("mamba", 2048), "bf16", "fwd+bwd-graph", 2048, {"length": 2048},
+            time_ms=0.5),
+        Row("mixer", mixer_label("attention", 2048), "bf16", "fwd+bwd-graph", 2048,
+            {"length": 2048}, time_ms=0.4),
         Row("step", step_label("mamba", 1024), "bf16", "step-graph", 1, time_ms=0.0040),
         Row("step", step_label("mamba", 131072), "bf16", "step-graph", 1, time_ms=0.0042),
         Row("step", step_label("sdpa", 1024), "bf16", "step-graph", 1, time_ms=0.01),
@@ -185,8 +189,13 @@ def test_targets_pass_miss_and_not_run():
     bf16 = line("fwd ≥ 70%", "bf16 B4 L64K")
     assert bf16.startswith("MISS") and "exp floor caps it at 54%" in bf16
     assert line("fwd ≥ 70%", "fp32 B8 L8K").startswith("NOT RUN")
-    assert line("faster than attention, L 2K").startswith("PASS") and "2.00×" in line("L 2K")
+    assert line("fwd+bwd faster than attention, L 2K").startswith("PASS")
+    assert "2.00×" in line("fwd+bwd faster", "L 2K")
     assert line("≥ 10× faster than attention, L 64K").startswith("MISS")
+    assert line("fwd+bwd-graph faster than attention, L 2K").startswith("INFO")
+    assert "0.80×" in line("fwd+bwd-graph", "L 2K")
+    assert line("fwd+bwd-graph faster than attention, L 64K").startswith("INFO")
+    assert "not run" in line("fwd+bwd-graph", "L 64K")
     assert line("mamba step-graph", "within ±10%").startswith("PASS")
     assert line("sdpa step-graph").startswith("INFO") and "20.00×" in line("sdpa step-graph")
     assert line("mamba step time").startswith("NOT RUN")

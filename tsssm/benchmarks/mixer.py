@@ -2,7 +2,10 @@
 (d_model 1024; attention 16 heads × 64 with rotary positions and SDPA), bf16, batch 1.
 
 Each layer's forward (inference) and forward+backward (gradients of the input and every
-parameter) at the sweep's lengths. Attention is not run past 64K: it is quadratic.
+parameter) at the sweep's lengths, each launched from Python as training runs them; and the
+forward+backward replayed from a CUDA graph (``fwd+bwd-graph``), the GPU's time alone: below ~8K
+tokens a batch-1 layer waits on Python's launches, and the graph rows say how the layers' kernels
+compare there. Attention is not run past 64K: it is quadratic; nor are the graph rows.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from tsssm.mixers.attention import Attention
 from tsssm.mixers.base import Mixer
 from tsssm.mixers.mamba import Mamba
 
-MODES = ("fwd", "fwd+bwd")
+MODES = ("fwd", "fwd+bwd", "fwd+bwd-graph")
+GRAPH = "-graph"
 
 
 def layers() -> dict[str, Mixer]:
@@ -32,8 +36,11 @@ def layers() -> dict[str, Mixer]:
 def _setup(layer: Mixer, length: int, mode: str) -> Callable[[], Timed]:
     def setup() -> Timed:
         x = torch.randn(1, length, MIXER_WIDTH, device="cuda", dtype=torch.bfloat16,
-                        requires_grad=mode == "fwd+bwd")
-        return timed_pass(mode, lambda: layer(x), [x, *layer.parameters()], torch.randn_like(x))
+                        requires_grad=mode != "fwd")
+        timed = timed_pass(mode.removesuffix(GRAPH), lambda: layer(x), [x, *layer.parameters()],
+                           torch.randn_like(x))
+        timed.graph = mode.endswith(GRAPH)
+        return timed
 
     return setup
 
@@ -41,7 +48,8 @@ def _setup(layer: Mixer, length: int, mode: str) -> Callable[[], Timed]:
 def run(bench: Bench) -> None:
     built = layers()
     tune_length = TUNE_SHAPE[1]
-    if not bench.tune("mixer mamba", [_setup(built["mamba"], tune_length, mode) for mode in MODES]):
+    if not bench.tune("mixer mamba", [_setup(built["mamba"], tune_length, mode)
+                                      for mode in MODES if not mode.endswith(GRAPH)]):
         bench.log("mixer: Mamba failed at the tuning length; its rows will say why")
     for length in sweep_lengths(bench.quick):
         for kind, layer in built.items():
@@ -50,6 +58,9 @@ def run(bench: Bench) -> None:
                           {"batch": 1, "length": length, "d_model": MIXER_WIDTH})
                 if kind == "attention" and length > ATTENTION_MAX_LENGTH:
                     row.note = f"not run: quadratic, beyond L {ATTENTION_MAX_LENGTH}"
+                    bench.time(row, None)
+                elif mode.endswith(GRAPH) and length > ATTENTION_MAX_LENGTH:
+                    row.note = f"not run: graph rows stop at L {ATTENTION_MAX_LENGTH}"
                     bench.time(row, None)
                 else:
                     bench.time(row, _setup(layer, length, mode))
