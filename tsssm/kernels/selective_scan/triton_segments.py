@@ -18,13 +18,15 @@ B4, 6× for the backward at B1 L64K D2048). With ``S`` segments of whole chunks 
 
 The pre-passes cost a second exponential per element over ``(S-1)/S`` of the sequence in the
 forward; in the backward they are light next to its gradients. Measured on an H200 (bf16,
-Mamba's options; ``scripts/gpu/segment_sweep.py``, ``docs/benchmarks``): the forward gains only
-at batch 1 (B1 D2048 L64K: 3.31 ms in one segment, 2.23 in 8; B2 D2048 L16K: best in one), the
-backward gains at every batch (fwd+bwd B1 D2048 L64K 22.4 → 9.5 ms in 16; B4 D1536 L64K 37.5 →
-27.5 in 16), and up to ~2K steps the pre-pass's launch costs more than it gives (B1 D1536
-L2K forward: 0.14 ms in one segment, 0.45 in four: a Triton launch from Python is ~0.1–0.3 ms,
-and the GPU's work there is tens of µs). Hence one ``SegmentPolicy`` per pass, and segments of
-at least ``MIN_CHUNKS`` chunks, at least ``MIN_SEGMENTS`` of them or none.
+Mamba's options; ``scripts/gpu/segment_sweep.py``, ``docs/benchmarks/h200-2026-11-30-segments``):
+the forward gains only at batch 1 (B1 D2048 L64K: 3.31 ms in one segment, 2.22 in 8; B2 D2048
+L16K: best in one), the backward at every batch (forward+backward B1 D2048 L64K 22.4 → 9.5 ms
+in 16; B4 D1536 L64K 39.3 → 27.5 in 16; B1 D2048 L8K 2.86 → 1.56 in 8). Short sequences lose:
+a Triton launch from Python costs ~0.1–0.3 ms, more than the GPU time a pre-pass saves there
+(B1 D1536, launched from Python: L2K forward 0.14 ms in one segment, 0.45 in four; L4K
+forward+backward 0.85 ms in one, 1.41 in eight). Hence one ``SegmentPolicy`` per pass, and
+segments of at least ``MIN_CHUNKS`` chunks, at least ``MIN_SEGMENTS`` of them or none: with the
+16-step chunks of N = 16, from 8K steps on.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class SegmentPolicy(NamedTuple):
 
 FORWARD = SegmentPolicy(wanted_rows=16384, below_rows=4096)
 BACKWARD = SegmentPolicy(wanted_rows=65536, below_rows=65536)
-MIN_CHUNKS, MIN_SEGMENTS = 32, 8
+MIN_CHUNKS, MIN_SEGMENTS = 64, 8
 
 
 def segment_count(rows: int, n_chunks: int, policy: SegmentPolicy) -> int:
