@@ -27,7 +27,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_chunk import adjoint_scan, chunk_inputs, chunk_states
+from tsssm.kernels.selective_scan.triton_chunk import (adjoint_scan, advance, chunk_inputs,
+                                                       chunk_states)
 from tsssm.kernels.selective_scan.triton_segments import fold_adjoints
 from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
                                                        load_state, load_steps, proj4, row,
@@ -43,18 +44,6 @@ def add_over_channels(ptr, rows, s_l, n, value, row_mask, DSTATE: tl.constexpr):
     mask = row_mask[:, None, None] & (n < DSTATE)[None, :, :]
     tl.atomic_add(ptr + rows[:, None, None] * s_l + n[None, :, :], tl.sum(value, axis=2),
                   mask=mask, sem="relaxed")
-
-
-@triton.jit
-def advance(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask, n, A2, bias,
-            HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
-            SUB: tl.constexpr, FULL: tl.constexpr):
-    """The state after the ``SUB`` steps from ``t0`` (``left`` of them in the sequence), from the
-    state ``h`` before them: the forward's recurrence, for the state alone."""
-    _, _, u, dt, _, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask,
-                                      n, bias, HAS_BIAS, SOFTPLUS, DSTATE, FULL)
-    _, _, hs = chunk_states(dt, u, A2, Bt, h, rows)
-    return row(hs, rows, SUB - 1)
 
 
 @triton.jit
@@ -128,8 +117,8 @@ def backward_span(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, left
     SUB: tl.constexpr = CHUNK // SPLIT
     rows = tl.arange(0, SUB)
     if SPLIT == 2:
-        h_mid = advance(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, rows, left, d, d_mask, n,
-                        A2, bias, HAS_BIAS, SOFTPLUS, DSTATE, SUB, FULL)
+        h_mid, _ = advance(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, rows, left, d, d_mask,
+                           n, A2, bias, HAS_BIAS, SOFTPLUS, DSTATE, SUB, FULL)
         carry, sums = backward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0 + SUB, h_mid, carry,
                                      sums, rows, left - SUB, d, d_mask, n, A, A2, skip, bias,
                                      HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, DSTATE, SUB, FULL)

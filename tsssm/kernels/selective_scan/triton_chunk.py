@@ -8,7 +8,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.selective_scan.triton_tiles import (below, compose, load_proj, load_steps,
-                                                       proj4, step_sizes, steps4)
+                                                       proj4, row, step_sizes, steps4)
 
 
 @triton.jit
@@ -25,19 +25,42 @@ def chunk_states(dt, u, A2, Bt, h_prev, rows):
 
 
 @triton.jit
+def chunk_steps(dt_ptr, s_dt_l, s_dt_d, t0, rows, left, d, d_mask, bias, HAS_BIAS: tl.constexpr,
+                SOFTPLUS: tl.constexpr, FULL: tl.constexpr):
+    """The step mask (CHUNK,) of the chunk from ``t0`` (``left`` of its steps in the sequence),
+    the step × channel mask, Δ (bias and softplus applied; 0 on masked steps) and δ + bias."""
+    t_mask = below(rows, left, FULL)
+    td_mask = t_mask[:, None] & d_mask[None, :]
+    dt, v = step_sizes(load_steps(dt_ptr + t0 * s_dt_l, rows, s_dt_l, d, s_dt_d, td_mask), bias,
+                       td_mask, HAS_BIAS, SOFTPLUS)
+    return t_mask, td_mask, dt, v
+
+
+@triton.jit
 def chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask, n, bias,
                  HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
                  FULL: tl.constexpr):
     """What every pass over the chunk from ``t0`` reads first: the step mask (CHUNK,), the
     step × channel mask, u, Δ (bias and softplus applied; 0 on masked steps), δ + bias (for Δ's
     gradient) and B (CHUNK, N). Pointers and strides as in ``forward_chunk``."""
-    t_mask = below(rows, left, FULL)
-    td_mask = t_mask[:, None] & d_mask[None, :]
+    t_mask, td_mask, dt, v = chunk_steps(steps[1], s_l[1], s_d[1], t0, rows, left, d, d_mask,
+                                         bias, HAS_BIAS, SOFTPLUS, FULL)
     u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
-    dt, v = step_sizes(load_steps(steps[1] + t0 * s_l[1], rows, s_l[1], d, s_d[1], td_mask),
-                       bias, td_mask, HAS_BIAS, SOFTPLUS)
     Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
     return t_mask, td_mask, u, dt, v, Bt
+
+
+@triton.jit
+def advance(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask, n, A2, bias,
+            HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
+            SUB: tl.constexpr, FULL: tl.constexpr):
+    """The state after the ``SUB`` steps from ``t0`` (``left`` of them in the sequence), from the
+    state ``h`` before them, and Σ Δ over them (BLOCK_D,): the forward's recurrence, for the
+    state alone."""
+    _, _, u, dt, _, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask,
+                                      n, bias, HAS_BIAS, SOFTPLUS, DSTATE, FULL)
+    _, _, hs = chunk_states(dt, u, A2, Bt, h, rows)
+    return row(hs, rows, SUB - 1), tl.sum(dt, axis=0)
 
 
 @triton.jit

@@ -36,10 +36,10 @@ from typing import NamedTuple
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_chunk import adjoint_scan, chunk_inputs, chunk_states
-from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, below, channel_block, load_proj,
+from tsssm.kernels.selective_scan.triton_chunk import adjoint_scan, advance, chunk_steps
+from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
                                                        load_state, load_steps, proj4, row,
-                                                       sigmoid, state_index, step_sizes, steps4)
+                                                       sigmoid, state_index, steps4)
 from tsssm.kernels.selective_scan.triton_tuning import FORWARD_CONFIGS, scan_tuning
 
 
@@ -128,13 +128,10 @@ def segment_ends_kernel(
     dsum = tl.zeros((BLOCK_D,), dtype=tl.float32)
     c_begin = s * seg_chunks
     for c in tl.range(c_begin, c_begin + seg_chunks, num_stages=STAGES):
-        _, _, u, dt, _, Bt = chunk_inputs(steps, (s_u_l, s_dt_l), (s_u_d, s_dt_d), proj,
-                                          (s_B_l,), (s_B_n,), tl.cast(c, tl.int64) * CHUNK, rows,
-                                          CHUNK, d, d_mask, n, bias, HAS_BIAS, SOFTPLUS, DSTATE,
-                                          FULL=True)
-        _, _, hs = chunk_states(dt, u, A2, Bt, h, rows)
-        h = row(hs, rows, CHUNK - 1)
-        dsum += tl.sum(dt, axis=0)
+        h, part = advance(steps, (s_u_l, s_dt_l), (s_u_d, s_dt_d), proj, (s_B_l,), (s_B_n,),
+                          tl.cast(c, tl.int64) * CHUNK, h, rows, CHUNK, d, d_mask, n, A2, bias,
+                          HAS_BIAS, SOFTPLUS, DSTATE, CHUNK, FULL=True)
+        dsum += part
     state_at, chan_at = segment_offsets(b, s, n_segments, dim, DSTATE)
     tl.store(ends_ptr + state_at + d[None, :, None] * DSTATE + n[:, None, :], h, mask=dn_mask)
     tl.store(dsum_ptr + chan_at + d, dsum, mask=d_mask)
@@ -149,10 +146,8 @@ def chunk_adjoint(dt_ptr, s_dt_l, s_dt_d, C_ptr, s_C_l, s_C_n, z_ptr, s_z_l, s_z
     right, and the chunk's Σ Δ (BLOCK_D,): the backward's reverse scan without its gradients.
     Steps past the sequence have Δ = 0 and no output gradient, so ``carry`` enters at the last
     row and crosses them unchanged."""
-    t_mask = below(rows, left, FULL)
-    td_mask = t_mask[:, None] & d_mask[None, :]
-    dt, _ = step_sizes(load_steps(dt_ptr + t0 * s_dt_l, rows, s_dt_l, d, s_dt_d, td_mask), bias,
-                       td_mask, HAS_BIAS, SOFTPLUS)
+    t_mask, td_mask, dt, _ = chunk_steps(dt_ptr, s_dt_l, s_dt_d, t0, rows, left, d, d_mask, bias,
+                                         HAS_BIAS, SOFTPLUS, FULL)
     gy = load_steps(dy_ptr + t0 * s_dy_l, rows, s_dy_l, d, s_dy_d, td_mask)
     if HAS_Z:
         z = load_steps(z_ptr + t0 * s_z_l, rows, s_z_l, d, s_z_d, td_mask)
@@ -195,7 +190,8 @@ def segment_adjoints_kernel(
         t0 = tl.cast(c_end, tl.int64) * CHUNK
         carry, part = chunk_adjoint(dt_b, s_dt_l, s_dt_d, C_b, s_C_l, s_C_n, z_b, s_z_l, s_z_d,
                                     dy_b, s_dy_l, s_dy_d, t0, carry, rows, seqlen - t0, d, d_mask,
-                                    n, A2, bias, HAS_Z, HAS_BIAS, SOFTPLUS, DSTATE, CHUNK, FULL=False)
+                                    n, A2, bias, HAS_Z, HAS_BIAS, SOFTPLUS, DSTATE, CHUNK,
+                                    FULL=False)
         dsum += part
     for i in tl.range(0, c_end - c_begin, num_stages=STAGES):
         t0 = tl.cast(c_end - 1 - i, tl.int64) * CHUNK
