@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tsssm.atomic import write_atomically
+from tsssm.data.tabular import read_frame
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 LAYOUTS = ("auto", "wide", "long")
@@ -64,19 +65,13 @@ def input_files(source: Path, output: Path) -> list[Path]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file (read as training reads its files), with string column names."""
+    """A CSV or Parquet file, read as training reads its files (``tabular.read_frame``: string
+    column names, none twice)."""
+    table_suffix(path, "input")
     try:
-        if table_suffix(path, "input") == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
+        return read_frame(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"input {path} could not be read: {error}") from error
-    frame.columns = [str(column) for column in frame.columns]
-    if frame.columns.has_duplicates:
-        raise ValueError(f"input {path}: duplicated column names "
-                         f"{sorted(set(frame.columns[frame.columns.duplicated()]))}")
-    return frame
 
 
 def table_layout(frame: pd.DataFrame, layout: str, path: Path) -> str:
