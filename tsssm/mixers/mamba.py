@@ -112,7 +112,8 @@ class Mamba(Mixer):
             raise ValueError(f"Mamba.{caller}: expected input (batch, L, d_model={self.d_model}), "
                              f"got {tuple(u.shape)}")
         x, z = self.in_proj(u).chunk(2, dim=-1)
-        x, conv_state = self.conv1d.prefill(x, activation="silu")  # (B, L, E)
+        x, conv_state = (self.conv1d.prefill(x, activation="silu") if keep_state  # (B, L, E)
+                         else (self.conv1d(x, activation="silu"), None))
         dt, B, C = self._scan_inputs(x)
         scanned = selective_scan(x, dt, -torch.exp(self.A_log), B.unsqueeze(2), C.unsqueeze(2),
                                  self.D, z=z, delta_bias=self.dt_proj.bias, delta_softplus=True,

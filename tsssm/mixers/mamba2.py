@@ -96,7 +96,8 @@ class Mamba2(Mixer):
             raise ValueError(f"Mamba2.{caller}: x must have shape (B, L, d_model={self.d_model}), "
                              f"got {tuple(x.shape)}")
         z, xbc, dt = self._split_projection(self.in_proj(x))
-        xbc, conv_state = self.conv1d.prefill(xbc, activation="silu")
+        xbc, conv_state = (self.conv1d.prefill(xbc, activation="silu") if keep_state
+                           else (self.conv1d(xbc, activation="silu"), None))
         u, B, C = self._split_heads(xbc)
         scanned = ssd(u, dt, self._A(), B, C, self.chunk_size, D=self.D, dt_bias=self.dt_bias,
                       dt_softplus=True, return_final_state=keep_state)
