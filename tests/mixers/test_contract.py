@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.mixers.stepping import step_through
-from tsssm.backbone import Backbone
+from tsssm.models.backbone import Backbone
 from tsssm.mixers.attention import Attention
 from tsssm.mixers.base import state_nbytes
 from tsssm.mixers.mamba import Mamba

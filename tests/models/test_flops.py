@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tsssm.backbone import Backbone
+from tsssm.models.backbone import Backbone
 from tsssm.mixers.attention import Attention
 from tsssm.mixers.mamba import Mamba
 from tsssm.mixers.rnn import RNN

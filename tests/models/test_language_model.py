@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.mixers.test_contract import CAUSAL_MIXERS
-from tsssm.backbone import Backbone
+from tsssm.models.backbone import Backbone
 from tsssm.mixers.attention import Attention
 from tsssm.models.language_model import LanguageModel
 

@@ -7,7 +7,7 @@ from functools import partial
 import pytest
 import torch
 
-from tsssm.backbone import Backbone
+from tsssm.models.backbone import Backbone
 from tsssm.mixers.base import Mixer
 from tsssm.models.baselines import DLinear, MovingAverage, SeasonalNaive
 from tsssm.models.forecaster import Forecaster

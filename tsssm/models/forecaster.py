@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from tsssm.backbone import Backbone
+from tsssm.models.backbone import Backbone
 from tsssm.models.patching import PatchEmbedding
 from tsssm.models.revin import RevIN
 from tsssm.models.shape import ForecastShape

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from tsssm.backbone import Backbone
+from tsssm.models.backbone import Backbone
 from tsssm.mixers.base import State, state_nbytes
 from tsssm.models.sampling import sample_next
 

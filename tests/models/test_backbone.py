@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.mixers.stepping import step_through
-from tsssm.backbone import Backbone, expand_pattern
+from tsssm.models.backbone import Backbone, expand_pattern
 from tsssm.mixers.attention import Attention
 from tsssm.mixers.base import state_nbytes
 from tsssm.mixers.rnn import RNN
