@@ -18,7 +18,9 @@ import torch
 
 from tsssm import bench
 from tsssm.benchmarks import cases, generation, timing
-from tsssm.benchmarks.cases import ScanCase, SSDCase, length_label, mixer_label, step_label
+from tsssm.benchmarks.cases import (PEER_SECTION, ScanCase, SSDCase, length_label, mixer_label,
+                                    pair_cases, peer_row_case, step_label)
+from tsssm.benchmarks.peer_library import PeerUnavailable, load_peer
 from tsssm.benchmarks.floors import (ANCHOR_EXP_RATE, attention_bytes, causal_attention_flops,
                                      exp_rate, floor, minimal_bytes, scan_bytes, scan_exps,
                                      scan_step_bytes, ssd_bytes)
@@ -205,7 +207,29 @@ def test_targets_pass_miss_and_not_run():
 def test_targets_of_sections_not_run_say_so_once():
     assert evaluate([]) == [f"NOT RUN  {name} targets (section {sections} not run)"
                             for name, sections in (("scan", "scan"), ("mixer", "mixer"),
-                                                   ("ssd vs scan", "ssd, scan"), ("step", "step"))]
+                                                   ("ssd vs scan", "ssd, scan"), ("step", "step"),
+                                                   ("vs mamba_ssm", "vs mamba_ssm"))]
+
+
+def test_peer_targets_read_the_ratio_of_each_pair():
+    first = pair_cases()[0]
+    rows = [_row(section=PEER_SECTION, case=peer_row_case(first, library), dtype=first.dtype,
+                 mode="fwd", time_ms=ms)
+            for library, ms in (("tsssm", 0.5), ("mamba_ssm", 1.5))]
+    rows.append(_row(section=PEER_SECTION, case=peer_row_case(first, "tsssm"), dtype=first.dtype,
+                     mode="fwd+bwd", time_ms=1.0))
+    rows.append(_row(section=PEER_SECTION, case=peer_row_case(first, "mamba_ssm"),
+                     dtype=first.dtype, mode="fwd+bwd", time_ms=1.5))
+    lines = [line for line in evaluate(rows) if first.label in line and "mamba_ssm" in line]
+    assert lines[0].startswith("PASS") and "3.00×" in lines[0]
+    assert lines[1].startswith("MISS") and "fwd+bwd ≥ 2× mamba_ssm: 1.50× (1.00 vs 1.50 ms)" in lines[1]
+    others = [line for line in evaluate(rows) if "mamba_ssm" in line and first.label not in line]
+    assert others and all(line.startswith("NOT RUN") for line in others)
+
+
+def test_peer_folder_without_sources_is_refused_by_name(tmp_path: Path):
+    with pytest.raises(PeerUnavailable, match="csrc/selective_scan/selective_scan.cpp is missing"):
+        load_peer(tmp_path)
 
 
 # ------------------------------------------------------------------------ the guard per case
@@ -254,6 +278,8 @@ def test_arguments():
     args = bench.parse_args(["kernels"])
     assert (args.out, args.quick, args.sections) == (Path("docs/benchmarks"), False,
                                                      ["scan", "attention", "mixer", "step", "ssd"])
+    args = bench.parse_args(["kernels", "--peer-dir", "peer"])
+    assert args.sections[-1] == "peers" and args.peer_dir == Path("peer")
     args = bench.parse_args(["kernels", "--quick", "--sections", "ssd,scan", "--out", "x"])
     assert (args.out, args.quick, args.sections) == (Path("x"), True, ["ssd", "scan"])
 

@@ -9,6 +9,7 @@ bf16 with 24 heads × 64 and N ∈ {16, 64, 128}. The length sweep runs one sequ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 K = 1024
 MILLION = K * K
@@ -129,3 +130,41 @@ def step_label(kind: str, context: int) -> str:
               "ssd": f"H{SSD_HEADS}x{SSD_HEAD_DIM} N{SSD_SWEEP_STATE}",
               "sdpa": f"{ATTENTION_HEADS}x{MIXER_WIDTH // ATTENTION_HEADS}"}
     return f"{kind} step B1 ctx {length_label(context)} {widths[kind]}"
+
+
+PEER_SECTION = "vs mamba_ssm"
+OURS, THEIRS = "tsssm", "mamba_ssm"
+PEER_SCAN_DIM, PEER_SCAN_STATE = 1536, 16
+PEER_SCAN_SHAPES = ((8, 2 * K), (8, 8 * K), (4, 64 * K), (1, 64 * K), (1, 8 * K), (1, 2 * K))
+PEER_SSD_HEADS, PEER_SSD_HEAD_DIM, PEER_SSD_CHUNK = 24, 64, 256
+PEER_SSD_SHAPES = ((4, 64 * K, 128), (4, 64 * K, 16), (1, 64 * K, 128), (8, 8 * K, 128))
+"""(batch, length, N): the SSD shapes of the side-by-side comparison, bf16."""
+
+
+class PairCase(NamedTuple):
+    """One kernel shape timed for tsssm and for mamba_ssm (section ``peers``)."""
+
+    kernel: str  # "scan" or "ssd"
+    dtype: str
+    batch: int
+    length: int
+    state: int
+
+    @property
+    def label(self) -> str:
+        width = (f"D{PEER_SCAN_DIM}" if self.kernel == "scan"
+                 else f"H{PEER_SSD_HEADS}x{PEER_SSD_HEAD_DIM} chunk {PEER_SSD_CHUNK}")
+        return f"{self.kernel} B{self.batch} L{length_label(self.length)} {width} N{self.state}"
+
+
+def pair_cases() -> list[PairCase]:
+    """The scan in fp32 and bf16 at six shapes (batch 8 to 1, 2K to 64K tokens), SSD in bf16 at
+    four."""
+    scans = [PairCase("scan", dtype, b, length, PEER_SCAN_STATE) for dtype in ("fp32", "bf16")
+             for b, length in PEER_SCAN_SHAPES]
+    return scans + [PairCase("ssd", "bf16", b, length, n) for b, length, n in PEER_SSD_SHAPES]
+
+
+def peer_row_case(case: PairCase, library: str) -> str:
+    """Row name of ``case`` for ``library``: ``scan B8 L2K D1536 N16 · tsssm``."""
+    return f"{case.label} · {library}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from tsssm.benchmarks.cases import (SCAN_ANCHORS, SSD_ANCHORS, STEP_CONTEXTS, ScanCase, SSDCase,
-                                    length_label, mixer_label, step_label)
+from tsssm.benchmarks.cases import (OURS, PEER_SECTION, SCAN_ANCHORS, SSD_ANCHORS, STEP_CONTEXTS,
+                                    THEIRS, ScanCase, SSDCase, length_label, mixer_label,
+                                    pair_cases, peer_row_case, step_label)
 from tsssm.benchmarks.results import Row, format_ms
 
 SCAN_MIN_COPY_FRACTION = 0.70
@@ -18,6 +19,7 @@ SCAN_MAX_BACKWARD_TIMES_FLOOR = 3.0
 MIXER_FROM_LENGTH, MIXER_LONG_LENGTH, MIXER_LONG_SPEEDUP = 2048, 65536, 10.0
 SSD_STATE, SCAN_STATE_FOR_SSD = 128, 16
 STEP_TOLERANCE = 0.10
+PEER_MIN_SPEEDUP = {"scan": 2.0, "ssd": 1.5}
 
 Key = tuple[str, str, str, str]
 
@@ -148,6 +150,26 @@ def step_targets(index: dict[Key, Row], rows: list[Row]) -> list[str]:
     return lines
 
 
+def peer_targets(index: dict[Key, Row], rows: list[Row]) -> list[str]:
+    """tsssm's selective scan ≥ 2× mamba_ssm's CUDA scan and its SSD ≥ 1.5× mamba_ssm's Triton
+    SSD, forward and forward+backward, at every shape of the side-by-side section."""
+    lines = []
+    for case in pair_cases():
+        need = PEER_MIN_SPEEDUP[case.kernel]
+        for mode in ("fwd", "fwd+bwd"):
+            text = f"{case.label} {case.dtype} {mode} ≥ {need:g}× {THEIRS}"
+            ours, why_o = _timed(index, (PEER_SECTION, peer_row_case(case, OURS), case.dtype, mode))
+            theirs, why_t = _timed(index, (PEER_SECTION, peer_row_case(case, THEIRS), case.dtype,
+                                           mode))
+            if ours is None or theirs is None:
+                lines.append(_not_run(text, why_o or why_t))
+                continue
+            speedup = theirs.time_ms / ours.time_ms
+            lines.append(_line(speedup >= need, f"{text}: {speedup:.2f}× ({format_ms(ours.time_ms)}"
+                                                f" vs {format_ms(theirs.time_ms)} ms)"))
+    return lines
+
+
 TargetGroup = Callable[[dict[Key, Row], list[Row]], list[str]]
 
 TARGETS: tuple[tuple[str, tuple[str, ...], TargetGroup], ...] = (
@@ -155,6 +177,7 @@ TARGETS: tuple[tuple[str, tuple[str, ...], TargetGroup], ...] = (
     ("mixer", ("mixer",), mixer_targets),
     ("ssd vs scan", ("ssd", "scan"), ssd_targets),
     ("step", ("step",), step_targets),
+    ("vs mamba_ssm", (PEER_SECTION,), peer_targets),
 )
 """Each group of targets, the sections whose rows it reads, and its lines, in the issue's order."""
 

@@ -189,12 +189,15 @@ def _why(error: BaseException) -> str:
 
 class Bench:
     """Shared by the sections: the device's ceilings, the options (``quick``: fewer sizes;
-    ``ssd_chunk``: SSD's chunk length), the timing settings, the time budget and the report that
-    collects rows, checks, tuning times and errors, saved to ``out_dir`` after every case."""
+    ``ssd_chunk``: SSD's chunk length; ``peer_dir``: mamba_ssm's sources, or None), the timing
+    settings, the time budget and the report that collects rows, checks, tuning times and errors,
+    saved to ``out_dir`` after every case."""
 
     def __init__(self, device: Device, report: Report, out_dir: Path, quick: bool, ssd_chunk: int,
-                 rep_ms: int, started: float, budget_s: float) -> None:
+                 rep_ms: int, started: float, budget_s: float,
+                 peer_dir: Path | None = None) -> None:
         self.device, self.report, self.out_dir = device, report, out_dir
+        self.peer_dir = peer_dir
         self.quick, self.ssd_chunk, self.rep_ms = quick, ssd_chunk, rep_ms
         self.started, self.deadline = started, started + budget_s
         self.tuning_s: dict[str, float] = {}
