@@ -158,6 +158,17 @@ def test_triton_scan_matches_the_reference(options):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("feature_map", ["elu", "hedgehog"])
+def test_scan_inputs_share_one_dtype_under_autocast(feature_map):
+    """The Triton scan takes B and C only in x's dtype; CUDA autocast's fp32 softmax must not
+    send the scan back to the reference."""
+    mixer = _mixer(feature_map=feature_map).float().cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        dtypes = {t.dtype for t in mixer.scan_inputs(_x(5).float().cuda())}
+    assert dtypes == {torch.bfloat16}
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-4), (torch.bfloat16, 3e-2)])
 def test_auto_backend_on_gpu_matches_float64(dtype, tolerance):
     """float64 runs the reference; fp32 and bf16 autocast take the kernels (``backend="auto"``)."""

@@ -105,11 +105,12 @@ class LinearAttention(Mixer):
 
     def scan_inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``x (..., D)`` -> the scan's ``x = v`` (..., H, P), ``B = φ(k)`` and ``C = φ(q)``
-        (..., H, N)."""
+        (..., H, N), all three in one dtype as the Triton scan needs (autocast runs softmax in
+        fp32, the projection in bf16)."""
         q, k, v = self.qkv(x).unflatten(-1, (3, self.n_heads, self.head_dim)).unbind(-3)
         if self.normalization == "denominator":
             v = torch.cat([v, v.new_ones(*v.shape[:-1], 1)], dim=-1)
-        return v, self.feature_map(k), self.feature_map(q)
+        return v, self.feature_map(k).to(v.dtype), self.feature_map(q).to(v.dtype)
 
     def read_out(self, y: Tensor) -> Tensor:
         """The scan's ``y (..., H, P)`` -> normalised, through the output projection (..., D)."""
