@@ -7,30 +7,14 @@ cache grows with the sequence, whether reached by steps or by prefill."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 import torch
 
+from tests.mixers.cases import CAUSAL_MIXERS, FIXED_STATE
 from tests.mixers.stepping import step_through
-from tsssm.models.backbone import Backbone
-from tsssm.mixers.attention import Attention
 from tsssm.mixers.base import state_nbytes
-from tsssm.mixers.mamba import Mamba
-from tsssm.mixers.mamba2 import Mamba2
-from tsssm.mixers.rnn import RNN
-from tsssm.mixers.s4 import S4
+from tsssm.models.backbone import Backbone
 
-CAUSAL_MIXERS = {
-    "s4d": partial(S4, d_state=8, mode="diag"),
-    "s4": partial(S4, d_state=8, mode="dplr"),
-    "mamba": partial(Mamba, d_state=4, d_conv=3, expand=2),
-    "mamba2": partial(Mamba2, d_state=8, d_conv=3, expand=2, headdim=8, chunk_size=4),
-    "attention": partial(Attention, n_heads=2, causal=True),
-    "lstm": partial(RNN, kind="lstm"),
-    "gru": partial(RNN, kind="gru"),
-}
-FIXED_STATE = {"s4d", "s4", "mamba", "mamba2", "lstm", "gru"}
 PROMPT_LENGTHS = (1, 2, 7)  # below, at and above Mamba's d_conv - 1 = 2; 7 ends in a ragged chunk
 
 

@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 import torch
 
-from tests.mixers.test_contract import CAUSAL_MIXERS
+from tests.mixers.cases import CAUSAL_MIXERS
 from tsssm.models.backbone import Backbone
 from tsssm.mixers.attention import Attention
 from tsssm.models.language_model import LanguageModel

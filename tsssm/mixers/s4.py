@@ -33,7 +33,7 @@ from tsssm.mixers.base import Mixer
 MODES = ("diag", "dplr")
 
 
-def _ssm_parameter(value: Tensor) -> nn.Parameter:
+def ssm_parameter(value: Tensor) -> nn.Parameter:
     """A parameter of the SSM itself: excluded from weight decay, as in S4."""
     parameter = nn.Parameter(value)
     parameter._no_weight_decay = True
@@ -43,13 +43,22 @@ def _ssm_parameter(value: Tensor) -> nn.Parameter:
 def _complex_parameter(value: Tensor) -> nn.Parameter:
     """A complex SSM parameter stored as its real view ``(..., 2)``, so ``.double()`` and
     optimisers treat it like any real parameter."""
-    return _ssm_parameter(torch.view_as_real(value).clone(memory_format=torch.contiguous_format))
+    return ssm_parameter(torch.view_as_real(value).clone(memory_format=torch.contiguous_format))
 
 
 def _with_twins(modes: Tensor) -> Tensor:
     """``(..., N/2)`` modes -> ``(..., N)``: the modes, then their conjugates (the real system's
     other half)."""
     return torch.cat([modes, modes.conj()], dim=-1)
+
+
+def fft_convolve(u: Tensor, taps: Tensor) -> Tensor:
+    """``y_t = Σ_k taps_k u_{t-k}`` for ``t < L`` by FFT in O(L log L): u (..., L), taps (..., L)
+    (causal), or (..., 2L) whose last L taps, read circularly, are lags -L..-1 (the future).
+    Zero-padding to 2L keeps the circular convolution from wrapping the end onto the start."""
+    length = u.shape[-1]
+    spectrum = torch.fft.rfft(u, n=2 * length) * torch.fft.rfft(taps, n=2 * length)
+    return torch.fft.irfft(spectrum, n=2 * length)[..., :length]
 
 
 def hippo_legs_nplr(d_state: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -88,9 +97,9 @@ class ModalSSM(nn.Module):
         super().__init__()
         eigenvalues = eigenvalues.expand(d_model, -1)
         log_dt = torch.empty(d_model).uniform_(math.log(dt_min), math.log(dt_max))
-        self.log_dt = _ssm_parameter(log_dt)
-        self.log_a_real = _ssm_parameter(torch.log(-eigenvalues.real).float())
-        self.a_imag = _ssm_parameter(eigenvalues.imag.float())
+        self.log_dt = ssm_parameter(log_dt)
+        self.log_a_real = ssm_parameter(torch.log(-eigenvalues.real).float())
+        self.a_imag = ssm_parameter(eigenvalues.imag.float())
         self.c = _complex_parameter(torch.randn(copies, *eigenvalues.shape, dtype=torch.cfloat))
 
     def step_size(self, rate: float) -> Tensor:
@@ -104,6 +113,15 @@ class ModalSSM(nn.Module):
     def readout(self) -> Tensor:
         """C: (copies, H, N/2) complex."""
         return torch.view_as_complex(self.c)
+
+    def init_state(self, batch: int, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None) -> Tensor:
+        """Zeros ``(batch, H, N/2)``, complex128 for a float64 ``dtype`` and complex64 otherwise;
+        device and dtype default to the parameters'."""
+        real_dtype = dtype if dtype is not None else self.log_dt.dtype
+        complex_dtype = torch.complex128 if real_dtype == torch.float64 else torch.complex64
+        return torch.zeros(batch, *self.a_imag.shape, dtype=complex_dtype,
+                           device=device if device is not None else self.log_dt.device)
 
 
 class DiagonalSSM(ModalSSM):
@@ -255,7 +273,7 @@ class S4(Mixer):
         self.rate = rate
         ssm_class = DiagonalSSM if mode == "diag" else DPLRSSM
         self.ssm = ssm_class(d_model, d_state, 1 if self.causal else 2, dt_min, dt_max)
-        self.D = _ssm_parameter(torch.randn(d_model))
+        self.D = ssm_parameter(torch.randn(d_model))
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(d_model, 2 * d_model)
 
@@ -276,11 +294,10 @@ class S4(Mixer):
         length = x.shape[1]
         kernel = self.ssm.kernel(length, self.rate, self.kernel_backend)  # (copies, H, L)
         u = x.transpose(1, 2).to(kernel.dtype)  # (B, H, L)
-        taps = F.pad(kernel[0], (0, length))
+        taps = kernel[0]
         if not self.causal:  # the second kernel reads u[t+1:], reversed, from the circular end
-            taps = taps + F.pad(kernel[1].flip(-1), (length, 0))
-        y = torch.fft.irfft(torch.fft.rfft(u, n=2 * length) * torch.fft.rfft(taps), n=2 * length)
-        y = y[..., :length] + self.D.unsqueeze(-1) * u
+            taps = F.pad(taps, (0, length)) + F.pad(kernel[1].flip(-1), (length, 0))
+        y = fft_convolve(u, taps) + self.D.unsqueeze(-1) * u
         return self._mix(y.transpose(1, 2).to(x.dtype))
 
     def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -300,10 +317,7 @@ class S4(Mixer):
                    dtype: torch.dtype | None = None) -> Tensor:
         """Zeros ``(batch, H, N/2)``, complex128 for float64 and complex64 otherwise."""
         self._require_causal()
-        real_dtype = dtype if dtype is not None else self.D.dtype
-        complex_dtype = torch.complex128 if real_dtype == torch.float64 else torch.complex64
-        return torch.zeros(batch, self.d_model, self.d_state // 2, dtype=complex_dtype,
-                           device=device if device is not None else self.D.device)
+        return self.ssm.init_state(batch, device, dtype)
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """One sample: ``x (B, H) -> y (B, H)`` and the next ``(B, H, N/2)`` state."""
