@@ -20,7 +20,7 @@ from tsssm import bench
 from tsssm.benchmarks import cases, generation, timing
 from tsssm.benchmarks.cases import (PEER_SECTION, ScanCase, SSDCase, length_label, mixer_label,
                                     pair_cases, peer_row_case, step_label)
-from tsssm.benchmarks.peer_library import PeerUnavailable, load_peer
+from tsssm.benchmarks.peer_library import PeerUnavailable, load_peer_scan, load_peer_ssd
 from tsssm.benchmarks.floors import (ANCHOR_EXP_RATE, attention_bytes, causal_attention_flops,
                                      exp_rate, floor, minimal_bytes, scan_bytes, scan_exps,
                                      scan_step_bytes, ssd_bytes)
@@ -229,7 +229,9 @@ def test_peer_targets_read_the_ratio_of_each_pair():
 
 def test_peer_folder_without_sources_is_refused_by_name(tmp_path: Path):
     with pytest.raises(PeerUnavailable, match="csrc/selective_scan/selective_scan.cpp is missing"):
-        load_peer(tmp_path)
+        load_peer_scan(tmp_path)
+    with pytest.raises(PeerUnavailable, match="mamba_ssm/ops/triton/ssd_combined.py is missing"):
+        load_peer_ssd(tmp_path)
 
 
 # ------------------------------------------------------------------------ the guard per case
@@ -277,9 +279,10 @@ def test_bench_times_a_case_and_records_failures_without_stopping(cpu_bench: tim
 def test_arguments():
     args = bench.parse_args(["kernels"])
     assert (args.out, args.quick, args.sections) == (Path("docs/benchmarks"), False,
-                                                     ["scan", "attention", "mixer", "step", "ssd"])
+                                                     ["scan", "attention", "mixer", "step", "ssd",
+                                                      "peer-linear"])
     args = bench.parse_args(["kernels", "--peer-dir", "peer"])
-    assert args.sections[-1] == "peers" and args.peer_dir == Path("peer")
+    assert args.sections[-2:] == ["peer-scan", "peer-ssd"] and args.peer_dir == Path("peer")
     args = bench.parse_args(["kernels", "--quick", "--sections", "ssd,scan", "--out", "x"])
     assert (args.out, args.quick, args.sections) == (Path("x"), True, ["ssd", "scan"])
 

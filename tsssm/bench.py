@@ -1,7 +1,7 @@
 """Benchmarks on the GPU.
 
     python -m tsssm.bench kernels [--out docs/benchmarks] [--quick]
-                                  [--sections scan,attention,mixer,step,ssd,peers] [--budget-s 480]
+                                  [--sections scan,attention,mixer,step,ssd,peer-linear,...] [--budget-s 480]
                                   [--peer-dir MAMBA_SOURCES]
     python -m tsssm.bench generation [--out docs/benchmarks] [--contexts 1024,8192,65536]
                                      [--models mamba,transformer] [--new-tokens 256] [--batch 1]
@@ -10,8 +10,10 @@
 ``kernels`` times the project's kernels with ``triton.testing.do_bench`` (median) — the selective
 scan and SSD forward and forward+backward, the decode step, a whole Mamba layer against an
 attention layer, and SDPA flash attention — and reports each time against a copy's bandwidth
-measured in the same run. Given mamba_ssm's sources (``--peer-dir``), section ``peers`` times
-its CUDA selective scan and Triton SSD beside tsssm's on the same tensors (``benchmarks.peers``). It prints the table and the targets (PASS / MISS) last, and writes
+measured in the same run. Sections ``peer-*`` time tsssm's kernels beside a peer library's on the
+same tensors: ``peer-linear``, linear attention against flash-linear-attention (when installed);
+given mamba_ssm's sources (``--peer-dir``), ``peer-scan`` and ``peer-ssd``, its CUDA selective scan
+and Triton SSD (``benchmarks.peers``). It prints the table and the targets (PASS / MISS) last, and writes
 ``kernels.md`` and ``kernels.json`` (device, versions, command, date, every raw number) under
 ``--out`` after every case, so a run cut short keeps what it measured. Each section, kernel
 configuration and case fails on its own: the error is recorded and the run goes on. Cases that
@@ -38,16 +40,19 @@ from pathlib import Path
 import torch
 import triton
 
-from tsssm.benchmarks import attention, generation, mixer, peers, scan, ssd, step
+from tsssm.benchmarks import (attention, generation, linear_attention_peers, mixer, peers, scan,
+                              ssd, step)
 from tsssm.benchmarks.results import Report, markdown_table
 from tsssm.benchmarks.timing import Bench, describe_device
 
 SECTIONS: dict[str, Callable[[Bench], None]] = {
     "scan": scan.run, "attention": attention.run, "mixer": mixer.run, "step": step.run,
-    "ssd": ssd.run, "peers": peers.run}
+    "ssd": ssd.run, "peer-linear": linear_attention_peers.run, "peer-scan": peers.run_scan,
+    "peer-ssd": peers.run_ssd}
 """In the default order: the most certain first, SSD (the newest kernel, most to compile) next,
-the side-by-side comparison with mamba_ssm (which compiles its CUDA scan first) last; ``peers``
-is in the default list only when ``--peer-dir`` is given."""
+the side-by-side comparisons last; ``peer-scan`` (which compiles mamba_ssm's CUDA scan first) and
+``peer-ssd`` are in the default list only when ``--peer-dir`` is given."""
+MAMBA_PEER_SECTIONS = ("peer-scan", "peer-ssd")
 
 DEFAULT_OUT = Path("docs/benchmarks")
 DEFAULT_BUDGET_S = 480.0  # every section on an H200, the first calls autotuning (~8 min)
@@ -116,10 +121,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                          help="fewer lengths and state sizes, no 1M-token point, shorter repeats")
     kernels.add_argument("--sections", type=section_list, default=None,
                          help=f"comma-separated, run in this order (default {','.join(SECTIONS)}, "
-                              "peers only with --peer-dir)")
+                              f"{' and '.join(MAMBA_PEER_SECTIONS)} only with --peer-dir)")
     kernels.add_argument("--peer-dir", type=Path, default=None,
                          help="mamba_ssm's sources (csrc/selective_scan and mamba_ssm/ops): "
-                              "section peers builds its CUDA scan and times it beside tsssm's")
+                              "sections peer-scan and peer-ssd time its kernels beside tsssm's")
     kernels.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
                          help="cases that would start later than this many seconds after launch "
                               f"are skipped (default {DEFAULT_BUDGET_S:g})")
@@ -151,7 +156,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                      help="short contexts and few tokens, for a check on the CPU")
     args = parser.parse_args(argv)
     if args.command == "kernels" and args.sections is None:
-        args.sections = [name for name in SECTIONS if name != "peers" or args.peer_dir]
+        args.sections = [name for name in SECTIONS
+                         if name not in MAMBA_PEER_SECTIONS or args.peer_dir]
     if args.command == "generation":
         args.contexts = args.contexts or (QUICK_CONTEXTS if args.quick else DEFAULT_CONTEXTS)
         args.new_tokens = args.new_tokens or (QUICK_NEW_TOKENS if args.quick

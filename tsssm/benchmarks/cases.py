@@ -141,10 +141,17 @@ PEER_SSD_SHAPES = ((4, 64 * K, 128), (4, 64 * K, 16), (1, 64 * K, 128), (8, 8 * 
 """(batch, length, N): the SSD shapes of the side-by-side comparison, bf16."""
 
 
+LINEAR_SECTION, FLA = "vs fla", "fla"
+LINEAR_HEADS, LINEAR_HEAD_DIM, LINEAR_CHUNK = 16, 64, 64
+LINEAR_SHAPES = ((8, 2 * K), (4, 8 * K), (1, 64 * K))
+"""(batch, length) of linear attention against flash-linear-attention: width 1024 as the mixers,
+bf16, d_k = d_v = N = 64."""
+
+
 class PairCase(NamedTuple):
     """One kernel shape timed for tsssm and for mamba_ssm (section ``peers``)."""
 
-    kernel: str  # "scan" or "ssd"
+    kernel: str  # "scan", "ssd", "linear attention" or "retention"
     dtype: str
     batch: int
     length: int
@@ -152,8 +159,9 @@ class PairCase(NamedTuple):
 
     @property
     def label(self) -> str:
-        width = (f"D{PEER_SCAN_DIM}" if self.kernel == "scan"
-                 else f"H{PEER_SSD_HEADS}x{PEER_SSD_HEAD_DIM} chunk {PEER_SSD_CHUNK}")
+        widths = {"scan": f"D{PEER_SCAN_DIM}",
+                  "ssd": f"H{PEER_SSD_HEADS}x{PEER_SSD_HEAD_DIM} chunk {PEER_SSD_CHUNK}"}
+        width = widths.get(self.kernel, f"H{LINEAR_HEADS}x{LINEAR_HEAD_DIM}")
         return f"{self.kernel} B{self.batch} L{length_label(self.length)} {width} N{self.state}"
 
 
@@ -163,6 +171,12 @@ def pair_cases() -> list[PairCase]:
     scans = [PairCase("scan", dtype, b, length, PEER_SCAN_STATE) for dtype in ("fp32", "bf16")
              for b, length in PEER_SCAN_SHAPES]
     return scans + [PairCase("ssd", "bf16", b, length, n) for b, length, n in PEER_SSD_SHAPES]
+
+
+def linear_cases() -> list[PairCase]:
+    """Normalised linear attention (no decay) and retention (per-head decay, no normaliser)."""
+    return [PairCase(kernel, "bf16", b, length, LINEAR_HEAD_DIM)
+            for kernel in ("linear attention", "retention") for b, length in LINEAR_SHAPES]
 
 
 def peer_row_case(case: PairCase, library: str) -> str:

@@ -37,12 +37,11 @@ class PeerUnavailable(RuntimeError):
 
 
 @dataclass
-class PeerKernels:
-    """mamba_ssm's selective scan (``(B, D, L)`` layout) and chunked SSD (``(B, L, H, P)``)."""
+class PeerKernel:
+    """One of mamba_ssm's kernels: its public function, how long loading it took, from where."""
 
-    selective_scan: Callable[..., torch.Tensor]
-    chunk_scan: Callable[..., torch.Tensor]
-    build_s: float
+    fn: Callable[..., torch.Tensor]
+    load_s: float
     source: str
 
 
@@ -68,24 +67,39 @@ def _build_scan(root: Path) -> None:
     sys.modules[EXTENSION] = module
 
 
-def load_peer(root: Path) -> PeerKernels:
-    """Build and import mamba_ssm's kernels from the source folder ``root``."""
+def _checked(root: Path, needed: Path) -> Path:
+    """``root`` resolved, once it holds ``needed`` and a CUDA GPU is present."""
     root = root.resolve()
-    for needed in (root / SCAN_SOURCES / "selective_scan.cpp", root / PACKAGE / "ops"):
-        if not needed.exists():
-            raise PeerUnavailable(f"peer folder {root}: {needed.relative_to(root)} is missing; "
-                                  "expected a mamba_ssm source checkout")
+    if not (root / needed).exists():
+        raise PeerUnavailable(f"peer folder {root}: {needed} is missing; expected a mamba_ssm "
+                              "source checkout")
     if not torch.cuda.is_available():
         raise PeerUnavailable("the peer's kernels need a CUDA GPU")
+    return root
+
+
+def _load(root: Path, build: Callable[[Path], None], module: str, name: str) -> PeerKernel:
+    """Run ``build`` (if any work is needed), then import ``name`` from ``module`` under the peer's
+    package; any failure becomes one ``PeerUnavailable`` line."""
     started = time.monotonic()
     try:
         _mount(root)
-        _build_scan(root)
-        scan = importlib.import_module(f"{PACKAGE}.ops.selective_scan_interface")
-        ssd = importlib.import_module(f"{PACKAGE}.ops.triton.ssd_combined")
+        build(root)
+        fn = getattr(importlib.import_module(f"{PACKAGE}.{module}"), name)
     except Exception as error:  # a compiler or import failure becomes one line in the report
         first = str(error).strip().splitlines()
-        raise PeerUnavailable(f"peer folder {root} did not build or import: "
+        raise PeerUnavailable(f"peer folder {root} did not build or import {name}: "
                               f"{type(error).__name__}: {first[0][:200] if first else ''}") from error
-    return PeerKernels(scan.selective_scan_fn, ssd.mamba_chunk_scan_combined,
-                       time.monotonic() - started, str(root))
+    return PeerKernel(fn, time.monotonic() - started, str(root))
+
+
+def load_peer_scan(root: Path) -> PeerKernel:
+    """mamba_ssm's CUDA selective scan (``selective_scan_fn``), compiled from ``root`` first."""
+    root = _checked(root, SCAN_SOURCES / "selective_scan.cpp")
+    return _load(root, _build_scan, "ops.selective_scan_interface", "selective_scan_fn")
+
+
+def load_peer_ssd(root: Path) -> PeerKernel:
+    """mamba_ssm's Triton SSD (``mamba_chunk_scan_combined``) from ``root``; nothing to build."""
+    root = _checked(root, Path(PACKAGE) / "ops" / "triton" / "ssd_combined.py")
+    return _load(root, lambda _: None, "ops.triton.ssd_combined", "mamba_chunk_scan_combined")

@@ -1,16 +1,18 @@
-"""Section ``peers``: tsssm's selective scan and SSD against mamba_ssm's, on the same tensors.
+"""Sections ``peer-scan`` and ``peer-ssd``: tsssm's selective scan and SSD against mamba_ssm's.
 
-Runs when the benchmark is given mamba_ssm's sources (``--peer-dir``; ``peer_library``). Every
+They run when the benchmark is given mamba_ssm's sources (``--peer-dir``; ``peer_library``). Every
 Mamba option is on — D skip, z gate, delta_bias and softplus — as a Mamba or Mamba-2 layer calls
-the kernels. Per kernel and dtype the two libraries are first checked to agree (output and every
-gradient, ‖ours − theirs‖ / ‖theirs‖), then each shape is timed for both, one after the other, on
-one set of tensors (the scan's copy in mamba_ssm's ``(B, D, L)`` layout holds the same values).
-Rows come in pairs, ``… · tsssm`` and ``… · mamba_ssm``; the targets read their ratio.
+the kernels. Per kernel, dtype and state size the two libraries are first checked to agree (output
+and every gradient, ‖ours − theirs‖ / ‖theirs‖), then each shape is timed for both, one after the
+other, on one set of tensors (the scan's copy in mamba_ssm's ``(B, D, L)`` layout holds the same
+values). Rows come in pairs, ``… · tsssm`` and ``… · mamba_ssm``; the targets read their ratio.
+``compare`` is shared with the other side-by-side sections (``linear_attention_peers``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -19,7 +21,7 @@ from tsssm.benchmarks.cases import (OURS, PEER_SCAN_DIM, PEER_SECTION, PEER_SSD_
                                     PEER_SSD_HEAD_DIM, PEER_SSD_HEADS, THEIRS, TUNE_SHAPE, K,
                                     PairCase, pair_cases, peer_row_case)
 from tsssm.benchmarks.checks import TOLERANCE, relative_error
-from tsssm.benchmarks.peer_library import PeerKernels, PeerUnavailable, load_peer
+from tsssm.benchmarks.peer_library import PeerUnavailable, load_peer_scan, load_peer_ssd
 from tsssm.benchmarks.results import Check, Row
 from tsssm.benchmarks.timing import Bench, Timed, kernel_setup
 from tsssm.kernels.selective_scan import selective_scan
@@ -91,34 +93,39 @@ def ssd_inputs(case: PairCase, grad: bool) -> tuple[dict[str, Tensor], dict[str,
     return inputs, dict(inputs)
 
 
-def calls(peer: PeerKernels, kernel: str) -> dict[str, Callable[[dict[str, Tensor]], Tensor]]:
-    """Each library's call of ``kernel`` on its dict of inputs."""
-    if kernel == "scan":
-        return {OURS: lambda t: selective_scan(**t, delta_softplus=True, backend="triton"),
-                THEIRS: lambda t: peer.selective_scan(**t, delta_softplus=True)}
-    return {OURS: lambda t: ssd(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True, backend="triton"),
-            THEIRS: lambda t: peer.chunk_scan(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True)}
+Inputs = dict[str, Tensor]
+Call = Callable[[Inputs], Tensor]
 
 
-def make_inputs(case: PairCase, grad: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    return (scan_inputs if case.kernel == "scan" else ssd_inputs)(case, grad)
+@dataclass
+class Comparison:
+    """What a side-by-side section needs: the peer's name, both libraries' calls on their own
+    dicts of inputs, the inputs of a case for both (same values), and how to bring the peer's
+    output or an input's gradient back to tsssm's layout (``(name, tensor) -> tensor``; ``y``
+    names the output)."""
+
+    section: str
+    peer: str
+    ours: Call
+    theirs: Call
+    inputs: Callable[[PairCase, bool], tuple[Inputs, Inputs]]
+    to_ours: Callable[[str, Tensor], Tensor] = lambda _, tensor: tensor
 
 
-def agreement(peer: PeerKernels, case: PairCase) -> Check:
-    """Output and every input's gradient of tsssm against mamba_ssm, for one output gradient."""
-    ours, theirs = make_inputs(case, grad=True)
-    call = calls(peer, case.kernel)
-    y_ours, y_theirs = call[OURS](ours), call[THEIRS](theirs)
+def agreement(comparison: Comparison, case: PairCase) -> Check:
+    """Output and every input's gradient of tsssm against the peer, for one output gradient."""
+    ours, theirs = comparison.inputs(case, True)
+    y_ours, y_theirs = comparison.ours(ours), comparison.theirs(theirs)
     grad_out = torch.randn_like(y_ours)
-    grad_theirs = (to_peer_layout("u", grad_out) if case.kernel == "scan" else grad_out)
-    names = list(ours)
+    grad_theirs = torch.autograd.grad(comparison.to_ours("y", y_theirs), y_theirs, grad_out,
+                                      retain_graph=True)[0]
+    names = [name for name, t in ours.items() if t.requires_grad]
     g_ours = torch.autograd.grad(y_ours, [ours[n] for n in names], grad_out)
     g_theirs = torch.autograd.grad(y_theirs, [theirs[n] for n in names], grad_theirs)
-    convert = from_peer_layout if case.kernel == "scan" else (lambda _, t: t)
-    errors = {"y": relative_error(y_ours, convert("y", y_theirs))}
-    errors.update({f"d{n}": relative_error(a, convert(n, b))
+    errors = {"y": relative_error(y_ours, comparison.to_ours("y", y_theirs))}
+    errors.update({f"d{n}": relative_error(a, comparison.to_ours(n, b))
                    for n, a, b in zip(names, g_ours, g_theirs)})
-    return Check(f"{case.kernel} {case.dtype} tsssm vs mamba_ssm", case.label, errors,
+    return Check(f"{case.kernel} {case.dtype} {OURS} vs {comparison.peer}", case.label, errors,
                  TOLERANCE[case.dtype])
 
 
@@ -126,51 +133,87 @@ class SharedInputs:
     """One set of tensors for a pair of rows: made for the first library's row, released after
     the second's, so both time the same values and only one set is alive at a time."""
 
-    def __init__(self, case: PairCase) -> None:
-        self.case, self.held = case, {}
+    def __init__(self, comparison: Comparison, case: PairCase) -> None:
+        self.comparison, self.case, self.held = comparison, case, {}
 
-    def first(self, grad: bool) -> dict[str, Tensor]:
-        self.held[grad] = make_inputs(self.case, grad)
+    def first(self, grad: bool) -> Inputs:
+        self.held[grad] = self.comparison.inputs(self.case, grad)
         return self.held[grad][0]
 
-    def second(self, grad: bool) -> dict[str, Tensor]:
+    def second(self, grad: bool) -> Inputs:
         return self.held.pop(grad)[1]
 
 
-def pair_rows(peer: PeerKernels, case: PairCase) -> list[tuple[Row, Callable[[], Timed]]]:
+def pair_rows(comparison: Comparison, case: PairCase) -> list[tuple[Row, Callable[[], Timed]]]:
     """Both libraries' rows of ``case`` in each mode, tsssm's first."""
     rows = []
-    call = calls(peer, case.kernel)
     shape = {"batch": case.batch, "length": case.length, "state": case.state}
     for mode in MODES:
-        shared = SharedInputs(case)
-        for library, inputs in ((OURS, shared.first), (THEIRS, shared.second)):
-            row = Row(PEER_SECTION, peer_row_case(case, library), case.dtype, mode,
+        shared = SharedInputs(comparison, case)
+        for library, inputs, call in ((OURS, shared.first, comparison.ours),
+                                      (comparison.peer, shared.second, comparison.theirs)):
+            row = Row(comparison.section, peer_row_case(case, library), case.dtype, mode,
                       case.batch * case.length, shape)
-            run = call[library]
-            rows.append((row, kernel_setup(inputs, lambda t, _backend, run=run: run(t), mode,
+            rows.append((row, kernel_setup(inputs, lambda t, _backend, call=call: call(t), mode,
                                            False)))
     return rows
 
 
-def run(bench: Bench) -> None:
-    if bench.peer_dir is None:
-        bench.report.errors.append("peers: not run (no --peer-dir given)")
-        return
-    try:
-        peer = load_peer(bench.peer_dir)
-    except PeerUnavailable as error:
-        bench.log(f"peers: {error}")
-        bench.report.errors.append(f"peers: {error}")
-        return
-    bench.report.meta["peer"] = {"source": peer.source, "build_s": round(peer.build_s, 1)}
-    bench.log(f"built {THEIRS} from {peer.source} in {peer.build_s:.0f} s")
-    cases = pair_cases()
+def compare(bench: Bench, comparison: Comparison, cases: list[PairCase],
+            check_shape: tuple[int, int]) -> None:
+    """Per (kernel, dtype, state) of ``cases``: tune both libraries at ``cases.TUNE_SHAPE``,
+    check they agree at ``check_shape`` (batch, length), then time every pair."""
     for kernel, dtype, state in dict.fromkeys((c.kernel, c.dtype, c.state) for c in cases):
         group = [c for c in cases if (c.kernel, c.dtype, c.state) == (kernel, dtype, state)]
-        check_case = PairCase(kernel, dtype, *(CHECK_SCAN if kernel == "scan" else CHECK_SSD),
-                              state)
-        tuning = [setup for _, setup in pair_rows(peer, PairCase(kernel, dtype, *TUNE_SHAPE, state))]
-        bench.run_group(f"{kernel} {dtype} N{state} vs {THEIRS}", tuning,
-                        lambda: agreement(peer, check_case),
-                        [pair for case in group for pair in pair_rows(peer, case)])
+        check_case = PairCase(kernel, dtype, *check_shape, state)
+        tuning = PairCase(kernel, dtype, *TUNE_SHAPE, state)
+        bench.run_group(f"{kernel} {dtype} N{state} vs {comparison.peer}",
+                        [setup for _, setup in pair_rows(comparison, tuning)],
+                        lambda: agreement(comparison, check_case),
+                        [pair for case in group for pair in pair_rows(comparison, case)])
+
+
+def loaded(bench: Bench, section: str, load: Callable[[], Call]) -> Call | None:
+    """The peer's function, or None after recording why it could not be had."""
+    try:
+        return load()
+    except PeerUnavailable as error:
+        bench.log(f"{section}: {error}")
+        bench.report.errors.append(f"{section}: {error}")
+        return None
+
+
+def mamba_peer(bench: Bench, section: str, loader) -> Call | None:
+    """mamba_ssm's kernel from ``--peer-dir`` through ``loader``, its load time in the report."""
+    if bench.peer_dir is None:
+        bench.report.errors.append(f"{section}: not run (no --peer-dir given)")
+        return None
+
+    def load() -> Call:
+        kernel = loader(bench.peer_dir)
+        bench.report.meta.setdefault("peer", {})[section] = {
+            "source": kernel.source, "load_s": round(kernel.load_s, 1)}
+        bench.log(f"loaded {THEIRS} for {section} from {kernel.source} in {kernel.load_s:.0f} s")
+        return kernel.fn
+
+    return loaded(bench, section, load)
+
+
+def run_scan(bench: Bench) -> None:
+    peer = mamba_peer(bench, "peer-scan", load_peer_scan)
+    if peer is not None:
+        comparison = Comparison(
+            PEER_SECTION, THEIRS,
+            lambda t: selective_scan(**t, delta_softplus=True, backend="triton"),
+            lambda t: peer(**t, delta_softplus=True), scan_inputs, from_peer_layout)
+        compare(bench, comparison, [c for c in pair_cases() if c.kernel == "scan"], CHECK_SCAN)
+
+
+def run_ssd(bench: Bench) -> None:
+    peer = mamba_peer(bench, "peer-ssd", load_peer_ssd)
+    if peer is not None:
+        comparison = Comparison(
+            PEER_SECTION, THEIRS,
+            lambda t: ssd(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True, backend="triton"),
+            lambda t: peer(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True), ssd_inputs)
+        compare(bench, comparison, [c for c in pair_cases() if c.kernel == "ssd"], CHECK_SSD)
