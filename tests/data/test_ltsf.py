@@ -115,10 +115,11 @@ def test_synthetic_default_needs_no_file() -> None:
 
 def test_too_short_series_names_the_file_and_the_part(tmp_path: Path, shared_data: Path) -> None:
     synthetic_frame(n_rows=400).to_csv(tmp_path / "short.csv", index=False)
-    too_short = r"short\.csv: series of 400 rows is too short .* the val part reads rows \[184, 320\)"
+    too_short = (r"short\.csv: the val part of the 'ratio' split of 400 rows has 136 rows \(\[184, 320\), "
+                 r"lookback included\), but one window needs 192 \(lookback 96 \+ horizon 96\)")
     with pytest.raises(ValueError, match=too_short):
         _ready(None, path=tmp_path / "short.csv", lookback=96, horizon=96)
-    with pytest.raises(ValueError, match=r"ETTh1\.csv: .* the train part reads rows \[0, 8640\)"):
+    with pytest.raises(ValueError, match=r"ETTh1\.csv: the train part .* has 8640 rows .* needs 8696"):
         _ready(root=shared_data, lookback=8600, horizon=96)
 
 

@@ -56,11 +56,12 @@ def test_other_date_column_name_hints() -> None:
     assert variables(frame, "f.csv", date_column="timestamp")[1] == ["a", "OT"]
 
 
-def test_nans_are_counted_per_column() -> None:
+def test_nans_name_their_columns_and_first_row() -> None:
     frame = _frame()
     frame.loc[[0, 2], "OT"] = np.nan
     frame.loc[1, "a"] = np.nan
-    with pytest.raises(ValueError, match=r"f\.csv: missing values \(NaN\) in 2 columns \(a: 1, OT: 2\)"):
+    with pytest.raises(ValueError, match=r"f\.csv: 3 missing values \(NaN\) in the series, the first at row 0 "
+                                         r"\(data rows counted from 0\), in columns \['a', 'OT'\]"):
         variables(frame, "f.csv")
 
 

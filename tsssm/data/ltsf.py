@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from lightning import LightningDataModule
 
@@ -24,8 +25,8 @@ from tsssm.data.registry import SPLIT_RULES, TabularSpec, get_tabular_spec
 from tsssm.data.sampling import SplitLoaders
 from tsssm.data.splits import Borders, check_length, ltsf_borders
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.data.tabular import (check_features, check_shape, date_frequency, read_frame,
-                                 select_channels, variables)
+from tsssm.data.tabular import (check_features, check_shape, inferred_frequency, read_frame,
+                                 select_channels, series_dates, variables)
 from tsssm.data.windows import WindowDataset
 
 SPLITS = ("train", "val", "test")
@@ -129,21 +130,26 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
         if self.spec is not None and self.spec.source is not None:
             self._registry_file()
 
+    def _table(self) -> tuple[pd.DataFrame, str, str | None]:
+        """The table of the series, a label naming where it came from, and its date column."""
+        if self.spec is None:
+            return read_frame(self.path), str(self.path), self.date_column
+        if self.spec.source is None:
+            return synthetic_frame(**self.synthetic), f"synthetic({self.synthetic})", "date"
+        path = self._registry_file()
+        return read_frame(path, self.spec.file_format), str(path), self.date_column
+
     def _read(self) -> tuple[np.ndarray, list[str], str, str | None]:
         """The raw variables (T, C) float64, their names, a label naming where they came from, and
-        the time step (``freq``)."""
+        the time step (``freq``). Values must be finite; dates, where the table has them, must parse,
+        sorted and unique."""
+        frame, source, date_column = self._table()
+        values, names = variables(frame, source, date_column)
+        dates = series_dates(frame, date_column, source)
         if self.spec is None:
-            source = str(self.path)
-            frame = read_frame(self.path)
-            values, names = variables(frame, source, self.date_column)
-            return values, names, source, date_frequency(frame, self.date_column)
+            return values, names, source, None if dates is None else inferred_frequency(dates)
         if self.spec.source is None:
-            source = f"synthetic({self.synthetic})"
-            values, names = variables(synthetic_frame(**self.synthetic), source, "date")
             return values, names, source, self.synthetic.get("freq", self.spec.freq)
-        path = self._registry_file()
-        source = str(path)
-        values, names = variables(read_frame(path, self.spec.file_format), source, self.date_column)
         check_shape(values, self.spec.n_rows, self.spec.n_vars, source)
         return values, names, source, self.spec.freq
 

@@ -7,7 +7,8 @@
 
 Reading checks what a forecast needs and names the file, series, row or column that fails: every
 channel by name, numbers in them, dates (or integer steps) sorted and unique, at least ``lookback``
-rows, no NaN among the last ``lookback``.
+rows, no NaN, inf or -inf among the last ``lookback``. Values and dates are checked by
+``series_checks``, as training checks its files.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tsssm.atomic import write_atomically
+from tsssm.data.series_checks import check_date_order, finite_values, parse_dates
 from tsssm.data.tabular import read_frame
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -65,13 +67,10 @@ def input_files(source: Path, output: Path) -> list[Path]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file, read as training reads its files (``tabular.read_frame``: string
-    column names, none twice)."""
+    """A CSV or Parquet file, read and refused as training reads its files (``tabular.read_frame``:
+    string column names, none twice, at least one row; an unreadable file named)."""
     table_suffix(path, "input")
-    try:
-        return read_frame(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"input {path} could not be read: {error}") from error
+    return read_frame(path)
 
 
 def table_layout(frame: pd.DataFrame, layout: str, path: Path) -> str:
@@ -97,50 +96,18 @@ def channel_columns(columns: list[str], channels: list[str], where: str) -> list
     return list(channels)
 
 
-def parse_dates(column: pd.Series, where: str) -> pd.Index:
-    """Dates (or integer time steps) of every row; a row that is neither is named in the error."""
-    if pd.api.types.is_integer_dtype(column):
-        return pd.Index(column)
-    if pd.api.types.is_datetime64_any_dtype(column):
-        dates = column
-    elif pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        raise ValueError(f"{where}: date column {column.name!r} holds {column.dtype} values; "
-                         "expected dates or integer time steps")
-    else:
-        dates = pd.to_datetime(column, errors="coerce")
-        if dates.isna().any():
-            dates = pd.to_datetime(column, errors="coerce", format="mixed")
-    bad = dates.isna().to_numpy()
-    if bad.any():
-        row = column.index[bad.argmax()]
-        raise ValueError(f"{where}: date column {column.name!r} has {column[row]!r} at row {row} "
-                         "(counting data rows from 0), which is not a date")
-    return pd.Index(dates)
-
-
 def check_series(series: Series, rows: pd.Index, columns: list[str], lookback: int) -> None:
-    """Dates strictly increasing, at least ``lookback`` rows, no NaN among the last ``lookback``.
+    """Dates strictly increasing, at least ``lookback`` rows, finite values in the last ``lookback``
+    (the rows the model reads; older gaps are harmless).
 
     ``rows``: the series' row labels in its file; ``columns``: the file's column of each channel.
     """
-    dates = series.dates
-    out_of_order = np.flatnonzero(~(dates[1:] > dates[:-1]))
-    if out_of_order.size:
-        i = out_of_order[0] + 1
-        problem = "repeats" if dates[i] == dates[i - 1] else "comes before"
-        raise ValueError(f"{series.where}: dates must be sorted and unique, but row {rows[i]} "
-                         f"({dates[i]}) {problem} the date of row {rows[i - 1]} ({dates[i - 1]}) "
-                         "(rows counted from 0); sort the rows by date and drop duplicates")
-    if len(dates) < lookback:
-        raise ValueError(f"{series.where}: {len(dates)} rows, but the model reads the last "
+    check_date_order(series.dates, rows, series.where)
+    if len(series.dates) < lookback:
+        raise ValueError(f"{series.where}: {len(series.dates)} rows, but the model reads the last "
                          f"lookback={lookback} rows of a series")
-    nan_rows, nan_channels = np.nonzero(np.isnan(series.values[-lookback:]))
-    if nan_rows.size:
-        first = rows[len(dates) - lookback + nan_rows[0]]
-        named = sorted({columns[c] for c in nan_channels})
-        raise ValueError(f"{series.where}: {nan_rows.size} missing values (NaN) in the last "
-                         f"lookback={lookback} rows, the first at row {first} (rows counted from "
-                         f"0), in columns {named}; fill them first")
+    finite_values(series.values[-lookback:], columns, rows[-lookback:], series.where,
+                  f"the last lookback={lookback} rows")
 
 
 def series_rows(frame: pd.DataFrame, layout: str, path: Path) -> dict[str, np.ndarray]:
@@ -163,8 +130,6 @@ def read_series(path: Path, layout: str, channels: list[str], lookback: int,
     reads the last ``lookback`` rows; a note for each file with unused columns."""
     frame = read_table(path)
     layout = table_layout(frame, layout, path)
-    if frame.empty:
-        raise ValueError(f"input {path} has no rows")
     if layout == "long":
         date_column, keys = "ds", list(LONG_KEYS)
     else:

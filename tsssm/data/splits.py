@@ -57,17 +57,21 @@ def ltsf_borders(rule: str, n_rows: int, lookback: int) -> Borders:
 
 
 def check_length(borders: Borders, n_rows: int, lookback: int, horizon: int, rule: str, source: str) -> None:
-    """Raise, naming the file and the part, if the series cannot give every split at least one window."""
-    needed = f"lookback {lookback} + horizon {horizon}"
+    """Raise, naming the file, the part, its rows and the rows needed, if the series cannot give every
+    split at least one window. (The train part starts at row 0 and is checked first, so a later part
+    that would start before row 0 has already failed there.)"""
     if borders.test.stop > n_rows:
         raise ValueError(
-            f"{source}: series of {n_rows} rows is too short for the {rule!r} split, which reads rows up to "
-            f"{borders.test.stop}"
+            f"{source}: {n_rows} rows, but the {rule!r} split reads rows up to {borders.test.stop}; "
+            f"expected at least {borders.test.stop} rows"
         )
+    needed = lookback + horizon
     for name, part in borders.items():
-        if part.start < 0 or part.n_windows(lookback, horizon) < 1:
+        rows = part.stop - part.start
+        if rows < needed:
             raise ValueError(
-                f"{source}: series of {n_rows} rows is too short for {needed} under the {rule!r} split: the "
-                f"{name} part reads rows [{part.start}, {part.stop}) but needs {lookback + horizon} rows or more, "
-                "none before row 0"
+                f"{source}: the {name} part of the {rule!r} split of {n_rows} rows has {rows} rows "
+                f"([{part.start}, {part.stop}), lookback included), but one window needs {needed} "
+                f"(lookback {lookback} + horizon {horizon}); expected a longer series, or a shorter lookback "
+                "or horizon"
             )

@@ -1,8 +1,9 @@
 """Reading a multivariate series from CSV, CSV.gz, Parquet or LSTNet text, and checking it is usable.
 
 Why so strict: a forecasting number is only meaningful if the matrix behind it is what we think it is. A
-stray text column, a NaN or a truncated file would otherwise turn into a silent wrong result, so every
-problem is an error that names the file and what was expected.
+stray text column, a NaN or inf, a repeated date or a truncated file would otherwise turn into a silent
+wrong result, so every problem is a one-line error that names the file, the column or row, and what was
+expected. Values and dates are checked by `series_checks`, as forecast input is.
 
 Formats (picked from the file name):
 - wide CSV (`.csv`, `.csv.gz`) or Parquet (`.parquet`): an optional date column plus one numeric column per
@@ -11,10 +12,15 @@ Formats (picked from the file name):
   are named "0", "1", ... in file order.
 """
 
+import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from tsssm.data.series_checks import check_date_order, finite_values, parse_dates
 
 _FORMAT_BY_SUFFIX = {
     ".csv": "wide_csv",
@@ -23,6 +29,21 @@ _FORMAT_BY_SUFFIX = {
     ".txt": "lstnet_txt",
     ".txt.gz": "lstnet_txt",
 }
+
+
+_EXPECTED = {
+    "wide_csv": "a CSV table: a header line, then one row per time step",
+    "parquet": "a Parquet table with one row per time step",
+    "lstnet_txt": "comma-separated numbers without a header, one row per time step",
+}
+_READERS = {
+    "wide_csv": pd.read_csv,
+    "parquet": pd.read_parquet,
+    "lstnet_txt": lambda path: pd.read_csv(path, header=None),
+}
+# What pandas and pyarrow raise on bytes that are not the table the name promises.
+_UNREADABLE = (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+               gzip.BadGzipFile, EOFError, zlib.error)
 
 
 def table_format(path: Path) -> str:
@@ -37,16 +58,25 @@ def table_format(path: Path) -> str:
 
 
 def read_frame(path: Path, expected_format: str | None = None) -> pd.DataFrame:
-    """Read a table as a DataFrame (columns as strings). `expected_format` guards registry files."""
+    """Read a table as a DataFrame (columns as strings, at least one row). `expected_format` guards
+    registry files. A folder, a missing, empty or unreadable file is an error naming the file."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; expected a table file ({', '.join(_FORMAT_BY_SUFFIX)})")
     file_format = table_format(path)
     if expected_format is not None and file_format != expected_format:
         raise ValueError(f"{path}: the file name says {file_format!r} but the registry expects {expected_format!r}")
-    if file_format == "parquet":
-        frame = pd.read_parquet(path)
-    elif file_format == "lstnet_txt":
-        frame = pd.read_csv(path, header=None)
-    else:
-        frame = pd.read_csv(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; expected {_EXPECTED[file_format]}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes); expected {_EXPECTED[file_format]}")
+    try:
+        frame = _READERS[file_format](path)
+    except _UNREADABLE as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(f"{path}: unreadable ({reason}); expected {_EXPECTED[file_format]}") from error
+    if len(frame) == 0:
+        raise ValueError(f"{path}: header only, no data rows (columns {[str(c) for c in frame.columns]}); "
+                         f"expected {_EXPECTED[file_format]}")
     frame.columns = [str(column) for column in frame.columns]
     if frame.columns.has_duplicates:
         duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
@@ -57,7 +87,8 @@ def read_frame(path: Path, expected_format: str | None = None) -> pd.DataFrame:
 def variables(frame: pd.DataFrame, source: str, date_column: str | None = "date") -> tuple[np.ndarray, list[str]]:
     """The variables of a wide table as a float64 matrix (T, C) and their names, the date column dropped.
 
-    Errors name `source` and list non-numeric columns (with their dtype) or NaN counts per column.
+    Errors name `source` and list non-numeric columns (with their dtype), or the columns and first
+    row of NaN, inf or -inf values.
     """
     if date_column is not None and date_column in frame.columns:
         frame = frame.drop(columns=[date_column])
@@ -74,13 +105,7 @@ def variables(frame: pd.DataFrame, source: str, date_column: str | None = "date"
             f"({date_column!r}) must hold numbers. If one of them is the date column, pass date_column=<its name>."
         )
     values = frame.to_numpy(dtype=np.float64)
-    nan_counts = np.isnan(values).sum(axis=0)
-    if nan_counts.any():
-        listing = ", ".join(f"{name}: {int(count)}" for name, count in zip(frame.columns, nan_counts) if count)
-        raise ValueError(
-            f"{source}: missing values (NaN) in {int((nan_counts > 0).sum())} columns ({listing}) "
-            f"of {len(values)} rows; fill or drop them before forecasting"
-        )
+    finite_values(values, list(frame.columns), frame.index, source)
     return values, list(frame.columns)
 
 
@@ -126,14 +151,11 @@ def inferred_frequency(dates: pd.Index | pd.Series) -> str | None:
         return None
 
 
-def date_frequency(frame: pd.DataFrame, date_column: str | None) -> str | None:
-    """The time step of a frame's date column as a pandas alias; None without that column or with
-    dates pandas cannot parse or space regularly."""
+def series_dates(frame: pd.DataFrame, date_column: str | None, source: str) -> pd.Index | None:
+    """The dates (or integer steps) of a frame's date column, each parsed, sorted and unique; None
+    without that column. Errors name `source` and the first row that fails."""
     if date_column not in frame.columns:
         return None
-    try:
-        dates = pd.to_datetime(frame[date_column])
-    except (TypeError, ValueError):
-        return None
-    return inferred_frequency(dates)
-
+    dates = parse_dates(frame[date_column], source)
+    check_date_order(dates, frame.index, source)
+    return dates
