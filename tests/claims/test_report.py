@@ -94,7 +94,8 @@ def test_sections_list_exponents_differences_missing_runs_and_plots(report) -> N
     assert "| s4          | step time (s)       | 1.00 [1.00, 1.00]       | 16384-65536" in text
     assert "| transformer | step time (s)       | 2.00 [2.00, 2.00]" in text
     assert "- transformer ran out of memory at L 131072" in text
-    assert "- no runs for model mamba2\n- no runs for L 1024, 2048, 4096, 8192, 262144, 524288, 1048576\n" in text
+    assert "- no runs for model mamba2\n- no runs for L 1024, 2048, 4096, 8192, 262144, 524288, 1048576\n" \
+        in text
     assert "- model mamba, L 16384: seed(s) 3\n" in text
     assert "- no runs for dataset ETTh2, ETTm1, ILI\n" in text
     assert "- 1 older run(s) of a seed run again left out (the latest counts)" in text
@@ -103,7 +104,8 @@ def test_sections_list_exponents_differences_missing_runs_and_plots(report) -> N
     assert [cell.strip() for cell in exchange.split("|")[1:-1]] == [
         "mamba - transformer", "Exchange", "96", "+0.05 [0.0475, 0.0525] (n=3)", "fails"]
     assert "![long-horizon forecasting](c3-ltsf.png)" in text
-    assert "### FSDD trained at 8 kHz\n\nExperiment `claims/c7-sampling-rate`: 0 run(s) counted.\n\nNo runs yet." in text
+    assert ("### FSDD trained at 8 kHz\n\nExperiment `claims/c7-sampling-rate`: 0 run(s) counted.\n\n"
+            "No runs yet.") in text
 
 
 def test_csv_holds_the_means_and_intervals(report) -> None:
@@ -112,7 +114,8 @@ def test_csv_holds_the_means_and_intervals(report) -> None:
                                    "n", "mean", "lo", "hi"]
     row = table[(table["model"] == "mamba") & (table["dataset"] == "ETTh1")].iloc[0]
     half = T2 * 0.011 / math.sqrt(3)  # values 0.36, 0.37, 0.38 + 0.001 * (seed - 2): std 0.011
-    assert (row["study"], row["metric"], row["horizon"], row["n"]) == ("long-horizon forecasting", "test/mse", 96, 3)
+    assert (row["study"], row["metric"], row["horizon"], row["n"]) == (
+        "long-horizon forecasting", "test/mse", 96, 3)
     assert row["mean"] == pytest.approx(0.37, abs=1e-12)
     assert (row["lo"], row["hi"]) == pytest.approx((0.37 - half, 0.37 + half), abs=1e-12)
     c1 = pd.read_csv(report / "c1.csv")

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from tsssm import tracking
+from tsssm.claims.assess import assess_study
 from tsssm.claims.catalogue import C4, C6
 from tsssm.claims.runs import StoreError, resolve_store, study_frame, window_length
 
@@ -68,3 +69,11 @@ def test_a_missing_sqlite_store_is_an_error_and_is_not_created(tmp_path) -> None
     assert not (tmp_path / "absent.db").exists()
     (tmp_path / "present.db").touch()
     assert resolve_store(f"sqlite:///{tmp_path / 'present.db'}") == f"sqlite:///{tmp_path / 'present.db'}"
+
+
+def test_runs_of_baselines_alone_leave_nothing_to_judge() -> None:
+    runs = search_runs_frame([(recall_tags("transformer", seed), {"test/accuracy": 0.9}, seed)
+                              for seed in (1, 2, 3)])
+    result = assess_study(RECALL, runs)
+    assert result.verdict.line() == "nothing to judge yet: no claimed model has runs to compare with"
+    assert not result.summary.empty and not result.verdict.decided

@@ -166,3 +166,12 @@ def test_scaling_needs_seeds_and_lengths_and_lists_out_of_memory() -> None:
 def test_scaling_exponent_is_read_back(power: float) -> None:
     rows = SCALING.analyse(scaling_frame({"s4": power})).rows
     assert rows[0][2] == f"{power:.2f} [{power:.2f}, {power:.2f}]"
+
+
+def test_an_exponent_interval_across_the_threshold_is_undecided() -> None:
+    frame = scaling_frame({"s4": 1.4})
+    bent = frame["L"] == 4096  # one length 30% slow: the points leave the line, the interval widens
+    frame.loc[bent, STEP.key] *= 1.3
+    result = scaling_verdict(frame)
+    assert result.word == "undecided at 3 seeds (an exponent interval spans its threshold)"
+    assert result.detail.startswith("s4 step time (s) ∝ L^1.40 [")

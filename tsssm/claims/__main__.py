@@ -40,7 +40,9 @@ def claim_list(text: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(prog="python -m tsssm.claims", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tsssm.claims",
+                            description="The verdict on every claim made for state-space models, "
+                                        "from the tracked runs.")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"folder for claims.md, the CSVs and plots (default {DEFAULT_OUTPUT})")
     parser.add_argument("--tracking-uri", default=None,

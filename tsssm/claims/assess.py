@@ -10,7 +10,7 @@ import pandas as pd
 from tsssm.claims.runs import read_experiment, study_frame
 from tsssm.claims.spec import Analysis, Claim, Study
 from tsssm.claims.summary import missing_blocks, summarise
-from tsssm.claims.verdicts import Verdict, combine, judge
+from tsssm.claims.verdicts import NOTHING_TO_JUDGE, Verdict, combine, judge
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,10 @@ def assess_study(study: Study, runs: pd.DataFrame) -> StudyResult:
     """Everything the report says of one study, from ``mlflow.search_runs``' frame of its runs."""
     frame, notes = study_frame(study, runs)
     analysis = study.analyse(frame)
-    verdict = judge(analysis.cells, analysis.factors, analysis.undecided)
+    if analysis.cells or frame.empty:
+        verdict = judge(analysis.cells, analysis.factors, analysis.undecided)
+    else:
+        verdict = NOTHING_TO_JUDGE
     return StudyResult(study, frame, summarise(study, frame), analysis, verdict,
                        missing_blocks(study, frame), notes + analysis.notes)
 

@@ -76,7 +76,8 @@ def study_section(result: StudyResult, with_verdict: bool) -> list[str]:
                       means_table(result, metric.key)]
     if result.analysis.rows:
         lines += ["", markdown_table(result.analysis.header, result.analysis.rows)]
-    lines += ["", f"![{study.name}]({study.slug}.png)"]
+    if not result.summary.empty:
+        lines += ["", f"![{study.name}]({study.slug}.png)"]
     if result.missing:
         lines += ["", "Missing runs:", "", *(f"- {line}" for line in result.missing)]
     if result.notes:

@@ -95,7 +95,8 @@ def study_frame(study: Study, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[st
     frame = frame.loc[measured].sort_values(START_TIME, kind="stable")
     latest = frame.drop_duplicates([ENTITY, *study.condition_names, SEED], keep="last")
     if len(latest) < len(frame):
-        notes.append(f"{len(frame) - len(latest)} older run(s) of a seed run again left out (the latest counts)")
+        notes.append(f"{len(frame) - len(latest)} older run(s) of a seed run again left out "
+                     "(the latest counts)")
     return latest[[ENTITY, *study.condition_names, SEED, *keys]].reset_index(drop=True), notes
 
 

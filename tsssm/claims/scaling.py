@@ -134,7 +134,8 @@ class Scaling(Study):
                     f"seeds; threshold {threshold:g})")
         outcome = (Outcome.HOLDS if fit.hi < threshold else
                    Outcome.FAILS if fit.lo > threshold else Outcome.UNDECIDED)
-        return Cell(levels, outcome, found.seeds, evidence, margin=max(threshold - fit.hi, fit.lo - threshold))
+        margin = max(threshold - fit.hi, fit.lo - threshold)
+        return Cell(levels, outcome, found.seeds, evidence, margin=margin)
 
     def _out_of_memory(self, frame: pd.DataFrame) -> list[str]:
         failed = frame[frame[OOM] == 1]

@@ -70,6 +70,8 @@ class Verdict:
 
 
 NO_RUNS = Verdict("no runs yet", decided=False)
+NOTHING_TO_JUDGE = Verdict("nothing to judge yet", "no claimed model has runs to compare with",
+                           decided=False)
 
 
 def not_enough_seeds(n: int) -> str:

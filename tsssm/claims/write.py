@@ -20,13 +20,13 @@ STUDY = "study"
 PNG_DPI = 110
 
 
-def claim_table(result: ClaimResult) -> pd.DataFrame:
+def claim_table(claim: ClaimResult) -> pd.DataFrame:
     """Every study's summary stacked, its entity column named for what it is (model, attention
     fraction, model/tokenizer); a condition a study lacks is empty in its rows."""
-    tables = [study.summary.rename(columns={ENTITY: study.study.entity_name}).assign(**{STUDY: study.study.name})
-              for study in result.studies]
-    names = [name for study in result.studies
-             for name in (study.study.entity_name, *study.study.condition_names)]
+    tables = [result.summary.rename(columns={ENTITY: result.study.entity_name})
+              .assign(**{STUDY: result.study.name}) for result in claim.studies]
+    names = [name for result in claim.studies
+             for name in (result.study.entity_name, *result.study.condition_names)]
     columns = [STUDY, METRIC, *dict.fromkeys(names), *STATS]
     return pd.concat(tables, ignore_index=True).reindex(columns=columns)
 
