@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue-4 measurements on a node with 2 GPUs, every training job at once (small models share a GPU):
+# Waveform, byte and recall measurements on a node with 2 GPUs, every training job at once (small models share a GPU):
 #  - FSDD test bits per sample: s4, mamba, mamba2, transformer, hybrid (conf/model/seq/*: matched
 #    parameter counts), the same max_steps and batch for every model;
 #  - tinyshakespeare test bits per byte: byte-level mamba, s4, transformer and a BPE transformer;
