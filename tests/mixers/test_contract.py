@@ -73,6 +73,7 @@ def test_state_is_fixed_for_ssms_and_grows_for_attention(name):
             x = torch.randn(1, length, 16, dtype=torch.float64)
             sizes.append(state_nbytes(step_through(mixer, x)[1]))
             prefill_sizes.append(state_nbytes(mixer.prefill(x)[1]))
+    assert mixer.fixed_state == (name in FIXED_STATE)
     if name in FIXED_STATE:
         assert sizes[0] == sizes[1] == prefill_sizes[0] == prefill_sizes[1] > 0
     else:

@@ -11,6 +11,7 @@ import torch
 from tests.mixers.cases import CAUSAL_MIXERS
 from tsssm.models.backbone import Backbone
 from tsssm.mixers.attention import Attention
+from tsssm.models.graphed_step import GraphedStep, clone_state, state_tensors
 from tsssm.models.language_model import LanguageModel
 
 V, D = 11, 16
@@ -116,3 +117,35 @@ def test_bad_ids_and_empty_prompt_are_refused():
         model.generate(torch.zeros(2, 0, dtype=torch.long), 3)
     with pytest.raises(ValueError, match="n_new must be >= 0"):
         model.generate(torch.zeros(2, 1, dtype=torch.long), -1)
+
+
+def test_decoder_is_the_eager_step_off_cuda_or_with_a_growing_cache():
+    model = language_model("mamba")
+    ids = torch.zeros(2, dtype=torch.long)
+    assert model.backbone.fixed_state and model.decoder(ids, model.init_state(2)) == model.step
+    assert not language_model("hybrid").backbone.fixed_state
+
+
+def test_state_tensors_and_clones_keep_the_structure():
+    state = [(torch.ones(2), {"b": torch.zeros(1), "a": torch.full((3,), 2.0)}), None]
+    flat = state_tensors(state)
+    assert [t.tolist() for t in flat] == [[1.0, 1.0], [2.0, 2.0, 2.0], [0.0]]
+    copy = clone_state(state)
+    assert copy[1] is None and isinstance(copy[0], tuple)
+    assert all(a.data_ptr() != b.data_ptr() and torch.equal(a, b)
+               for a, b in zip(state_tensors(copy), flat))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(n for n in BACKBONES if n != "hybrid"))
+def test_cuda_graph_decoding_samples_what_eager_decoding_samples(name):
+    model = language_model(name).float().cuda()
+    prompt = torch.randint(V, (3, 5), generator=torch.Generator().manual_seed(1)).cuda()
+    outputs = {}
+    for graphed in (False, True):
+        tokens, _ = model.generate_with_states(prompt, 12, temperature=0.0,
+                                               cuda_graph=graphed)
+        outputs[graphed] = tokens
+    torch.testing.assert_close(outputs[True], outputs[False], rtol=0, atol=0)
+    step = model.decoder(prompt[:, -1], model.prefill(prompt)[1])
+    assert isinstance(step, GraphedStep) == model.backbone.fixed_state

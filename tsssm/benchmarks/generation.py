@@ -39,6 +39,7 @@ from torch import Tensor
 from tsssm.atomic import write_text_atomically
 from tsssm.benchmarks.results import MISSING, format_ms
 from tsssm.benchmarks.timing import _why, release
+from tsssm.models.graphed_step import StepFn
 from tsssm.models.language_model import LanguageModel
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "conf" / "model" / "seq"
@@ -104,6 +105,7 @@ class GenerationRow:
     context: int
     new_tokens: int
     prefill_ms: float | None = None
+    capture_ms: float | None = None  # the step's CUDA graph (None: decoded eagerly)
     step_ms: float | None = None
     tokens_per_s: float | None = None
     prefill_peak_bytes: int | None = None
@@ -133,10 +135,10 @@ class Clock:
 
 
 @torch.no_grad()
-def decode(model: LanguageModel, logits: Tensor, states: list, steps: int) -> tuple[Tensor, list]:
-    """``steps`` greedy steps from the prefill's ``logits (B, V)`` and ``states``."""
+def decode(step: StepFn, logits: Tensor, states: list, steps: int) -> tuple[Tensor, list]:
+    """``steps`` greedy steps of ``step`` from the prefill's ``logits (B, V)`` and ``states``."""
     for _ in range(steps):
-        logits, states = model.step(logits.argmax(-1), states)
+        logits, states = step(logits.argmax(-1), states)
     return logits, states
 
 
@@ -149,7 +151,8 @@ def measure(model: LanguageModel, row: GenerationRow, clock: Clock,
     phase = "warm-up"
     try:
         with torch.no_grad():
-            decode(model, *model.prefill(ids), WARMUP_STEPS)
+            logits, states = model.prefill(ids)
+            decode(model.step, logits, states, WARMUP_STEPS)
             release()
             phase = "prefill"
             clock.reset_peak()
@@ -157,10 +160,14 @@ def measure(model: LanguageModel, row: GenerationRow, clock: Clock,
             logits, states = model.prefill(ids)
             row.prefill_ms = (clock.now() - start) * 1e3
             row.prefill_peak_bytes = clock.peak_bytes()
+            phase = "capture"
+            start = clock.now()
+            step = model.decoder(logits.argmax(-1), states)
+            row.capture_ms = (clock.now() - start) * 1e3 if step is not model.step else None
             phase = "decoding"
             clock.reset_peak()
             start = clock.now()
-            logits, states = decode(model, logits, states, row.new_tokens)
+            logits, states = decode(step, logits, states, row.new_tokens)
             seconds = clock.now() - start
         row.step_ms = seconds * 1e3 / row.new_tokens
         row.tokens_per_s = row.batch * row.new_tokens / seconds
@@ -215,14 +222,15 @@ def _rate(tokens_per_s: float | None) -> str:
     return MISSING if tokens_per_s is None else f"{tokens_per_s:,.0f}"
 
 
-TABLE_HEADER = ("| model | params | batch | context | prefill ms | ms / step | tokens/s "
+TABLE_HEADER = ("| model | params | batch | context | prefill ms | graph ms | ms / step | tokens/s "
                 "| state MiB | peak MiB prefill | peak MiB decoding | note |\n"
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def table_line(row: GenerationRow) -> str:
     cells = (row.model, f"{row.n_params / 1e6:.2f}M", str(row.batch), str(row.context),
-             format_ms(row.prefill_ms), format_ms(row.step_ms), _rate(row.tokens_per_s),
+             format_ms(row.prefill_ms), format_ms(row.capture_ms), format_ms(row.step_ms),
+             _rate(row.tokens_per_s),
              _mib(row.state_bytes), _mib(row.prefill_peak_bytes), _mib(row.decode_peak_bytes),
              row.note.replace("|", "/"))
     return "| " + " | ".join(cells) + " |"
@@ -240,7 +248,9 @@ def render_markdown(meta: Mapping[str, object], rows: list[GenerationRow]) -> st
         f"randomly initialised (speed does not depend on the weights), {meta.get('dtype')}",
         f"- prefill: one parallel pass over `context` random tokens; decoding: "
         f"{meta.get('new_tokens')} greedy steps of batch {meta.get('batch')}, one token per "
-        "sequence each; times are CUDA-synchronised wall time after a warm-up at the same shapes",
+        "sequence each, replayed from a CUDA graph where the model's states have a fixed size "
+        "(graph ms: its capture, untimed in ms / step; — : decoded eagerly); times are "
+        "CUDA-synchronised wall time after a warm-up at the same shapes",
         "- state: bytes of the decoding state after the last step (attention: the KV cache's "
         "buffers); peak: the most memory allocated during that phase, weights and state included",
         "",

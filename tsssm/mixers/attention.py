@@ -43,6 +43,8 @@ class Attention(Mixer):
     projection. ``dropout`` drops attention probabilities while training.
     """
 
+    fixed_state = False  # the KV cache grows with every token
+
     def __init__(self, d_model: int, n_heads: int = 4, causal: bool = True, rotary: bool = True,
                  dropout: float = 0.0, bias: bool = False) -> None:
         super().__init__(d_model)

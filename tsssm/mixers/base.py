@@ -28,6 +28,9 @@ class Mixer(nn.Module, ABC):
     """
 
     causal: bool = True
+    fixed_state: bool = True
+    """Whether the state keeps one size whatever the length (SSMs, RNNs); attention's KV cache
+    grows. Decoding replays a CUDA graph only over fixed states."""
 
     def __init__(self, d_model: int) -> None:
         super().__init__()

@@ -106,6 +106,11 @@ class Backbone(nn.Module):
     def causal(self) -> bool:
         return all(block.mixer.causal for block in self.blocks)
 
+    @property
+    def fixed_state(self) -> bool:
+        """Whether every layer's decoding state keeps one size (no attention KV cache)."""
+        return all(block.mixer.fixed_state for block in self.blocks)
+
     def forward(self, x: Tensor) -> Tensor:
         for block in self.blocks:
             x = block(x)

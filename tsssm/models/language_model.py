@@ -5,7 +5,8 @@ norm), and a linear head back to the vocabulary, optionally sharing the embeddin
 
 Generation runs the prompt through the backbone in parallel (``prefill``), then one ``step`` per new
 token. Each step costs the same for an SSM, whose state is fixed in size, while attention's KV cache
-grows with every token: ``state_nbytes`` reports it.
+grows with every token: ``state_nbytes`` reports it. On CUDA, models with fixed states replay the
+step from a CUDA graph (``graphed_step``), so decoding does not wait on Python's kernel launches.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from tsssm.models.backbone import Backbone
 from tsssm.mixers.base import State, state_nbytes
+from tsssm.models.backbone import Backbone
+from tsssm.models.graphed_step import GraphedStep, StepFn, can_graph
 from tsssm.models.sampling import sample_next
 
 
@@ -76,29 +78,42 @@ class LanguageModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, prompt: Tensor, n_new: int, temperature: float = 1.0, top_p: float = 1.0,
-                 generator: torch.Generator | None = None) -> Tensor:
+                 generator: torch.Generator | None = None, cuda_graph: bool = True) -> Tensor:
         """``prompt (B, P)`` long, P >= 1 -> ``(B, P + n_new)``: the prompt and ``n_new`` sampled
         tokens (``temperature`` 0: greedy; ``top_p`` < 1: nucleus sampling, see models/sampling).
+        ``cuda_graph``: replay the step from a CUDA graph where the model allows it.
 
         Call ``eval()`` first: in training mode dropout would perturb every step.
         """
-        return self.generate_with_states(prompt, n_new, temperature, top_p, generator)[0]
+        return self.generate_with_states(prompt, n_new, temperature, top_p, generator,
+                                         cuda_graph)[0]
 
+    @torch.no_grad()
     def generate_with_states(self, prompt: Tensor, n_new: int, temperature: float = 1.0,
-                             top_p: float = 1.0, generator: torch.Generator | None = None
-                             ) -> tuple[Tensor, list[State]]:
+                             top_p: float = 1.0, generator: torch.Generator | None = None,
+                             cuda_graph: bool = True) -> tuple[Tensor, list[State]]:
         """``generate``, and the decoding states the last token was sampled from (the buffers the
         decoding actually held: fixed for SSMs, the KV cache with its growth room for attention)."""
         if n_new < 0:
             raise ValueError(f"LanguageModel.generate: n_new must be >= 0, got {n_new}")
         logits, states = self.prefill(prompt)
         tokens = [prompt]
+        step = None
         for i in range(n_new):
             next_ids = sample_next(logits, temperature, top_p, generator)
             tokens.append(next_ids.unsqueeze(1))
-            if i + 1 < n_new:
-                logits, states = self.step(next_ids, states)
+            if i + 1 == n_new:
+                break
+            step = step or self.decoder(next_ids, states, cuda_graph)
+            logits, states = step(next_ids, states)
         return torch.cat(tokens, dim=1), states
+
+    def decoder(self, ids: Tensor, states: list[State], cuda_graph: bool = True) -> StepFn:
+        """The step function to decode with from ``states``: a ``GraphedStep`` captured on them
+        when ``cuda_graph`` and the model and device allow it, else ``step`` itself."""
+        if cuda_graph and can_graph(ids, self.backbone.fixed_state):
+            return GraphedStep(self.step, ids, states)
+        return self.step
 
     @staticmethod
     def state_nbytes(states: list[State]) -> int:

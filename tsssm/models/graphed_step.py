@@ -1,0 +1,87 @@
+"""A language model's decoding step captured once as a CUDA graph, then replayed per token.
+
+At the batch sizes of generation a step is a few dozen small kernels, and from Python the GPU
+waits on each launch; a graph replays them all with one launch. A graph replays fixed addresses,
+so the step's inputs, outputs and states must keep theirs: the token ids and the logits live in
+buffers of this class, and the states are the ones passed in, updated in place at every replay
+(a mixer whose ``step`` returns new tensors has them copied back inside the graph). That needs
+states of one size whatever the context (``Backbone.fixed_state``): SSMs qualify, attention's
+growing KV cache does not, and such models decode eagerly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from tsssm.mixers.base import State
+
+WARMUP_STEPS = 2
+"""Eager steps before the capture, on copies of the states: they compile and autotune the kernels
+(work a graph cannot record) without advancing the real decoding state."""
+
+StepFn = Callable[[Tensor, list[State]], tuple[Tensor, list[State]]]
+
+
+def state_tensors(state: State) -> list[Tensor]:
+    """Every tensor of a state, in a fixed order (tensors inside tuples, lists or dicts)."""
+    if isinstance(state, Tensor):
+        return [state]
+    if isinstance(state, dict):
+        return [t for key in sorted(state) for t in state_tensors(state[key])]
+    if isinstance(state, (tuple, list)):
+        return [t for item in state for t in state_tensors(item)]
+    return []
+
+
+def clone_state(state: State) -> State:
+    """A deep copy of a state's tensors, same structure."""
+    if isinstance(state, Tensor):
+        return state.clone()
+    if isinstance(state, dict):
+        return {key: clone_state(value) for key, value in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(clone_state(item) for item in state)
+    return state
+
+
+def can_graph(ids: Tensor, fixed_state: bool) -> bool:
+    """Whether a step on ``ids`` may be captured: CUDA tensors and fixed-size states."""
+    return ids.is_cuda and fixed_state
+
+
+class GraphedStep:
+    """``step(ids (B,), states) -> (logits (B, V), states)`` replayed from one CUDA graph.
+
+    ``states`` given at construction are the buffers every replay reads and updates; the logits
+    returned are a buffer of this object, overwritten by the next call (read them first).
+    """
+
+    def __init__(self, step: StepFn, ids: Tensor, states: list[State]) -> None:
+        self.ids = ids.clone()
+        self.states = states
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            scratch = clone_state(states)
+            for _ in range(WARMUP_STEPS):
+                _, scratch = step(self.ids, scratch)
+        torch.cuda.current_stream().wait_stream(stream)
+        del scratch
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logits, new_states = step(self.ids, states)
+            for old, new in zip(state_tensors(states), state_tensors(new_states)):
+                if new.data_ptr() != old.data_ptr():
+                    old.copy_(new)
+
+    def __call__(self, ids: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """One token per sequence; ``states`` must be the ones the graph was captured on."""
+        if states is not self.states:
+            raise ValueError("GraphedStep replays the states it was captured on; call it with "
+                             "the states it returned")
+        self.ids.copy_(ids)
+        self.graph.replay()
+        return self.logits, self.states
