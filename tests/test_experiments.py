@@ -1,7 +1,8 @@
-"""Sequence experiments (conf/experiment/{waveform,bytes,recall}) with every size preset of
-conf/model/seq: each pair composes, trains and tests two steps at tiny sizes, logging its size and
-FLOPs; at their real sizes the presets are matched in parameters, and the counts that the experiment
-files state are the ones the networks have."""
+"""Every experiment (conf/experiment/) composes with every model it supports and trains and tests a
+step or two at tiny sizes, tracked in MLflow: forecasting experiments (ltsf/*) with every model of
+conf/model/, sequence experiments (waveform/*, bytes/*, recall/*) with every size preset of
+conf/model/seq, logging its size and FLOPs. At their real sizes the presets are matched in
+parameters, and the counts that the experiment files state are the ones the networks have."""
 
 from __future__ import annotations
 
@@ -15,10 +16,25 @@ import pytest
 from hydra.utils import instantiate
 
 from tests.test_fit import REPO, compose_fit
-from tsssm.benchmarks.generation import preset_names
 from tsssm.fit import fit
 
-PRESETS = preset_names()  # conf/model/seq/*.yaml
+
+def config_names(group: str) -> list[str]:
+    """The configs of a group of conf/, subgroups included (``ltsf/etth1``), without ``.yaml``."""
+    folder = REPO / "conf" / group
+    return sorted(path.relative_to(folder).with_suffix("").as_posix()
+                  for path in folder.rglob("*.yaml"))
+
+
+PRESETS = config_names("model/seq")
+FORECAST_MODELS = [name for name in config_names("model") if "/" not in name]
+FORECAST_EXPERIMENTS = [name for name in config_names("experiment") if name.startswith("ltsf/")]
+# Their files are kept out of the test data: they are held out for independent evaluation.
+HELD_OUT = {"ltsf/ettm2", "ltsf/weather"}
+# One training batch, one validation batch, one test batch at each experiment's own window sizes.
+ONE_STEP = ["data.batch_size=4", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1",
+            "trainer.enable_progress_bar=false", "plot_windows=1"]
 REFERENCE = "transformer"
 TOLERANCE = 0.10
 METRICS = {  # experiment -> its test metric in the data's unit
@@ -60,10 +76,43 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"uri": f"sqlite:///{root}/mlflow.db", "bpe_cache": str(root / "bpe")}
 
 
+def test_every_experiment_is_forecasting_or_sequence_modelling():
+    assert sorted([*FORECAST_EXPERIMENTS, *METRICS]) == config_names("experiment")
+
+
+def tracked_run(store: dict[str, str], experiment: str, model: str) -> mlflow.entities.Run:
+    """The one run of ``model`` in the MLflow experiment named after ``experiment``."""
+    client = mlflow.MlflowClient(store["uri"])
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id],
+                              f"tags.tsssm.model = '{model}'")
+    assert len(runs) == 1
+    return runs[0]
+
+
+@pytest.mark.parametrize("model", FORECAST_MODELS)
+@pytest.mark.parametrize("experiment", sorted(set(FORECAST_EXPERIMENTS) - HELD_OUT))
+def test_forecast_experiment_trains_and_tests_with_every_model(tmp_path, store, experiment, model):
+    cfg = compose_fit(tmp_path, [f"experiment={experiment}", f"model={model}",
+                                 f"logger.tracking_uri={store['uri']}", *ONE_STEP])
+    metrics = fit(cfg)
+    assert math.isfinite(metrics["test/mse"]) and math.isfinite(metrics["test/mae_orig"])
+    run = tracked_run(store, experiment, model)
+    assert run.data.params["data.horizon"] == str(cfg.data.horizon)
+    assert run.data.metrics["test/mse"] == pytest.approx(metrics["test/mse"])
+
+
+@pytest.mark.parametrize("model", FORECAST_MODELS)
+@pytest.mark.parametrize("experiment", sorted(HELD_OUT))
+def test_held_out_forecast_experiments_compose_with_every_model(tmp_path, experiment, model):
+    cfg = compose_fit(tmp_path, [f"experiment={experiment}", f"model={model}"])
+    assert cfg.data.name.lower() == experiment.removeprefix("ltsf/")
+    assert cfg.model.name == model and cfg.task._target_.endswith("ForecastTask")
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("experiment", list(METRICS))
-def test_experiment_trains_and_tests_with_every_preset(tmp_path, store, experiment, preset):
-    overrides = [f"+experiment={experiment}", f"model=seq/{preset}",
+def test_sequence_experiment_trains_and_tests_with_every_preset(tmp_path, store, experiment, preset):
+    overrides = [f"experiment={experiment}", f"model=seq/{preset}",
                  f"logger.tracking_uri={store['uri']}", *TINY_RUN, *TINY_DATA[experiment],
                  *TINY_STATE.get(preset, [])]
     if experiment.endswith("_bpe"):
@@ -72,19 +121,16 @@ def test_experiment_trains_and_tests_with_every_preset(tmp_path, store, experime
     metrics = fit(cfg)
     metric = METRICS[experiment]
     assert math.isfinite(metrics[metric]) and math.isfinite(metrics["test/bits_per_token"])
-    client = mlflow.MlflowClient(store["uri"])
-    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id],
-                              f"tags.tsssm.model = '{preset}'")
-    assert len(runs) == 1
-    assert int(runs[0].data.params["n_params"]) > 0
-    assert float(runs[0].data.params["flops_per_token"]) > 0
-    assert runs[0].data.metrics[metric] == pytest.approx(metrics[metric])
+    run = tracked_run(store, experiment, preset)
+    assert int(run.data.params["n_params"]) > 0
+    assert float(run.data.params["flops_per_token"]) > 0
+    assert run.data.metrics[metric] == pytest.approx(metrics[metric])
 
 
 def language_model_size(tmp_path: Path, experiment: str, preset: str) -> int:
     """Parameters of the experiment's LanguageModel at the preset's real size and the data's
     vocabulary, built untrained (a data module knows its vocabulary before it loads anything)."""
-    cfg = compose_fit(tmp_path, [f"+experiment={experiment}", f"model=seq/{preset}"])
+    cfg = compose_fit(tmp_path, [f"experiment={experiment}", f"model=seq/{preset}"])
     net = instantiate(cfg.task.net)(vocab_size=instantiate(cfg.data).vocab_size)
     return sum(p.numel() for p in net.parameters())
 
@@ -110,8 +156,8 @@ def test_presets_are_matched_in_parameters_and_the_experiment_states_their_count
 
 def test_warm_up_is_the_configured_fraction_of_the_step_budget(tmp_path):
     """The experiments train for max_steps with max_epochs -1, which the optimizer recipe counts
-    as one epoch: warmup_epochs must then read as a fraction of max_steps (_sequence.yaml)."""
-    cfg = compose_fit(tmp_path, ["+experiment=bytes/shakespeare", "model.backbone.d_model=48"])
+    as one epoch: warmup_epochs must then read as a fraction of max_steps (conf/_sequence.yaml)."""
+    cfg = compose_fit(tmp_path, ["experiment=bytes/shakespeare", "model.backbone.d_model=48"])
     task = instantiate(cfg.task, net=instantiate(cfg.task.net)(vocab_size=256))
     steps = cfg.trainer.max_steps
     trainer = SimpleNamespace(estimated_stepping_batches=steps, max_epochs=cfg.trainer.max_epochs)

@@ -69,12 +69,12 @@ def test_checkpoints_keep_interpolations_so_overrides_reach_the_network(checkpoi
     stored = checkpoint[RECORD_KEY]["config"]
     assert stored["task"]["net"] == "${model.net}"
     assert stored["model"]["net"]["backbone"] == "${model.backbone}"
-    assert stored["task"]["lr"] == "${model.optim.lr}"
+    assert stored["task"]["optim"] == "${model.optim}"
     assert Path(stored["data"]["root"]).is_absolute()
     assert stored["callbacks"]["checkpoint"]["dirpath"] == str(checkpoints["mamba"].parent)
     config = checkpoint_config(checkpoint, {"model": {"backbone": {"d_model": 8},
                                                       "optim": {"lr": 0.5}}})
-    assert config.task.net.backbone.d_model == 8 and config.task.lr == 0.5
+    assert config.task.net.backbone.d_model == 8 and config.task.optim.lr == 0.5
     dlinear = read_checkpoint(checkpoints["dlinear"])
     assert dlinear[RECORD_KEY]["config"]["task"]["net"] == "${model.net}"
     assert "backbone" not in checkpoint_config(dlinear).task.net

@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from tsssm.tasks.optim import recipe_as_node
 from tsssm.tracking import flatten_config
 
 RECORD_KEY = "tsssm"
@@ -118,10 +119,12 @@ def checkpoint_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any
     """The training run's config, with ``overrides`` (a nested mapping) merged over it, resolved.
 
     Merged before resolving, so that an override of ``model.backbone`` reaches the network that
-    interpolates it (``task.net.backbone: ${model.backbone}``).
+    interpolates it (``task.net.backbone: ${model.backbone}``). A task config recorded with the
+    optimizer recipe as fields of its own gets it as one node (``recipe_as_node``).
     """
     record = checkpoint[RECORD_KEY]
-    config = OmegaConf.create(record["config"])
+    stored = record["config"]
+    config = OmegaConf.create({**stored, "task": recipe_as_node(stored["task"])})
     if overrides and record.get("format", 1) < CONFIG_AS_WRITTEN:
         raise CheckpointError(f"checkpoint {source} was written before tsssm kept the config's "
                               "interpolations: its config holds copies where the training config "

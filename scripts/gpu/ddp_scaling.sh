@@ -15,10 +15,10 @@ store=sqlite:///$out/mlflow.db
 common=(callbacks=throughput seed=1 trainer.enable_progress_bar=false logger.tracking_uri=$store
         logger.experiment_name=ddp_scaling ++trainer.max_steps=$steps ++trainer.limit_val_batches=20)
 declare -A setups=(
-  [ettm1-mamba]="+experiment=ltsf/ettm1 model=mamba ++trainer.val_check_interval=$steps"
-  [ettm1-transformer]="+experiment=ltsf/ettm1 model=transformer ++trainer.val_check_interval=$steps"
-  [fsdd-mamba]="+experiment=waveform/fsdd model=seq/mamba ++trainer.val_check_interval=$steps"
-  [fsdd-transformer]="+experiment=waveform/fsdd model=seq/transformer ++trainer.val_check_interval=$steps"
+  [ettm1-mamba]="experiment=ltsf/ettm1 model=mamba ++trainer.val_check_interval=$steps"
+  [ettm1-transformer]="experiment=ltsf/ettm1 model=transformer ++trainer.val_check_interval=$steps"
+  [fsdd-mamba]="experiment=waveform/fsdd model=seq/mamba ++trainer.val_check_interval=$steps"
+  [fsdd-transformer]="experiment=waveform/fsdd model=seq/transformer ++trainer.val_check_interval=$steps"
 )
 for name in ettm1-mamba ettm1-transformer fsdd-mamba fsdd-transformer; do
   for gpus in 1 2; do

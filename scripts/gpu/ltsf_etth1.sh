@@ -10,7 +10,7 @@ out=${1:?usage: ltsf_etth1.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 store=sqlite:///$out/mlflow.db
-common=(+experiment=ltsf/etth1 trainer=gpu seed=1 trainer.enable_progress_bar=false
+common=(experiment=ltsf/etth1 trainer=gpu seed=1 trainer.enable_progress_bar=false
         logger.tracking_uri=$store)
 python -m tsssm.fit -m "${common[@]}" model=dlinear data.horizon=96,720 \
   hydra.sweep.dir=$out/sweep_dlinear > "$out/fit_dlinear.log" 2>&1

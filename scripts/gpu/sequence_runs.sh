@@ -23,20 +23,20 @@ job() {  # job NAME GPU OVERRIDES...
     logger.tracking_uri=sqlite:///$out/$name.db hydra.run.dir=$out/$name > "$out/$name.log" 2>&1 &
 }
 
-job fsdd-s4 0 +experiment=waveform/fsdd model=seq/s4
-job fsdd-mamba 0 +experiment=waveform/fsdd model=seq/mamba
-job fsdd-mamba2 0 +experiment=waveform/fsdd model=seq/mamba2
-job fsdd-transformer 1 +experiment=waveform/fsdd model=seq/transformer
-job fsdd-hybrid 1 +experiment=waveform/fsdd model=seq/hybrid
-job bytes-mamba 0 +experiment=bytes/shakespeare model=seq/mamba
-job bytes-s4 1 +experiment=bytes/shakespeare model=seq/s4
-job bytes-transformer 1 +experiment=bytes/shakespeare model=seq/transformer
-job bpe-transformer 0 +experiment=bytes/shakespeare_bpe model=seq/transformer
+job fsdd-s4 0 experiment=waveform/fsdd model=seq/s4
+job fsdd-mamba 0 experiment=waveform/fsdd model=seq/mamba
+job fsdd-mamba2 0 experiment=waveform/fsdd model=seq/mamba2
+job fsdd-transformer 1 experiment=waveform/fsdd model=seq/transformer
+job fsdd-hybrid 1 experiment=waveform/fsdd model=seq/hybrid
+job bytes-mamba 0 experiment=bytes/shakespeare model=seq/mamba
+job bytes-s4 1 experiment=bytes/shakespeare model=seq/s4
+job bytes-transformer 1 experiment=bytes/shakespeare model=seq/transformer
+job bpe-transformer 0 experiment=bytes/shakespeare_bpe model=seq/transformer
 for seq_len in 64 128 256 512; do
   pairs=$((seq_len / 16))
-  job mqar-mamba-L$seq_len 0 +experiment=recall/mqar model=seq/mamba data.seq_len=$seq_len \
+  job mqar-mamba-L$seq_len 0 experiment=recall/mqar model=seq/mamba data.seq_len=$seq_len \
     data.n_kv_pairs=$pairs data.num_workers=2
-  job mqar-transformer-L$seq_len 1 +experiment=recall/mqar model=seq/transformer \
+  job mqar-transformer-L$seq_len 1 experiment=recall/mqar model=seq/transformer \
     data.seq_len=$seq_len data.n_kv_pairs=$pairs data.num_workers=2
 done
 wait

@@ -112,7 +112,7 @@ def test_predict_gives_bits_per_position_and_nan_where_unscored():
 
 
 def test_fit_trains_through_the_shared_optimizer_recipe():
-    task = LanguageModelTask(LookupLogits(torch.zeros(V, V)), lr=0.1, warmup_epochs=0)
+    task = LanguageModelTask(LookupLogits(torch.zeros(V, V)), optim={"lr": 0.1, "warmup_epochs": 0})
     trainer = quiet_trainer(max_epochs=2, log_every_n_steps=1)
     trainer.fit(task, train_dataloaders=DataLoader(BATCHES, batch_size=None))
     assert trainer.callback_metrics["train/loss_step"] < math.log(V)
@@ -124,4 +124,4 @@ def test_unknown_unit_and_schedule_are_refused():
                        match=r"unit must be one of \('token', 'sample', 'byte'\), got 'bytes'"):
         LanguageModelTask(LookupLogits(LOGITS), unit="bytes")
     with pytest.raises(ValueError, match="schedule must be one of"):
-        LanguageModelTask(LookupLogits(LOGITS), schedule="linear")
+        LanguageModelTask(LookupLogits(LOGITS), optim={"schedule": "linear"})

@@ -8,6 +8,9 @@ so the epoch value is the exact mean, not a mean of batch means.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import lightning as L
 import torch
 from torch import Tensor, nn
@@ -28,15 +31,14 @@ class ForecastTask(L.LightningModule):
 
     ``scaler_mean`` and ``scaler_std`` ``(C,)`` are the data's train-split statistics; they map
     normalised values back to original units for the ``*_orig`` metrics and for ``predict_step``.
+    ``optim`` holds the ``OptimizerRecipe``'s fields (``model.optim``); absent ones take its defaults.
     """
 
-    def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor, lr: float = 1e-3,
-                 weight_decay: float = 0.0, warmup_epochs: float = 1.0, schedule: str = "cosine",
-                 min_lr_ratio: float = 0.0, gamma: float = 0.5) -> None:
+    def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor,
+                 optim: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.net = net
-        self.recipe = OptimizerRecipe(lr, weight_decay, warmup_epochs, schedule, min_lr_ratio,
-                                      gamma)
+        self.recipe = OptimizerRecipe.from_config(optim)
         self.register_buffer("scaler_mean", torch.as_tensor(scaler_mean, dtype=torch.float32))
         self.register_buffer("scaler_std", torch.as_tensor(scaler_std, dtype=torch.float32))
         self.val_metrics = error_metrics("val/")

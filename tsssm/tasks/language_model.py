@@ -15,6 +15,8 @@ correctly across DDP ranks:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
 import torch
@@ -75,19 +77,18 @@ class LanguageModelTask(L.LightningModule):
     metrics for val/test, per-position NLL bits from ``predict_step``.
 
     ``unit`` is the data module's unit: "sample" (audio), "byte" (text) or "token" (no unit beyond
-    the token, e.g. synthetic recall tasks).
+    the token, e.g. synthetic recall tasks). ``optim`` holds the ``OptimizerRecipe``'s fields
+    (``model.optim``); absent ones take its defaults.
     """
 
-    def __init__(self, net: nn.Module, unit: str = "token", lr: float = 1e-3,
-                 weight_decay: float = 0.0, warmup_epochs: float = 1.0, schedule: str = "cosine",
-                 min_lr_ratio: float = 0.0, gamma: float = 0.5) -> None:
+    def __init__(self, net: nn.Module, unit: str = "token",
+                 optim: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if unit not in UNITS:
             raise ValueError(f"LanguageModelTask: unit must be one of {UNITS}, got {unit!r}")
         self.net = net
         self.unit = unit
-        self.recipe = OptimizerRecipe(lr, weight_decay, warmup_epochs, schedule, min_lr_ratio,
-                                      gamma)
+        self.recipe = OptimizerRecipe.from_config(optim)
         self.val_scores = StreamScores()
         self.test_scores = StreamScores()
 

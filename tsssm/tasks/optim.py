@@ -9,14 +9,16 @@ Two schedules, both stepped per optimizer step:
 - ``exponential``: warm-up, then the rate times ``gamma`` every epoch (the LTSF-Linear "type1"
   recipe that DLinear's published numbers were trained with, with ``gamma=0.5``).
 
-``OptimizerRecipe`` holds the settings every task takes (``conf/model/_optim.yaml``) and answers
-Lightning's ``configure_optimizers`` for any task, so tasks share one code path.
+``OptimizerRecipe`` holds the settings every task takes as one node (``optim``: ``model.optim``, from
+``conf/_optim.yaml``) and answers Lightning's ``configure_optimizers`` for any task, so tasks share
+one code path.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -83,6 +85,16 @@ class OptimizerRecipe:
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
+    @classmethod
+    def from_config(cls, node: Mapping[str, Any] | None) -> OptimizerRecipe:
+        """The recipe a config node (``model.optim``) describes; absent fields take the defaults."""
+        node = dict(node or {})
+        unknown = sorted(set(node) - set(RECIPE_FIELDS))
+        if unknown:
+            raise ValueError(f"optim: unknown field(s) {unknown}; a recipe has "
+                             f"{', '.join(RECIPE_FIELDS)}")
+        return cls(**node)
+
     def configure(self, model: nn.Module, trainer: Any) -> dict:
         """``configure_optimizers``'s answer for ``model``'s parameters; the step counts come from
         the Lightning ``trainer``: the run's ``estimated_stepping_batches`` and the optimizer steps
@@ -99,3 +111,16 @@ class OptimizerRecipe:
                                 self.gamma)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+RECIPE_FIELDS = tuple(field.name for field in fields(OptimizerRecipe))
+
+
+def recipe_as_node(task: Mapping[str, Any]) -> dict[str, Any]:
+    """A task config with the recipe as the one node ``optim`` that tasks take. Checkpoints written
+    before recorded it as fields of the task itself (``lr: ${model.optim.lr}``, ...): those move
+    under ``optim``, so the checkpoints build again; any other task config comes back as it is."""
+    moved = {key: value for key, value in task.items() if key in RECIPE_FIELDS}
+    if not moved:
+        return dict(task)
+    return {**{key: value for key, value in task.items() if key not in moved}, "optim": moved}
