@@ -29,6 +29,10 @@ from tsssm.tasks.optim import RECIPE_FIELDS, OptimizerRecipe
 MAMBA = ("mamba.Mamba", {"d_state": 16, "d_conv": 4, "expand": 2})
 ATTENTION = ("attention.Attention", {"n_heads": 4, "causal": True, "rotary": True})
 S4 = ("s4.S4", {"mode": "dplr", "d_state": 64})
+LINEAR_ATTENTION = ("linear_attention.LinearAttention",
+                    {"n_heads": 4, "feature_map": "elu", "decay": "fixed",
+                     "normalization": "denominator", "chunk_size": 64})
+GSS = ("gss.GSS", {"expand": 4, "ssm_ratio": 0.25, "d_state": 64})
 # model -> (d_model, n_layers, pattern, mlp_ratio, norm) and each pattern letter's mixer (module.class
 # under tsssm.mixers, settings): the values the presets had when each wrote its backbone out in full.
 BACKBONES = {
@@ -42,6 +46,12 @@ BACKBONES = {
                                                          {**ATTENTION[1], "causal": False})}),
     "hybrid": ((64, 4, "mmma", 0, "rmsnorm"), {"m": MAMBA, "a": ATTENTION}),
     "lstm": ((64, 2, "r", 0, "layernorm"), {"r": ("rnn.RNN", {"kind": "lstm"})}),
+    "linear_attention": ((64, 2, "l", 2, "layernorm"), {"l": LINEAR_ATTENTION}),
+    "gss": ((64, 2, "g", 0, "rmsnorm"), {"g": ("gss.GSS", {**GSS[1], "expand": 3})}),
+    "seq/linear_attention": ((192, 4, "l", 4, "layernorm"),
+                             {"l": ("linear_attention.LinearAttention",
+                                    {**LINEAR_ATTENTION[1], "n_heads": 6})}),
+    "seq/gss": ((192, 5, "g", 0, "rmsnorm"), {"g": GSS}),
     "seq/transformer": ((192, 4, "a", 4, "layernorm"),
                         {"a": ("attention.Attention", {**ATTENTION[1], "n_heads": 6})}),
     "seq/mamba": ((192, 7, "m", 0, "rmsnorm"), {"m": MAMBA}),
@@ -114,8 +124,9 @@ def test_help_offers_every_group_and_no_internal_piece(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     section = result.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
     offered = dict(re.findall(r"^([\w/]+): (.+)$", section, re.M))
-    assert offered["mixer"] == "attention, mamba, mamba2, rnn, s4, s4d"
-    assert offered["model"] == "dlinear, hybrid, lstm, mamba, mamba2, naive, s4, s4d, transformer"
+    assert offered["mixer"] == "attention, gss, linear_attention, mamba, mamba2, rnn, s4, s4d"
+    assert offered["model"] == ("dlinear, gss, hybrid, linear_attention, lstm, mamba, mamba2, "
+                                "naive, s4, s4d, transformer")
     assert offered["experiment/ltsf"].startswith("etth1, etth2")
     options = [name for names in offered.values() for name in names.split(", ")]
     assert not [name for name in options if name.startswith("_")]

@@ -58,6 +58,7 @@ TINY_DATA = {
 # S4's kernel raises its N x N transition to the L-th power, Mamba-2 runs its chunked scan over the
 # state: small states keep both quick on the CPU.
 TINY_STATE = {"s4": ["model.backbone.mixers.s.d_state=8"],
+              "gss": ["model.backbone.mixers.g.d_state=8"],
               "mamba2": ["model.backbone.mixers.m.d_state=8",
                          "model.backbone.mixers.m.chunk_size=16"]}
 # d_model 48 divides into the presets' 6 attention heads (rotary: even head_dim 8) and Mamba-2's

@@ -7,8 +7,8 @@ second (CUDA-synchronised wall time), the peak GPU memory of each phase, and the
 decoding state after the last step (``LanguageModel.state_nbytes``): fixed for an SSM, a KV cache
 that grows with the context for attention.
 
-The models are the size presets of the sequence experiments (``conf/model/seq/<name>.yaml``, read
-with plain YAML: the sizes live only there) at the bytes experiments' vocabulary, randomly
+The models are the size presets of the sequence experiments (``conf/model/seq/<name>.yaml``,
+composed by Hydra from the mixer configs they list) at the bytes experiments' vocabulary, randomly
 initialised: the work of a prefill or a step does not depend on the weights' values, so neither
 does its speed.
 
@@ -21,19 +21,15 @@ row that says so, and the run goes on.
 
 from __future__ import annotations
 
-import importlib
 import json
 import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 import triton
-import yaml
 from torch import Tensor
 
 from tsssm.atomic import write_text_atomically
@@ -42,7 +38,8 @@ from tsssm.benchmarks.timing import _why, release
 from tsssm.models.graphed_step import StepFn
 from tsssm.models.language_model import LanguageModel
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "conf" / "model" / "seq"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+PRESET_DIR = CONF_DIR / "model" / "seq"
 VOCAB_SIZE = 256  # the bytes and waveform experiments' vocabulary (bytes, 8-bit mu-law samples)
 WARMUP_STEPS = 4
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -54,44 +51,18 @@ def preset_names() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.yaml") if not path.stem.startswith("_"))
 
 
-def _target(path: str) -> Callable[..., Any]:
-    """The class a preset's ``_target_`` names; only tsssm's own classes are built."""
-    module, _, name = path.rpartition(".")
-    if not path.startswith("tsssm.") or not module:
-        raise ValueError(f"preset _target_ {path!r}: the bench builds only tsssm classes "
-                         "(tsssm.module.Name)")
-    return getattr(importlib.import_module(module), name)
-
-
-def build_node(node: Any, where: str) -> Any:
-    """A plain-YAML config node as Hydra's ``instantiate`` would build it: dicts with ``_target_``
-    become objects (a ``functools.partial`` with ``_partial_: true``), other values stay.
-    Interpolations (``${...}``) need OmegaConf, which the GPU machine lacks: an error."""
-    if isinstance(node, Mapping):
-        args = {key: build_node(value, f"{where}.{key}") for key, value in node.items()
-                if not str(key).startswith("_")}
-        if "_target_" not in node:
-            return args
-        target = _target(node["_target_"])
-        return partial(target, **args) if node.get("_partial_") else target(**args)
-    if isinstance(node, list):
-        return [build_node(value, f"{where}[{i}]") for i, value in enumerate(node)]
-    if isinstance(node, str) and "${" in node:
-        raise ValueError(f"{where} = {node!r}: the generation bench reads presets as plain YAML, "
-                         "so their backbone must not use interpolations")
-    return node
-
-
 def preset_language_model(name: str) -> LanguageModel:
-    """``conf/model/seq/{name}.yaml``'s backbone in a LanguageModel of ``VOCAB_SIZE`` tokens."""
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"no size preset {path}; presets: {', '.join(preset_names())}")
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(config, dict) or "backbone" not in config:
-        raise ValueError(f"{path} has no 'backbone' section to build")
-    backbone = build_node(config["backbone"], f"{path.name}: backbone")
-    return LanguageModel(backbone, VOCAB_SIZE)
+    """``conf/model/seq/{name}.yaml``'s backbone, composed by Hydra as ``fit`` composes it, in a
+    LanguageModel of ``VOCAB_SIZE`` tokens."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    if name not in preset_names():
+        raise ValueError(f"no size preset {PRESET_DIR / (name + '.yaml')}; presets: "
+                         f"{', '.join(preset_names())}")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = compose("fit", overrides=[f"model=seq/{name}"])
+    return LanguageModel(instantiate(config.model.backbone), VOCAB_SIZE)
 
 
 @dataclass

@@ -53,7 +53,9 @@ random weights and inputs; models ``s4``, ``mamba``, ``mamba2``, ``transformer``
 - ``oom``: 1 for a configuration that ran out of memory, logged instead of the others.
 
 Models are the tags of the model configs (``s4``, ``s4d``, ``mamba``, ``mamba2``, ``transformer``,
-``hybrid``, ``lstm``, ``dlinear``); the closed-form least-squares forecaster is ``lstsq``.
+``hybrid``, ``lstm``, ``linear_attention``, ``gss``, ``dlinear``); the closed-form least-squares
+forecaster is ``lstsq``. Linear attention and GSS, the usual points between attention and the
+SSMs, are shown beside the judged models wherever they have runs.
 """
 
 from __future__ import annotations
@@ -114,14 +116,16 @@ C3 = Claim("C3", "inductive bias", "State-space models carry a stronger temporal
            "trained on a fraction of the data.", (
     Comparison(name="long-horizon forecasting", experiment="claims/c3-ltsf", metric=TEST_MSE,
                entity=(MODEL,), conditions=(DATASET, HORIZON), claimed=SSMS, against=("transformer",),
-               shown=("hybrid", "lstm", "dlinear", "lstsq"), expected=LTSF_BLOCKS + ILI_BLOCKS),
+               shown=("hybrid", "lstm", "linear_attention", "gss", "dlinear", "lstsq"),
+               expected=LTSF_BLOCKS + ILI_BLOCKS),
     Comparison(name="series data efficiency at horizon 96", experiment="claims/c3-data-efficiency",
                metric=TEST_MSE, entity=(MODEL,), conditions=(DATASET, TRAIN_FRACTION), claimed=SSMS,
                against=("transformer",), shown=("dlinear",),
                expected=tuple((name, f) for name in ("ETTh1", "ETTm1") for f in TRAIN_FRACTIONS)),
     Comparison(name="audio data efficiency", experiment="claims/c3-data-efficiency-fsdd",
                metric=BITS_PER_SAMPLE, entity=(MODEL,), conditions=(DATASET, TRAIN_FRACTION),
-               claimed=SEQUENCE_SSMS, against=("transformer",), shown=("hybrid",),
+               claimed=SEQUENCE_SSMS, against=("transformer",),
+               shown=("hybrid", "linear_attention", "gss"),
                expected=tuple(("fsdd", f) for f in TRAIN_FRACTIONS))))
 
 C4 = Claim("C4", "token-free at equal compute", "Given the same training compute (FLOPs), a "
@@ -153,7 +157,7 @@ C6 = Claim("C6", "recall", "State-space models recall as well as attention: trai
            "as a Transformer of the same width at the same length.", (
     Comparison(name="MQAR accuracy", experiment="claims/c6-recall", metric=ACCURACY,
                entity=(MODEL,), conditions=(DATASET, WIDTH, LENGTH), claimed=SEQUENCE_SSMS,
-               against=("transformer",), shown=("hybrid",),
+               against=("transformer",), shown=("hybrid", "linear_attention", "gss"),
                expected=tuple(("mqar", w, n) for w in (64, 128, 256) for n in (64, 128, 256, 512))),))
 
 C7 = Claim("C7", "sampling-rate change", "An S4 model trained at one sampling rate runs at another "
