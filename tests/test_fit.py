@@ -103,7 +103,7 @@ def test_cli_multirun_then_compare_over_seeds(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["model=resnet"], "Could not find 'model/resnet'"),
     (["data.horizon=soon"], "horizon must be a positive integer, got 'soon'"),
-    (["+experiment=ltsf/nowhere"], "Could not find 'experiment/ltsf/nowhere'"),
+    (["experiment=ltsf/nowhere"], "Could not find 'experiment/ltsf/nowhere'"),
 ])
 def test_cli_bad_overrides_fail_clearly(tmp_path, args, message):
     result = run_cli([*FAST, *args], tmp_path)

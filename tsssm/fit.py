@@ -6,9 +6,9 @@ Lightning's fit and test; no model maths lives here. The task config names the n
 (``task=lm``), around the model config's backbone. Examples::
 
     python -m tsssm.fit                                   # embedded default, about a minute on CPU
-    python -m tsssm.fit +experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
-    python -m tsssm.fit -m +experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
-    python -m tsssm.fit +experiment=bytes/shakespeare model=mamba trainer=ddp
+    python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
+    python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
+    python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
 """
 
 from __future__ import annotations
