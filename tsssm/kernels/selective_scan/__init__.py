@@ -13,16 +13,13 @@ need Triton at all.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from torch import Tensor
 
-from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.dispatch import BACKENDS, triton_module
 from tsssm.kernels.selective_scan.reference import (selective_scan_ref,
                                                     selective_state_update_ref)
-
-
-def _triton_unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
-    from tsssm.kernels.selective_scan.triton import unsupported
-    return unsupported(tensors)
 
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -51,11 +48,13 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
         y (batch, L, D) in u's dtype; with ``return_final_state`` also the final state
         (batch, D, N) in float32 (float64 for float64 inputs).
     """
-    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
-    if pick_backend("selective_scan", backend, u, lambda: _triton_unsupported(tensors)) == "triton":
-        from tsssm.kernels.selective_scan.triton import selective_scan_triton
-        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                     initial_state, return_final_state)
+    def unsupported(fast: ModuleType) -> str | None:
+        return fast.selective_scan_unsupported(u, delta, A, B, C, D, z, delta_bias, initial_state)
+
+    fast = triton_module("selective_scan", backend, u, __name__, unsupported)
+    if fast is not None:
+        return fast.selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                          initial_state, return_final_state)
     return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                               initial_state, return_final_state)
 
@@ -76,11 +75,13 @@ def selective_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: T
     Returns:
         y (batch, D) in x's dtype.
     """
-    tensors = (state, x, dt, A, B, C, D, z, dt_bias)
-    if pick_backend("selective_state_update", backend, x,
-                    lambda: _triton_unsupported(tensors)) == "triton":
-        from tsssm.kernels.selective_scan.triton import selective_state_update_triton
-        return selective_state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
+    def unsupported(fast: ModuleType) -> str | None:
+        return fast.selective_state_update_unsupported(state, x, dt, A, B, C, D, z, dt_bias)
+
+    fast = triton_module("selective_state_update", backend, x, __name__, unsupported)
+    if fast is not None:
+        return fast.selective_state_update_triton(state, x, dt, A, B, C, D, z, dt_bias,
+                                                  dt_softplus)
     return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 
 
