@@ -1,14 +1,12 @@
-"""S4's kernels: the Vandermonde sum (S4D) and the Cauchy sum (S4's DPLR generating function).
+"""S4's kernels: the Vandermonde sum (S4D) and the Cauchy sum (S4's DPLR generating function),
+one public function each, picking a backend.
 
-``backend="auto"`` picks the Triton kernels (``triton.py``: no (H, N, L) tensor, fp32) for
-complex64 CUDA tensors they can take, and the plain torch oracle (``reference.py``) otherwise,
-complex128 included; ``"reference"`` forces the oracle; ``"triton"`` forces the kernels (CUDA
-tensors; CPU tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``) or says why not.
-The rule is ``tsssm.kernels.dispatch``'s.
-
-``triton.py`` is imported on the first call that may use it, not with this package: Triton
-decides whether a kernel is compiled or interpreted when the kernel's module is imported, and
-CPU-only users never need Triton at all.
+The backend follows ``tsssm.kernels.dispatch``: ``"auto"`` takes the Triton kernels
+(``triton.py``: no (H, N, L) tensor, fp32) for complex64 CUDA tensors they can take, the plain
+torch reference (``reference.py``, the oracle the kernels are tested against) otherwise,
+complex128 included; ``"reference"`` and ``"triton"`` force one (CPU tensors run the kernels only
+under ``TRITON_INTERPRET=1``). ``triton.py`` is imported on the first call that may use it, never
+by CPU-only users.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
-"""Mamba-1 selective scan: one public function per mode, each picking a backend.
+"""Mamba-1 selective scan: ``selective_scan`` runs a whole sequence (training, prefill),
+``selective_state_update`` one decode step; each picks a backend.
 
-``selective_scan`` runs a whole sequence (training, prefill); ``selective_state_update`` runs one
-decode step. ``backend="auto"`` picks the fastest backend for the tensors' device (the Triton
-kernels for fp32/bf16/fp16 CUDA tensors, the reference otherwise), ``"reference"`` forces the
-plain-torch oracle, ``"triton"`` forces the Triton kernels (CUDA tensors; CPU tensors only under
-Triton's interpreter, ``TRITON_INTERPRET=1``).
-
-``triton.py`` is imported on the first Triton call, not with this package: Triton decides whether
-a kernel is compiled or interpreted when the kernel's module is imported, and CPU-only users never
-need Triton at all.
+The backend follows ``tsssm.kernels.dispatch``: ``"auto"`` takes the Triton kernels
+(``triton.py``) for fp32/bf16/fp16 CUDA tensors, the plain torch reference (``reference.py``, the
+oracle the kernels are tested against) otherwise; ``"reference"`` and ``"triton"`` force one (CPU
+tensors run the kernels only under ``TRITON_INTERPRET=1``). ``triton.py`` is imported on the
+first call that may use it, never by CPU-only users.
 """
 
 from __future__ import annotations
