@@ -16,7 +16,7 @@ import torch
 
 from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.s4 import cauchy_kernel, vandermonde_kernel
-from tsssm.kernels.s4 import triton as fast
+from tsssm.kernels import triton_common
 from tsssm.kernels.s4.reference import cauchy_kernel_ref, vandermonde_kernel_ref
 from tsssm.mixers.s4 import S4
 
@@ -223,7 +223,7 @@ def test_forced_triton_says_why_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -
         cauchy_kernel(low[0], low[2], low[1], backend="cuda")
     with pytest.raises(TypeError, match="dt_a must be a complex tensor"):
         vandermonde_kernel(low[0], low[1].real, 11, backend="triton")
-    monkeypatch.setattr(fast, "INTERPRETED", False)
+    monkeypatch.setattr(triton_common, "INTERPRETED", False)
     cpu = [t.to("cpu", torch.complex64) for t in (c, dt_a)]
     with pytest.raises(ValueError, match="need CUDA tensors"):
         vandermonde_kernel(*cpu, 11, backend="triton")

@@ -18,6 +18,9 @@ from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
+from tsssm.kernels.ssd.triton_chunk_scan import (DBC_CONFIGS, SCAN_CONFIGS, chunk_scan_dbc_kernel,
+                                                 chunk_scan_dx_kernel, chunk_scan_fwd_kernel)
+from tsssm.kernels.ssd.triton_states import OUTER_CONFIGS, chunk_outer_kernel
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -136,10 +139,10 @@ def test_scan_matches_reference_bf16(length, heads, groups, head_dim, state, chu
 # Each autotuned kernel and the block sizes it may run with on the GPU. The interpreter runs only
 # the small ``*_INTERPRETED`` configs unless a test forces these.
 GPU_CONFIGS = {
-    ssdt._chunk_outer_kernel: ssdt._OUTER_CONFIGS,
-    ssdt._chunk_scan_fwd_kernel: ssdt._SCAN_CONFIGS,
-    ssdt._chunk_scan_dx_kernel: ssdt._SCAN_CONFIGS,
-    ssdt._chunk_scan_dbc_kernel: ssdt._DBC_CONFIGS,
+    chunk_outer_kernel: OUTER_CONFIGS,
+    chunk_scan_fwd_kernel: SCAN_CONFIGS,
+    chunk_scan_dx_kernel: SCAN_CONFIGS,
+    chunk_scan_dbc_kernel: DBC_CONFIGS,
 }
 RAGGED_CHUNK, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 16, 32
 

@@ -3,8 +3,8 @@
 A time below the floor is impossible; measured time over the floor is the kernel's gap. Bytes are
 the fewest a pass can move: each input read once, each output written once (small parameters such
 as A left out). The scan needs one ``exp(Δ A)`` per (batch, step, channel, state), B·L·D·N of them,
-which the special-function units take at 16 per clock per SM (anchors.md); on the H100 in bf16
-that floor is the higher one.
+which the special-function units take at 16 per clock per SM (sm_90); on the H100 in bf16 that
+floor is the higher one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 EXP_PER_CLOCK_PER_SM = 16
 ANCHOR_EXP_RATE = 4.2e12
-"""exp/s of the lent H100 (132 SMs × ~1.98 GHz × 16), used where the device gives no clock."""
+"""exp/s of the H100 the anchors (mamba_ssm's timings, ``cases``) ran on (132 SMs × ~1.98 GHz ×
+16), used where the device gives no clock."""
 
 
 class Floor(NamedTuple):
@@ -107,7 +108,7 @@ def exp_rate(sm_count: int | None, clock_khz: int | None) -> tuple[float, str]:
         rate = sm_count * clock_khz * 1e3 * EXP_PER_CLOCK_PER_SM
         return rate, (f"{sm_count} SMs × {clock_khz / 1e6:.2f} GHz × {EXP_PER_CLOCK_PER_SM} "
                       "per clock (torch.cuda.get_device_properties)")
-    return ANCHOR_EXP_RATE, "anchors.md's H100 figure (the device reported no SM count or clock)"
+    return ANCHOR_EXP_RATE, "the anchors' H100 figure (the device reported no SM count or clock)"
 
 
 def floor(nbytes: int, copy_bytes_per_s: float, exps: int = 0,

@@ -1,4 +1,4 @@
-"""The issue's speed targets, read off the rows as PASS / MISS lines with the measured ratio.
+"""The benchmark's speed targets, read off the rows as PASS / MISS lines with the measured ratio.
 
 A target whose rows were not measured (section not selected, OOM, error, time budget) is
 "NOT RUN" with the reason; lines marked INFO state a ratio that has no target (attention's decode
@@ -179,7 +179,7 @@ TARGETS: tuple[tuple[str, tuple[str, ...], TargetGroup], ...] = (
     ("step", ("step",), step_targets),
     ("vs mamba_ssm", (PEER_SECTION,), peer_targets),
 )
-"""Each group of targets, the sections whose rows it reads, and its lines, in the issue's order."""
+"""Each group of targets, the sections whose rows it reads, and its lines, in the report's order."""
 
 
 def evaluate(rows: list[Row]) -> list[str]:

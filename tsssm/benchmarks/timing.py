@@ -1,10 +1,10 @@
 """Timing on the GPU: the copy ceiling, median times, and one guarded case at a time.
 
-Method (``/work/.library/device/METHOD.md``): ``triton.testing.do_bench`` times each repeat with
-CUDA events and flushes the 50 MB L2 before it (so inputs that would fit in L2 need no rotation);
-its warm-up and repeat arguments are milliseconds, bounded here so that the whole run fits in a few
-minutes. A case builds its own random inputs, and whatever happens (OOM, an error, the time
-budget) ends as a row with a note; its memory is released before the next case.
+Method: ``triton.testing.do_bench`` times each repeat with CUDA events and flushes the 50 MB L2
+before it (so inputs that would fit in L2 need no rotation); its warm-up and repeat arguments are
+milliseconds, bounded here so that the whole run fits in a few minutes. A case builds its own
+random inputs, and whatever happens (OOM, an error, the time budget) ends as a row with a note; its
+memory is released before the next case.
 """
 
 from __future__ import annotations

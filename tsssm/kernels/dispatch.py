@@ -6,14 +6,18 @@
 - ``"triton"`` runs the Triton kernels, or raises saying why they cannot take the inputs (CPU
   tensors, for one, run them only under Triton's interpreter, ``TRITON_INTERPRET=1``).
 
-Each op says what its kernels cannot take through ``unsupported``, a callable called only when
-Triton is considered: it usually imports the op's ``triton.py``, which CPU-only users never need
-(and Triton decides compiled-or-interpreted when that module is imported).
+Every op's public function goes through ``triton_module``: it returns the op's ``triton.py``
+module when the call runs on the kernels (its ``<function>_triton``), None when it runs on the
+reference (``<function>_ref``). The module is imported only when Triton is considered: CPU-only
+users never need it, and Triton decides compiled-or-interpreted when it is imported. What the
+kernels cannot take, the module says through its ``<function>_unsupported``.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -45,3 +49,21 @@ def pick_backend(op: str, backend: str, probe: Tensor,
     if backend == "triton":
         raise ValueError(f"{op}: backend='triton' cannot run these inputs: {problem}")
     return "reference"
+
+
+def triton_module(op: str, backend: str, probe: Tensor, package: str,
+                  unsupported: Callable[[ModuleType], str | None]) -> ModuleType | None:
+    """``<package>.triton`` when this call of ``op`` runs on the Triton kernels, else None.
+
+    Args:
+        op, backend, probe: as ``pick_backend``'s.
+        package: the op's package (its ``__name__``), whose ``triton`` module holds the kernels.
+        unsupported: given that module, returns why its kernels cannot take this call's inputs,
+            or None when they can; called only when Triton is considered.
+    """
+    def problem() -> str | None:
+        return unsupported(importlib.import_module(f"{package}.triton"))
+
+    if pick_backend(op, backend, probe, problem) == "reference":
+        return None
+    return importlib.import_module(f"{package}.triton")

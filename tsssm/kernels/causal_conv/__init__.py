@@ -1,7 +1,7 @@
 """Causal depthwise convolution (+ optional SiLU), the short filter Mamba and Mamba-2 put before
 their scan: one public function picking a backend.
 
-The backend follows ``tsssm.kernels.dispatch.pick_backend``: ``"auto"`` takes the Triton kernels
+The backend follows ``tsssm.kernels.dispatch``: ``"auto"`` takes the Triton kernels
 (``triton.py``) for CUDA tensors they can take (not float64), the plain torch reference
 (``reference.py``, the oracle the kernels are tested against) otherwise; ``"reference"`` and
 ``"triton"`` force one (CPU tensors run the kernels only under ``TRITON_INTERPRET=1``).
@@ -10,10 +10,12 @@ The backend follows ``tsssm.kernels.dispatch.pick_backend``: ``"auto"`` takes th
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from torch import Tensor
 
 from tsssm.kernels.causal_conv.reference import check_causal_conv_args, causal_conv1d_ref
-from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.dispatch import BACKENDS, triton_module
 
 
 def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
@@ -32,14 +34,13 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     Returns:
         y (batch, L, C) in x's dtype, differentiable in x, weight and bias.
     """
-    def unsupported() -> str | None:
-        from tsssm.kernels.causal_conv.triton import unsupported as triton_unsupported
+    def unsupported(fast: ModuleType) -> str | None:
         check_causal_conv_args("causal_conv1d", x, weight, bias, activation)
-        return triton_unsupported(x, weight, bias)
+        return fast.causal_conv1d_unsupported(x, weight, bias)
 
-    if pick_backend("causal_conv1d", backend, x, unsupported) == "triton":
-        from tsssm.kernels.causal_conv.triton import causal_conv1d_triton
-        return causal_conv1d_triton(x, weight, bias, activation)
+    fast = triton_module("causal_conv1d", backend, x, __name__, unsupported)
+    if fast is not None:
+        return fast.causal_conv1d_triton(x, weight, bias, activation)
     return causal_conv1d_ref(x, weight, bias, activation)
 
 

@@ -1,14 +1,12 @@
-"""S4's kernels: the Vandermonde sum (S4D) and the Cauchy sum (S4's DPLR generating function).
+"""S4's kernels: the Vandermonde sum (S4D) and the Cauchy sum (S4's DPLR generating function),
+one public function each, picking a backend.
 
-``backend="auto"`` picks the Triton kernels (``triton.py``: no (H, N, L) tensor, fp32) for
-complex64 CUDA tensors they can take, and the plain torch oracle (``reference.py``) otherwise,
-complex128 included; ``"reference"`` forces the oracle; ``"triton"`` forces the kernels (CUDA
-tensors; CPU tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``) or says why not.
-The rule is ``tsssm.kernels.dispatch.pick_backend``.
-
-``triton.py`` is imported on the first call that may use it, not with this package: Triton
-decides whether a kernel is compiled or interpreted when the kernel's module is imported, and
-CPU-only users never need Triton at all.
+The backend follows ``tsssm.kernels.dispatch``: ``"auto"`` takes the Triton kernels
+(``triton.py``: no (H, N, L) tensor, fp32) for complex64 CUDA tensors they can take, the plain
+torch reference (``reference.py``, the oracle the kernels are tested against) otherwise,
+complex128 included; ``"reference"`` and ``"triton"`` force one (CPU tensors run the kernels only
+under ``TRITON_INTERPRET=1``). ``triton.py`` is imported on the first call that may use it, never
+by CPU-only users.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from types import ModuleType
 
 from torch import Tensor
 
-from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.dispatch import BACKENDS, triton_module
 from tsssm.kernels.s4.reference import (cauchy_kernel_ref, check_cauchy_inputs,
                                         check_vandermonde_inputs, vandermonde_kernel_ref)
 
@@ -37,9 +35,13 @@ def vandermonde_kernel(c: Tensor, dt_a: Tensor, length: int, backend: str = "aut
         (H, L) or (R, H, L) real kernel.
     """
     check_vandermonde_inputs(c, dt_a, length)
-    if pick_backend("vandermonde_kernel", backend, c,
-                    lambda: _fast().vandermonde_unsupported(c, dt_a)) == "triton":
-        return _fast().vandermonde_kernel_triton(c, dt_a, length)
+
+    def unsupported(fast: ModuleType) -> str | None:
+        return fast.vandermonde_kernel_unsupported(c, dt_a)
+
+    fast = triton_module("vandermonde_kernel", backend, c, __name__, unsupported)
+    if fast is not None:
+        return fast.vandermonde_kernel_triton(c, dt_a, length)
     return vandermonde_kernel_ref(c, dt_a, length)
 
 
@@ -57,12 +59,11 @@ def cauchy_kernel(v: Tensor, z: Tensor, w: Tensor, backend: str = "auto") -> Ten
         (H, L) or (R, H, L) complex.
     """
     check_cauchy_inputs(v, z, w)
-    if pick_backend("cauchy_kernel", backend, v,
-                    lambda: _fast().cauchy_unsupported(v, z, w)) == "triton":
-        return _fast().cauchy_kernel_triton(v, z, w)
+
+    def unsupported(fast: ModuleType) -> str | None:
+        return fast.cauchy_kernel_unsupported(v, z, w)
+
+    fast = triton_module("cauchy_kernel", backend, v, __name__, unsupported)
+    if fast is not None:
+        return fast.cauchy_kernel_triton(v, z, w)
     return cauchy_kernel_ref(v, z, w)
-
-
-def _fast() -> ModuleType:
-    from tsssm.kernels.s4 import triton as fast
-    return fast

@@ -1,28 +1,22 @@
-"""Mamba-1 selective scan: one public function per mode, each picking a backend.
+"""Mamba-1 selective scan: ``selective_scan`` runs a whole sequence (training, prefill),
+``selective_state_update`` one decode step; each picks a backend.
 
-``selective_scan`` runs a whole sequence (training, prefill); ``selective_state_update`` runs one
-decode step. ``backend="auto"`` picks the fastest backend for the tensors' device (the Triton
-kernels for fp32/bf16/fp16 CUDA tensors, the reference otherwise), ``"reference"`` forces the
-plain-torch oracle, ``"triton"`` forces the Triton kernels (CUDA tensors; CPU tensors only under
-Triton's interpreter, ``TRITON_INTERPRET=1``).
-
-``triton.py`` is imported on the first Triton call, not with this package: Triton decides whether
-a kernel is compiled or interpreted when the kernel's module is imported, and CPU-only users never
-need Triton at all.
+The backend follows ``tsssm.kernels.dispatch``: ``"auto"`` takes the Triton kernels
+(``triton.py``) for fp32/bf16/fp16 CUDA tensors, the plain torch reference (``reference.py``, the
+oracle the kernels are tested against) otherwise; ``"reference"`` and ``"triton"`` force one (CPU
+tensors run the kernels only under ``TRITON_INTERPRET=1``). ``triton.py`` is imported on the
+first call that may use it, never by CPU-only users.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from torch import Tensor
 
-from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.dispatch import BACKENDS, triton_module
 from tsssm.kernels.selective_scan.reference import (selective_scan_ref,
                                                     selective_state_update_ref)
-
-
-def _triton_unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
-    from tsssm.kernels.selective_scan.triton import unsupported
-    return unsupported(tensors)
 
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -51,11 +45,13 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
         y (batch, L, D) in u's dtype; with ``return_final_state`` also the final state
         (batch, D, N) in float32 (float64 for float64 inputs).
     """
-    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
-    if pick_backend("selective_scan", backend, u, lambda: _triton_unsupported(tensors)) == "triton":
-        from tsssm.kernels.selective_scan.triton import selective_scan_triton
-        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                     initial_state, return_final_state)
+    def unsupported(fast: ModuleType) -> str | None:
+        return fast.selective_scan_unsupported(u, delta, A, B, C, D, z, delta_bias, initial_state)
+
+    fast = triton_module("selective_scan", backend, u, __name__, unsupported)
+    if fast is not None:
+        return fast.selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                          initial_state, return_final_state)
     return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                               initial_state, return_final_state)
 
@@ -76,11 +72,13 @@ def selective_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: T
     Returns:
         y (batch, D) in x's dtype.
     """
-    tensors = (state, x, dt, A, B, C, D, z, dt_bias)
-    if pick_backend("selective_state_update", backend, x,
-                    lambda: _triton_unsupported(tensors)) == "triton":
-        from tsssm.kernels.selective_scan.triton import selective_state_update_triton
-        return selective_state_update_triton(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
+    def unsupported(fast: ModuleType) -> str | None:
+        return fast.selective_state_update_unsupported(state, x, dt, A, B, C, D, z, dt_bias)
+
+    fast = triton_module("selective_state_update", backend, x, __name__, unsupported)
+    if fast is not None:
+        return fast.selective_state_update_triton(state, x, dt, A, B, C, D, z, dt_bias,
+                                                  dt_softplus)
     return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 
 

@@ -1,4 +1,7 @@
-"""Triton fast path of Mamba-1's selective scan: forward, backward and one decode step.
+"""Triton fast path of Mamba-1's selective scan: forward, backward and one decode step; the
+autograd Function and the launchers (the device code: ``triton_forward.py``,
+``triton_backward.py``, ``triton_segments.py``, ``triton_step.py``, their shared tile and chunk
+helpers and block shapes in ``triton_tiles.py``).
 
 The scan, per batch ``b``, channel ``d`` and state index ``n`` (channel ``d`` reads group
 ``g = d // (D / G)`` of ``B`` and ``C``)::
@@ -26,13 +29,11 @@ programs share: they are added atomically into fp32 buffers, so their last bits 
 to run. ``dA``, ``dD`` and ``ddelta_bias`` sum over the batch and the sequence: each program
 writes its own partial sum and torch adds the (batch row, segment) partials.
 
-**Where the time goes** (H200, fp32, B4 L64K D1536 N16; ``python -m tsssm.bench kernels``):
-forward 3.6 ms, forward + backward 19 ms. Profiled (Nsight Compute), the forward issues
-~9 instructions per element at ~50% of the issue slots with 1.5 warps per scheduler (B·D·N / 4
-threads is all the parallelism there is), its shared-memory reads (each thread's copy of B, C,
-u, Δ) at ~75% of their peak and its exponentials at ~50%; the backward needs ~30 instructions
-per element (five reductions over lanes: three over the state, two over the channels for dB and
-dC).
+**Where the time goes.** The forward is held back by its issue slots, its shared-memory reads
+(each thread's copy of B, C, u, Δ) and its exponentials together, with B·D·N / 4 threads as all
+the parallelism there is; the backward spends most of its instructions on five reductions over
+lanes (three over the state, two over the channels for dB and dC). Timings and profiles:
+``docs/benchmarks/`` (``python -m tsssm.bench kernels``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from tsssm.kernels.selective_scan.triton_segments import (BACKWARD, FORWARD, Seg
                                                           segment_chunks, segment_count,
                                                           segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
-from tsssm.kernels.selective_scan.triton_tiles import INTERPRETED
+from tsssm.kernels.triton_common import KERNEL_DTYPES, device_problem
 
 
 def chunk_len(dstate: int) -> int:
@@ -305,30 +306,40 @@ def selective_state_update_triton(state: Tensor, x: Tensor, dt: Tensor, A: Tenso
     return y
 
 
-_KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+def selective_scan_unsupported(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                               D: Tensor | None = None, z: Tensor | None = None,
+                               delta_bias: Tensor | None = None,
+                               initial_state: Tensor | None = None) -> str | None:
+    """Why the scan's kernels cannot take these tensors, or None."""
+    return _unsupported((u, delta, A, B, C, D, z, delta_bias, initial_state))
 
 
-def unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
+def selective_state_update_unsupported(state: Tensor, x: Tensor, dt: Tensor, A: Tensor,
+                                       B: Tensor, C: Tensor, D: Tensor | None = None,
+                                       z: Tensor | None = None,
+                                       dt_bias: Tensor | None = None) -> str | None:
+    """Why the decode-step kernel cannot take these tensors, or None."""
+    return _unsupported((state, x, dt, A, B, C, D, z, dt_bias))
+
+
+def _unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
     """Why the kernels cannot take these tensors, or None: they read fp32/bf16/fp16 tensors of
     one CUDA device (or of the CPU, interpreted)."""
     present = [t for t in tensors if t is not None]
     device = present[0].device
     if any(t.device != device for t in present):
         return f"all tensors must be on one device, got {sorted({str(t.device) for t in present})}"
-    if device.type == "cpu" and not INTERPRETED:
-        return ("the kernels need CUDA tensors; on the CPU they run only under Triton's "
-                "interpreter (set TRITON_INTERPRET=1 before tsssm.kernels.selective_scan.triton "
-                "is imported)")
-    if device.type not in ("cuda", "cpu"):
-        return f"the kernels run on CUDA tensors, got {device}"
+    problem = device_problem(device)
+    if problem is not None:
+        return problem
     for t in present:
-        if t.dtype not in _KERNEL_DTYPES:
-            return (f"the kernels compute in fp32 and read {_KERNEL_DTYPES}; got {t.dtype} "
+        if t.dtype not in KERNEL_DTYPES:
+            return (f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {t.dtype} "
                     "(float64 runs on backend='reference')")
     return None
 
 
 def _check_runnable(where: str, tensors: tuple[Tensor | None, ...]) -> None:
-    problem = unsupported(tensors)
+    problem = _unsupported(tensors)
     if problem is not None:
         raise ValueError(f"{where}: {problem}")

@@ -27,14 +27,13 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_chunk import (adjoint_scan, advance, chunk_inputs,
-                                                       chunk_states)
 from tsssm.kernels.selective_scan.triton_segments import fold_adjoints
-from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
-                                                       load_state, load_steps, proj4, row,
-                                                       sigmoid, state_index, state_sum,
-                                                       steps4, store_steps)
-from tsssm.kernels.selective_scan.triton_tuning import BACKWARD_CONFIGS, scan_tuning
+from tsssm.kernels.selective_scan.triton_tiles import (BACKWARD_CONFIGS, adjoint_scan, advance,
+                                                       channel_block, chunk_inputs, chunk_states,
+                                                       load_proj, load_state, load_steps, proj4,
+                                                       row, scan_tuning, sigmoid, state_index,
+                                                       state_sum, steps4, store_steps)
+from tsssm.kernels.triton_common import LOG2E
 
 
 @triton.jit

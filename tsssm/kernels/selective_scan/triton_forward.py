@@ -15,13 +15,13 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_chunk import chunk_inputs, chunk_states
 from tsssm.kernels.selective_scan.triton_segments import fold_ends
-from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
+from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, channel_block,
+                                                       chunk_inputs, chunk_states, load_proj,
                                                        load_state, load_steps, proj4, row,
-                                                       sigmoid, state_index, state_sum,
-                                                       store_steps)
-from tsssm.kernels.selective_scan.triton_tuning import FORWARD_CONFIGS, scan_tuning
+                                                       scan_tuning, sigmoid, state_index,
+                                                       state_sum, store_steps)
+from tsssm.kernels.triton_common import LOG2E
 
 
 @triton.jit

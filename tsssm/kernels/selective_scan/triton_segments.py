@@ -2,9 +2,9 @@
 
 A program of the forward or backward walks its whole span of chunks one after another, so the
 grid is B · D / BLOCK_D programs: at batch 1 that is a few hundred warps for the 528 warp
-schedulers of an H100 (measured on an H200: 2.6× the forward's cost per element at B1 than at
-B4, 6× for the backward at B1 L64K D2048). With ``S`` segments of whole chunks the grid is
-``S`` times taller, and what a segment needs from the others is small, (B, S, D, N):
+schedulers of an H100, and a batch-1 element costs several times what it costs at batch 4.
+With ``S`` segments of whole chunks the grid is ``S`` times taller, and what a segment needs
+from the others is small, (B, S, D, N):
 
 - forward: each segment but the last first scans its steps from a zero state (a pre-pass,
   ``segment_ends_kernel``) and keeps its end state ``e_s`` and ``Σ Δ`` over its steps; the state
@@ -17,16 +17,13 @@ B4, 6× for the backward at B1 L64K D2048). With ``S`` segments of whole chunks 
   (``fold_adjoints``).
 
 The pre-passes cost a second exponential per element over ``(S-1)/S`` of the sequence in the
-forward; in the backward they are light next to its gradients. Measured on an H200 (bf16,
-Mamba's options; ``scripts/gpu/segment_sweep.py``, ``docs/benchmarks/h200-2026-11-30-segments``):
-the forward gains only at batch 1 (B1 D2048 L64K: 3.31 ms in one segment, 2.22 in 8; B2 D2048
-L16K: best in one), the backward at every batch (forward+backward B1 D2048 L64K 22.4 → 9.5 ms
-in 16; B4 D1536 L64K 39.3 → 27.5 in 16; B1 D2048 L8K 2.86 → 1.56 in 8). Short sequences lose:
-a Triton launch from Python costs ~0.1–0.3 ms, more than the GPU time a pre-pass saves there
-(B1 D1536, launched from Python: L2K forward 0.14 ms in one segment, 0.45 in four; L4K
-forward+backward 0.85 ms in one, 1.41 in eight). Hence one ``SegmentPolicy`` per pass, and
-segments of at least ``MIN_CHUNKS`` chunks, at least ``MIN_SEGMENTS`` of them or none: with the
-16-step chunks of N = 16, from 8K steps on.
+forward; in the backward they are light next to its gradients. So segments pay off in the
+forward only at batch 1, in the backward at every batch whose grid is short; and short
+sequences lose, since a Triton launch from Python costs more than the GPU time a pre-pass saves
+there (the sweep behind these choices: ``scripts/gpu/segment_sweep.py``, its results in
+``docs/benchmarks/``). Hence one ``SegmentPolicy`` per pass, and segments of at least
+``MIN_CHUNKS`` chunks, at least ``MIN_SEGMENTS`` of them or none: with the 16-step chunks of
+N = 16, from 8K steps on.
 """
 
 from __future__ import annotations
@@ -36,11 +33,11 @@ from typing import NamedTuple
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_chunk import adjoint_scan, advance, chunk_steps
-from tsssm.kernels.selective_scan.triton_tiles import (LOG2E, channel_block, load_proj,
+from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, adjoint_scan, advance,
+                                                       channel_block, chunk_steps, load_proj,
                                                        load_state, load_steps, proj4, row,
-                                                       sigmoid, state_index, steps4)
-from tsssm.kernels.selective_scan.triton_tuning import FORWARD_CONFIGS, scan_tuning
+                                                       scan_tuning, sigmoid, state_index, steps4)
+from tsssm.kernels.triton_common import LOG2E
 
 
 class SegmentPolicy(NamedTuple):

@@ -1,4 +1,5 @@
-"""Device helpers shared by the selective-scan kernels: program indices, tiles, step sizes.
+"""What every kernel of the selective scan shares: the tile a program holds, the math of one
+chunk on it, and the block shapes that size it.
 
 **The tile.** A program owns one batch row and ``BLOCK_D`` channels of one group and holds a
 ``CHUNK``-step slice of the scan as 4-D tensors ``(CHUNK, N1, BLOCK_D, N2)``: the state index is
@@ -12,37 +13,33 @@ rounds, and a thread's work per step is ``N1`` independent recurrences.
 
 The price of the layout: every thread reads its own copy of the chunk's B and C (``N1`` values
 per step) and of its channel's u and Δ from shared memory, about 2.5 values per element at
-N2 = 4; profiled on an H200, shared-memory wavefronts run at ~75% of their peak in the forward,
-a limit beside the exponentials (``exp2``, one per element) and the issue slots.
+N2 = 4, which makes shared-memory bandwidth a limit of the forward beside the exponentials
+(``exp2``, one per element) and the issue slots (profiles: ``docs/benchmarks/``).
 
 State-shaped tensors (``A``, the carried state, checkpoints) are ``(N1, BLOCK_D, N2)``; step
 tensors (u, Δ, z, y) ``(CHUNK, BLOCK_D)``; B and C ``(CHUNK, N1, N2)``.
+
+**The chunk.** Every pass over a chunk (forward, backward, the segment pre-passes) reads its
+inputs with ``chunk_inputs``, builds its states with ``chunk_states`` and runs the adjoint with
+``adjoint_scan``.
+
+**Block shapes.** A config sets ``BLOCK_D`` (channels per program), ``N2`` (lanes per channel;
+each thread holds ``N / N2`` states), ``num_warps``, ``STAGES`` (chunks in flight in the
+pipelined loop) and, in the backward, ``SPLIT`` (sub-chunks per checkpointed chunk,
+``triton_backward``). The lanes and warps must all go to the channel and state axes,
+``BLOCK_D ≥ (32 / N2) · num_warps``, or Triton would spread the time axis over lanes and the
+in-register scan would become a shuffle scan; configs that break this for the call's sizes are
+dropped. The configs trade the reductions over the state (``log2 N2`` shuffle rounds per
+``N / N2`` states) against parallelism: B4 · D1536 channels at N2 = 4 make 768 warps, fewer than
+6 per SM.
 """
 
 from __future__ import annotations
 
 import triton
 import triton.language as tl
-from triton.language.extra import libdevice
 
-LOG2E = tl.constexpr(1.4426950408889634)  # exp(v) = exp2(v · log2 e): exp2 is the native unit
-
-# Triton's interpreter (TRITON_INTERPRET=1, read when a kernel is decorated) runs the kernels on
-# CPU tensors; the tests use it where there is no GPU.
-INTERPRETED = bool(triton.knobs.runtime.interpret)
-HARDWARE_LOG2 = tl.constexpr(not INTERPRETED)  # lg2.approx: tl.log2 is a 15-step polynomial
-LN2 = tl.constexpr(0.6931471805599453)
-
-
-@triton.jit
-def softplus(v):
-    """torch's softplus: ``log(1 + e^v)``, and ``v`` itself above 20 where they agree in fp32."""
-    one_plus = 1.0 + tl.exp2(v * LOG2E)
-    if HARDWARE_LOG2:
-        log2 = libdevice.fast_log2f(one_plus)
-    else:
-        log2 = tl.log2(one_plus)
-    return tl.where(v <= 20.0, log2 * LN2, v)
+from tsssm.kernels.triton_common import INTERPRETED, LOG2E, softplus
 
 
 @triton.jit
@@ -154,3 +151,138 @@ def row(x, rows, index):
 def compose(a_first, x_first, a_then, x_then):
     """Two consecutive steps ``h ↦ a h + x`` as one: ``(a_first, x_first)`` acts first."""
     return a_first * a_then, a_then * x_first + x_then
+
+
+@triton.jit
+def chunk_states(dt, u, A2, Bt, h_prev, rows):
+    """The chunk's drives ``x = Δ u B`` and states ``h``, each (CHUNK, N1, BLOCK_D, N2).
+
+    ``h_prev`` enters through row 0 (``x_0 += a_0 h_prev``), so the scan needs no decay
+    products; masked steps have Δ = 0, so ``a = 1`` and ``x = 0`` and they keep the state."""
+    a = tl.exp2(steps4(dt) * A2[None, :, :, :])
+    x = steps4(dt * u) * proj4(Bt)
+    x0 = tl.where((rows == 0)[:, None, None, None], x + a * h_prev[None, :, :, :], x)
+    _, h = tl.associative_scan((a, x0), 0, compose)
+    return a, x, h
+
+
+@triton.jit
+def chunk_steps(dt_ptr, s_dt_l, s_dt_d, t0, rows, left, d, d_mask, bias, HAS_BIAS: tl.constexpr,
+                SOFTPLUS: tl.constexpr, FULL: tl.constexpr):
+    """The step mask (CHUNK,) of the chunk from ``t0`` (``left`` of its steps in the sequence),
+    the step × channel mask, Δ (bias and softplus applied; 0 on masked steps) and δ + bias."""
+    t_mask = below(rows, left, FULL)
+    td_mask = t_mask[:, None] & d_mask[None, :]
+    dt, v = step_sizes(load_steps(dt_ptr + t0 * s_dt_l, rows, s_dt_l, d, s_dt_d, td_mask), bias,
+                       td_mask, HAS_BIAS, SOFTPLUS)
+    return t_mask, td_mask, dt, v
+
+
+@triton.jit
+def chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask, n, bias,
+                 HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
+                 FULL: tl.constexpr):
+    """What every pass over the chunk from ``t0`` reads first: the step mask (CHUNK,), the
+    step × channel mask, u, Δ (bias and softplus applied; 0 on masked steps), δ + bias (for Δ's
+    gradient) and B (CHUNK, N). Pointers and strides as in ``forward_chunk``."""
+    t_mask, td_mask, dt, v = chunk_steps(steps[1], s_l[1], s_d[1], t0, rows, left, d, d_mask,
+                                         bias, HAS_BIAS, SOFTPLUS, FULL)
+    u = load_steps(steps[0] + t0 * s_l[0], rows, s_l[0], d, s_d[0], td_mask)
+    Bt = load_proj(proj[0] + t0 * p_l[0], rows, p_l[0], n, p_n[0], t_mask, DSTATE)
+    return t_mask, td_mask, u, dt, v, Bt
+
+
+@triton.jit
+def advance(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask, n, A2, bias,
+            HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
+            SUB: tl.constexpr, FULL: tl.constexpr):
+    """The state after the ``SUB`` steps from ``t0`` (``left`` of them in the sequence), from the
+    state ``h`` before them, and Σ Δ over them (BLOCK_D,): the forward's recurrence, for the
+    state alone."""
+    _, _, u, dt, _, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left, d, d_mask,
+                                      n, bias, HAS_BIAS, SOFTPLUS, DSTATE, FULL)
+    _, _, hs = chunk_states(dt, u, A2, Bt, h, rows)
+    return row(hs, rows, SUB - 1), tl.sum(dt, axis=0)
+
+
+@triton.jit
+def reverse_compose(v_later, p_later, a_later, v_first, p_first, a_first):
+    """Adjoint segments, the later one scanned first: a segment ``[i, j]`` holds
+    ``λ_i = v + p μ`` for the decayed adjoint ``μ`` entering it from the right, and ``a_i``."""
+    entering = a_later * p_first
+    return v_first + entering * v_later, entering * p_later, a_first
+
+
+@triton.jit
+def adjoint_scan(q, a):
+    """λ_t = q_t + a_{t+1} λ_{t+1} over the rows of (CHUNK, ...) tiles, last row first.
+
+    Flipped, scanned forward, flipped back: with the rows in registers the flips are register
+    renames, while ``reverse=True`` makes Triton 3.6 exchange every value across the lanes
+    (~900 extra shuffles per thread per chunk in sm_90 SASS)."""
+    lam, _, _ = tl.associative_scan((tl.flip(q, 0), tl.full(q.shape, 1.0, tl.float32),
+                                     tl.flip(a, 0)), 0, reverse_compose)
+    return tl.flip(lam, 0)
+
+
+# The fastest of wider sweeps (``docs/benchmarks/``): in the forward, 4-stage pipelines, which
+# hide the memory latency that 2-stage ones expose; in the backward, programs of one warp, whose
+# sums over channels need no shared-memory round between warps, and half-chunk tiles
+# (``SPLIT = 2``), which hold half the registers.
+FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
+                   dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
+                   dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1))
+BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
+                    dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=1, num_warps=1),
+                    dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1))
+INTERPRETED_BLOCK_D, INTERPRETED_N2 = 4, 2  # several channel blocks and lanes per channel in tests
+
+SCAN_KEY = ["dim", "DSTATE", "chans_per_group", "HAS_D", "HAS_Z", "HAS_BIAS", "SOFTPLUS",
+            "HAS_H0", "CHUNK"]
+
+
+def _fits(block_d: int, n2: int, warps: int, block_n: int, chans: int) -> bool:
+    """Lanes and warps all on channels and states; no block wider than the group needs."""
+    return (n2 <= block_n and block_d >= (32 // n2) * warps
+            and block_d <= max((32 // n2) * warps, triton.next_power_of_2(chans)))
+
+
+def _prune(configs, named_args, **kwargs):
+    block_n, chans = kwargs["BLOCK_N"], named_args["chans_per_group"]
+    kept = [c for c in configs
+            if _fits(c.kwargs["BLOCK_D"], c.kwargs["N2"], c.num_warps, block_n, chans)
+            and c.kwargs.get("SPLIT", 1) <= kwargs["CHUNK"]]
+    if kept:
+        return kept
+    n2 = min(4, block_n)
+    fallback = {"BLOCK_D": 32 // n2, "N2": n2, "STAGES": 2}
+    return [triton.Config(fallback | ({"SPLIT": 1} if "SPLIT" in configs[0].kwargs else {}),
+                          num_warps=1)]
+
+
+def _interpreted_config(args: dict, uses_split: bool) -> dict:
+    """The one config of the interpreter: small blocks, and the backward's halves of a chunk
+    from chunk 8 up (shorter chunks in the tests run it whole)."""
+    config = {"BLOCK_D": INTERPRETED_BLOCK_D, "N2": min(INTERPRETED_N2, args["BLOCK_N"]),
+              "STAGES": 1}
+    return config | ({"SPLIT": 2 if args["CHUNK"] >= 8 else 1} if uses_split else {})
+
+
+def scan_tuning(configs: tuple[dict, ...], key_extra: list[str], **autotune_kwargs):
+    """Decorator: autotune the scan configs on GPUs, a fixed small block when interpreted;
+    then ``EVEN_D`` (the block divides the group: no channel masks) from the block chosen."""
+    if INTERPRETED:
+        uses_split = "SPLIT" in configs[0]
+        names = ("BLOCK_D", "N2", "STAGES") + (("SPLIT",) if uses_split else ())
+        choose = triton.heuristics(
+            {name: (lambda args, name=name: _interpreted_config(args, uses_split)[name])
+             for name in names})
+    else:
+        configs = [triton.Config({k: v for k, v in c.items() if k != "num_warps"},
+                                 num_warps=c["num_warps"]) for c in configs]
+        choose = triton.autotune(configs, key=SCAN_KEY + key_extra,
+                                 prune_configs_by={"early_config_prune": _prune},
+                                 **autotune_kwargs)
+    even = triton.heuristics(
+        {"EVEN_D": lambda args: args["chans_per_group"] % args["BLOCK_D"] == 0})
+    return lambda kernel: choose(even(kernel))

@@ -1,6 +1,6 @@
 """Mamba-2's SSD scan: one public entry for the whole sequence and one for a decode step.
 
-The backend follows ``tsssm.kernels.dispatch.pick_backend``: ``"auto"`` takes the Triton kernels
+The backend follows ``tsssm.kernels.dispatch``: ``"auto"`` takes the Triton kernels
 (``triton.py``) for CUDA tensors they can take (not float64), the plain torch reference
 (``reference.py``, the oracle every fast path is tested against) otherwise; ``"reference"`` and
 ``"triton"`` force one (CPU tensors run the kernels only under ``TRITON_INTERPRET=1``).
@@ -9,9 +9,11 @@ The backend follows ``tsssm.kernels.dispatch.pick_backend``: ``"auto"`` takes th
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from torch import Tensor
 
-from tsssm.kernels.dispatch import BACKENDS, pick_backend
+from tsssm.kernels.dispatch import BACKENDS, triton_module
 from tsssm.kernels.ssd.reference import (check_ssd_inputs, check_state_update_inputs, ssd_ref,
                                          ssd_state_update_ref)
 
@@ -41,16 +43,15 @@ def ssd(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int 
         y: (batch, L, H, P) in x's dtype, and with ``return_final_state`` the final state
         (batch, H, P, N) in fp32 (float64 for float64 inputs).
     """
-    def unsupported() -> str | None:
-        from tsssm.kernels.ssd.triton import ssd_unsupported
+    def unsupported(fast: ModuleType) -> str | None:
         check_ssd_inputs("ssd", x, dt, A, B, C, D, z, dt_bias, initial_state)
-        return ssd_unsupported(x, dt, A, B, C, chunk_size, D, z, dt_bias, initial_state)
+        return fast.ssd_unsupported(x, dt, A, B, C, chunk_size, D, z, dt_bias, initial_state)
 
-    if pick_backend("ssd", backend, x, unsupported) == "triton":
-        from tsssm.kernels.ssd.triton import ssd_triton
-        return ssd_triton(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias,
-                          dt_softplus=dt_softplus, initial_state=initial_state,
-                          return_final_state=return_final_state)
+    fast = triton_module("ssd", backend, x, __name__, unsupported)
+    if fast is not None:
+        return fast.ssd_triton(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias,
+                               dt_softplus=dt_softplus, initial_state=initial_state,
+                               return_final_state=return_final_state)
     return ssd_ref(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus,
                    initial_state=initial_state, return_final_state=return_final_state)
 
@@ -70,15 +71,14 @@ def ssd_state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor,
     Returns:
         y: (batch, H, P) in x's dtype.
     """
-    def unsupported() -> str | None:
-        from tsssm.kernels.ssd.triton import state_update_unsupported
+    def unsupported(fast: ModuleType) -> str | None:
         check_state_update_inputs("ssd_state_update", state, x, dt, A, B, C, D, z, dt_bias)
-        return state_update_unsupported(state, x, dt, A, B, C, D, z, dt_bias)
+        return fast.ssd_state_update_unsupported(state, x, dt, A, B, C, D, z, dt_bias)
 
-    if pick_backend("ssd_state_update", backend, x, unsupported) == "triton":
-        from tsssm.kernels.ssd.triton import ssd_state_update_triton
-        return ssd_state_update_triton(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias,
-                                       dt_softplus=dt_softplus)
+    fast = triton_module("ssd_state_update", backend, x, __name__, unsupported)
+    if fast is not None:
+        return fast.ssd_state_update_triton(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias,
+                                            dt_softplus=dt_softplus)
     return ssd_state_update_ref(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias,
                                 dt_softplus=dt_softplus)
 

@@ -1,0 +1,290 @@
+"""Inside a chunk of the SSD scan: the masked "attention" plus the entering state, for the output
+and for all three input gradients, which share its shape. One helper, ``_mix_chunk``, serves
+them all::
+
+    forward  out_r = sum_{s <= r} exp(cs_r - cs_s) dt_s (U_r · V_s) W_s + exp(cs_r)           U_r S
+    reverse  out_r = sum_{s >= r} exp(cs_s - cs_r)      (U_r · V_s) W_s + exp(cs_last - cs_r) U_r S
+    y:  U=C,  V=B,  W=x,  S=h_{c-1}^T (forward)     dx/dt: U=B, V=C,  W=dy, S=dh_c^T (reverse)
+    dC: U=dy, V=x,  W=B,  S=h_{c-1}   (forward)     dB/dt: U=x, V=dy, W=C,  S=dh_c   (reverse)
+
+``chunk_scan_fwd_kernel`` gives y, ``chunk_scan_dx_kernel`` dx (with the direct part of ddt
+and dD), ``chunk_scan_dbc_kernel`` dC or dB, summed over the group's heads inside the program,
+64 of the N columns per program (wider tiles spill registers), with the decay's gradient terms
+``triton.py`` describes. ``gate_bwd_kernel`` is the backward of the output gate.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
+from tsssm.kernels.triton_common import INTERPRETED
+
+SCAN_CONFIGS = [
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=2),
+    triton.Config({"BLOCK_M": 128, "BLOCK_S": 32}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+]
+SCAN_INTERPRETED = triton.Config({"BLOCK_M": 16, "BLOCK_S": 32})
+# dB/dC loop over a group's heads, which costs registers: these spill least (ptxas, sm_90).
+DBC_CONFIGS = [
+    triton.Config({"BLOCK_M": 128, "BLOCK_S": 32}, num_warps=8, num_stages=2),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=2),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 32}, num_warps=4, num_stages=3),
+]
+DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
+# dx writes dD's partial sums one slot per row tile; the smallest tile sets how many slots.
+SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPRETED])
+DBC_BLOCK_N = 16 if INTERPRETED else 64  # dB/dC's column tile; small in tests, to cross tiles
+
+
+@triton.jit
+def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
+               s_ptr, s_s_k, s_s_o, own, row_scale, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
+               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, DT: tl.constexpr,
+               INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
+               BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+    """acc + row_scale_r · out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
+
+    With WITH_PAIR (own: the (BLOCK_M, BLOCK_O) rows of C for dC, of B for dB) also returns, in
+    fp32, via_state_r = own_r · (its state term) and pair_r = sum_s mixed_rs (own_r · W_s),
+    mixed_rs being the weight W_s gets in row r: M's row sum for dC, its column sum for dB.
+    One accumulator keeps register pressure down. U, V: (chunk, KD) row-strided;
+    W: (chunk, OD); S: (KD, OD) fp32; cs, dt: this chunk's; row_scale: (BLOCK_M,) fp32."""
+    rows = m0 + tl.arange(0, BLOCK_M)
+    offs_k = tl.arange(0, BLOCK_K)
+    offs_o = tl.arange(0, BLOCK_O)
+    row_ok = rows < chunk_len
+    k_ok = offs_k < KD
+    o_ok = offs_o < OD
+    u = tl.load(u_ptr + rows[:, None] * s_u_t + offs_k[None, :] * s_u_k,
+                mask=row_ok[:, None] & k_ok[None, :], other=0.0)
+    cs_r = tl.load(cs_ptr + rows, mask=row_ok, other=0.0)
+    state = tl.load(s_ptr + offs_k[:, None] * s_s_k + offs_o[None, :] * s_s_o,
+                    mask=k_ok[:, None] & o_ok[None, :], other=0.0)
+    if REVERSE:
+        decay = tl.exp(tl.load(cs_ptr + chunk_len - 1) - cs_r)
+        lo = (m0 // BLOCK_S) * BLOCK_S
+        hi = chunk_len
+    else:
+        decay = tl.exp(cs_r)
+        lo = 0
+        hi = tl.minimum(m0 + BLOCK_M, chunk_len)
+    from_state = mma(u, state, DT, INTERPRETED) * (decay * row_scale)[:, None]
+    pair = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    if WITH_PAIR:
+        via_state = tl.sum(own.to(tl.float32) * from_state, axis=1)
+    else:
+        via_state = pair
+    acc += from_state
+    for s0 in range(lo, hi, BLOCK_S):
+        cols = s0 + tl.arange(0, BLOCK_S)
+        col_ok = cols < chunk_len
+        v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
+                      mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
+        # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
+        # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
+        in_chunk = row_ok[:, None] & col_ok[None, :]
+        if REVERSE:
+            keep = (cols[None, :] >= rows[:, None]) & in_chunk
+            scale = tl.exp(tl.where(keep, cs_c[None, :] - cs_r[:, None], float("-inf")))
+            scale *= row_scale[:, None]
+        else:
+            keep = (cols[None, :] <= rows[:, None]) & in_chunk
+            dt_c = tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
+            scale = tl.exp(tl.where(keep, cs_r[:, None] - cs_c[None, :], float("-inf")))
+            scale *= row_scale[:, None] * dt_c[None, :]
+        mixed = mma(u, v_t, DT, INTERPRETED) * scale
+        w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
+                    mask=col_ok[:, None] & o_ok[None, :], other=0.0)
+        acc += mma(mixed, w, DT, INTERPRETED)
+        if WITH_PAIR:
+            pair += tl.sum(mixed * mma(own, tl.trans(w), DT, INTERPRETED), axis=1)
+    return acc, via_state, pair
+
+
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE"],
+       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+@triton.jit
+def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
+                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
+                          C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
+                          z_ptr, s_z_b, s_z_l, s_z_h, s_z_p,
+                          D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, states_ptr, y_ptr, y_pre_ptr,
+                          batch, L, H, heads_per_group, n_chunks, P, N,
+                          CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr,
+                          STORE_PRE: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
+                          BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+    """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk, head), all P columns.
+
+    y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE."""
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    m0 = tile * BLOCK_M
+    g = h // heads_per_group
+    x_base = x_ptr + b * s_x_b + t0 * s_x_l + h * s_x_h
+    seg = ((b * H + h) * n_chunks + c) * CHUNK
+    rows = m0 + tl.arange(0, BLOCK_M)
+    acc, _, _ = _mix_chunk(
+        tl.zeros((BLOCK_M, BLOCK_O), dtype=tl.float32),
+        C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
+        B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
+        x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
+        None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
+        N, P, False, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+    offs_p = tl.arange(0, BLOCK_O)
+    ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
+    if HAS_D:
+        x = tl.load(x_base + rows[:, None] * s_x_l + offs_p[None, :] * s_x_p, mask=ok, other=0.0)
+        d = tl.load(D_ptr + h * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
+        acc += x.to(tl.float32) * d.to(tl.float32)[None, :]
+    out = ((b * L + t0 + rows[:, None]) * H + h) * P + offs_p[None, :]
+    if HAS_Z:
+        if STORE_PRE:
+            tl.store(y_pre_ptr + out, cast_nearest(acc, y_pre_ptr.dtype.element_ty, INTERPRETED),
+                     mask=ok)
+        z = tl.load(z_ptr + b * s_z_b + (t0 + rows[:, None]) * s_z_l + h * s_z_h
+                    + offs_p[None, :] * s_z_p, mask=ok, other=0.0).to(tl.float32)
+        acc *= z * tl.sigmoid(z)
+    tl.store(y_ptr + out, cast_nearest(acc, y_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+
+
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D"],
+       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+@triton.jit
+def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
+                         B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
+                         C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
+                         dy_ptr, s_dy_b, s_dy_l, s_dy_h, s_dy_p,
+                         D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, dstates_ptr,
+                         dx_ptr, ddt_ptr, dD_ptr,
+                         batch, L, H, heads_per_group, n_chunks, P, N,
+                         CHUNK: tl.constexpr, HAS_D: tl.constexpr, DT: tl.constexpr,
+                         INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
+                         BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+    """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M, where
+    g_j = sum_{i >= j} exp(cs_i - cs_j) (B_j · C_i) dy_i + exp(cs_last - cs_j) dh_c B_j.
+
+    dx (b, L, H, P) in x's dtype; ddt (b, H, nc, CHUNK) fp32; dD partial sums
+    (CHUNK / SMALLEST_BLOCK_M, b, nc, H, P) fp32, one slot per row block."""
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    m0 = tile * BLOCK_M
+    g = h // heads_per_group
+    dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h * s_dy_h
+    seg = ((b * H + h) * n_chunks + c) * CHUNK
+    rows = m0 + tl.arange(0, BLOCK_M)
+    grad, _, _ = _mix_chunk(
+        tl.zeros((BLOCK_M, BLOCK_O), dtype=tl.float32),
+        B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
+        C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
+        dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
+        None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
+        N, P, True, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+    offs_p = tl.arange(0, BLOCK_O)
+    row_ok = rows < chunk_len
+    ok = row_ok[:, None] & (offs_p < P)[None, :]
+    x = tl.load(x_ptr + b * s_x_b + (t0 + rows[:, None]) * s_x_l + h * s_x_h
+                + offs_p[None, :] * s_x_p, mask=ok, other=0.0).to(tl.float32)
+    tl.store(ddt_ptr + seg + rows, tl.sum(x * grad, axis=1), mask=rows < CHUNK)
+    dx = grad * tl.load(dt_ptr + seg + rows, mask=row_ok, other=0.0)[:, None]
+    if HAS_D:
+        dy = tl.load(dy_base + rows[:, None] * s_dy_l + offs_p[None, :] * s_dy_p, mask=ok,
+                     other=0.0).to(tl.float32)
+        d = tl.load(D_ptr + h * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
+        dx += dy * d.to(tl.float32)[None, :]
+        slot = ((tile * batch + b) * n_chunks + c) * H + h
+        tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=0), mask=offs_p < P)
+    tl.store(dx_ptr + ((b * L + t0 + rows[:, None]) * H + h) * P + offs_p[None, :],
+             cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+
+
+@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE"],
+       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+@triton.jit
+def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
+                          v_ptr, s_v_b, s_v_l, s_v_h, s_v_p,
+                          w_ptr, s_w_b, s_w_l, s_w_g, s_w_n,
+                          own_ptr, s_o_b, s_o_l, s_o_g, s_o_n,
+                          states_ptr, cs_ptr, dt_ptr, out_ptr, dcs_ptr, to_end_ptr,
+                          batch, L, H, G, heads_per_group, n_chunks, P, N,
+                          CHUNK: tl.constexpr, REVERSE: tl.constexpr, DT: tl.constexpr,
+                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+    """dC or dB for rows m0 .. m0 + BLOCK_M of one (batch, chunk, group), summed over the
+    group's heads, and each head's terms of the decay gradient (module docstring).
+
+    dC (forward: U=dy, V=x, W=B, own=C, states = h_{c-1}): dcs_i = row sum of M
+    + dy_i · exp(cs_i) h_{c-1} C_i. dB (REVERSE: U=x, V=dy, W=C, own=B, states = dh_c, all
+    times dt_j): dcs_j = -column sum of M, and to_end_j = exp(cs_last - cs_j) dt_j x_j·(dh_c B_j).
+    Each program takes BLOCK_O of the N columns (64 at most: wider tiles spill registers), so
+    dcs and to_end come as one partial sum per column tile: (N / BLOCK_O, b, H, nc, CHUNK) fp32.
+    out: (b, L, G, N) in B's dtype."""
+    n_cols = tl.cdiv(N, BLOCK_O)
+    c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G, L,
+                                                 CHUNK)
+    m0 = tile // n_cols * BLOCK_M
+    col_tile = tile % n_cols
+    n0 = col_tile * BLOCK_O
+    rows = m0 + tl.arange(0, BLOCK_M)
+    offs_n = n0 + tl.arange(0, BLOCK_O)
+    part = col_tile * (batch * H * n_chunks * CHUNK)
+    row_ok = rows < chunk_len
+    ok = row_ok[:, None] & (offs_n < N)[None, :]
+    own = tl.load(own_ptr + b * s_o_b + (t0 + rows[:, None]) * s_o_l + g * s_o_g
+                  + offs_n[None, :] * s_o_n, mask=ok, other=0.0)
+    total = tl.zeros((BLOCK_M, BLOCK_O), dtype=tl.float32)
+    for i in range(heads_per_group):
+        h = g * heads_per_group + i
+        seg = ((b * H + h) * n_chunks + c) * CHUNK
+        if REVERSE:
+            row_scale = tl.load(dt_ptr + seg + rows, mask=row_ok, other=0.0)
+        else:
+            row_scale = tl.full((BLOCK_M,), 1.0, tl.float32)
+        total, via_state, pair = _mix_chunk(
+            total, u_ptr + b * s_u_b + t0 * s_u_l + h * s_u_h, s_u_l, s_u_p,
+            v_ptr + b * s_v_b + t0 * s_v_l + h * s_v_h, s_v_l, s_v_p,
+            w_ptr + b * s_w_b + t0 * s_w_l + g * s_w_g + n0 * s_w_n, s_w_l, s_w_n,
+            states_ptr + ((c * batch + b) * H + h) * P * N + n0, N, 1, own, row_scale,
+            cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0,
+            REVERSE, True, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        if REVERSE:
+            tl.store(dcs_ptr + part + seg + rows, -pair, mask=rows < CHUNK)
+            tl.store(to_end_ptr + part + seg + rows, via_state, mask=rows < CHUNK)
+        else:
+            tl.store(dcs_ptr + part + seg + rows, pair + via_state, mask=rows < CHUNK)
+    tl.store(out_ptr + ((b * L + t0 + rows[:, None]) * G + g) * N + offs_n[None, :],
+             cast_nearest(total, out_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+
+
+@triton.jit
+def gate_bwd_kernel(dout_ptr, s_do_b, s_do_l, s_do_h, s_do_p,
+                    z_ptr, s_z_b, s_z_l, s_z_h, s_z_p,
+                    y_pre_ptr, dy_ptr, dz_ptr, n_rows, L, H, P,
+                    INTERPRETED: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_P: tl.constexpr):
+    """y = y_pre · silu(z): dy_pre = dout · silu(z), dz = dout · y_pre · silu'(z).
+
+    Rows are (b, t, h); y_pre, dy and dz are (b, L, H, P) contiguous."""
+    r = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    offs_p = tl.arange(0, BLOCK_P)
+    ok = (r < n_rows)[:, None] & (offs_p < P)[None, :]
+    b = (r // (L * H)).to(tl.int64)
+    t = (r // H) % L
+    h = r % H
+    dout = tl.load(dout_ptr + (b * s_do_b + t * s_do_l + h * s_do_h)[:, None]
+                   + offs_p[None, :] * s_do_p, mask=ok, other=0.0).to(tl.float32)
+    z = tl.load(z_ptr + (b * s_z_b + t * s_z_l + h * s_z_h)[:, None] + offs_p[None, :] * s_z_p,
+                mask=ok, other=0.0).to(tl.float32)
+    out = r.to(tl.int64)[:, None] * P + offs_p[None, :]
+    y_pre = tl.load(y_pre_ptr + out, mask=ok, other=0.0).to(tl.float32)
+    sig = tl.sigmoid(z)
+    tl.store(dy_ptr + out, cast_nearest(dout * z * sig, dy_ptr.dtype.element_ty, INTERPRETED),
+             mask=ok)
+    dz = dout * y_pre * sig * (1.0 + z * (1.0 - sig))
+    tl.store(dz_ptr + out, cast_nearest(dz, dz_ptr.dtype.element_ty, INTERPRETED), mask=ok)

@@ -1,0 +1,112 @@
+"""The states of the SSD scan's chunks: each chunk's own state ``S_c``, one (P, N) outer product
+per (batch, chunk, head) on the tensor cores (``chunk_outer_kernel``, which also gives the
+gradient reaching the state that enters a chunk), and the state passed along the chunks,
+sequential in c and parallel over (batch, head, P·N) (``pass_states_kernel`` and its backward).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from tsssm.kernels.ssd.triton_tiles import chunk_program, mma, tuned
+
+OUTER_CONFIGS = [
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 64}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_P": 128, "BLOCK_N": 64, "BLOCK_T": 32}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 128}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_P": 32, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
+]
+OUTER_INTERPRETED = triton.Config({"BLOCK_P": 16, "BLOCK_N": 16, "BLOCK_T": 32})
+
+
+@tuned(OUTER_CONFIGS, OUTER_INTERPRETED, key=["CHUNK", "P", "N", "FOR_STATES"],
+       caps={"BLOCK_P": "P", "BLOCK_N": "N", "BLOCK_T": "CHUNK"})
+@triton.jit
+def chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
+                       b_ptr, s_b_b, s_b_l, s_b_g, s_b_n,
+                       cs_ptr, dt_ptr, out_ptr,
+                       batch, L, H, heads_per_group, n_chunks, P, N,
+                       CHUNK: tl.constexpr, FOR_STATES: tl.constexpr, DT: tl.constexpr,
+                       INTERPRETED: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
+                       BLOCK_T: tl.constexpr):
+    """out[c, b, h] = sum_t a_t ⊗ (w_t b_t) over chunk c: a (b, L, H, P), b (b, L, G, N).
+
+    FOR_STATES: a = x, b = B, w_t = exp(cs_last - cs_t) dt_t, the state the chunk builds from
+    zero. Otherwise a = dy, b = C, w_t = exp(cs_t): the gradient reaching the state that
+    enters the chunk. out: (nc, batch, H, P, N) fp32."""
+    n_tiles_n = tl.cdiv(N, BLOCK_N)
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(P, BLOCK_P) * n_tiles_n, H, L, CHUNK)
+    offs_p = (tile // n_tiles_n) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_n = (tile % n_tiles_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+    a_base = a_ptr + b * s_a_b + t0 * s_a_l + h * s_a_h
+    b_base = b_ptr + b * s_b_b + t0 * s_b_l + (h // heads_per_group) * s_b_g
+    seg = ((b * H + h) * n_chunks + c) * CHUNK
+    cs_last = tl.load(cs_ptr + seg + CHUNK - 1)
+    acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
+    for s0 in range(0, chunk_len, BLOCK_T):
+        steps = s0 + tl.arange(0, BLOCK_T)
+        t_ok = steps < chunk_len
+        a = tl.load(a_base + steps[None, :] * s_a_l + offs_p[:, None] * s_a_p,
+                    mask=t_ok[None, :] & (offs_p < P)[:, None], other=0.0)
+        bt = tl.load(b_base + steps[:, None] * s_b_l + offs_n[None, :] * s_b_n,
+                     mask=t_ok[:, None] & (offs_n < N)[None, :], other=0.0).to(tl.float32)
+        cs = tl.load(cs_ptr + seg + steps, mask=t_ok, other=0.0)
+        if FOR_STATES:
+            w = tl.exp(cs_last - cs) * tl.load(dt_ptr + seg + steps, mask=t_ok, other=0.0)
+        else:
+            w = tl.exp(cs)
+        acc += mma(a, bt * tl.where(t_ok, w, 0.0)[:, None], DT, INTERPRETED)
+    out = out_ptr + ((c.to(tl.int64) * batch + b) * H + h) * P * N
+    tl.store(out + offs_p[:, None] * N + offs_n[None, :], acc,
+             mask=(offs_p < P)[:, None] & (offs_n < N)[None, :])
+
+
+@triton.jit
+def pass_states_kernel(states_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chunks, PN,
+                       CHUNK: tl.constexpr, HAS_INIT: tl.constexpr, BLOCK: tl.constexpr):
+    """In place: states[c] holds S_c on entry and h_{c-1} (the state entering chunk c) on exit.
+
+    states (nc, b, H, P, N) fp32; init and final (b, H, P, N) fp32, contiguous."""
+    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ok = idx < PN
+    bh = tl.program_id(1).to(tl.int64)
+    if HAS_INIT:
+        state = tl.load(init_ptr + bh * PN + idx, mask=ok, other=0.0)
+    else:
+        state = tl.zeros((BLOCK,), dtype=tl.float32)
+    for c in range(n_chunks):
+        slot = states_ptr + (c * batch * H + bh) * PN + idx
+        built = tl.load(slot, mask=ok, other=0.0)
+        tl.store(slot, state, mask=ok)
+        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
+        state = decay * state + built
+    tl.store(final_ptr + bh * PN + idx, state, mask=ok)
+
+
+@triton.jit
+def pass_states_bwd_kernel(dstates_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_ptr, dlast_ptr,
+                           batch, H, n_chunks, PN,
+                           CHUNK: tl.constexpr, BLOCK: tl.constexpr):
+    """Backward of ``_pass_states``, from the last chunk to the first, in place.
+
+    dstates[c] holds, on entry, the gradient chunk c's outputs send to h_{c-1}; on exit the
+    whole gradient dh_c of the state leaving chunk c. states[c] = h_{c-1}, (nc, b, H, P, N).
+    Writes dinit = the gradient of h_{-1}, and dlast[block, b, h, c] =
+    sum(dh_c ⊙ exp(cs_last) h_{c-1}), the gradient of chunk c's log-decay through h_c."""
+    block = tl.program_id(0)
+    idx = block * BLOCK + tl.arange(0, BLOCK)
+    ok = idx < PN
+    bh = tl.program_id(1).to(tl.int64)
+    grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
+    for i in range(n_chunks):
+        c = n_chunks - 1 - i
+        slot = (c * batch * H + bh) * PN + idx
+        from_outputs = tl.load(dstates_ptr + slot, mask=ok, other=0.0)
+        tl.store(dstates_ptr + slot, grad, mask=ok)
+        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
+        kept = decay * tl.load(states_ptr + slot, mask=ok, other=0.0)
+        tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c, tl.sum(grad * kept))
+        grad = decay * grad + from_outputs
+    tl.store(dinit_ptr + bh * PN + idx, grad, mask=ok)

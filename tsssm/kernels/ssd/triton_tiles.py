@@ -1,0 +1,97 @@
+"""Device helpers shared by the SSD kernels: the tensor cores' products at their operand
+precision, where a program of the per-chunk kernels stands, and their autotuning.
+
+Precision: matmul operands in x's dtype (bf16, fp16) with fp32 accumulation; fp32 inputs use
+tf32x3 (about fp32's accuracy). Under ``TRITON_INTERPRET=1`` numpy multiplies in fp32 and
+truncates casts to bf16, so there the kernels round to bf16 (to nearest even) themselves, as the
+GPU does: CPU tests see the GPU's bf16 precision. The kernels take the interpreter flag as their
+``INTERPRETED`` argument.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from tsssm.kernels.triton_common import autotune, dot_width
+
+
+@triton.jit
+def round_bf16(x):
+    """fp32 -> the nearest bf16 value (ties to even), still held in fp32."""
+    bits = x.to(tl.uint32, bitcast=True)
+    bits = (bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000
+    return bits.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def cast_nearest(x, DT: tl.constexpr, INTERPRETED: tl.constexpr):
+    """x as dtype DT, rounded to nearest as the GPU does (the interpreter would truncate bf16)."""
+    if INTERPRETED and DT == tl.bfloat16:
+        out = round_bf16(x.to(tl.float32)).to(DT)
+    else:
+        out = x.to(DT)
+    return out
+
+
+@triton.jit
+def mma(a, b, DT: tl.constexpr, INTERPRETED: tl.constexpr):
+    """a @ b in fp32 on the tensor cores, from operands rounded to DT.
+
+    fp32 operands use tf32x3 (three tf32 products of split operands, about fp32's accuracy);
+    the interpreter computes those in plain fp32."""
+    if INTERPRETED:
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
+        if DT == tl.bfloat16:
+            a = round_bf16(a)
+            b = round_bf16(b)
+        elif DT == tl.float16:
+            a = a.to(tl.float16).to(tl.float32)
+            b = b.to(tl.float16).to(tl.float32)
+        out = tl.dot(a, b, input_precision="ieee")
+    elif DT == tl.float32:
+        out = tl.dot(a.to(DT), b.to(DT), input_precision="tf32x3")
+    else:
+        out = tl.dot(a.to(DT), b.to(DT))
+    return out
+
+
+@triton.jit
+def chunk_program(n_tiles, rows_per_batch, L, CHUNK: tl.constexpr):
+    """Where a program of the per-chunk kernels stands, in their grid
+    (n_chunks · n_tiles, batch · rows_per_batch): (chunk c, tile within the chunk, batch row b
+    as int64 for offsets, head or group r of that row, the chunk's first step t0 (int64) and
+    its length, shorter for a ragged last chunk)."""
+    c = tl.program_id(0) // n_tiles
+    tile = tl.program_id(0) % n_tiles
+    b = (tl.program_id(1) // rows_per_batch).to(tl.int64)
+    r = tl.program_id(1) % rows_per_batch
+    t0 = c.to(tl.int64) * CHUNK
+    return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0)
+
+
+def fit_blocks(caps: dict[str, str]):
+    """Autotune pruner: cap each block (name -> argument it must not exceed, padded to a power
+    of two >= 16), then drop the configs that became duplicates."""
+
+    def prune(configs, named_args, **kwargs):
+        args = {**named_args, **kwargs}
+        fitted, seen = [], set()
+        for config in configs:
+            blocks = {name: min(size, dot_width(args[caps[name]])) if name in caps else size
+                      for name, size in config.kwargs.items()}
+            key = (tuple(sorted(blocks.items())), config.num_warps, config.num_stages)
+            if key not in seen:
+                seen.add(key)
+                fitted.append(triton.Config(blocks, num_warps=config.num_warps,
+                                            num_stages=config.num_stages))
+        return fitted
+
+    return prune
+
+
+def tuned(configs, interpreted, key, caps):
+    """Autotune over ``configs`` on the GPU; the interpreter runs the one small ``interpreted``
+    config (its blocks are deliberately unequal, so the tests cross block boundaries)."""
+    return autotune(configs, interpreted, key=key, prune=fit_blocks(caps))

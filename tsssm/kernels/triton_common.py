@@ -1,0 +1,75 @@
+"""What the Triton kernels of every op share: the interpreter flag, device arithmetic, tile sizes,
+autotuning and the devices and dtypes the kernels take.
+
+Imported only by the ops' ``triton*.py`` modules, never by their ``__init__.py``: Triton decides
+whether a kernel is compiled or interpreted when the kernel's module is imported, and CPU-only
+users never need Triton at all.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from triton.language.extra import libdevice
+
+INTERPRETED = bool(triton.knobs.runtime.interpret)
+"""True when Triton runs the kernels through its CPU interpreter (``TRITON_INTERPRET=1`` set
+before the kernel modules are imported; Triton reads it when a kernel is decorated). The tests
+use it where there is no GPU."""
+
+LOG2E = tl.constexpr(1.4426950408889634)  # exp(v) = exp2(v · log2 e): exp2 is the native unit
+LN2 = tl.constexpr(0.6931471805599453)
+HARDWARE_LOG2 = tl.constexpr(not INTERPRETED)  # lg2.approx: tl.log2 is a 15-step polynomial
+
+KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+"""The dtypes the real-valued kernels read; they compute in fp32."""
+
+
+@triton.jit
+def softplus(v):
+    """torch's softplus: ``log(1 + e^v)``, and ``v`` itself above 20 where they agree in fp32."""
+    one_plus = 1.0 + tl.exp2(v * LOG2E)
+    if HARDWARE_LOG2:
+        log2 = libdevice.fast_log2f(one_plus)
+    else:
+        log2 = tl.log2(one_plus)
+    return tl.where(v <= 20.0, log2 * LN2, v)
+
+
+@triton.jit
+def load_complex(ptr, offsets, mask):
+    """(re, im) fp32 tiles of the complex elements ``offsets`` of an interleaved (..., 2) view
+    (``torch.view_as_real``: Triton has no complex type); zero where masked."""
+    return (tl.load(ptr + 2 * offsets, mask=mask, other=0.0),
+            tl.load(ptr + 2 * offsets + 1, mask=mask, other=0.0))
+
+
+@triton.jit
+def store_complex(ptr, offsets, re, im, mask):
+    """Store (re, im) tiles as the complex elements ``offsets`` of an interleaved view."""
+    tl.store(ptr + 2 * offsets, re, mask=mask)
+    tl.store(ptr + 2 * offsets + 1, im, mask=mask)
+
+
+def dot_width(n: int) -> int:
+    """A tile side for a dimension of ``n``: a power of two, at least 16 (``tl.dot``'s smallest)."""
+    return max(16, triton.next_power_of_2(n))
+
+
+def autotune(configs: list[triton.Config], interpreted: triton.Config, key: list[str],
+             prune):
+    """``triton.autotune`` over ``configs`` on the GPU (keyed on ``key``), each call's list first
+    passed through ``prune(configs, named_args, **kwargs)``; under the interpreter only the one
+    small ``interpreted`` config, so the tests cross block boundaries at tiny shapes."""
+    return triton.autotune([interpreted] if INTERPRETED else list(configs), key=key,
+                           prune_configs_by={"early_config_prune": prune})
+
+
+def device_problem(device: torch.device) -> str | None:
+    """Why the kernels cannot run on ``device``, or None: CUDA, or the CPU under the
+    interpreter."""
+    if device.type == "cuda" or (device.type == "cpu" and INTERPRETED):
+        return None
+    return (f"the Triton kernels need CUDA tensors, got {device} (CPU tensors run only under "
+            f"Triton's interpreter, TRITON_INTERPRET=1 set before tsssm's kernels are imported)")
