@@ -28,14 +28,14 @@ from tsssm.benchmarks.results import Check, Report, Row, format_ms, markdown_tab
 from tsssm.benchmarks.targets import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-H100_COPY = 3.02e12  # anchors.md: the lent H100's measured copy bandwidth
+H100_COPY = 3.02e12  # the copy bandwidth measured on an H100 before the kernels were timed there
 
 
 # ----------------------------------------------------------------------------------- floors
 
 
 def test_scan_floors_reproduce_the_anchors_figures():
-    """anchors.md, B4 L64K D1536 N16: fp32 memory floor 1.61 ms (exp 1.53 ms below it); bf16
+    """The reference shape B4 L64K D1536 N16: fp32 memory floor 1.61 ms (exp 1.53 ms below it); bf16
     memory 0.81 ms, so the exp floor bounds it."""
     shape = (4, 65536, 1536, 1, 16)
     fp32 = scan_bytes(*shape, itemsize=4)

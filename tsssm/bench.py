@@ -130,7 +130,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                               f"are skipped (default {DEFAULT_BUDGET_S:g})")
     kernels.add_argument("--ssd-chunk", type=int, default=DEFAULT_SSD_CHUNK,
                          help=f"SSD's chunk length, a power of two >= 16 (default "
-                              f"{DEFAULT_SSD_CHUNK}, as mamba_ssm's numbers in anchors.md)")
+                              f"{DEFAULT_SSD_CHUNK}, the chunk of mamba_ssm's reference SSD timings)")
     gen = commands.add_parser(
         "generation", help="time prefill and token-by-token decoding of the sequence models",
         description="Prefill a context of random tokens, then decode one token per step, with "
