@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tsssm import tracking
+from tsssm.run import tracking
 
 SETUPS = ["ettm1-mamba", "ettm1-transformer", "fsdd-mamba", "fsdd-transformer"]
 EVALUATED = ["ettm1-transformer", "fsdd-mamba"]

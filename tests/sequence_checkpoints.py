@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_fit import REPO, compose_fit
+from tests.compose import REPO, compose_fit
 from tsssm.fit import fit
 
 DATA = Path(os.environ.get("TSSSM_DATA", REPO / "data"))

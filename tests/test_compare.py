@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 from mlflow.entities import Metric
 
-from tsssm import compare, tracking
+from tsssm import compare
+from tsssm.run import tracking
 
 EXPERIMENT = "ltsf/etth1"
 SQRT_0125 = math.sqrt(0.125)  # sample std of {0.25, 0.75} and of {0.5, 1.0}

@@ -20,10 +20,10 @@ from torch import nn
 
 import tsssm.mixers
 from tests import cli
-from tests.test_fit import REPO, compose_fit
-from tsssm.fit import portable
+from tests.compose import REPO, compose_fit
+from tsssm.run.build import portable
 from tsssm.mixers.base import Mixer
-from tsssm.runs import CONFIG_AS_WRITTEN, RECORD_KEY, checkpoint_config, recorded_config
+from tsssm.run.checkpoint import CONFIG_AS_WRITTEN, RECORD_KEY, checkpoint_config, recorded_config
 from tsssm.tasks.optim import RECIPE_FIELDS, OptimizerRecipe
 
 MAMBA = ("mamba.Mamba", {"d_state": 16, "d_conv": 4, "expand": 2})

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from tests import cli
-from tsssm import tracking
-from tsssm.predictions import GatheredPredictions, long_frame
+from tsssm.run import tracking
+from tsssm.run.predictions import GatheredPredictions, long_frame
 
 # 700 synthetic rows, lookback 48, horizon 12: 129 test windows, an odd count, so a padding
 # sampler would evaluate one window twice on two ranks.

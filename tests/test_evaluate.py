@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from tests.test_fit import FAST, compose_fit
+from tests.compose import FAST, compose_fit
 from tsssm.evaluate import evaluate
 from tsssm.fit import fit
-from tsssm.runs import CheckpointError
+from tsssm.run.checkpoint import CheckpointError
 
 
 def evaluate_with(tmp_path, checkpoint, *overrides: str) -> dict[str, float]:

@@ -15,7 +15,7 @@ import mlflow
 import pytest
 from hydra.utils import instantiate
 
-from tests.test_fit import REPO, compose_fit
+from tests.compose import REPO, compose_fit
 from tsssm.fit import fit
 
 

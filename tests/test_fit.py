@@ -9,36 +9,14 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from tests import cli
-from tsssm import tracking
+from tests.compose import FAST, compose_fit
+from tsssm.run import tracking
 from tsssm.compare import main as compare_main
 from tsssm.fit import fit
 
-REPO = Path(__file__).resolve().parents[1]
 MODELS = ["s4", "s4d", "mamba", "mamba2", "transformer", "hybrid", "lstm", "dlinear", "naive"]
-FAST = ["data.lookback=48", "data.horizon=12", "data.synthetic.n_rows=700", "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2",
-        "trainer.enable_progress_bar=false", "plot_windows=2"]
-
-
-def compose_fit(tmp_path: Path, overrides: list[str], entry_point: str = "fit"):
-    """The config `python -m tsssm.fit OVERRIDES` (or another entry point's) would run, with Hydra's
-    runtime set as it would be."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(entry_point, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(tmp_path / "outputs")
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -113,7 +91,7 @@ def test_cli_bad_overrides_fail_clearly(tmp_path, args, message):
 
 def test_a_user_csv_trains_through_data_csv(tmp_path, monkeypatch):
     from tsssm.data.synthetic import synthetic_frame
-    from tsssm.runs import RECORD_KEY, read_checkpoint
+    from tsssm.run.checkpoint import RECORD_KEY, read_checkpoint
 
     frame = synthetic_frame(n_rows=600, n_channels=3).rename(columns={"x1": "load"})
     frame.to_csv(tmp_path / "my_series.csv", index=False)

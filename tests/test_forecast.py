@@ -11,12 +11,14 @@ import torch
 from omegaconf import OmegaConf
 
 from tests import cli
-from tests.test_fit import FAST, compose_fit
+from tests.compose import FAST, compose_fit
 from tsssm.data.ltsf import LTSFDataModule
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.fit import SEQUENCE_TASK, build, fit
+from tsssm.fit import fit
+from tsssm.run.build import build
+from tsssm.run.loading import SEQUENCE_TASK
 from tsssm.forecast import forecast_files, load_forecaster
-from tsssm.runs import RECORD_KEY, CheckpointError, checkpoint_config, read_checkpoint
+from tsssm.run.checkpoint import RECORD_KEY, CheckpointError, checkpoint_config, read_checkpoint
 
 LOOKBACK, HORIZON = 48, 12  # FAST's
 CHANNELS = ["x0", "x1", "x2", "x3"]
@@ -268,7 +270,7 @@ def test_bad_input_is_named_with_what_was_expected(checkpoints, tmp_path, case):
 
 @pytest.mark.parametrize("edit,message", [
     (lambda record: record["config"]["task"].update(_target_=SEQUENCE_TASK),
-     f"is of task {SEQUENCE_TASK}, not a forecaster"),
+     f"holds {SEQUENCE_TASK}; forecast needs a forecaster"),
     (lambda record: record.pop("data"), "has no record of its training data"),
 ])
 def test_a_checkpoint_that_cannot_forecast_is_refused(checkpoints, tmp_path, edit, message):

@@ -22,12 +22,12 @@ from tsssm.data.bytes import ByteDataModule
 from tsssm.data.waveform import AudioFileError, read_mono
 from tsssm.generate import generate, load_for_generation
 from tsssm.mixers.s4 import S4
-from tsssm.runs import RECORD_KEY, CheckpointError
-from tsssm.samples import sample_text
+from tsssm.run.checkpoint import RECORD_KEY, CheckpointError
+from tsssm.run.samples import sample_text
 
 from tests import cli
 from tests.sequence_checkpoints import DATA
-from tests.test_fit import compose_fit
+from tests.compose import compose_fit
 
 REPO = Path(__file__).resolve().parents[1]
 def generate_with(checkpoint: Path, output: Path, *overrides: str) -> dict:
@@ -189,7 +189,7 @@ def stereo_wav(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("checkpoint,overrides,error,message", [
     ("missing", [], CheckpointError, "does not exist"),
     ("foreign", [], CheckpointError, "was not written by tsssm.fit"),
-    ("forecast", [], CheckpointError, "not a sequence model"),
+    ("forecast", [], CheckpointError, "generate needs a language model"),
     ("audio", ["n=0"], ValueError, "n must be a positive integer, got 0"),
     ("audio", ["length=0"], ValueError, "length must be a positive integer, got 0"),
     ("audio", ["prompt_length=0"], ValueError, "prompt_length must be a positive integer, got 0"),

@@ -3,7 +3,7 @@
     python -m tsssm.compare --experiment ltsf/etth1 [--tracking-uri URI] [--metrics test/mse test/mae]
                             [--output results/etth1]
 
-Runs are grouped by their tags (``tsssm.tracking.RUN_TAGS``), not by params, so the table does not care how
+Runs are grouped by their tags (``tsssm.run.tracking.RUN_TAGS``), not by params, so the table does not care how
 the config was laid out. A seed that was run twice counts once: its latest finished run. ``--output PREFIX``
 writes ``PREFIX.md`` (the printed table), ``PREFIX.csv`` (mean, std and n of every metric, as numbers) and
 ``PREFIX.png`` (bars of the first metric with std error bars), each written atomically.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tsssm.atomic import write_atomically
-from tsssm.tracking import RUN_TAGS, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError, search_runs
+from tsssm.data.atomic import write_atomically
+from tsssm.run.tracking import RUN_TAGS, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError, search_runs
 
 GROUP = ["dataset", "horizon", "model"]
 DEFAULT_METRICS = ("test/mse", "test/mae")
@@ -58,7 +58,7 @@ def _require_tags(runs: pd.DataFrame) -> None:
     if untagged.any():
         ids = runs.loc[untagged, "run_id"].tolist()
         raise RunLookupError(f"runs {ids} lack one of the tags {list(RUN_TAGS)} that compare groups by "
-                             f"(tsssm.tracking.run_tags sets them)")
+                             f"(tsssm.run.tracking.run_tags sets them)")
 
 
 def _require_metrics(runs: pd.DataFrame, metrics: Sequence[str]) -> None:

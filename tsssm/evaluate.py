@@ -1,6 +1,6 @@
 """``python -m tsssm.evaluate``: test a trained checkpoint again, on one process or many.
 
-Rebuilds the data module and network from the checkpoint's own config (``tsssm.runs``), with
+Rebuilds the data module and network from the checkpoint's own config (``tsssm.run.checkpoint``), with
 ``overrides`` merged over it (e.g. an S4 model trained at 8 kHz run at 16 kHz:
 ``+overrides.data.sample_rate=16000 +overrides.model.backbone.mixers.s.rate=0.5``), runs Lightning's
 test on the split and, with ``predictions=PATH``, writes every window's prediction to one Parquet
@@ -22,35 +22,26 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tsssm.atomic import write_text_atomically
-from tsssm.ddp import distributed_job
-from tsssm.fit import build
-from tsssm.predictions import GatheredPredictions
-from tsssm.runs import checkpoint_config, read_checkpoint
-from tsssm.tasks.forecast import ForecastTask
-
-
-def prediction_layout(task: L.LightningModule) -> tuple[tuple[str, ...], str]:
-    """The axes of one window's prediction and the name of the predicted value."""
-    if isinstance(task, ForecastTask):
-        return ("step", "channel"), "forecast"
-    return ("position",), "nll_bits"
+from tsssm.data.atomic import write_text_atomically
+from tsssm.run.ddp import distributed_job
+from tsssm.run.build import build
+from tsssm.run.predictions import GatheredPredictions
+from tsssm.run.loading import load_weights, open_checkpoint
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test metrics of the checkpoint (and its predictions when asked), written to metrics.json."""
-    checkpoint = read_checkpoint(cfg.checkpoint)
     overrides = OmegaConf.to_container(cfg.overrides, resolve=True) if cfg.overrides else None
-    run_cfg = checkpoint_config(checkpoint, overrides, cfg.checkpoint)
+    checkpoint, run_cfg = open_checkpoint(cfg.checkpoint, overrides)
     L.seed_everything(run_cfg.seed, workers=True)
     datamodule, task = build(run_cfg, stage="test")
-    task.load_state_dict(checkpoint["state_dict"])
+    load_weights(task, checkpoint, cfg.checkpoint, overrides)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     callbacks = []
     if cfg.predictions:
-        axes, value = prediction_layout(task)
         n_windows = len(datamodule.test_dataloader().dataset)
-        callbacks.append(GatheredPredictions(Path(cfg.predictions).absolute(), n_windows, axes, value))
+        callbacks.append(GatheredPredictions(Path(cfg.predictions).absolute(), n_windows,
+                                             task.prediction_axes, task.prediction_value))
     trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks, default_root_dir=out_dir,
                           enable_checkpointing=False)
     with distributed_job(trainer):

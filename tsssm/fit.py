@@ -23,69 +23,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tsssm import tracking
-from tsssm.ddp import distributed_job
+from tsssm.run import tracking
+from tsssm.run.ddp import distributed_job
 from tsssm.models.flops import forward_flops_per_token
-from tsssm.models.shape import ForecastShape
-from tsssm.reports import log_run_figures
-from tsssm.runs import DATA_LOCATIONS, RunRecord, recorded_config
-
-SEQUENCE_TASK = "tsssm.tasks.language_model.LanguageModelTask"
-
+from tsssm.run.reports import log_run_figures
+from tsssm.run.build import build, is_sequence_data, portable, series_record
+from tsssm.run.checkpoint import RunRecord, recorded_config
 
 def experiment_name(cfg: DictConfig) -> str:
     """The configured MLflow experiment, else the Hydra experiment (``ltsf/etth1``), else ``default``."""
     if cfg.logger.experiment_name:
         return str(cfg.logger.experiment_name)
     return HydraConfig.get().runtime.choices.get("experiment") or "default"
-
-
-def is_sequence_data(datamodule: L.LightningDataModule) -> bool:
-    """Token data (audio samples, bytes, BPE, recall) rather than multivariate series."""
-    return hasattr(datamodule, "vocab_size")
-
-
-def network_inputs(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
-    """What the data decides about the network (its shape) and the task (units, scalers)."""
-    if is_sequence_data(datamodule):
-        if "backbone" not in cfg.model:
-            raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
-                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm)")
-        return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
-    shape = ForecastShape(lookback=cfg.data.lookback, horizon=cfg.data.horizon,
-                          n_channels=datamodule.n_channels, period=datamodule.seasonal_period)
-    return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
-                              "scaler_std": datamodule.scaler_std}
-
-
-def build(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, L.LightningModule]:
-    """The data module (set up for ``stage``) and the task wrapping the configured network."""
-    datamodule = instantiate(cfg.data)
-    wants_sequences = cfg.task._target_ == SEQUENCE_TASK
-    if wants_sequences != is_sequence_data(datamodule):
-        kind = "token sequences" if wants_sequences else "multivariate series"
-        raise ValueError(f"task {cfg.task._target_} needs {kind}, but data {cfg.data._target_} "
-                         "gives the other kind: pick an experiment that pairs them "
-                         "(ltsf/* for forecasting; waveform/*, bytes/*, recall/* for sequences)")
-    datamodule.prepare_data()
-    datamodule.setup(stage)
-    return datamodule, build_task(cfg, *network_inputs(cfg, datamodule))
-
-
-def build_task(cfg: DictConfig, net_inputs: dict, task_inputs: dict) -> L.LightningModule:
-    """The configured task around the configured network, given what the data decides of each."""
-    net = instantiate(cfg.task.net)(**net_inputs)
-    return instantiate(cfg.task, net=net, **task_inputs)
-
-
-def series_record(datamodule: L.LightningDataModule) -> dict[str, Any] | None:
-    """What a forecast of new series needs from the training data, kept in the checkpoint
-    (``tsssm.runs.RunRecord``); None for sequence data."""
-    if is_sequence_data(datamodule):
-        return None
-    channels = list(datamodule.channel_names)
-    return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
-            "freq": datamodule.freq, "seasonal_period": datamodule.seasonal_period}
 
 
 def monitored(cfg: DictConfig) -> str:
@@ -98,17 +47,6 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple
     horizon = f"L{datamodule.seq_len}" if is_sequence_data(datamodule) else cfg.data.horizon
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
-
-
-def portable(resolved: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config with its data root and user file (``DATA_LOCATIONS``) made absolute, so
-    that the logged config (and the checkpoint's: ``tsssm.runs.recorded_config``) finds the data
-    from any working directory."""
-    data = resolved.get("data", {})
-    for field in DATA_LOCATIONS:
-        if data.get(field):
-            data[field] = str(Path(data[field]).absolute())
-    return resolved
 
 
 def fit(cfg: DictConfig) -> dict[str, float]:

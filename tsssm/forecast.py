@@ -1,7 +1,7 @@
 """``python -m tsssm.forecast``: a batch job from a forecasting checkpoint and files of series to
 a table of forecasts.
 
-The checkpoint carries its training config and what its data decided (``tsssm.runs``: channel
+The checkpoint carries its training config and what its data decided (``tsssm.run.checkpoint``: channel
 names in order, target, features mode, frequency), so the network is rebuilt without the training
 file. Input: a CSV/Parquet file or a folder of them, wide (one series per file) or long (one series
 per ``unique_id``), read and checked by ``tsssm.data.series_tables``. The last ``lookback`` rows of
@@ -25,20 +25,20 @@ import hydra
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pandas.tseries.frequencies import to_offset
 
 from tsssm.data.series_tables import (LAYOUTS, Series, check_unique_ids, input_files, read_series,
                                        table_suffix, write_table)
 from tsssm.data.tabular import inferred_frequency
-from tsssm.fit import build_task
-from tsssm.generate import resolve_device
+from tsssm.run.build import build_task
+from tsssm.run.device import resolve_device
 from tsssm.models.shape import ForecastShape
-from tsssm.predictions import long_frame
-from tsssm.runs import RECORD_KEY, CheckpointError, checkpoint_config, read_checkpoint
+from tsssm.run.predictions import long_frame
+from tsssm.run.checkpoint import RECORD_KEY, CheckpointError
+from tsssm.run.loading import FORECAST_TASK, load_weights, open_checkpoint
 from tsssm.tasks.forecast import ForecastTask
 
-FORECAST_TASK = f"{ForecastTask.__module__}.{ForecastTask.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,7 @@ class ForecastCheckpoint:
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> ForecastCheckpoint:
     """The task of a forecasting checkpoint, weights and scaler loaded, built without its data."""
     path = Path(path)
-    checkpoint = read_checkpoint(path)
-    config = checkpoint_config(checkpoint, source=path)
-    task_target = OmegaConf.select(config, "task._target_")
-    if task_target != FORECAST_TASK:
-        raise CheckpointError(f"checkpoint {path} is of task {task_target}, not a forecaster: "
-                              f"forecast needs a checkpoint trained with task=forecast "
-                              f"({FORECAST_TASK}) on series data")
+    checkpoint, config = open_checkpoint(path, expect=FORECAST_TASK, purpose="forecast")
     data = checkpoint[RECORD_KEY].get("data")
     if not data:
         raise CheckpointError(f"checkpoint {path} has no record of its training data (channel "
@@ -73,8 +67,7 @@ def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> For
                           data["seasonal_period"])
     placeholder_scaler = {"scaler_mean": torch.zeros(len(channels)),
                           "scaler_std": torch.ones(len(channels))}
-    task = build_task(config, {"shape": shape}, placeholder_scaler)
-    task.load_state_dict(checkpoint["state_dict"])
+    task = load_weights(build_task(config, {"shape": shape}, placeholder_scaler), checkpoint, path)
     return ForecastCheckpoint(task.to(device).eval(), shape.lookback, shape.horizon, channels,
                               data["freq"])
 

@@ -1,12 +1,12 @@
 """``python -m tsssm.generate``: sample audio, text or recall tokens from a trained sequence model.
 
-The checkpoint carries the config of the run that trained it (``tsssm.runs``), so the data module
+The checkpoint carries the config of the run that trained it (``tsssm.run.checkpoint``), so the data module
 and the network are rebuilt from it alone; ``overrides`` (a nested mapping) is merged over that
 config first, e.g. to run an S4 model trained at 8 kHz on a 16 kHz grid (``data.sample_rate`` and
 the S4 mixers' ``rate``). Generation is ``LanguageModel.generate``: a parallel prefill of the
 prompt, then one ``step`` per token, with a fixed-size state for SSMs and a KV cache for attention.
 
-Outputs, in ``output`` (prompts and sample formats: ``tsssm.samples``):
+Outputs, in ``output`` (prompts and sample formats: ``tsssm.run.samples``):
 - ``sample_000.wav`` + ``sample_000.png`` ... (audio) or ``sample_000.txt`` ... (text, token ids);
 - ``generation.json``: the settings and the measurements: ``tokens_per_s`` (generated tokens per
   second of generation wall time, the prompt's prefill included, after a short untimed warm-up that
@@ -45,10 +45,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from tsssm.data.sequence import check_positive
-from tsssm.fit import SEQUENCE_TASK, build
+from tsssm.run.build import build
+from tsssm.run.device import resolve_device
 from tsssm.models.language_model import LanguageModel
-from tsssm.runs import RECORD_KEY, CheckpointError, checkpoint_config, read_checkpoint
-from tsssm.samples import (AUDIO, data_form, make_prompt, sample_text, write_atomically,
+from tsssm.run.checkpoint import RECORD_KEY
+from tsssm.run.loading import SEQUENCE_TASK, load_weights, open_checkpoint
+from tsssm.run.samples import (AUDIO, data_form, make_prompt, sample_text, write_atomically,
                            write_samples)
 from tsssm.tasks.language_model import LanguageModelTask
 
@@ -57,36 +59,15 @@ REPORT_NAME = "generation.json"
 WARM_UP_TOKENS = 2
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:INDEX``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name != "cpu" and not str(name).startswith("cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda[:INDEX], got {name!r}")
-    if name != "cpu" and not torch.cuda.is_available():
-        raise ValueError(f"device={name} but CUDA is not available here; use device=cpu or auto")
-    return torch.device(name)
-
-
 def load_for_generation(checkpoint_path: str | Path, overrides: Mapping[str, Any] | None = None,
                         device: torch.device | str = "cpu"
                         ) -> tuple[L.LightningDataModule, LanguageModelTask, dict[str, Any]]:
     """The data module, the task (weights loaded, eval mode, on ``device``) and the checkpoint's
     run record, rebuilt from the checkpoint's config with ``overrides`` merged over it."""
-    path = Path(checkpoint_path)
-    checkpoint = read_checkpoint(path)
-    config = checkpoint_config(checkpoint, overrides, path)
-    task_target = OmegaConf.select(config, "task._target_")
-    if task_target != SEQUENCE_TASK:
-        raise CheckpointError(f"checkpoint {path} is of task {task_target}, not a sequence model: "
-                              f"generate samples from language models ({SEQUENCE_TASK}, trained "
-                              "with task=lm on audio, bytes, BPE or recall data)")
+    checkpoint, config = open_checkpoint(checkpoint_path, overrides, SEQUENCE_TASK,
+                                         "generate")
     datamodule, task = build(config, stage="predict")
-    try:
-        task.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        raise CheckpointError(f"the weights in checkpoint {path} do not fit the network its config "
-                              f"builds with overrides {overrides}: {error}") from error
+    load_weights(task, checkpoint, checkpoint_path, overrides)
     return datamodule, task.to(device).eval(), checkpoint[RECORD_KEY]
 
 

@@ -1,6 +1,6 @@
 """``python -m tsssm.claims`` end to end, on tiny synthetic runs logged to a temporary MLflow store.
 
-The store holds, with the tags ``tsssm.tracking.run_tags`` writes:
+The store holds, with the tags ``tsssm.run.tracking.run_tags`` writes:
 
 - C1 (``claims/c1-linear-time``), L = 2^14, 2^15, 2^16: s4 with step time 1e-9 L (1 + seed/100)
   and memory 1000 L; the transformer with 1e-12 L^2 and L^2, out of memory at 2^17 (seed 1); mamba
@@ -19,7 +19,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tsssm import tracking
+from tsssm.run import tracking
 from tsssm.claims.__main__ import main
 
 T2 = 4.302653

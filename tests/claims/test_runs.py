@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tsssm import tracking
+from tsssm.run import tracking
 from tsssm.claims.assess import assess_study
 from tsssm.claims.catalogue import C4, C6
 from tsssm.claims.runs import StoreError, resolve_store, study_frame, window_length

@@ -32,7 +32,7 @@ import torch
 import triton
 from torch import Tensor
 
-from tsssm.atomic import write_text_atomically
+from tsssm.data.atomic import write_text_atomically
 from tsssm.benchmarks.results import MISSING, format_ms
 from tsssm.benchmarks.timing import _why, release
 from tsssm.models.graphed_step import StepFn

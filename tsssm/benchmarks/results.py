@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tsssm.atomic import write_text_atomically
+from tsssm.data.atomic import write_text_atomically
 
 MISSING = "—"
 

@@ -3,7 +3,7 @@
 This docstring is the contract with the study configs and benchmark scripts: they log exactly
 this, and ``python -m tsssm.claims`` reads exactly this.
 
-Every run is a FINISHED MLflow run in its study's experiment, tagged as ``tsssm.tracking.run_tags``
+Every run is a FINISHED MLflow run in its study's experiment, tagged as ``tsssm.run.tracking.run_tags``
 tags it: ``tsssm.model``, ``tsssm.dataset``, ``tsssm.horizon`` (a forecast horizon, or ``L<n>``
 for a sequence length, context or window) and ``tsssm.seed`` (1, 2, 3: three seeds at least,
 since a verdict needs them). A study with an axis of its own adds one tag for it. A model, its

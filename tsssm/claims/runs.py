@@ -1,7 +1,7 @@
 """A study's runs, read back from MLflow into one tidy frame: one row per model, conditions and seed.
 
 The only module of ``tsssm.claims`` that talks to the tracking store. The columns every study
-shares are the run tags that ``tsssm.tracking.run_tags`` writes (model, dataset, horizon, seed);
+shares are the run tags that ``tsssm.run.tracking.run_tags`` writes (model, dataset, horizon, seed);
 a study's own axis is a further tag (``tsssm.claims.catalogue``).
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from tsssm.claims.spec import ENTITY, SEED, Column, Study
-from tsssm.tracking import (TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError,
+from tsssm.run.tracking import (TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError,
                             default_tracking_uri, search_runs)
 
 SQLITE = "sqlite:///"

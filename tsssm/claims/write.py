@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tsssm.atomic import write_atomically, write_text_atomically
+from tsssm.data.atomic import write_atomically, write_text_atomically
 from tsssm.claims.assess import ClaimResult
 from tsssm.claims.markdown import claims_markdown
 from tsssm.claims.spec import ENTITY

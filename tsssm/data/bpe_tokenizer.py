@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from tsssm.atomic import write_atomically
+from tsssm.data.atomic import write_atomically
 from tsssm.data.files import DataFileError
 
 RECIPE = "bytelevel-gpt2regex-v1"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsssm.atomic import write_atomically
+from tsssm.data.atomic import write_atomically
 from tsssm.data.series_checks import check_date_order, finite_values, parse_dates
 from tsssm.data.tabular import read_frame
 

@@ -34,6 +34,10 @@ class ForecastTask(L.LightningModule):
     ``optim`` holds the ``OptimizerRecipe``'s fields (``model.optim``); absent ones take its defaults.
     """
 
+    prediction_axes: tuple[str, ...] = ("step", "channel")
+    """The axes of one window's ``predict_step`` output, and the name of its value."""
+    prediction_value = "forecast"
+
     def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor,
                  optim: Mapping[str, Any] | None = None) -> None:
         super().__init__()

@@ -81,6 +81,10 @@ class LanguageModelTask(L.LightningModule):
     (``model.optim``); absent ones take its defaults.
     """
 
+    prediction_axes: tuple[str, ...] = ("position",)
+    """The axes of one window's ``predict_step`` output, and the name of its value."""
+    prediction_value = "nll_bits"
+
     def __init__(self, net: nn.Module, unit: str = "token",
                  optim: Mapping[str, Any] | None = None) -> None:
         super().__init__()

@@ -22,10 +22,10 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from tsssm.atomic import write_atomically
+from tsssm.data.atomic import write_atomically
 from tsssm.data.sequence import IGNORE_INDEX
 from tsssm.data.waveform import read_mono
-from tsssm.plots import plot_spectrogram
+from tsssm.run.plots import plot_spectrogram
 
 AUDIO, TEXT, IDS = "audio", "text", "ids"
 FORMS = {"sample": AUDIO, "byte": TEXT, "token": IDS}

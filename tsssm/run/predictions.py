@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from tsssm.atomic import write_atomically
+from tsssm.data.atomic import write_atomically
 
 
 def long_frame(index: np.ndarray, values: np.ndarray, axes: Sequence[str], value: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tsssm.tasks.optim import recipe_as_node
-from tsssm.tracking import flatten_config
+from tsssm.run.tracking import flatten_config
 
 RECORD_KEY = "tsssm"
 DATA_LOCATIONS = ("root", "path")  # data fields naming folders or files, stored absolute
@@ -58,7 +58,7 @@ def recorded_config(config: DictConfig, resolved: Mapping[str, Any]) -> dict[str
     checkpoint is used (``model.backbone.mixers.s.rate``) reaches every node interpolating it.
 
     Two kinds of leaf are taken from ``resolved`` (``config`` resolved, its data locations
-    absolute: ``tsssm.fit.portable``) instead, because only the training process can resolve them:
+    absolute: ``tsssm.run.build.portable``) instead, because only the training process can resolve them:
     leaves calling a resolver (``${hydra:runtime.output_dir}`` fails outside Hydra; ``${oc.env:...}``
     would read another environment) and ``data.root`` / ``data.path`` (relative, they would name
     another folder or file when the checkpoint is used elsewhere).

@@ -1,6 +1,6 @@
 import pytest
 
-from tsssm.atomic import write_atomically, write_text_atomically
+from tsssm.data.atomic import write_atomically, write_text_atomically
 
 
 def test_a_failed_write_leaves_neither_target_nor_temporary(tmp_path):

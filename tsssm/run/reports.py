@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from tsssm.plots import plot_forecasts
+from tsssm.run.plots import plot_forecasts
 from tsssm.tasks.forecast import ForecastTask
 
 

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from tsssm import tracking
+from tsssm.run import tracking
 
 EXPERIMENT = "ltsf/etth1"
 
