@@ -1,9 +1,10 @@
 """``python -m tsssm.fit``: train and test one model on one dataset, tracked in MLflow.
 
-Wires the Hydra config to objects (data module, network, task, trainer, logger) and runs
-Lightning's fit and test; no model maths lives here. The task config names the network wrapper
-(``task.net``): a forecaster over series (``task=forecast``) or a language model over tokens
-(``task=lm``), around the model config's backbone. Examples::
+Builds the run from its Hydra config (``tsssm.run.build``: data module, network, task), adds the
+trainer and the MLflow logger, and runs Lightning's fit and test; no model maths lives here. The
+task config names the network wrapper (``task.net``): a forecaster over series (``task=forecast``)
+or a language model over tokens (``task=lm``), around the model config's backbone; the task says
+what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Examples::
 
     python -m tsssm.fit                                   # embedded default, about a minute on CPU
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
@@ -18,17 +19,16 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tsssm.run import tracking
+from tsssm.run.build import build
 from tsssm.run.ddp import distributed_job
-from tsssm.models.flops import forward_flops_per_token
-from tsssm.run.reports import log_run_figures
-from tsssm.run.build import build, is_sequence_data, portable, series_record
-from tsssm.run.checkpoint import RunRecord, recorded_config
+from tsssm.run.record import RunRecord, portable, recorded_config
+from tsssm.tasks.base import Task
+
 
 def experiment_name(cfg: DictConfig) -> str:
     """The configured MLflow experiment, else the Hydra experiment (``ltsf/etth1``), else ``default``."""
@@ -42,26 +42,27 @@ def monitored(cfg: DictConfig) -> str:
     return str(cfg.callbacks.checkpoint.monitor).removeprefix("val/")
 
 
-def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[str, dict[str, str]]:
-    """Run name and tags: forecasts by horizon (``h96``), sequence models by window (``L1024``)."""
-    horizon = f"L{datamodule.seq_len}" if is_sequence_data(datamodule) else cfg.data.horizon
+def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
+                    task: Task) -> tuple[str, dict[str, str]]:
+    """Run name and tags: model, dataset, the task's ``run_setting`` (forecasts by horizon,
+    ``h96``; sequence models by window, ``L1024``) and seed."""
+    horizon = task.run_setting(datamodule)
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 
 
 def fit(cfg: DictConfig) -> dict[str, float]:
     """Train (unless the network has nothing to train), test the best checkpoint, log everything."""
-    L.seed_everything(cfg.seed, workers=True)
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_name, tags = run_description(cfg, datamodule)
+    run_name, tags = run_description(cfg, datamodule, task)
     tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
     logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
-                               series_record(datamodule)))
+                               task.series_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
     with distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
@@ -80,7 +81,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
             best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
             if best_path:
                 tracking.log_artifact(logger, Path(best_path), "checkpoints")
-            for figure in log_run_figures(cfg, datamodule, task, out_dir, run_name):
+            for figure in task.figures(datamodule, out_dir, run_name, cfg.plot_windows):
                 tracking.log_artifact(logger, figure, "plots")
             summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
             print(f"\n{run_name}: {summary}\nMLflow: experiment '{experiment_name(cfg)}', "
@@ -88,17 +89,14 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def log_run_start(logger, resolved: dict[str, Any], task: L.LightningModule,
+def log_run_start(logger, resolved: dict[str, Any], task: Task,
                   datamodule: L.LightningDataModule, n_params: int, world_size: int,
                   out_dir: Path) -> None:
-    """Params (the flattened config, size, world size, FLOPs per token) and the config file."""
-    extra = {"n_params": str(n_params), "world_size": str(world_size)}
-    metrics = {"n_params": float(n_params)}
-    if is_sequence_data(datamodule):
-        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=task.device)
-        flops = forward_flops_per_token(task.net, ids)
-        extra["flops_per_token"] = str(flops)
-        metrics["flops_per_token"] = float(flops)
+    """Params (the flattened config, size, world size, the task's ``run_measures`` such as FLOPs
+    per token) and the config file."""
+    sizes = {"n_params": n_params, **task.run_measures(datamodule)}
+    extra = {"world_size": str(world_size), **{key: str(value) for key, value in sizes.items()}}
+    metrics = {key: float(value) for key, value in sizes.items()}
     tracking.log_params(logger, {**tracking.flatten_config(resolved), **extra})
     logger.log_metrics(metrics)
     config_file = out_dir / "config.yaml"
