@@ -6,7 +6,7 @@ task config names the network wrapper (``task.net``): a forecaster over series (
 or a language model over tokens (``task=lm``), around the model config's backbone; the task says
 what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Examples::
 
-    python -m tsssm.fit                                   # embedded default, about a minute on CPU
+    python -m tsssm.fit                                   # embedded default: synthetic series
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
     python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
     python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
