@@ -4,9 +4,9 @@ which kind of run it is in.
 A task is a LightningModule around a network (``net``) trained with an optimizer recipe
 (``optim``). Besides Lightning's hooks, each kind of task (forecasting, sequence modelling) says:
 
-- which data it trains on (``data_kind``, ``fits_data``) and what that data decides about the
-  network and the task (``data_inputs``: a forecaster's shape and scaler, a language model's
-  vocabulary and unit);
+- which data it trains on (``data_kind``, told apart by ``data_attribute``: ``fits_data``) and
+  what that data decides about the network and the task (``data_inputs``: a forecaster's shape and
+  scaler, a language model's vocabulary and unit);
 - what its checkpoints keep of the training data (``series_record``) and how the network is
   rebuilt from that record alone (``record_inputs``), where a task can do without its data;
 - how its runs are named (``run_setting``), what a run measures at its start (``run_measures``)
@@ -36,6 +36,7 @@ class Task(L.LightningModule, ABC):
 
     kind: ClassVar[str] = "task"
     data_kind: ClassVar[str]
+    data_attribute: ClassVar[str]
     trained_with: ClassVar[str]
     prediction_axes: ClassVar[tuple[str, ...]]
     prediction_value: ClassVar[str]
@@ -52,9 +53,10 @@ class Task(L.LightningModule, ABC):
         return self.recipe.configure(self.net, self.trainer)
 
     @classmethod
-    @abstractmethod
     def fits_data(cls, datamodule: L.LightningDataModule) -> bool:
-        """Whether ``datamodule`` (not yet set up) gives the ``data_kind`` this task trains on."""
+        """Whether ``datamodule`` (not yet set up) gives the ``data_kind`` this task trains on: it
+        has the ``data_attribute`` that every data module of that kind has."""
+        return hasattr(datamodule, cls.data_attribute)
 
     @classmethod
     @abstractmethod

@@ -44,6 +44,7 @@ class ForecastTask(Task):
 
     kind = "forecaster"
     data_kind = "multivariate series"
+    data_attribute = "horizon"
     trained_with = "task=forecast on series data (experiment=ltsf/*, data=csv)"
     prediction_axes = ("step", "channel")
     prediction_value = "forecast"
@@ -101,10 +102,6 @@ class ForecastTask(Task):
         return ForecastShape(lookback=data.lookback, horizon=data.horizon,
                              n_channels=len(record["channel_names"]),
                              period=record["seasonal_period"])
-
-    @classmethod
-    def fits_data(cls, datamodule: L.LightningDataModule) -> bool:
-        return hasattr(datamodule, "horizon")
 
     @classmethod
     def data_inputs(cls, cfg: DictConfig, datamodule: L.LightningDataModule

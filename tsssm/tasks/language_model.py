@@ -89,6 +89,7 @@ class LanguageModelTask(Task):
 
     kind = "sequence model"
     data_kind = "token sequences"
+    data_attribute = "vocab_size"
     trained_with = ("task=lm on audio, bytes, BPE or recall data "
                     "(experiment=waveform/*, bytes/*, recall/*)")
     prediction_axes = ("position",)
@@ -134,10 +135,6 @@ class LanguageModelTask(Task):
         target = batch["target"]
         bits = token_nll(self(batch["input"]), target) / math.log(2)
         return bits.masked_fill(target == IGNORE, math.nan)
-
-    @classmethod
-    def fits_data(cls, datamodule: L.LightningDataModule) -> bool:
-        return hasattr(datamodule, "vocab_size")
 
     @classmethod
     def data_inputs(cls, cfg: DictConfig, datamodule: L.LightningDataModule
