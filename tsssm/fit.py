@@ -44,9 +44,9 @@ def monitored(cfg: DictConfig) -> str:
 
 def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
                     task: Task) -> tuple[str, dict[str, str]]:
-    """Run name and tags: model, dataset, the task's ``run_setting`` (forecasts by horizon,
+    """Run name and tags: model, dataset, the task's ``run_horizon`` (forecasts by horizon,
     ``h96``; sequence models by window, ``L1024``) and seed."""
-    horizon = task.run_setting(datamodule)
+    horizon = task.run_horizon(datamodule)
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 
@@ -62,7 +62,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
-                               task.series_record(datamodule)))
+                               task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
     with distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
@@ -92,9 +92,9 @@ def fit(cfg: DictConfig) -> dict[str, float]:
 def log_run_start(logger, resolved: dict[str, Any], task: Task,
                   datamodule: L.LightningDataModule, n_params: int, world_size: int,
                   out_dir: Path) -> None:
-    """Params (the flattened config, size, world size, the task's ``run_measures`` such as FLOPs
+    """Params (the flattened config, size, world size, the task's ``start_metrics`` such as FLOPs
     per token) and the config file."""
-    sizes = {"n_params": n_params, **task.run_measures(datamodule)}
+    sizes = {"n_params": n_params, **task.start_metrics(datamodule)}
     extra = {"world_size": str(world_size), **{key: str(value) for key, value in sizes.items()}}
     metrics = {key: float(value) for key, value in sizes.items()}
     tracking.log_params(logger, {**tracking.flatten_config(resolved), **extra})

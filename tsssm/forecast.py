@@ -2,8 +2,8 @@
 a table of forecasts.
 
 The checkpoint carries its training config and its record of the training data (channel names in
-order, target, features mode, frequency: ``ForecastTask.series_record``), so the network is rebuilt
-without the training file (``tsssm.run.checkpoint.load_task``). Input: a CSV/Parquet file or a
+order, target, features mode, frequency: ``ForecastTask.checkpoint_record``), so the network is
+rebuilt without the training file (``tsssm.run.checkpoint.load_task``). Input: a CSV/Parquet file or a
 folder of them, wide (one series per file) or long (one series per ``unique_id``), read and checked
 by ``tsssm.data.series_tables``. The last ``lookback`` rows of each series are normalised with the
 checkpoint's scaler exactly as training normalised its windows, and the task's ``predict_step``

@@ -32,8 +32,8 @@ def run(tmp_path):
 
 def test_the_data_decides_the_shape_and_the_scaler(run):
     cfg, datamodule = run
-    assert ForecastTask.fits_data(datamodule)
-    assert ForecastTask.series_record(datamodule) == RECORD
+    assert ForecastTask.accepts(datamodule)
+    assert ForecastTask.checkpoint_record(datamodule) == RECORD
     net_inputs, task_inputs = ForecastTask.data_inputs(cfg, datamodule)
     assert net_inputs == {"shape": ForecastShape(lookback=48, horizon=12, n_channels=4, period=24)}
     assert task_inputs["scaler_mean"].equal(datamodule.scaler_mean)
@@ -59,7 +59,7 @@ def test_checkpoints_keep_the_record_of_their_data(forecasters):
 def test_a_run_is_named_by_its_horizon_draws_its_forecasts_and_predicts_steps_by_channels(
         tmp_path):
     datamodule, task = build(compose_fit(tmp_path, ["model=dlinear", *FAST]))
-    assert task.run_setting(datamodule) == 12 and task.run_measures(datamodule) == {}
+    assert task.run_horizon(datamodule) == 12 and task.start_metrics(datamodule) == {}
     (figure,) = task.figures(datamodule, tmp_path, "dlinear", n_windows=2)
     assert figure == tmp_path / "plots" / "forecast.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -134,7 +134,7 @@ def test_unknown_unit_and_schedule_are_refused():
 
 def test_the_data_decides_vocabulary_and_unit_of_a_model_with_a_backbone():
     data = ByteDataModule(name=None, path="unused", seq_len=32)
-    assert LanguageModelTask.fits_data(data)
+    assert LanguageModelTask.accepts(data)
     with_backbone = OmegaConf.create({"model": {"name": "mamba", "backbone": {}}})
     assert LanguageModelTask.data_inputs(with_backbone, data) == ({"vocab_size": 256},
                                                                   {"unit": "byte"})
@@ -145,8 +145,8 @@ def test_the_data_decides_vocabulary_and_unit_of_a_model_with_a_backbone():
 def test_a_run_is_named_by_its_window_and_measures_flops_per_token():
     data = ByteDataModule(name=None, path="unused", seq_len=32)
     task = LanguageModelTask(nn.Sequential(nn.Embedding(V, 4), nn.Linear(4, V)), unit="byte")
-    assert task.run_setting(data) == "L32"
-    assert task.run_measures(data) == {"flops_per_token": 2 * 4 * V}
+    assert task.run_horizon(data) == "L32"
+    assert task.start_metrics(data) == {"flops_per_token": 2 * 4 * V}
 
 
 def test_samples_take_the_form_of_the_unit():

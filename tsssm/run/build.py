@@ -38,7 +38,7 @@ def build(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, T
     L.seed_everything(cfg.seed, workers=True)
     kind = task_class(cfg)
     datamodule = instantiate(cfg.data)
-    if not kind.fits_data(datamodule):
+    if not kind.accepts(datamodule):
         raise ValueError(f"task {cfg.task._target_} needs {kind.data_kind}, but data "
                          f"{cfg.data._target_} gives another kind: pick an experiment that pairs "
                          "them (ltsf/* for forecasting; waveform/*, bytes/*, recall/* for sequences)")

@@ -5,9 +5,9 @@ Lightning checkpoints hold weights and loop state. ``RunRecord`` adds the Hydra 
 ``evaluate`` and ``generate`` can rebuild the data module and the network from the checkpoint alone
 (and log back to the run that trained it), without the user repeating the training command's
 overrides; an override given then reaches every node that interpolates it. A task's checkpoints
-also carry what it keeps of its training data (``data``: its ``series_record``; a forecaster's
-channel names in order, target, features mode, frequency and seasonal period), so ``forecast``
-reads new series without that data. Reading a checkpoint back: ``tsssm.run.checkpoint``.
+also carry what it keeps of its training data (``data``: its ``checkpoint_record``; a
+forecaster's channel names in order, target, features mode, frequency and seasonal period), so
+``forecast`` reads new series without that data. Reading a checkpoint back: ``tsssm.run.checkpoint``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ RESOLVER_CALL = re.compile(r"(?<!\\)\$\{\s*[A-Za-z_][\w.]*\s*:")  # ${hydra:...}
 
 class RunRecord(L.Callback):
     """Stores the config (``recorded_config``), the MLflow run and the task's record of its data
-    (``data``: ``Task.series_record``, None for a task that keeps none) in every checkpoint this
+    (``data``: ``Task.checkpoint_record``, None for a task that keeps none) in every checkpoint this
     trainer writes."""
 
     def __init__(self, config: Mapping[str, Any], logger: MLFlowLogger, tracking_uri: str,

@@ -4,12 +4,12 @@ which kind of run it is in.
 A task is a LightningModule around a network (``net``) trained with an optimizer recipe
 (``optim``). Besides Lightning's hooks, each kind of task (forecasting, sequence modelling) says:
 
-- which data it trains on (``data_kind``, told apart by ``data_attribute``: ``fits_data``) and
+- which data it trains on (``data_kind``, told apart by ``data_attribute``: ``accepts``) and
   what that data decides about the network and the task (``data_inputs``: a forecaster's shape and
   scaler, a language model's vocabulary and unit);
-- what its checkpoints keep of the training data (``series_record``) and how the network is
+- what its checkpoints keep of the training data (``checkpoint_record``) and how the network is
   rebuilt from that record alone (``record_inputs``), where a task can do without its data;
-- how its runs are named (``run_setting``), what a run measures at its start (``run_measures``)
+- how its runs are named (``run_horizon``), what a run measures at its start (``start_metrics``)
   and which figures it draws at its end (``figures``);
 - the layout of one window's ``predict_step`` output (``prediction_axes``, ``prediction_value``);
 - what a checkpoint of it holds and how such a run is configured, for messages (``kind``,
@@ -53,7 +53,7 @@ class Task(L.LightningModule, ABC):
         return self.recipe.configure(self.net, self.trainer)
 
     @classmethod
-    def fits_data(cls, datamodule: L.LightningDataModule) -> bool:
+    def accepts(cls, datamodule: L.LightningDataModule) -> bool:
         """Whether ``datamodule`` (not yet set up) gives the ``data_kind`` this task trains on: it
         has the ``data_attribute`` that every data module of that kind has."""
         return hasattr(datamodule, cls.data_attribute)
@@ -66,25 +66,25 @@ class Task(L.LightningModule, ABC):
         ``cfg.task.net``) and about the task (keyword arguments of ``cfg.task``)."""
 
     @classmethod
-    def series_record(cls, datamodule: L.LightningDataModule) -> dict[str, Any] | None:
+    def checkpoint_record(cls, datamodule: L.LightningDataModule) -> dict[str, Any] | None:
         """What the task's checkpoints keep of the training data; None: nothing."""
         return None
 
     @classmethod
     def record_inputs(cls, cfg: DictConfig, record: Mapping[str, Any] | None
                       ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``data_inputs`` from a checkpoint's config and ``series_record``, without the data; a
+        """``data_inputs`` from a checkpoint's config and ``checkpoint_record``, without the data; a
         ValueError that says why where the record cannot stand in for the data."""
         raise ValueError(f"a {cls.kind} is built with its data module: its checkpoints keep no "
                          "record of their training data")
 
     @abstractmethod
-    def run_setting(self, datamodule: L.LightningDataModule) -> int | str:
-        """What tells this run apart from the other runs of its model on its dataset: the horizon
-        of a forecaster (``96``), the window of a sequence model (``L1024``); it names the run and
-        tags it."""
+    def run_horizon(self, datamodule: L.LightningDataModule) -> int | str:
+        """What a run's name and its horizon tag call its horizon, telling it apart from the other
+        runs of its model on its dataset: a forecaster's horizon (``96``), a sequence model's
+        window (``L1024``)."""
 
-    def run_measures(self, datamodule: L.LightningDataModule) -> dict[str, int]:
+    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, int]:
         """Sizes of the run logged at its start, beside the parameter count; none by default."""
         return {}
 

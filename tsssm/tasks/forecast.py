@@ -5,9 +5,10 @@ literature's tables hold) and in original units (what a user's decisions depend 
 accumulates squared/absolute errors and counts over every window, step and channel of the split,
 so the epoch value is the exact mean, not a mean of batch means.
 
-What the data decides about the network is its ``ForecastShape``, built in ``forecast_shape`` alone:
-the window sizes from the data config, the channels and seasonal period from the training data's
-record (``series_record``), which checkpoints keep so that new series are forecast without that data.
+What the data decides about the network is its ``ForecastShape``, built in ``forecast_shape``
+alone: the window sizes from the data config, the channels and seasonal period from the training
+data's record (``checkpoint_record``), which checkpoints keep so that new series are forecast
+without that data.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class ForecastTask(Task):
     @staticmethod
     def forecast_shape(data: DictConfig, record: Mapping[str, Any]) -> ForecastShape:
         """The network's shape: ``lookback`` and ``horizon`` of the data config, the channels and
-        seasonal period of the training data's ``series_record``."""
+        seasonal period of the training data's ``checkpoint_record``."""
         return ForecastShape(lookback=data.lookback, horizon=data.horizon,
                              n_channels=len(record["channel_names"]),
                              period=record["seasonal_period"])
@@ -107,12 +108,12 @@ class ForecastTask(Task):
     def data_inputs(cls, cfg: DictConfig, datamodule: L.LightningDataModule
                     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The shape, and the scaler of the training split."""
-        shape = cls.forecast_shape(cfg.data, cls.series_record(datamodule))
+        shape = cls.forecast_shape(cfg.data, cls.checkpoint_record(datamodule))
         return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
                                   "scaler_std": datamodule.scaler_std}
 
     @classmethod
-    def series_record(cls, datamodule: L.LightningDataModule) -> dict[str, Any]:
+    def checkpoint_record(cls, datamodule: L.LightningDataModule) -> dict[str, Any]:
         """Channel names in order, target, features mode, frequency and seasonal period."""
         channels = list(datamodule.channel_names)
         return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
@@ -129,7 +130,7 @@ class ForecastTask(Task):
         return {"shape": cls.forecast_shape(cfg.data, record)}, {
             "scaler_mean": torch.zeros(n_channels), "scaler_std": torch.ones(n_channels)}
 
-    def run_setting(self, datamodule: L.LightningDataModule) -> int:
+    def run_horizon(self, datamodule: L.LightningDataModule) -> int:
         """The horizon."""
         return self.shape.horizon
 

@@ -145,11 +145,11 @@ class LanguageModelTask(Task):
                              "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm)")
         return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
 
-    def run_setting(self, datamodule: L.LightningDataModule) -> str:
+    def run_horizon(self, datamodule: L.LightningDataModule) -> str:
         """The window, ``L{seq_len}``: runs at different lengths (an MQAR length sweep) differ."""
         return f"L{datamodule.seq_len}"
 
-    def run_measures(self, datamodule: L.LightningDataModule) -> dict[str, int]:
+    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, int]:
         """Forward FLOPs per token over one window (``tsssm.models.flops``)."""
         ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=self.device)
         return {"flops_per_token": forward_flops_per_token(self.net, ids)}
