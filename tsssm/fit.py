@@ -18,16 +18,14 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tsssm.run import tracking
 from tsssm.run.ddp import distributed_job
-from tsssm.models.flops import forward_flops_per_token
 from tsssm.run.reports import log_run_figures
-from tsssm.run.build import build, is_sequence_data, portable, series_record
+from tsssm.run.build import build, portable
 from tsssm.run.checkpoint import RunRecord, recorded_config
 
 def experiment_name(cfg: DictConfig) -> str:
@@ -48,9 +46,11 @@ def objective_name(cfg: DictConfig) -> str:
     return f"val/best_{monitored(cfg)}"
 
 
-def run_description(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[str, dict[str, str]]:
-    """Run name and tags: forecasts by horizon (``h96``), sequence models by window (``L1024``)."""
-    horizon = f"L{datamodule.seq_len}" if is_sequence_data(datamodule) else cfg.data.horizon
+def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
+                    task: L.LightningModule) -> tuple[str, dict[str, str]]:
+    """Run name and tags: forecasts by horizon (``h96``), sequence models by window (``L1024``),
+    as the task names them."""
+    horizon = task.run_horizon(cfg, datamodule)
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 
@@ -61,13 +61,13 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_name, tags = run_description(cfg, datamodule)
+    run_name, tags = run_description(cfg, datamodule, task)
     tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
     logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
-                               series_record(datamodule)))
+                               task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
     with distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
@@ -101,11 +101,9 @@ def log_run_start(logger, resolved: dict[str, Any], task: L.LightningModule,
     """Params (the flattened config, size, world size, FLOPs per token) and the config file."""
     extra = {"n_params": str(n_params), "world_size": str(world_size)}
     metrics = {"n_params": float(n_params)}
-    if is_sequence_data(datamodule):
-        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=task.device)
-        flops = forward_flops_per_token(task.net, ids)
-        extra["flops_per_token"] = str(flops)
-        metrics["flops_per_token"] = float(flops)
+    for name, value in task.start_metrics(datamodule).items():
+        extra[name] = str(value)
+        metrics[name] = value
     tracking.log_params(logger, {**tracking.flatten_config(resolved), **extra})
     logger.log_metrics(metrics)
     config_file = out_dir / "config.yaml"

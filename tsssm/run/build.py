@@ -2,8 +2,8 @@
 
 The one place where a config's ``data``, ``model`` and ``task`` nodes become objects: ``fit`` builds
 a run from its config, and evaluate, forecast and generate rebuild one from a checkpoint's recorded
-config. What the data decides about the network (its shape, its vocabulary) is passed in here, so
-neither the network config nor the task repeats it.
+config. What the data decides about the network (its shape, its vocabulary) comes from the task
+class's ``data_inputs``, so neither the network config nor the task config repeats it.
 """
 
 from __future__ import annotations
@@ -12,59 +12,28 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from tsssm.models.shape import ForecastShape
 from tsssm.run.checkpoint import DATA_LOCATIONS
-from tsssm.run.loading import SEQUENCE_TASK
-
-def is_sequence_data(datamodule: L.LightningDataModule) -> bool:
-    """Token data (audio samples, bytes, BPE, recall) rather than multivariate series."""
-    return hasattr(datamodule, "vocab_size")
-
-
-def network_inputs(cfg: DictConfig, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
-    """What the data decides about the network (its shape) and the task (units, scalers)."""
-    if is_sequence_data(datamodule):
-        if "backbone" not in cfg.model:
-            raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
-                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm)")
-        return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
-    shape = ForecastShape(lookback=cfg.data.lookback, horizon=cfg.data.horizon,
-                          n_channels=datamodule.n_channels, period=datamodule.seasonal_period)
-    return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
-                              "scaler_std": datamodule.scaler_std}
-
 
 def build(cfg: DictConfig, stage: str = "fit") -> tuple[L.LightningDataModule, L.LightningModule]:
     """The data module (set up for ``stage``) and the task wrapping the configured network."""
     datamodule = instantiate(cfg.data)
-    wants_sequences = cfg.task._target_ == SEQUENCE_TASK
-    if wants_sequences != is_sequence_data(datamodule):
-        kind = "token sequences" if wants_sequences else "multivariate series"
-        raise ValueError(f"task {cfg.task._target_} needs {kind}, but data {cfg.data._target_} "
-                         "gives the other kind: pick an experiment that pairs them "
-                         "(ltsf/* for forecasting; waveform/*, bytes/*, recall/* for sequences)")
+    task_class = get_class(cfg.task._target_)
+    if not task_class.accepts(datamodule):
+        raise ValueError(f"task {cfg.task._target_} needs {task_class.data_kind}, but data "
+                         f"{cfg.data._target_} gives the other kind: pick an experiment that pairs "
+                         "them (ltsf/* for forecasting; waveform/*, bytes/*, recall/* for sequences)")
     datamodule.prepare_data()
     datamodule.setup(stage)
-    return datamodule, build_task(cfg, *network_inputs(cfg, datamodule))
+    return datamodule, build_task(cfg, *task_class.data_inputs(cfg, datamodule))
 
 
 def build_task(cfg: DictConfig, net_inputs: dict, task_inputs: dict) -> L.LightningModule:
     """The configured task around the configured network, given what the data decides of each."""
     net = instantiate(cfg.task.net)(**net_inputs)
     return instantiate(cfg.task, net=net, **task_inputs)
-
-
-def series_record(datamodule: L.LightningDataModule) -> dict[str, Any] | None:
-    """What a forecast of new series needs from the training data, kept in the checkpoint
-    (``tsssm.run.checkpoint.RunRecord``); None for sequence data."""
-    if is_sequence_data(datamodule):
-        return None
-    channels = list(datamodule.channel_names)
-    return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
-            "freq": datamodule.freq, "seasonal_period": datamodule.seasonal_period}
 
 
 def portable(resolved: dict[str, Any]) -> dict[str, Any]:

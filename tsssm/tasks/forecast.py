@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
+from tsssm.models.shape import ForecastShape
 from tsssm.tasks.optim import OptimizerRecipe
 
 
@@ -37,6 +38,38 @@ class ForecastTask(L.LightningModule):
     prediction_axes: tuple[str, ...] = ("step", "channel")
     """The axes of one window's ``predict_step`` output, and the name of its value."""
     prediction_value = "forecast"
+    data_kind = "multivariate series"
+
+    @staticmethod
+    def accepts(datamodule: L.LightningDataModule) -> bool:
+        """Series data: a data module with channels, not a vocabulary."""
+        return not hasattr(datamodule, "vocab_size")
+
+    @staticmethod
+    def data_inputs(cfg: Any, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
+        """What the data decides of the network (its shape: the one place it is built from the
+        config) and of the task (the train split's scaler)."""
+        shape = ForecastShape(lookback=cfg.data.lookback, horizon=cfg.data.horizon,
+                              n_channels=datamodule.n_channels, period=datamodule.seasonal_period)
+        return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
+                                  "scaler_std": datamodule.scaler_std}
+
+    @staticmethod
+    def checkpoint_record(datamodule: L.LightningDataModule) -> dict[str, Any]:
+        """What a forecast of new series needs from the training data, kept in the checkpoint:
+        channel names in order, target, features mode, frequency, seasonal period."""
+        channels = list(datamodule.channel_names)
+        return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
+                "freq": datamodule.freq, "seasonal_period": datamodule.seasonal_period}
+
+    @staticmethod
+    def run_horizon(cfg: Any, datamodule: L.LightningDataModule) -> int:
+        """What a run's name and tags call its horizon: the forecast horizon."""
+        return int(cfg.data.horizon)
+
+    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, float]:
+        """Numbers logged when a run starts, beyond its size: none for forecasters."""
+        return {}
 
     def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor,
                  optim: Mapping[str, Any] | None = None) -> None:

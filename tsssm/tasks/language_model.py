@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from tsssm.models.flops import forward_flops_per_token
 from tsssm.tasks.optim import OptimizerRecipe
 
 IGNORE = -100
@@ -84,6 +85,36 @@ class LanguageModelTask(L.LightningModule):
     prediction_axes: tuple[str, ...] = ("position",)
     """The axes of one window's ``predict_step`` output, and the name of its value."""
     prediction_value = "nll_bits"
+    data_kind = "token sequences"
+
+    @staticmethod
+    def accepts(datamodule: L.LightningDataModule) -> bool:
+        """Token data (audio samples, bytes, BPE, recall): a data module with a vocabulary."""
+        return hasattr(datamodule, "vocab_size")
+
+    @staticmethod
+    def data_inputs(cfg: Any, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
+        """What the data decides of the network (its vocabulary) and of the task (its unit)."""
+        if "backbone" not in cfg.model:
+            raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
+                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm, "
+                             "linear_attention, gss)")
+        return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
+
+    @staticmethod
+    def checkpoint_record(datamodule: L.LightningDataModule) -> None:
+        """Nothing beyond the config: the data module is rebuilt from it."""
+        return None
+
+    @staticmethod
+    def run_horizon(cfg: Any, datamodule: L.LightningDataModule) -> str:
+        """What a run's name and tags call its horizon: the training window, ``L1024``."""
+        return f"L{datamodule.seq_len}"
+
+    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, float]:
+        """The network's forward FLOPs per token at the training window."""
+        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=self.device)
+        return {"flops_per_token": float(forward_flops_per_token(self.net, ids))}
 
     def __init__(self, net: nn.Module, unit: str = "token",
                  optim: Mapping[str, Any] | None = None) -> None:
