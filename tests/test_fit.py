@@ -14,7 +14,7 @@ from tests import cli
 from tests.compose import FAST, compose_fit
 from tsssm.compare import main as compare_main
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.fit import fit
+from tsssm.fit import fit, objective_name
 from tsssm.run import tracking
 from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.record import RECORD_KEY
@@ -106,3 +106,14 @@ def test_a_user_csv_trains_through_data_csv(tmp_path, monkeypatch):
     assert runs["tags.mlflow.runName"].tolist() == ["dlinear-my_series-h12-s1"]
     stored = read_checkpoint(tmp_path / "outputs" / "checkpoints" / "best.ckpt")[RECORD_KEY]["config"]
     assert stored["data"]["path"] == str(tmp_path / "my_series.csv")  # given relative, kept absolute
+
+
+@pytest.mark.parametrize("model", ["mamba", "naive"])
+def test_sweepers_get_the_validation_metric_not_the_test_one(tmp_path, model):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_fit(tmp_path, [f"model={model}", f"logger.tracking_uri={uri}", *FAST])
+    metrics = fit(cfg)
+    assert objective_name(cfg) == "val/best_mse"
+    assert math.isfinite(metrics["val/best_mse"]) and metrics["val/best_mse"] != metrics["test/mse"]
+    run = tracking.search_runs("default", uri).iloc[0]
+    assert run["metrics.val/best_mse"] == pytest.approx(metrics["val/best_mse"])

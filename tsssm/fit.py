@@ -42,6 +42,12 @@ def monitored(cfg: DictConfig) -> str:
     return str(cfg.callbacks.checkpoint.monitor).removeprefix("val/")
 
 
+def objective_name(cfg: DictConfig) -> str:
+    """``val/best_<metric>``: the monitored validation metric at the best checkpoint (for a model
+    with nothing to train, its one validation pass)."""
+    return f"val/best_{monitored(cfg)}"
+
+
 def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
                     task: Task) -> tuple[str, dict[str, str]]:
     """Run name and tags: model, dataset, the task's ``run_horizon`` (forecasts by horizon,
@@ -71,12 +77,13 @@ def fit(cfg: DictConfig) -> dict[str, float]:
         if n_params:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume)
             best = float(trainer.checkpoint_callback.best_model_score)
-            logger.log_metrics({f"val/best_{monitored(cfg)}": best,
-                                "trained_steps": float(trainer.global_step)})
+            logger.log_metrics({"trained_steps": float(trainer.global_step)})
             results = trainer.test(task, datamodule=datamodule, ckpt_path="best")
         else:
+            best = float(trainer.validate(task, datamodule=datamodule)[0][f"val/{monitored(cfg)}"])
             results = trainer.test(task, datamodule=datamodule)
-        metrics = {k: float(v) for k, v in results[0].items()}
+        logger.log_metrics({objective_name(cfg): best})
+        metrics = {objective_name(cfg): best, **{k: float(v) for k, v in results[0].items()}}
         if trainer.is_global_zero:
             best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
             if best_path:
@@ -106,8 +113,9 @@ def log_run_start(logger, resolved: dict[str, Any], task: Task,
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="fit")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns the monitored test metric so sweepers can optimise it."""
-    return fit(cfg)[f"test/{monitored(cfg)}"]
+    """Hydra entry point; returns the best validation value of the monitored metric, so that a
+    sweeper tunes on validation and never on test."""
+    return fit(cfg)[objective_name(cfg)]
 
 
 if __name__ == "__main__":
