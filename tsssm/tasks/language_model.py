@@ -142,7 +142,8 @@ class LanguageModelTask(Task):
         """The vocabulary, and the unit bits are counted in; the model must have a backbone."""
         if "backbone" not in cfg.model:
             raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
-                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm)")
+                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm, "
+                             "linear_attention, gss)")
         return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
 
     def run_horizon(self, datamodule: L.LightningDataModule) -> str:
