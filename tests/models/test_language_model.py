@@ -136,6 +136,15 @@ def test_state_tensors_and_clones_keep_the_structure():
                for a, b in zip(state_tensors(copy), flat))
 
 
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_models_state_clones_to_its_own_types_and_buffers(name):
+    state = language_model(name).init_state(2)
+    copy = clone_state(state)
+    assert [type(item) for item in copy] == [type(item) for item in state]
+    assert all((a.numel() == 0 or a.data_ptr() != b.data_ptr()) and torch.equal(a, b)
+               for a, b in zip(state_tensors(copy), state_tensors(state)))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", sorted(n for n in BACKBONES if n != "hybrid"))
 def test_cuda_graph_decoding_samples_what_eager_decoding_samples(name):

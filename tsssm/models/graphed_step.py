@@ -42,6 +42,8 @@ def clone_state(state: State) -> State:
         return state.clone()
     if isinstance(state, dict):
         return {key: clone_state(value) for key, value in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(clone_state(item) for item in state))
     if isinstance(state, (tuple, list)):
         return type(state)(clone_state(item) for item in state)
     return state
