@@ -16,6 +16,12 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 mkdir -p "$out/ltsf"  # one store for the LTSF sweeps, apart from the one-run stores of the rest
 models=(linear_attention gss)
+python - "$out/ltsf/mlflow.db" <<'PY'  # the store and its experiments exist before the sweeps start side by side
+import sys, mlflow
+mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}")
+for lr in ("1e-4", "3e-4", "1e-3"):
+    mlflow.set_experiment(f"ltsf/etth1-lr{lr}")
+PY
 
 for lr in 1e-4 3e-4 1e-3; do
   for horizon in 96 720; do
