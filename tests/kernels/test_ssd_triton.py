@@ -318,6 +318,16 @@ def test_scan_matches_reference_on_gpu_ragged_chunk_256(dtype):
 
 @pytest.mark.gpu
 @needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length", [42, 128])
+def test_scan_matches_reference_on_gpu_with_16_wide_states(dtype, length):
+    """Linear attention's shape on a forecaster's patches: N 16, P 17 (values and the
+    normaliser's column), one group per head, shorter than a chunk and two whole chunks."""
+    compare_with_reference(2, length, 4, 4, 17, 16, 64, dtype, set(), seed=3, device="cuda")
+
+
+@pytest.mark.gpu
+@needs_cuda
 def test_auto_backend_picks_triton_on_gpu():
     inputs = make_inputs(2, 300, 4, 1, 64, 64, torch.bfloat16, {"D"}, seed=8, device="cuda")
     inputs = {k: None if v is None else v.detach() for k, v in inputs.items()}

@@ -45,7 +45,7 @@ import triton.language as tl
 from torch import Tensor
 
 from tsssm.kernels.ssd.reference import check_ssd_inputs, check_state_update_inputs
-from tsssm.kernels.ssd.triton_chunk_scan import (DBC_BLOCK_N, SMALLEST_BLOCK_M,
+from tsssm.kernels.ssd.triton_chunk_scan import (DBC_BLOCK_N, DBC_MIN_BLOCK_N, SMALLEST_BLOCK_M,
                                                  chunk_scan_dbc_kernel, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel, gate_bwd_kernel)
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
@@ -217,7 +217,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
         dD = dD_parts[:used].sum(dim=(0, 1, 2))
         dD = (dD.sum(dim=-1) if D.dim() == 1 else dD).to(D.dtype)
 
-    block_n = min(dot_width(state_dim), DBC_BLOCK_N)
+    block_n = min(max(dot_width(state_dim), DBC_MIN_BLOCK_N), DBC_BLOCK_N)
     n_cols = triton.cdiv(state_dim, block_n)
     dcs = torch.empty(2 * n_cols, *cs.shape, **f32)
     to_end = torch.empty(n_cols, *cs.shape, **f32)

@@ -42,6 +42,10 @@ DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
 # dx writes dD's partial sums one slot per row tile; the smallest tile sets how many slots.
 SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPRETED])
 DBC_BLOCK_N = 16 if INTERPRETED else 64  # dB/dC's column tile; small in tests, to cross tiles
+# Its narrowest width on the GPU: Triton 3.6's pipelined loop over 16-wide fp32 tiles reads
+# shared memory out of range (N = 16 in fp32, found by compute-sanitizer), so N = 16 runs in a
+# half-masked 32-wide tile.
+DBC_MIN_BLOCK_N = 16 if INTERPRETED else 32
 
 
 @triton.jit
