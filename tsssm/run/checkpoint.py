@@ -17,22 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tsssm.tasks.optim import recipe_as_node
+from tsssm.run.safe_load import CheckpointError, load_checkpoint_file
 from tsssm.run.tracking import flatten_config
 
 RECORD_KEY = "tsssm"
 DATA_LOCATIONS = ("root", "path")  # data fields naming folders or files, stored absolute
 CONFIG_AS_WRITTEN = 2  # record "format": 1 (absent) held the config resolved, 2 keeps interpolations
 RESOLVER_CALL = re.compile(r"(?<!\\)\$\{\s*[A-Za-z_][\w.]*\s*:")  # ${hydra:...}, ${oc.env:...}
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, unreadable, or not written by tsssm.fit."""
 
 
 class RunRecord(L.Callback):
@@ -85,17 +81,10 @@ def with_resolver_calls_resolved(written: Any, resolved: Any) -> Any:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's contents; raises ``CheckpointError`` unless tsssm.fit wrote it.
-
-    Checkpoints are unpickled in full (``weights_only=False``): load only checkpoints you trust.
-    """
+    """The checkpoint's contents, read without running code from it (``safe_load``); raises
+    ``CheckpointError`` unless tsssm.fit wrote it."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"checkpoint {path} could not be read: {error}") from error
+    checkpoint = load_checkpoint_file(path)
     if not isinstance(checkpoint, dict) or RECORD_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"checkpoint {path} was not written by tsssm.fit: it has no "
                               f"'{RECORD_KEY}' record of its config (expected keys '{RECORD_KEY}' "
