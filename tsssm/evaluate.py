@@ -16,23 +16,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tsssm.data.atomic import write_text_atomically
+from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.ddp import distributed_job
 from tsssm.run.build import build
 from tsssm.run.predictions import GatheredPredictions
 from tsssm.run.loading import load_weights, open_checkpoint
+from tsssm.run.outputs import check_destination, data_locations
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test metrics of the checkpoint (and its predictions when asked), written to metrics.json."""
     overrides = OmegaConf.to_container(cfg.overrides, resolve=True) if cfg.overrides else None
     checkpoint, run_cfg = open_checkpoint(cfg.checkpoint, overrides)
+    if cfg.predictions:
+        check_destination(Path(cfg.predictions), [Path(cfg.checkpoint), *data_locations(run_cfg)],
+                          "predictions")
     L.seed_everything(run_cfg.seed, workers=True)
     datamodule, task = build(run_cfg, stage="test")
     load_weights(task, checkpoint, cfg.checkpoint, overrides)
@@ -56,7 +60,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra_entry_point("evaluate")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

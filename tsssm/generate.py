@@ -35,7 +35,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -45,11 +44,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from tsssm.data.sequence import check_positive
+from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.build import build
 from tsssm.run.device import resolve_device
 from tsssm.models.language_model import LanguageModel
 from tsssm.run.checkpoint import RECORD_KEY
 from tsssm.run.loading import SEQUENCE_TASK, load_weights, open_checkpoint
+from tsssm.run.outputs import check_destination, check_not_an_input, data_locations
 from tsssm.run.samples import (AUDIO, data_form, make_prompt, sample_text, write_atomically,
                            write_samples)
 from tsssm.tasks.language_model import LanguageModelTask
@@ -140,9 +141,12 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     prompt_length = None if cfg.prompt_length is None else check_positive("prompt_length",
                                                                           cfg.prompt_length)
     out_dir = output_folder(cfg.output)
+    inputs = [Path(str(path)) for path in (cfg.checkpoint, cfg.prompt) if path is not None]
+    check_destination(out_dir, [path for path in inputs if path.is_file()], folder=True)
     device = resolve_device(str(cfg.device))
     overrides = OmegaConf.to_container(cfg.overrides, resolve=True)
     datamodule, task, record = load_for_generation(cfg.checkpoint, overrides, device)
+    check_not_an_input(out_dir, data_locations(record["config"]))
     prompt = make_prompt(datamodule, None if cfg.prompt is None else str(cfg.prompt),
                          prompt_length)
     batch = prompt.ids.to(device).unsqueeze(0).expand(n, -1).contiguous()
@@ -183,7 +187,7 @@ def print_summary(datamodule: L.LightningDataModule, samples: Tensor, report: di
           f"Samples: {out_dir}\nMLflow: {logged}")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@hydra_entry_point("generate")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     generate(cfg)
