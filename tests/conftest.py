@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest_plugins = ["tests.sequence_checkpoints"]
+pytest_plugins = ["tests.checkpoints"]
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

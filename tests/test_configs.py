@@ -21,9 +21,9 @@ from torch import nn
 import tsssm.mixers
 from tests import cli
 from tests.compose import REPO, compose_fit
-from tsssm.run.build import portable
 from tsssm.mixers.base import Mixer
-from tsssm.run.checkpoint import CONFIG_AS_WRITTEN, RECORD_KEY, checkpoint_config, recorded_config
+from tsssm.run.checkpoint import checkpoint_config
+from tsssm.run.record import CONFIG_AS_WRITTEN, RECORD_KEY, portable, recorded_config
 from tsssm.tasks.optim import RECIPE_FIELDS, OptimizerRecipe
 
 MAMBA = ("mamba.Mamba", {"d_state": 16, "d_conv": 4, "expand": 2})

@@ -12,9 +12,12 @@ import pytest
 
 from tests import cli
 from tests.compose import FAST, compose_fit
-from tsssm.run import tracking
 from tsssm.compare import main as compare_main
+from tsssm.data.synthetic import synthetic_frame
 from tsssm.fit import fit, objective_name
+from tsssm.run import tracking
+from tsssm.run.checkpoint import read_checkpoint
+from tsssm.run.record import RECORD_KEY
 
 MODELS = ["s4", "s4d", "mamba", "mamba2", "transformer", "hybrid", "lstm", "dlinear", "naive"]
 
@@ -90,9 +93,6 @@ def test_cli_bad_overrides_fail_clearly(tmp_path, args, message):
 
 
 def test_a_user_csv_trains_through_data_csv(tmp_path, monkeypatch):
-    from tsssm.data.synthetic import synthetic_frame
-    from tsssm.run.checkpoint import RECORD_KEY, read_checkpoint
-
     frame = synthetic_frame(n_rows=600, n_channels=3).rename(columns={"x1": "load"})
     frame.to_csv(tmp_path / "my_series.csv", index=False)
     monkeypatch.chdir(tmp_path)

@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from tests import cli
-from tests.compose import FAST, compose_fit
+from tests.checkpoints import edited_checkpoint
 from tsssm.data.ltsf import LTSFDataModule
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.fit import fit
-from tsssm.run.build import build
-from tsssm.run.loading import SEQUENCE_TASK
 from tsssm.forecast import forecast_files, load_forecaster
-from tsssm.run.checkpoint import RECORD_KEY, CheckpointError, checkpoint_config, read_checkpoint
+from tsssm.run.checkpoint import CheckpointError, load_task
+from tsssm.tasks.language_model import LanguageModelTask
 
 LOOKBACK, HORIZON = 48, 12  # FAST's
 CHANNELS = ["x0", "x1", "x2", "x3"]
 SERIES = synthetic_frame(n_rows=700)  # the training data of FAST's synthetic default
 DAILY = pd.date_range("2020-01-01", periods=60, freq="D")
 SQUARES = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(60) ** 2, "h")  # irregular
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """A tiny DLinear over all four channels and a tiny univariate Mamba (features=S: x3)."""
-    root = tmp_path_factory.mktemp("forecasters")
-
-    def train(name: str, overrides: list[str]) -> Path:
-        fit(compose_fit(root / name, [*FAST, f"logger.tracking_uri=sqlite:///{root}/mlflow.db",
-                                      *overrides]))
-        return root / name / "outputs" / "checkpoints" / "best.ckpt"
-
-    return {"dlinear": train("dlinear", ["model=dlinear"]),
-            "mamba": train("mamba", ["model=mamba", "model.backbone.d_model=16",
-                                     "model.backbone.n_layers=1", "data.features=S"])}
 
 
 def forecast(checkpoint: Path, source: Path, output: Path, **options) -> pd.DataFrame:
@@ -49,54 +32,6 @@ def forecast(checkpoint: Path, source: Path, output: Path, **options) -> pd.Data
 def by_step(table: pd.DataFrame, channels: list[str]) -> np.ndarray:
     """One series' forecasts ``(H, C)`` from its long table."""
     return table.pivot(index="ds", columns="channel", values="forecast")[channels].to_numpy()
-
-
-def edited_checkpoint(source: Path, target: Path, edit) -> Path:
-    """A copy of ``source`` whose run record ``edit`` changed."""
-    checkpoint = torch.load(source, weights_only=False)
-    edit(checkpoint[RECORD_KEY])
-    torch.save(checkpoint, target)
-    return target
-
-
-def test_checkpoints_record_what_their_data_decided(checkpoints):
-    record = read_checkpoint(checkpoints["dlinear"])[RECORD_KEY]["data"]
-    assert record == {"channel_names": CHANNELS, "target": "x3", "features": "M", "freq": "h",
-                      "seasonal_period": 24}
-    assert read_checkpoint(checkpoints["mamba"])[RECORD_KEY]["data"]["channel_names"] == ["x3"]
-
-
-def test_checkpoints_keep_interpolations_so_overrides_reach_the_network(checkpoints):
-    checkpoint = read_checkpoint(checkpoints["mamba"])
-    stored = checkpoint[RECORD_KEY]["config"]
-    assert stored["task"]["net"] == "${model.net}"
-    assert stored["model"]["net"]["backbone"] == "${model.backbone}"
-    assert stored["task"]["optim"] == "${model.optim}"
-    assert Path(stored["data"]["root"]).is_absolute()
-    assert stored["callbacks"]["checkpoint"]["dirpath"] == str(checkpoints["mamba"].parent)
-    config = checkpoint_config(checkpoint, {"model": {"backbone": {"d_model": 8},
-                                                      "optim": {"lr": 0.5}}})
-    assert config.task.net.backbone.d_model == 8 and config.task.optim.lr == 0.5
-    dlinear = read_checkpoint(checkpoints["dlinear"])
-    assert dlinear[RECORD_KEY]["config"]["task"]["net"] == "${model.net}"
-    assert "backbone" not in checkpoint_config(dlinear).task.net
-
-
-def test_an_override_that_does_not_resolve_is_named_with_its_checkpoint(checkpoints):
-    with pytest.raises(CheckpointError, match=r"checkpoint .*best.ckpt does not resolve with "
-                                              r"overrides .*Interpolation key 'model.nowhere'"):
-        checkpoint_config(read_checkpoint(checkpoints["mamba"]),
-                          {"model": {"patch_len": "${model.nowhere}"}}, checkpoints["mamba"])
-
-
-def test_overrides_are_refused_for_a_checkpoint_that_recorded_its_config_resolved(checkpoints):
-    checkpoint = read_checkpoint(checkpoints["mamba"])
-    record = checkpoint[RECORD_KEY]
-    del record["format"]
-    record["config"] = OmegaConf.to_container(OmegaConf.create(record["config"]), resolve=True)
-    assert checkpoint_config(checkpoint).model.name == "mamba"
-    with pytest.raises(CheckpointError, match=r"before tsssm kept the config's interpolations"):
-        checkpoint_config(checkpoint, {"model": {"backbone": {"d_model": 8}}}, checkpoints["mamba"])
 
 
 @pytest.mark.parametrize("dates,freq", [
@@ -111,10 +46,10 @@ def test_the_frequency_of_a_user_file_is_inferred_for_its_checkpoints(tmp_path, 
 
 
 @torch.no_grad()
-def test_a_wide_csv_is_forecast_as_training_fed_the_network(checkpoints, tmp_path, capsys):
+def test_a_wide_csv_is_forecast_as_training_fed_the_network(forecasters, tmp_path, capsys):
     frame = SERIES.iloc[:-HORIZON]  # its last LOOKBACK rows are the input of the last test window
     frame.to_csv(tmp_path / "plant.csv", index=False)
-    table = forecast(checkpoints["dlinear"], tmp_path / "plant.csv", tmp_path / "fc.parquet")
+    table = forecast(forecasters["dlinear"], tmp_path / "plant.csv", tmp_path / "fc.parquet")
     assert table.equals(pd.read_parquet(tmp_path / "fc.parquet"))
     assert list(table.columns) == ["unique_id", "ds", "channel", "forecast"]
     assert set(table["unique_id"]) == {"plant"} and len(table) == HORIZON * len(CHANNELS)
@@ -122,24 +57,22 @@ def test_a_wide_csv_is_forecast_as_training_fed_the_network(checkpoints, tmp_pat
     assert (pd.DatetimeIndex(table["ds"].unique()) == future).all()
     assert "dates continued at the checkpoint's frequency 'h'" in capsys.readouterr().out
 
-    task = load_forecaster(checkpoints["dlinear"]).task
+    task = load_forecaster(forecasters["dlinear"]).task
     mean, std = task.scaler_mean.double().numpy(), task.scaler_std.double().numpy()
     window = frame[CHANNELS].to_numpy()[-LOOKBACK:]
     x = torch.from_numpy(((window - mean) / std).astype(np.float32))
     assert np.array_equal(by_step(table, CHANNELS), task.predict_step(x[None], 0)[0].numpy())
 
-    checkpoint = read_checkpoint(checkpoints["dlinear"])
-    datamodule, trained = build(checkpoint_config(checkpoint), "test")
-    trained.load_state_dict(checkpoint["state_dict"])
-    test_windows = datamodule.datasets["test"]
+    trained = load_task(forecasters["dlinear"], stage="test")
+    test_windows = trained.datamodule.datasets["test"]
     x_test, _ = test_windows[len(test_windows) - 1]
     # training normalised with the float64 scaler the checkpoint keeps as float32
     torch.testing.assert_close(x, x_test, rtol=0, atol=1e-6)
     torch.testing.assert_close(torch.tensor(by_step(table, CHANNELS), dtype=torch.float32),
-                               trained.predict_step(x_test[None], 0)[0], rtol=1e-5, atol=1e-5)
+                               trained.task.predict_step(x_test[None], 0)[0], rtol=1e-5, atol=1e-5)
 
 
-def test_long_input_gives_one_series_per_unique_id_equal_to_its_wide_forecast(checkpoints,
+def test_long_input_gives_one_series_per_unique_id_equal_to_its_wide_forecast(forecasters,
                                                                               tmp_path):
     parts = {"north": SERIES.iloc[:600], "south": SERIES.iloc[:650]}
     long = pd.concat([part.rename(columns={"date": "ds"}).assign(unique_id=name)
@@ -149,8 +82,8 @@ def test_long_input_gives_one_series_per_unique_id_equal_to_its_wide_forecast(ch
     folder.mkdir()
     for name, part in parts.items():
         part.to_parquet(folder / f"{name}.parquet")
-    from_long = forecast(checkpoints["dlinear"], tmp_path / "stores.csv", tmp_path / "long.csv")
-    from_wide = forecast(checkpoints["dlinear"], folder, tmp_path / "wide.parquet", layout="wide")
+    from_long = forecast(forecasters["dlinear"], tmp_path / "stores.csv", tmp_path / "long.csv")
+    from_wide = forecast(forecasters["dlinear"], folder, tmp_path / "wide.parquet", layout="wide")
     assert sorted(from_long["unique_id"].unique()) == ["north", "south"]
     pd.testing.assert_frame_equal(from_long, from_wide)
     written = pd.read_csv(tmp_path / "long.csv", parse_dates=["ds"])
@@ -158,15 +91,15 @@ def test_long_input_gives_one_series_per_unique_id_equal_to_its_wide_forecast(ch
     assert (written["ds"] == from_long["ds"]).all()
 
 
-def test_a_univariate_model_reads_y_or_its_channel_and_ignores_other_columns(checkpoints, tmp_path,
+def test_a_univariate_model_reads_y_or_its_channel_and_ignores_other_columns(forecasters, tmp_path,
                                                                               capsys):
     frame = SERIES.iloc[:-HORIZON]
     frame.to_csv(tmp_path / "all.csv", index=False)
     frame[["date", "x3"]].rename(columns={"date": "ds", "x3": "y"}).assign(unique_id="all").to_csv(
         tmp_path / "y.csv", index=False)
-    wide = forecast(checkpoints["mamba"], tmp_path / "all.csv", tmp_path / "wide.csv")
+    wide = forecast(forecasters["mamba"], tmp_path / "all.csv", tmp_path / "wide.csv")
     assert "ignored columns ['x0', 'x1', 'x2']" in capsys.readouterr().out
-    long = forecast(checkpoints["mamba"], tmp_path / "y.csv", tmp_path / "long.csv")
+    long = forecast(forecasters["mamba"], tmp_path / "y.csv", tmp_path / "long.csv")
     pd.testing.assert_frame_equal(wide, long)
     assert set(long["channel"]) == {"x3"} and len(long) == HORIZON
 
@@ -178,9 +111,9 @@ def test_a_univariate_model_reads_y_or_its_channel_and_ignores_other_columns(che
                                   "series ['s'])"),
     ("h", np.arange(60) * 10, range(600, 720, 10), "integer time steps, continued"),
 ])
-def test_dates_continue_at_the_series_frequency(checkpoints, tmp_path, capsys, freq, dates,
+def test_dates_continue_at_the_series_frequency(forecasters, tmp_path, capsys, freq, dates,
                                                 expected, says):
-    checkpoint = edited_checkpoint(checkpoints["dlinear"], tmp_path / "edited.ckpt",
+    checkpoint = edited_checkpoint(forecasters["dlinear"], tmp_path / "edited.ckpt",
                                    lambda record: record["data"].update(freq=freq))
     SERIES.iloc[:60].assign(date=dates).to_csv(tmp_path / "s.csv", index=False)
     table = forecast(checkpoint, tmp_path / "s.csv", tmp_path / "fc.parquet")
@@ -188,13 +121,13 @@ def test_dates_continue_at_the_series_frequency(checkpoints, tmp_path, capsys, f
     assert says in capsys.readouterr().out
 
 
-def test_a_nan_before_the_lookback_is_not_read(checkpoints, tmp_path):
+def test_a_nan_before_the_lookback_is_not_read(forecasters, tmp_path):
     frame = SERIES.iloc[:200].copy()
     frame.loc[10, "x1"] = np.nan
     frame.to_csv(tmp_path / "gap.csv", index=False)
     SERIES.iloc[:200].to_csv(tmp_path / "full.csv", index=False)
-    gap = forecast(checkpoints["dlinear"], tmp_path / "gap.csv", tmp_path / "gap.parquet")
-    full = forecast(checkpoints["dlinear"], tmp_path / "full.csv", tmp_path / "full.parquet")
+    gap = forecast(forecasters["dlinear"], tmp_path / "gap.csv", tmp_path / "gap.parquet")
+    full = forecast(forecasters["dlinear"], tmp_path / "full.csv", tmp_path / "full.parquet")
     assert np.array_equal(gap["forecast"], full["forecast"])
 
 
@@ -260,29 +193,34 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_is_named_with_what_was_expected(checkpoints, tmp_path, case):
+def test_bad_input_is_named_with_what_was_expected(forecasters, tmp_path, case):
     make, message = BAD_INPUTS[case]
     layout = "long" if case == "long format without its columns" else "auto"
     with pytest.raises(ValueError, match=message):
-        forecast(checkpoints["dlinear"], make(tmp_path), tmp_path / "fc.parquet", layout=layout)
+        forecast(forecasters["dlinear"], make(tmp_path), tmp_path / "fc.parquet", layout=layout)
     assert not (tmp_path / "fc.parquet").exists()
+
+
+SEQUENCE_TASK = f"{LanguageModelTask.__module__}.{LanguageModelTask.__qualname__}"
 
 
 @pytest.mark.parametrize("edit,message", [
     (lambda record: record["config"]["task"].update(_target_=SEQUENCE_TASK),
-     f"holds {SEQUENCE_TASK}; forecast needs a forecaster"),
-    (lambda record: record.pop("data"), "has no record of its training data"),
+     f"holds a sequence model ({SEQUENCE_TASK}), not a forecaster: a forecaster is trained with "
+     "task=forecast"),
+    (lambda record: record.pop("data"), "cannot be built without its data: it keeps no record of "
+                                        "its training data"),
 ])
-def test_a_checkpoint_that_cannot_forecast_is_refused(checkpoints, tmp_path, edit, message):
-    checkpoint = edited_checkpoint(checkpoints["dlinear"], tmp_path / "edited.ckpt", edit)
+def test_a_checkpoint_that_cannot_forecast_is_refused(forecasters, tmp_path, edit, message):
+    checkpoint = edited_checkpoint(forecasters["dlinear"], tmp_path / "edited.ckpt", edit)
     write_csv(SHORT, tmp_path / "a.csv")
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointError, match=re.escape(message)):
         forecast(checkpoint, tmp_path / "a.csv", tmp_path / "fc.parquet")
 
 
-def test_the_command_line_writes_the_table_and_nothing_else(checkpoints, tmp_path):
+def test_the_command_line_writes_the_table_and_nothing_else(forecasters, tmp_path):
     write_csv(SERIES, tmp_path / "plant.csv")
-    result = cli.run_module("tsssm.forecast", [f"checkpoint={checkpoints['mamba']}",
+    result = cli.run_module("tsssm.forecast", [f"checkpoint={forecasters['mamba']}",
                                                "input=plant.csv", "output=fc.csv", "device=cpu"],
                             tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

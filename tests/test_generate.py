@@ -14,31 +14,31 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from tsssm.data.bytes import ByteDataModule
-from tsssm.data.waveform import AudioFileError, read_mono
-from tsssm.generate import generate, load_for_generation
-from tsssm.mixers.s4 import S4
-from tsssm.run.checkpoint import RECORD_KEY, CheckpointError
-from tsssm.run.samples import sample_text
-
 from tests import cli
-from tests.sequence_checkpoints import DATA
+from tests.checkpoints import DATA, edited_checkpoint
 from tests.compose import compose_fit
+from tsssm.data.waveform import AudioFileError, read_mono
+from tsssm.generate import generate
+from tsssm.mixers.s4 import S4
+from tsssm.run.checkpoint import CheckpointError, load_task
+from tsssm.run.record import RECORD_KEY
+from tsssm.tasks.language_model import LanguageModelTask
 
-REPO = Path(__file__).resolve().parents[1]
+
 def generate_with(checkpoint: Path, output: Path, *overrides: str) -> dict:
     """``python -m tsssm.generate checkpoint=... output=... OVERRIDES``, in process, on the CPU
     unless OVERRIDES name a device."""
     device = [] if any(o.startswith("device=") for o in overrides) else ["device=cpu"]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("generate", overrides=[f"checkpoint={checkpoint}", f"output={output}",
-                                             *device, *overrides])
-    return generate(cfg)
+    return generate(compose_fit(output, [f"checkpoint={checkpoint}", f"output={output}", *device,
+                                         *overrides], "generate"))
+
+
+def load_sequence_model(checkpoint: Path, overrides: dict | None = None):
+    """The checkpoint's language model task and data module, as generate loads them."""
+    loaded = load_task(checkpoint, overrides, expect=LanguageModelTask, stage="predict")
+    return loaded.datamodule, loaded.task
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +88,17 @@ def test_an_audio_prompt_starts_the_sample(trained, tmp_path):
                   "length=20")
     wave, rate = sf.read(tmp_path / "sample_000.wav", dtype="float32")
     assert rate == 8000 and wave.shape == (120,)
-    datamodule, _, _ = load_for_generation(trained["audio"])
+    datamodule, _ = load_sequence_model(trained["audio"])
     expected = datamodule.decode(datamodule.encode(read_mono(prompt, 8000)[:100]))
     np.testing.assert_allclose(wave[:100], expected.numpy(), atol=1 / 16384)
 
 
 def test_overrides_reach_the_s4_mixers_and_the_sample_rate(trained, tmp_path):
     rate_half = {"model": {"backbone": {"mixers": {"s": {"rate": 0.5}}}}}
-    _, task, _ = load_for_generation(trained["audio"], rate_half)
+    _, task = load_sequence_model(trained["audio"], rate_half)
     mixers = [m for m in task.net.modules() if isinstance(m, S4)]
     assert mixers and all(m.rate == 0.5 for m in mixers)
-    _, task, _ = load_for_generation(trained["audio"])
+    _, task = load_sequence_model(trained["audio"])
     assert all(m.rate == 1.0 for m in task.net.modules() if isinstance(m, S4))
     generate_with(trained["audio"], tmp_path, "n=1", "length=50",
                   "+overrides.data.sample_rate=16000", "+overrides.model.backbone.mixers.s.rate=0.5")
@@ -117,11 +117,6 @@ def test_text_samples_are_utf8_with_undecodable_bytes_escaped(trained, tmp_path,
     assert all(text in printed for text in texts)
 
 
-def test_sample_text_escapes_bytes_that_are_not_utf8():
-    ids = torch.tensor(list("né".encode()) + [0xFF, ord("!")])
-    assert sample_text(ByteDataModule(name=None, path="unused"), ids) == "né\\xff!"
-
-
 def test_temperature_zero_is_deterministic(trained, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     generate_with(trained["bytes"], first, "n=2", "length=40", "temperature=0", "seed=1")
@@ -134,7 +129,7 @@ def test_temperature_zero_is_deterministic(trained, tmp_path):
 def test_recall_samples_are_token_ids_after_the_first_query(trained, tmp_path):
     result = generate_with(trained["mqar"], tmp_path, "n=1", "length=3")
     ids = [int(word) for word in (tmp_path / "sample_000.txt").read_text().split()]
-    datamodule, _, _ = load_for_generation(trained["mqar"])
+    datamodule, _ = load_sequence_model(trained["mqar"])
     example = datamodule.datasets["test"][0]
     first_query = int((example["target"] != -100).nonzero()[0, 0])
     assert ids[:-3] == example["input"][: first_query + 1].tolist()
@@ -142,11 +137,9 @@ def test_recall_samples_are_token_ids_after_the_first_query(trained, tmp_path):
 
 
 def test_a_store_that_is_not_there_is_reported_not_created(trained, tmp_path):
-    checkpoint = torch.load(trained["bytes"], weights_only=False)
     missing = tmp_path / "elsewhere" / "mlflow.db"
-    checkpoint[RECORD_KEY]["tracking_uri"] = f"sqlite:///{missing}"
-    moved = tmp_path / "moved.ckpt"
-    torch.save(checkpoint, moved)
+    moved = edited_checkpoint(trained["bytes"], tmp_path / "moved.ckpt",
+                              lambda record: record.update(tracking_uri=f"sqlite:///{missing}"))
     result = generate_with(moved, tmp_path / "out", "n=1", "length=2")
     assert result["mlflow"].startswith("not logged to MLflow") and str(missing) in result["mlflow"]
     assert not missing.exists()
@@ -189,7 +182,8 @@ def stereo_wav(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("checkpoint,overrides,error,message", [
     ("missing", [], CheckpointError, "does not exist"),
     ("foreign", [], CheckpointError, "was not written by tsssm.fit"),
-    ("forecast", [], CheckpointError, "generate needs a language model"),
+    ("forecast", [], CheckpointError, "holds a forecaster (tsssm.tasks.forecast.ForecastTask), "
+                                      "not a sequence model"),
     ("audio", ["n=0"], ValueError, "n must be a positive integer, got 0"),
     ("audio", ["length=0"], ValueError, "length must be a positive integer, got 0"),
     ("audio", ["prompt_length=0"], ValueError, "prompt_length must be a positive integer, got 0"),

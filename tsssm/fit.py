@@ -1,11 +1,12 @@
 """``python -m tsssm.fit``: train and test one model on one dataset, tracked in MLflow.
 
-Wires the Hydra config to objects (data module, network, task, trainer, logger) and runs
-Lightning's fit and test; no model maths lives here. The task config names the network wrapper
-(``task.net``): a forecaster over series (``task=forecast``) or a language model over tokens
-(``task=lm``), around the model config's backbone. Examples::
+Builds the run from its Hydra config (``tsssm.run.build``: data module, network, task), adds the
+trainer and the MLflow logger, and runs Lightning's fit and test; no model maths lives here. The
+task config names the network wrapper (``task.net``): a forecaster over series (``task=forecast``)
+or a language model over tokens (``task=lm``), around the model config's backbone; the task says
+what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Examples::
 
-    python -m tsssm.fit                                   # embedded default, about a minute on CPU
+    python -m tsssm.fit                                   # embedded default: synthetic series
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
     python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
     python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
@@ -22,14 +23,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run import tracking
+from tsssm.run.build import build
 from tsssm.run.ddp import distributed_job
-from tsssm.run.reports import log_run_figures
-from tsssm.run.build import build, portable
-from tsssm.run.checkpoint import RunRecord, read_checkpoint, recorded_config
+from tsssm.run.checkpoint import read_checkpoint
+from tsssm.run.entry_point import hydra_entry_point
+from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
 from tsssm.run.tracked_run import log_new_params, open_run, run_status
+from tsssm.tasks.base import Task
+
 
 def experiment_name(cfg: DictConfig) -> str:
     """The configured MLflow experiment, else the Hydra experiment (``ltsf/etth1``), else ``default``."""
@@ -50,10 +53,10 @@ def objective_name(cfg: DictConfig) -> str:
 
 
 def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
-                    task: L.LightningModule) -> tuple[str, dict[str, str]]:
-    """Run name and tags: forecasts by horizon (``h96``), sequence models by window (``L1024``),
-    as the task names them."""
-    horizon = task.run_horizon(cfg, datamodule)
+                    task: Task) -> tuple[str, dict[str, str]]:
+    """Run name and tags: model, dataset, the task's ``run_horizon`` (forecasts by horizon,
+    ``h96``; sequence models by window, ``L1024``) and seed."""
+    horizon = task.run_horizon(datamodule)
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
     return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
 
@@ -61,7 +64,6 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
 def fit(cfg: DictConfig) -> dict[str, float]:
     """Train (unless the network has nothing to train), test the best checkpoint, log everything."""
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
-    L.seed_everything(cfg.seed, workers=True)
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
             best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
             if best_path:
                 tracking.log_artifact(logger, Path(best_path), "checkpoints")
-            for figure in log_run_figures(cfg, datamodule, task, out_dir, run_name):
+            for figure in task.figures(datamodule, out_dir, run_name, cfg.plot_windows):
                 tracking.log_artifact(logger, figure, "plots")
             summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
             print(f"\n{run_name}: {summary}\nMLflow: experiment '{experiment_name(cfg)}', "
@@ -102,15 +104,14 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def log_run_start(logger, resolved: dict[str, Any], task: L.LightningModule,
+def log_run_start(logger, resolved: dict[str, Any], task: Task,
                   datamodule: L.LightningDataModule, n_params: int, world_size: int,
                   out_dir: Path) -> None:
-    """Params (the flattened config, size, world size, FLOPs per token) and the config file."""
-    extra = {"n_params": str(n_params), "world_size": str(world_size)}
-    metrics = {"n_params": float(n_params)}
-    for name, value in task.start_metrics(datamodule).items():
-        extra[name] = str(value)
-        metrics[name] = value
+    """Params (the flattened config, size, world size, the task's ``start_metrics`` such as FLOPs
+    per token) and the config file."""
+    sizes = {"n_params": n_params, **task.start_metrics(datamodule)}
+    extra = {"world_size": str(world_size), **{key: str(value) for key, value in sizes.items()}}
+    metrics = {key: float(value) for key, value in sizes.items()}
     log_new_params(logger, {**tracking.flatten_config(resolved), **extra})
     logger.log_metrics(metrics)
     config_file = out_dir / "config.yaml"

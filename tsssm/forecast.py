@@ -1,16 +1,16 @@
 """``python -m tsssm.forecast``: a batch job from a forecasting checkpoint and files of series to
 a table of forecasts.
 
-The checkpoint carries its training config and what its data decided (``tsssm.run.checkpoint``: channel
-names in order, target, features mode, frequency), so the network is rebuilt without the training
-file. Input: a CSV/Parquet file or a folder of them, wide (one series per file) or long (one series
-per ``unique_id``), read and checked by ``tsssm.data.series_tables``. The last ``lookback`` rows of
-each series are normalised with the checkpoint's scaler exactly as training normalised its windows, and the task's
-``predict_step`` gives the next ``horizon`` steps in original units. Output (Parquet or CSV, by
-suffix, written atomically), one row per series, step and channel: ``unique_id, ds, channel,
-forecast``; ``ds`` continues each series' dates at the checkpoint's frequency, else at the one
-pandas infers from the series' dates, else it is the step index 1..horizon (the summary says which).
-Examples::
+The checkpoint carries its training config and its record of the training data (channel names in
+order, target, features mode, frequency: ``ForecastTask.checkpoint_record``), so the network is
+rebuilt without the training file (``tsssm.run.checkpoint.load_task``). Input: a CSV/Parquet file or a
+folder of them, wide (one series per file) or long (one series per ``unique_id``), read and checked
+by ``tsssm.data.series_tables``. The last ``lookback`` rows of each series are normalised with the
+checkpoint's scaler exactly as training normalised its windows, and the task's ``predict_step``
+gives the next ``horizon`` steps in original units. Output (Parquet or CSV, by suffix, written
+atomically), one row per series, step and channel: ``unique_id, ds, channel, forecast``; ``ds``
+continues each series' dates at the checkpoint's frequency, else at the one pandas infers from the
+series' dates, else it is the step index 1..horizon (the summary says which). Examples::
 
     python -m tsssm.forecast checkpoint=outputs/.../best.ckpt input=load.csv output=fc.parquet
     python -m tsssm.forecast checkpoint=best.ckpt input=stores/ output=fc.csv format=long device=cpu
@@ -30,47 +30,37 @@ from pandas.tseries.frequencies import to_offset
 from tsssm.data.series_tables import (LAYOUTS, Series, check_unique_ids, input_files, read_series,
                                        table_suffix, write_table)
 from tsssm.data.tabular import inferred_frequency
-from tsssm.run.entry_point import hydra_entry_point
-from tsssm.run.build import build_task
+from tsssm.run.checkpoint import load_task
 from tsssm.run.device import resolve_device
-from tsssm.models.shape import ForecastShape
-from tsssm.run.predictions import long_frame
-from tsssm.run.checkpoint import RECORD_KEY, CheckpointError
-from tsssm.run.loading import FORECAST_TASK, load_weights, open_checkpoint
+from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
+from tsssm.run.predictions import long_frame
 from tsssm.tasks.forecast import ForecastTask
-
 
 
 @dataclass(frozen=True)
 class ForecastCheckpoint:
-    """What forecasting needs of a checkpoint: its task (eval mode, on its device) and the sizes,
+    """What forecasting needs of a checkpoint: its task (eval mode, on its device), and the
     channel names and frequency of its training data."""
 
     task: ForecastTask
-    lookback: int
-    horizon: int
     channels: list[str]
     freq: str | None
+
+    @property
+    def lookback(self) -> int:
+        return self.task.shape.lookback
+
+    @property
+    def horizon(self) -> int:
+        return self.task.shape.horizon
 
 
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> ForecastCheckpoint:
     """The task of a forecasting checkpoint, weights and scaler loaded, built without its data."""
-    path = Path(path)
-    checkpoint, config = open_checkpoint(path, expect=FORECAST_TASK, purpose="forecast")
-    data = checkpoint[RECORD_KEY].get("data")
-    if not data:
-        raise CheckpointError(f"checkpoint {path} has no record of its training data (channel "
-                              "names, frequency): it was written by an older tsssm.fit; train it "
-                              "again to forecast with it")
-    channels = list(data["channel_names"])
-    shape = ForecastShape(config.data.lookback, config.data.horizon, len(channels),
-                          data["seasonal_period"])
-    placeholder_scaler = {"scaler_mean": torch.zeros(len(channels)),
-                          "scaler_std": torch.ones(len(channels))}
-    task = load_weights(build_task(config, {"shape": shape}, placeholder_scaler), checkpoint, path)
-    return ForecastCheckpoint(task.to(device).eval(), shape.lookback, shape.horizon, channels,
-                              data["freq"])
+    loaded = load_task(path, expect=ForecastTask, stage=None)
+    data = loaded.record["data"]
+    return ForecastCheckpoint(loaded.task.to(device), list(data["channel_names"]), data["freq"])
 
 
 def future_dates(dates: pd.Index, horizon: int, freq: str | None) -> pd.Index | None:
@@ -137,14 +127,15 @@ def predict(model: ForecastCheckpoint, series: list[Series], batch_size: int) ->
 def forecast_table(series: list[Series], forecasts: np.ndarray, ds: pd.Index,
                    channels: list[str]) -> pd.DataFrame:
     """Long format: ``unique_id, ds, channel, forecast``, one row per series, step and channel."""
-    table = long_frame(np.arange(len(series)), forecasts, ("step", "channel"), "forecast")
+    table = long_frame(np.arange(len(series)), forecasts, ForecastTask.prediction_axes,
+                       ForecastTask.prediction_value)
     window, step = table["window"].to_numpy(), table["step"].to_numpy()
     ids = np.array([s.unique_id for s in series], dtype=object)
     names = np.array(channels, dtype=object)
     return pd.DataFrame({"unique_id": ids[window],
                          "ds": ds.take(window * forecasts.shape[1] + step),
                          "channel": names[table["channel"].to_numpy()],
-                         "forecast": table["forecast"].to_numpy(dtype=np.float64)})
+                         "forecast": table[ForecastTask.prediction_value].to_numpy(dtype=np.float64)})
 
 
 def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Path,

@@ -132,10 +132,10 @@ CASES = [
          ("checkpoint=weights.ckpt", "input=series.csv", "output=forecast.csv"), 2,
          "was not written by tsssm.fit", (files.weights_only_checkpoint, files.series)),
     Case(UNREADABLE, "generate with a forecasting checkpoint", "generate",
-         (f"checkpoint={TRAINED}", "output=samples"), 2, "generate needs a language model"),
+         (f"checkpoint={TRAINED}", "output=samples"), 2, "holds a forecaster (tsssm.tasks.forecast.ForecastTask), not a sequence model"),
     Case(UNREADABLE, "forecast with a sequence model's checkpoint", "forecast",
          ("checkpoint=sequence.ckpt", "input=series.csv", "output=forecast.csv"), 2,
-         "forecast needs a forecaster", (files.of_a_sequence_model, files.series)),
+         "holds a sequence model (tsssm.tasks.language_model.LanguageModelTask), not a forecaster", (files.of_a_sequence_model, files.series)),
 
     Case(OUTPUTS, "forecast written over its input", "forecast",
          (f"checkpoint={TRAINED}", "input=series.csv", "output=series.csv"), 2,

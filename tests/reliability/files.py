@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.run.checkpoint import RECORD_KEY
-from tsssm.run.loading import SEQUENCE_TASK
+from tsssm.run.record import RECORD_KEY
+from tsssm.tasks.language_model import LanguageModelTask
 
 TRAINED = "trained.ckpt"  # the trained checkpoint, copied into every case's folder
 MARKER = "PAYLOAD_RAN"  # the file a hostile checkpoint's payload creates in the case's folder
@@ -88,7 +88,8 @@ def garbage(folder: Path, name: str, size: int = 4096) -> Path:
 def of_a_sequence_model(folder: Path, name: str = "sequence.ckpt") -> Path:
     """The trained checkpoint recorded as a sequence model's (its task replaced)."""
     contents = trained_contents(folder)
-    contents[RECORD_KEY]["config"]["task"]["_target_"] = SEQUENCE_TASK
+    contents[RECORD_KEY]["config"]["task"]["_target_"] = (f"{LanguageModelTask.__module__}."
+                                                          f"{LanguageModelTask.__qualname__}")
     torch.save(contents, folder / name)
     return folder / name
 

@@ -12,7 +12,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from omegaconf import OmegaConf
+
+from tsssm.data.bytes import ByteDataModule
+from tsssm.data.recall import MQARDataModule
 from tsssm.tasks.language_model import LanguageModelTask
+from tsssm.tasks.sample_formats import IdSamples, TextSamples
 
 V = 5
 LOGITS = torch.tensor([[2.0, 0.0, -1.0, 0.5, 0.0],
@@ -125,3 +130,27 @@ def test_unknown_unit_and_schedule_are_refused():
         LanguageModelTask(LookupLogits(LOGITS), unit="bytes")
     with pytest.raises(ValueError, match="schedule must be one of"):
         LanguageModelTask(LookupLogits(LOGITS), optim={"schedule": "linear"})
+
+
+def test_the_data_decides_vocabulary_and_unit_of_a_model_with_a_backbone():
+    data = ByteDataModule(name=None, path="unused", seq_len=32)
+    assert LanguageModelTask.accepts(data)
+    with_backbone = OmegaConf.create({"model": {"name": "mamba", "backbone": {}}})
+    assert LanguageModelTask.data_inputs(with_backbone, data) == ({"vocab_size": 256},
+                                                                  {"unit": "byte"})
+    with pytest.raises(ValueError, match="model=dlinear has no backbone"):
+        LanguageModelTask.data_inputs(OmegaConf.create({"model": {"name": "dlinear"}}), data)
+
+
+def test_a_run_is_named_by_its_window_and_measures_flops_per_token():
+    data = ByteDataModule(name=None, path="unused", seq_len=32)
+    task = LanguageModelTask(nn.Sequential(nn.Embedding(V, 4), nn.Linear(4, V)), unit="byte")
+    assert task.run_horizon(data) == "L32"
+    assert task.start_metrics(data) == {"flops_per_token": 2 * 4 * V}
+
+
+def test_samples_take_the_form_of_the_unit():
+    text = LanguageModelTask(LookupLogits(LOGITS), unit="byte")
+    assert isinstance(text.sample_format(ByteDataModule(name=None, path="unused")), TextSamples)
+    ids = LanguageModelTask(LookupLogits(LOGITS), unit="token")
+    assert isinstance(ids.sample_format(MQARDataModule()), IdSamples)

@@ -1,4 +1,5 @@
-"""The assembly layer under the entry points: configs to objects (``build``), checkpoints and the
-record they carry (``checkpoint``), MLflow (``tracking``), DDP under Hydra (``ddp``), and the files
-a run writes (``predictions``, ``plots``, ``reports``, ``samples``; written atomically through
-``tsssm.data.atomic``)."""
+"""The assembly under the entry points: a config to a run's objects (``build``), a checkpoint back
+to its task (``checkpoint``) and the record a checkpoint carries (``record``), MLflow
+(``tracking``), DDP under Hydra (``ddp``), the device a job runs on (``device``), predictions
+gathered from every rank into one table (``predictions``) and timed generation
+(``timed_generation``)."""

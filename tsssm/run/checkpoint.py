@@ -1,83 +1,43 @@
-"""What a checkpoint must carry to be used again: the run's config and its MLflow run.
+"""Reading a checkpoint back: the one way evaluate, forecast and generate get a trained task.
 
-Lightning checkpoints hold weights and loop state. ``RunRecord`` adds the Hydra config, as written
-(``recorded_config``), and the MLflow tracking URI and run id under ``checkpoint["tsssm"]``, so
-``evaluate`` and ``generate`` can rebuild the data module and the network from the checkpoint alone
-(and log back to the run that trained it), without the user repeating the training command's
-overrides; an override given then reaches every node that interpolates it. Forecasting
-checkpoints also carry what their training data decided (``data``: channel names in order, target,
-features mode, frequency, seasonal period), so ``forecast`` reads new series without that data.
+``load_task`` reads the checkpoint (``read_checkpoint``, the only place a checkpoint file is
+opened), rebuilds its training config with the caller's overrides merged over it
+(``checkpoint_config``), checks that it holds the kind of task the caller needs, builds that task,
+with its data module set up for a stage or, where the task can, from the checkpoint's record of its
+data alone, and loads its weights. Every refusal is a ``CheckpointError`` naming the checkpoint.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import lightning as L
-from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from tsssm.tasks.optim import recipe_as_node
+from tsssm.run.build import build, build_task, task_class
+from tsssm.run.record import CONFIG_AS_WRITTEN, RECORD_KEY
 from tsssm.run.safe_load import CheckpointError, load_checkpoint_file
 from tsssm.run.tracking import flatten_config
+from tsssm.tasks.base import Task
+from tsssm.tasks.optim import recipe_as_node
 
-RECORD_KEY = "tsssm"
-DATA_LOCATIONS = ("root", "path")  # data fields naming folders or files, stored absolute
-CONFIG_AS_WRITTEN = 2  # record "format": 1 (absent) held the config resolved, 2 keeps interpolations
-RESOLVER_CALL = re.compile(r"(?<!\\)\$\{\s*[A-Za-z_][\w.]*\s*:")  # ${hydra:...}, ${oc.env:...}
-
-
-class RunRecord(L.Callback):
-    """Stores the config (``recorded_config``), the MLflow run and what the data decided
-    (``data``, None for sequence data) in every checkpoint this trainer writes."""
-
-    def __init__(self, config: Mapping[str, Any], logger: MLFlowLogger, tracking_uri: str,
-                 data: Mapping[str, Any] | None = None) -> None:
-        self.config = dict(config)
-        self.logger = logger
-        self.tracking_uri = tracking_uri
-        self.data = None if data is None else dict(data)
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
-        checkpoint[RECORD_KEY] = {"format": CONFIG_AS_WRITTEN, "config": self.config,
-                                  "tracking_uri": self.tracking_uri,
-                                  "run_id": self.logger.run_id, "data": self.data}
+T = TypeVar("T", bound=Task)
 
 
-def recorded_config(config: DictConfig, resolved: Mapping[str, Any]) -> dict[str, Any]:
-    """The config a checkpoint keeps: ``config`` as written, so that an override given when the
-    checkpoint is used (``model.backbone.mixers.s.rate``) reaches every node interpolating it.
+@dataclass(frozen=True)
+class LoadedTask(Generic[T]):
+    """A checkpoint's task (its weights loaded, in eval mode, on the CPU), the data module it was
+    built with (None when built from the record alone), its config (overrides merged, resolved)
+    and its run record (``tsssm.run.record.RunRecord``)."""
 
-    Two kinds of leaf are taken from ``resolved`` (``config`` resolved, its data locations
-    absolute: ``tsssm.run.build.portable``) instead, because only the training process can resolve them:
-    leaves calling a resolver (``${hydra:runtime.output_dir}`` fails outside Hydra; ``${oc.env:...}``
-    would read another environment) and ``data.root`` / ``data.path`` (relative, they would name
-    another folder or file when the checkpoint is used elsewhere).
-    """
-    written = OmegaConf.to_container(config, resolve=False)
-    recorded = with_resolver_calls_resolved(written, resolved)
-    for field in DATA_LOCATIONS:
-        if field in resolved.get("data", {}):
-            recorded["data"][field] = resolved["data"][field]
-    return recorded
-
-
-def with_resolver_calls_resolved(written: Any, resolved: Any) -> Any:
-    """``written`` (a config container) with every string calling a resolver replaced by its value
-    in ``resolved``, the same container resolved; node interpolations (``${model.backbone}``) kept."""
-    if isinstance(written, dict):
-        return {key: with_resolver_calls_resolved(value, resolved[key])
-                for key, value in written.items()}
-    if isinstance(written, list):
-        return [with_resolver_calls_resolved(value, item) for value, item in zip(written, resolved)]
-    if isinstance(written, str) and RESOLVER_CALL.search(written):
-        return resolved
-    return written
+    task: T
+    datamodule: L.LightningDataModule | None
+    config: DictConfig
+    record: dict[str, Any]
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -128,3 +88,47 @@ def checkpoint_config(checkpoint: Mapping[str, Any], overrides: Mapping[str, Any
         raise CheckpointError(f"the config of checkpoint {source} does not resolve with overrides "
                               f"{dict(overrides or {})}: {error}") from error
     return config
+
+
+def held_task(config: DictConfig, path: Path, expect: type[T]) -> type[T]:
+    """The task class the checkpoint's config names; an error unless it is an ``expect``."""
+    try:
+        held = task_class(config)
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from error
+    if not issubclass(held, expect):
+        raise CheckpointError(f"checkpoint {path} holds a {held.kind} ({config.task._target_}), "
+                              f"not a {expect.kind}: a {expect.kind} is trained with "
+                              f"{expect.trained_with}")
+    return held
+
+
+def load_task(path: str | Path, overrides: Mapping[str, Any] | None = None,
+              expect: type[T] = Task, stage: str | None = "test") -> LoadedTask[T]:
+    """The task of the checkpoint at ``path``, rebuilt from its config with ``overrides`` merged
+    over it, its weights loaded.
+
+    ``expect``: the task class the caller needs (``Task``: any). ``stage``: the stage its data
+    module is set up for (``build``); None builds the task from the checkpoint's record of its
+    data alone (``Task.record_inputs``), without reading that data.
+    """
+    path = Path(path)
+    checkpoint = read_checkpoint(path)
+    config = checkpoint_config(checkpoint, overrides, path)
+    held = held_task(config, path, expect)
+    record = checkpoint[RECORD_KEY]
+    if stage is None:
+        try:
+            inputs = held.record_inputs(config, record.get("data"))
+        except ValueError as error:
+            raise CheckpointError(f"checkpoint {path} cannot be built without its data: "
+                                  f"{error}") from error
+        datamodule, task = None, build_task(config, *inputs)
+    else:
+        datamodule, task = build(config, stage)
+    try:
+        task.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"the weights in checkpoint {path} do not fit the network its config "
+                              f"builds with overrides {dict(overrides or {})}: {error}") from error
+    return LoadedTask(task.eval(), datamodule, config, record)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tsssm.run.checkpoint import DATA_LOCATIONS
+from tsssm.run.record import DATA_LOCATIONS
 
 
 def check_destination(output: Path, inputs: Iterable[Path], role: str = "output",

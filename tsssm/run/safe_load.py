@@ -32,7 +32,8 @@ UNPICKLER_ERROR = re.compile(r"WeightsUnpickler error:\s*([^\n]+)")  # bytes it 
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, unreadable, refused, or not written by tsssm.fit."""
+    """A checkpoint that cannot be used: missing, unreadable, refused, not written by tsssm.fit, or
+    not of the kind of task asked for."""
 
 
 def load_checkpoint_file(path: str | Path) -> Any:

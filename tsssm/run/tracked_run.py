@@ -28,7 +28,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from tsssm.run import tracking
-from tsssm.run.checkpoint import RECORD_KEY
+from tsssm.run.record import RECORD_KEY
 
 TAG_RESUMED_FROM = "tsssm.resumed_from"
 
@@ -37,11 +37,12 @@ TAG_RESUMED_FROM = "tsssm.resumed_from"
 def store_lock(tracking_uri: str) -> Iterator[None]:
     """Exclusive use of a sqlite store's folder for the block; no lock for other stores."""
     database = tracking.sqlite_database(tracking_uri)
-    if database is None:
+    if database in (None, "", ":memory:"):
         yield
         return
-    database.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(database.parent, os.O_RDONLY)
+    parent = Path(database).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(parent, os.O_RDONLY)
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)
         yield

@@ -1,4 +1,5 @@
-"""MLflow set-up and run queries shared by the entry points (fit writes runs, compare reads them).
+"""MLflow set-up and run queries shared by the entry points (fit writes runs, compare reads them,
+generate adds its samples to the run that trained its checkpoint).
 
 One convention holds both sides together: a run is named ``{model}-{dataset}-h{horizon}-s{seed}`` and
 carries the tags in ``RUN_TAGS``, so ``compare`` groups runs by tags and never depends on how the config
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import pandas as pd
 from mlflow.entities import Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -48,21 +50,19 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
 
 
-def sqlite_database(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` store; None for an in-memory database or another store."""
+def sqlite_database(tracking_uri: str) -> str | None:
+    """The database file of a ``sqlite:///PATH`` store (its query string left out); None for any
+    other store."""
     prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    database = tracking_uri[len(prefix):].split("?", 1)[0]
-    if database in ("", ":memory:"):
-        return None
-    return Path(database).resolve()
+    return tracking_uri[len(prefix):].split("?", 1)[0] if tracking_uri.startswith(prefix) else None
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:
     """``file://.../mlartifacts`` beside a sqlite database; None (the server decides) for any other store."""
     database = sqlite_database(tracking_uri)
-    return None if database is None else (database.parent / "mlartifacts").as_uri()
+    if database in (None, "", ":memory:"):
+        return None
+    return (Path(database).resolve().parent / "mlartifacts").as_uri()
 
 
 def run_tags(model: str, dataset: str, horizon: int | str, seed: int) -> dict[str, str]:
@@ -164,3 +164,24 @@ def search_runs(experiment: str | Iterable[str], tracking_uri: str | None = None
     mlflow.set_tracking_uri(uri)
     return mlflow.search_runs(experiment_ids=ids, filter_string="attributes.status = 'FINISHED'",
                               output_format="pandas")
+
+
+def log_to_training_run(run_id: str | None, tracking_uri: str | None, files: list[Path],
+                        artifact_path: str) -> str:
+    """Log ``files`` under ``artifact_path`` to the run that trained a checkpoint, where the
+    checkpoint names one and its store can be reached (a sqlite store is never created here);
+    says what it did."""
+    if not run_id or not tracking_uri:
+        return "not logged to MLflow: the checkpoint names no training run"
+    database = sqlite_database(tracking_uri)
+    if database is not None and not Path(database).is_file():
+        return f"not logged to MLflow: the tracking database {database} does not exist here"
+    client = MlflowClient(tracking_uri)
+    try:
+        client.get_run(run_id)
+        for path in files:
+            client.log_artifact(run_id, str(path), artifact_path)
+    except (MlflowException, OSError) as error:
+        return f"not logged to MLflow run {run_id} at {tracking_uri}: {error}"
+    return (f"logged {len(files)} files to MLflow run {run_id} (artifact path "
+            f"{artifact_path}/), tracking URI {tracking_uri}")

@@ -4,20 +4,28 @@ Loss is MSE on the normalised scale. Metrics are reported both on the normalised
 literature's tables hold) and in original units (what a user's decisions depend on). Each metric
 accumulates squared/absolute errors and counts over every window, step and channel of the split,
 so the epoch value is the exact mean, not a mean of batch means.
+
+What the data decides about the network is its ``ForecastShape``, built in ``forecast_shape``
+alone: the window sizes from the data config, the channels and seasonal period from the training
+data's record (``checkpoint_record``), which checkpoints keep so that new series are forecast
+without that data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from tsssm.models.shape import ForecastShape
-from tsssm.tasks.optim import OptimizerRecipe
+from tsssm.tasks.base import Task
+from tsssm.tasks.plots import plot_forecasts
 
 
 def error_metrics(prefix: str) -> MetricCollection:
@@ -27,7 +35,7 @@ def error_metrics(prefix: str) -> MetricCollection:
                             prefix=prefix)
 
 
-class ForecastTask(L.LightningModule):
+class ForecastTask(Task):
     """Lightning wrapper: MSE training, AdamW + warm-up/cosine, val/test metrics, predictions.
 
     ``scaler_mean`` and ``scaler_std`` ``(C,)`` are the data's train-split statistics; they map
@@ -35,54 +43,25 @@ class ForecastTask(L.LightningModule):
     ``optim`` holds the ``OptimizerRecipe``'s fields (``model.optim``); absent ones take its defaults.
     """
 
-    prediction_axes: tuple[str, ...] = ("step", "channel")
-    """The axes of one window's ``predict_step`` output, and the name of its value."""
-    prediction_value = "forecast"
+    kind = "forecaster"
     data_kind = "multivariate series"
-
-    @staticmethod
-    def accepts(datamodule: L.LightningDataModule) -> bool:
-        """Series data: a data module with channels, not a vocabulary."""
-        return not hasattr(datamodule, "vocab_size")
-
-    @staticmethod
-    def data_inputs(cfg: Any, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
-        """What the data decides of the network (its shape: the one place it is built from the
-        config) and of the task (the train split's scaler)."""
-        shape = ForecastShape(lookback=cfg.data.lookback, horizon=cfg.data.horizon,
-                              n_channels=datamodule.n_channels, period=datamodule.seasonal_period)
-        return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
-                                  "scaler_std": datamodule.scaler_std}
-
-    @staticmethod
-    def checkpoint_record(datamodule: L.LightningDataModule) -> dict[str, Any]:
-        """What a forecast of new series needs from the training data, kept in the checkpoint:
-        channel names in order, target, features mode, frequency, seasonal period."""
-        channels = list(datamodule.channel_names)
-        return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
-                "freq": datamodule.freq, "seasonal_period": datamodule.seasonal_period}
-
-    @staticmethod
-    def run_horizon(cfg: Any, datamodule: L.LightningDataModule) -> int:
-        """What a run's name and tags call its horizon: the forecast horizon."""
-        return int(cfg.data.horizon)
-
-    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, float]:
-        """Numbers logged when a run starts, beyond its size: none for forecasters."""
-        return {}
+    data_attribute = "horizon"
+    trained_with = "task=forecast on series data (experiment=ltsf/*, data=csv)"
+    prediction_axes = ("step", "channel")
+    prediction_value = "forecast"
 
     def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor,
                  optim: Mapping[str, Any] | None = None) -> None:
-        super().__init__()
-        self.net = net
-        self.recipe = OptimizerRecipe.from_config(optim)
+        super().__init__(net, optim)
         self.register_buffer("scaler_mean", torch.as_tensor(scaler_mean, dtype=torch.float32))
         self.register_buffer("scaler_std", torch.as_tensor(scaler_std, dtype=torch.float32))
         self.val_metrics = error_metrics("val/")
         self.test_metrics = error_metrics("test/")
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    @property
+    def shape(self) -> ForecastShape:
+        """The sizes the network was built for (every forecasting network keeps its shape)."""
+        return self.net.shape
 
     def to_original(self, y: Tensor) -> Tensor:
         """Normalised ``(..., C)`` -> original units."""
@@ -117,5 +96,58 @@ class ForecastTask(L.LightningModule):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self.to_original(self(x))
 
-    def configure_optimizers(self) -> dict:
-        return self.recipe.configure(self.net, self.trainer)
+    @staticmethod
+    def forecast_shape(data: DictConfig, record: Mapping[str, Any]) -> ForecastShape:
+        """The network's shape: ``lookback`` and ``horizon`` of the data config, the channels and
+        seasonal period of the training data's ``checkpoint_record``."""
+        return ForecastShape(lookback=data.lookback, horizon=data.horizon,
+                             n_channels=len(record["channel_names"]),
+                             period=record["seasonal_period"])
+
+    @classmethod
+    def data_inputs(cls, cfg: DictConfig, datamodule: L.LightningDataModule
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The shape, and the scaler of the training split."""
+        shape = cls.forecast_shape(cfg.data, cls.checkpoint_record(datamodule))
+        return {"shape": shape}, {"scaler_mean": datamodule.scaler_mean,
+                                  "scaler_std": datamodule.scaler_std}
+
+    @classmethod
+    def checkpoint_record(cls, datamodule: L.LightningDataModule) -> dict[str, Any]:
+        """Channel names in order, target, features mode, frequency and seasonal period."""
+        channels = list(datamodule.channel_names)
+        return {"channel_names": channels, "target": channels[-1], "features": datamodule.features,
+                "freq": datamodule.freq, "seasonal_period": datamodule.seasonal_period}
+
+    @classmethod
+    def record_inputs(cls, cfg: DictConfig, record: Mapping[str, Any] | None
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The shape, and a placeholder scaler (identity) that the checkpoint's buffers replace."""
+        if not record:
+            raise ValueError("it keeps no record of its training data (channel names, frequency), "
+                             "as checkpoints of an older tsssm.fit do not; train it again")
+        n_channels = len(record["channel_names"])
+        return {"shape": cls.forecast_shape(cfg.data, record)}, {
+            "scaler_mean": torch.zeros(n_channels), "scaler_std": torch.ones(n_channels)}
+
+    def run_horizon(self, datamodule: L.LightningDataModule) -> int:
+        """The horizon."""
+        return self.shape.horizon
+
+    def figures(self, datamodule: L.LightningDataModule, folder: Path, title: str,
+                n_windows: int) -> list[Path]:
+        """``n_windows`` evenly spaced test windows of the target (or last) channel: input, truth
+        and forecast, in original units (``folder/plots/forecast.png``)."""
+        dataset = datamodule.test_dataloader().dataset
+        picks = torch.linspace(0, len(dataset) - 1, max(1, n_windows)).long().tolist()
+        x = torch.stack([dataset[i][0] for i in picks]).to(self.device)
+        y = torch.stack([dataset[i][1] for i in picks]).to(self.device)
+        names = list(datamodule.channel_names)
+        channel = names.index(datamodule.target) if datamodule.target in names else len(names) - 1
+        self.eval()
+        with torch.no_grad():
+            forecast = self.predict_step((x,), 0).cpu()
+        history, truth = self.to_original(x).cpu(), self.to_original(y).cpu()
+        return [plot_forecasts(history[..., channel].numpy(), truth[..., channel].numpy(),
+                               forecast[..., channel].numpy(), names[channel],
+                               folder / "plots" / "forecast.png", title)]

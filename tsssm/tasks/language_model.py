@@ -10,6 +10,9 @@ correctly across DDP ranks:
 - ``{split}/bits_per_{unit}``: total bits / total units, for unit "sample" or "byte"
   (comparable across tokenisations: a BPE model and a byte model of the same text share it);
 - ``{split}/accuracy``: argmax == target over the scored positions.
+
+Its samples (``sample_format``) take the form of the data's unit: audio, text or token ids
+(``tsssm.tasks.sample_formats``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import Tensor, nn
 from torchmetrics import Metric
 
 from tsssm.models.flops import forward_flops_per_token
-from tsssm.tasks.optim import OptimizerRecipe
+from tsssm.tasks.base import Task
+from tsssm.tasks.sample_formats import SAMPLE_FORMATS, SampleFormat
 
 IGNORE = -100
 UNITS = ("token", "sample", "byte")
@@ -73,7 +78,7 @@ def stream_summary(sums: dict[str, Tensor], unit: str, prefix: str) -> dict[str,
     return summary
 
 
-class LanguageModelTask(L.LightningModule):
+class LanguageModelTask(Task):
     """Lightning wrapper: cross-entropy training, AdamW + schedule (``tasks.optim``), exact stream
     metrics for val/test, per-position NLL bits from ``predict_step``.
 
@@ -82,53 +87,22 @@ class LanguageModelTask(L.LightningModule):
     (``model.optim``); absent ones take its defaults.
     """
 
-    prediction_axes: tuple[str, ...] = ("position",)
-    """The axes of one window's ``predict_step`` output, and the name of its value."""
-    prediction_value = "nll_bits"
+    kind = "sequence model"
     data_kind = "token sequences"
-
-    @staticmethod
-    def accepts(datamodule: L.LightningDataModule) -> bool:
-        """Token data (audio samples, bytes, BPE, recall): a data module with a vocabulary."""
-        return hasattr(datamodule, "vocab_size")
-
-    @staticmethod
-    def data_inputs(cfg: Any, datamodule: L.LightningDataModule) -> tuple[dict, dict]:
-        """What the data decides of the network (its vocabulary) and of the task (its unit)."""
-        if "backbone" not in cfg.model:
-            raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
-                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm, "
-                             "linear_attention, gss)")
-        return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
-
-    @staticmethod
-    def checkpoint_record(datamodule: L.LightningDataModule) -> None:
-        """Nothing beyond the config: the data module is rebuilt from it."""
-        return None
-
-    @staticmethod
-    def run_horizon(cfg: Any, datamodule: L.LightningDataModule) -> str:
-        """What a run's name and tags call its horizon: the training window, ``L1024``."""
-        return f"L{datamodule.seq_len}"
-
-    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, float]:
-        """The network's forward FLOPs per token at the training window."""
-        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=self.device)
-        return {"flops_per_token": float(forward_flops_per_token(self.net, ids))}
+    data_attribute = "vocab_size"
+    trained_with = ("task=lm on audio, bytes, BPE or recall data "
+                    "(experiment=waveform/*, bytes/*, recall/*)")
+    prediction_axes = ("position",)
+    prediction_value = "nll_bits"
 
     def __init__(self, net: nn.Module, unit: str = "token",
                  optim: Mapping[str, Any] | None = None) -> None:
-        super().__init__()
         if unit not in UNITS:
             raise ValueError(f"LanguageModelTask: unit must be one of {UNITS}, got {unit!r}")
-        self.net = net
+        super().__init__(net, optim)
         self.unit = unit
-        self.recipe = OptimizerRecipe.from_config(optim)
         self.val_scores = StreamScores()
         self.test_scores = StreamScores()
-
-    def forward(self, ids: Tensor) -> Tensor:
-        return self.net(ids)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         target = batch["target"]
@@ -162,5 +136,25 @@ class LanguageModelTask(L.LightningModule):
         bits = token_nll(self(batch["input"]), target) / math.log(2)
         return bits.masked_fill(target == IGNORE, math.nan)
 
-    def configure_optimizers(self) -> dict:
-        return self.recipe.configure(self.net, self.trainer)
+    @classmethod
+    def data_inputs(cls, cfg: DictConfig, datamodule: L.LightningDataModule
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The vocabulary, and the unit bits are counted in; the model must have a backbone."""
+        if "backbone" not in cfg.model:
+            raise ValueError(f"model={cfg.model.name} has no backbone; sequence modelling needs a "
+                             "backbone model (s4, s4d, mamba, mamba2, transformer, hybrid, lstm, "
+                             "linear_attention, gss)")
+        return {"vocab_size": datamodule.vocab_size}, {"unit": datamodule.unit}
+
+    def run_horizon(self, datamodule: L.LightningDataModule) -> str:
+        """The window, ``L{seq_len}``: runs at different lengths (an MQAR length sweep) differ."""
+        return f"L{datamodule.seq_len}"
+
+    def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, int]:
+        """Forward FLOPs per token over one window (``tsssm.models.flops``)."""
+        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=self.device)
+        return {"flops_per_token": forward_flops_per_token(self.net, ids)}
+
+    def sample_format(self, datamodule: L.LightningDataModule) -> SampleFormat:
+        """How prompts are read and samples written for the set-up ``datamodule``, by its unit."""
+        return SAMPLE_FORMATS[self.unit](datamodule)

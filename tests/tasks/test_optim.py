@@ -25,15 +25,19 @@ def test_flagged_parameters_biases_and_norms_are_not_decayed():
     assert len(no_decay["params"]) == 4
 
 
-def rates(kind: str, steps: int, **options) -> list[float]:
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = lr_schedule(opt, kind, total_steps=steps, **options)
+def stepped_rates(optimizer: torch.optim.Optimizer, scheduler, steps: int) -> list[float]:
+    """The learning rate of each of ``steps`` optimizer steps."""
     lrs = []
     for _ in range(steps):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
     return lrs
+
+
+def rates(kind: str, steps: int, **options) -> list[float]:
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    return stepped_rates(opt, lr_schedule(opt, kind, total_steps=steps, **options), steps)
 
 
 def test_warmup_then_cosine_to_the_floor():
@@ -67,13 +71,7 @@ def fake_trainer(total: int, epochs: int, batches: float, accumulate: int = 1) -
 
 def learning_rates(recipe: OptimizerRecipe, trainer: SimpleNamespace, steps: int) -> list[float]:
     config = recipe.configure(nn.Linear(3, 3), trainer)
-    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
-    rates = []
-    for _ in range(steps):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return rates
+    return stepped_rates(config["optimizer"], config["lr_scheduler"]["scheduler"], steps)
 
 
 def test_a_step_budget_shorter_than_the_epochs_keeps_the_epoch_length():

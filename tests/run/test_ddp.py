@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from tests import cli
 from tsssm.run import tracking
-from tsssm.run.predictions import GatheredPredictions, long_frame
 
 # 700 synthetic rows, lookback 48, horizon 12: 129 test windows, an odd count, so a padding
 # sampler would evaluate one window twice on two ranks.
@@ -66,25 +64,6 @@ def test_ddp_evaluation_equals_one_process(ddp_sweep):
     windows = one["window"].unique()
     assert len(windows) == 129 and windows.tolist() == list(range(129))
     pd.testing.assert_frame_equal(one, two)
-
-
-def test_gathering_refuses_a_window_seen_twice(tmp_path):
-    writer = GatheredPredictions(tmp_path / "p.parquet", n_windows=3, axes=("step",), value="y")
-    writer.parts.mkdir()
-    torch.save({"index": torch.tensor([0, 1]), "values": torch.zeros(2, 4)}, writer.parts / "rank0.pt")
-    torch.save({"index": torch.tensor([1]), "values": torch.zeros(1, 4)}, writer.parts / "rank1.pt")
-    with pytest.raises(RuntimeError, match=r"expected each of the 3 exactly once .*missing e.g. \[2\].*"
-                                           r"repeated e.g. \[1\]"):
-        writer._join(world_size=2)
-    assert not (tmp_path / "p.parquet").exists()
-
-
-def test_long_frame_lays_out_windows_and_axes():
-    frame = long_frame(torch.tensor([5, 7]).numpy(), torch.arange(12.0).reshape(2, 3, 2).numpy(),
-                       ("step", "channel"), "forecast")
-    assert frame.columns.tolist() == ["window", "step", "channel", "forecast"]
-    row = frame[(frame.window == 7) & (frame.step == 2) & (frame.channel == 1)]
-    assert row["forecast"].item() == 11.0
 
 
 def test_ddp_evaluation_of_a_byte_model_equals_one_process(trained, tmp_path):

@@ -1,0 +1,73 @@
+"""Tiny trained checkpoints shared by the tests that read checkpoints back (evaluate, forecast,
+generate, the checkpoint loader): forecasters (DLinear, a univariate Mamba) and sequence models
+(audio, bytes, MQAR). Trained once per test session; registered in the root conftest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.compose import FAST, REPO, compose_fit
+from tsssm.fit import fit
+from tsssm.run.record import RECORD_KEY
+
+DATA = Path(os.environ.get("TSSSM_DATA", REPO / "data"))
+RECORDINGS = ["0_george_0.wav", "1_jackson_1.wav", "2_lucas_2.wav", "3_theo_3.wav"]
+TINY_LM = ["task=lm", "model.backbone.d_model=16", "model.backbone.n_layers=1",
+           "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+           "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
+           "callbacks.checkpoint.monitor=val/bits_per_token",
+           "callbacks.early_stopping.monitor=val/bits_per_token"]
+
+
+def train(folder: Path, uri: str, overrides: list[str]) -> Path:
+    """Train a tiny model as ``python -m tsssm.fit OVERRIDES`` would; returns its best checkpoint."""
+    fit(compose_fit(folder, [f"logger.tracking_uri={uri}", *overrides]))
+    return folder / "outputs" / "checkpoints" / "best.ckpt"
+
+
+def edited_checkpoint(source: Path, target: Path, edit) -> Path:
+    """A copy of the checkpoint ``source`` at ``target``, its run record changed by ``edit``."""
+    checkpoint = torch.load(source, weights_only=False)
+    edit(checkpoint[RECORD_KEY])
+    torch.save(checkpoint, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def forecasters(tmp_path_factory) -> dict[str, Path]:
+    """A tiny DLinear over all four synthetic channels and a tiny univariate Mamba (features=S: x3),
+    trained with ``FAST`` (lookback 48, horizon 12)."""
+    root = tmp_path_factory.mktemp("forecasters")
+    uri = f"sqlite:///{root}/mlflow.db"
+    return {"dlinear": train(root / "dlinear", uri, [*FAST, "model=dlinear"]),
+            "mamba": train(root / "mamba", uri, [*FAST, "model=mamba", "model.backbone.d_model=16",
+                                                 "model.backbone.n_layers=1", "data.features=S"])}
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> dict:
+    """Sequence models trained two steps: S4D on four FSDD recordings, Mamba on bytes and on MQAR;
+    ``uri`` is their tracking store."""
+    root = tmp_path_factory.mktemp("trained")
+    wavs = root / "wavs"
+    wavs.mkdir()
+    for name in RECORDINGS:
+        shutil.copy(DATA / "fsdd" / "recordings" / name, wavs)
+    uri = f"sqlite:///{root}/mlflow.db"
+    return {
+        "uri": uri,
+        "audio": train(root / "audio", uri, [
+            *TINY_LM, "data=fsdd", "data.name=null", f"data.path={wavs}", "data.clip_length=128",
+            "data.batch_size=4", "model=s4d", "model.backbone.mixers.s.d_state=8"]),
+        "bytes": train(root / "bytes", uri, [*TINY_LM, "data=bytes", "data.seq_len=32",
+                                             "data.batch_size=4", "model=mamba"]),
+        "mqar": train(root / "mqar", uri, [
+            *TINY_LM, "data=mqar", "data.seq_len=32", "data.n_kv_pairs=4", "data.vocab_size=16",
+            "data.n_train=16", "data.n_val=4", "data.n_test=4", "data.batch_size=4",
+            "model=mamba"]),
+    }
