@@ -58,7 +58,8 @@ def tiny(*overrides: str, model: str = "dlinear") -> tuple[str, ...]:
 
 def tiny_csv(path: str) -> tuple[str, ...]:
     """A tiny fit on the user file ``path`` (``data=csv``)."""
-    return tuple(o for o in tiny("data=csv", f"data.path={path}") if not key(o).startswith("data.synthetic"))
+    fit = tiny("data=csv", f"data.path={path}")
+    return tuple(o for o in fit if not key(o).startswith("data.synthetic"))
 
 
 def killed_then_resumed(launcher: Launcher, folder: Path, case: Case) -> Result:
@@ -89,7 +90,7 @@ HOSTILE, UNREADABLE, OUTPUTS, DATA, ARGUMENTS, SHORT, TRACKING = (
     "short run", "tracking fault")
 REFUSED = "refused: its pickle holds the object io.open"
 NOT_A_CHECKPOINT = "is not a tsssm checkpoint or is truncated"
-SERIES = (files.series,)
+WITH_SERIES = (files.series,)
 
 CASES = [
     Case(HOSTILE, "evaluate a checkpoint whose pickle would create a file", "evaluate",
@@ -117,12 +118,13 @@ CASES = [
     Case(UNREADABLE, "forecast with its first 100 bytes", "forecast",
          ("checkpoint=head.ckpt", "input=series.csv", "output=forecast.csv"), 2, NOT_A_CHECKPOINT,
          (partial(files.truncated, name="head.ckpt", keep=100), files.series)),
-    Case(UNREADABLE, "generate with an empty file", "generate", ("checkpoint=empty.ckpt", "output=samples"),
+    Case(UNREADABLE, "generate with an empty file", "generate",
+         ("checkpoint=empty.ckpt", "output=samples"),
          2, NOT_A_CHECKPOINT, (partial(files.empty, name="empty.ckpt"),)),
     Case(UNREADABLE, "resume a fit from random bytes", "fit", tiny("resume=random.ckpt"), 2,
          NOT_A_CHECKPOINT, (partial(files.garbage, name="random.ckpt"),)),
     Case(UNREADABLE, "evaluate a text file", "evaluate", ("checkpoint=series.csv",), 2,
-         NOT_A_CHECKPOINT, SERIES),
+         NOT_A_CHECKPOINT, WITH_SERIES),
     Case(UNREADABLE, "forecast with a folder as checkpoint", "forecast",
          ("checkpoint=stores", "input=series.csv", "output=forecast.csv"), 2,
          "checkpoint stores is a folder", (files.series, partial(files.series, name="stores/a.csv"))),
@@ -132,14 +134,16 @@ CASES = [
          ("checkpoint=weights.ckpt", "input=series.csv", "output=forecast.csv"), 2,
          "was not written by tsssm.fit", (files.weights_only_checkpoint, files.series)),
     Case(UNREADABLE, "generate with a forecasting checkpoint", "generate",
-         (f"checkpoint={TRAINED}", "output=samples"), 2, "holds a forecaster (tsssm.tasks.forecast.ForecastTask), not a sequence model"),
+         (f"checkpoint={TRAINED}", "output=samples"), 2,
+         "holds a forecaster (tsssm.tasks.forecast.ForecastTask), not a sequence model"),
     Case(UNREADABLE, "forecast with a sequence model's checkpoint", "forecast",
          ("checkpoint=sequence.ckpt", "input=series.csv", "output=forecast.csv"), 2,
-         "holds a sequence model (tsssm.tasks.language_model.LanguageModelTask), not a forecaster", (files.of_a_sequence_model, files.series)),
+         "holds a sequence model (tsssm.tasks.language_model.LanguageModelTask), not a forecaster",
+         (files.of_a_sequence_model, files.series)),
 
     Case(OUTPUTS, "forecast written over its input", "forecast",
          (f"checkpoint={TRAINED}", "input=series.csv", "output=series.csv"), 2,
-         "output series.csv is the input series.csv", SERIES, checks.series_unchanged),
+         "output series.csv is the input series.csv", WITH_SERIES, checks.series_unchanged),
     Case(OUTPUTS, "forecast written through another path to its input", "forecast",
          (f"checkpoint={TRAINED}", "input=series.csv", "output=stores/../series.csv"), 2,
          "is the input series.csv", (files.series, partial(files.series, name="stores/a.csv")),
@@ -151,7 +155,7 @@ CASES = [
          checks.nothing_written_in_stores),
     Case(OUTPUTS, "forecast to a read-only location (before the checkpoint is read)", "forecast",
          ("checkpoint=nowhere.ckpt", "input=series.csv", "output=/sys/forecast.csv"), 2,
-         "output /sys/forecast.csv: cannot write in /sys", SERIES),
+         "output /sys/forecast.csv: cannot write in /sys", WITH_SERIES),
     Case(OUTPUTS, "forecast to a path that is a folder", "forecast",
          (f"checkpoint={TRAINED}", "input=series.csv", "output=out.csv"), 2,
          "output out.csv is a folder; expected the path of a file",
@@ -180,7 +184,7 @@ CASES = [
          (f"checkpoint={TRAINED}", "output=/sys/samples"), 2, "cannot write in /sys"),
     Case(OUTPUTS, "generate samples into a path that is a file", "generate",
          (f"checkpoint={TRAINED}", "output=series.csv"), 2,
-         "output series.csv is a file; expected the path of a folder", SERIES),
+         "output series.csv is a file; expected the path of a folder", WITH_SERIES),
     Case(OUTPUTS, "compare tables to a read-only location", "compare",
          ("--experiment", "default", "--output", "/sys/table"), 2, "Permission denied",
          copies=("mlflow.db",)),
@@ -188,9 +192,11 @@ CASES = [
     Case(DATA, "train on a file with inf", "fit", tiny_csv("inf.csv"), 2,
          "infinite values (inf or -inf)", (partial(files.series_with, name="inf.csv", flaw="inf"),)),
     Case(DATA, "train on a file with a repeated date", "fit", tiny_csv("twice.csv"), 2,
-         "dates must be sorted and unique, but row 120", (partial(files.series_with, name="twice.csv", flaw="duplicate"),)),
+         "dates must be sorted and unique, but row 120",
+         (partial(files.series_with, name="twice.csv", flaw="duplicate"),)),
     Case(DATA, "train on a file with unsorted dates", "fit", tiny_csv("unsorted.csv"), 2,
-         "comes before the date of row", (partial(files.series_with, name="unsorted.csv", flaw="unsorted"),)),
+         "comes before the date of row",
+         (partial(files.series_with, name="unsorted.csv", flaw="unsorted"),)),
     Case(DATA, "train on an empty file", "fit", tiny_csv("empty.csv"), 2, "empty file (0 bytes)",
          (partial(files.empty, name="empty.csv"),)),
     Case(DATA, "train on a header-only file", "fit", tiny_csv("header.csv"), 2,
@@ -206,7 +212,8 @@ CASES = [
          "infinite values (inf or -inf)", (partial(files.series_with, name="inf.csv", flaw="inf"),)),
     Case(DATA, "forecast series missing a channel", "forecast",
          (f"checkpoint={TRAINED}", "input=no_x3.csv", "output=forecast.csv"), 2,
-         "missing channel columns ['x3']", (partial(files.series_with, name="no_x3.csv", flaw="no_x3"),)),
+         "missing channel columns ['x3']",
+         (partial(files.series_with, name="no_x3.csv", flaw="no_x3"),)),
     Case(DATA, "forecast a corrupt Parquet file", "forecast",
          (f"checkpoint={TRAINED}", "input=corrupt.parquet", "output=forecast.csv"), 2,
          "corrupt.parquet: unreadable", (files.corrupt_parquet,)),
@@ -218,15 +225,19 @@ CASES = [
          "Could not find 'model/resnet'", copies=()),
     Case(ARGUMENTS, "fit with a horizon that is not a number", "fit", tiny("data.horizon=soon"), 2,
          "horizon must be a positive integer, got 'soon'", copies=()),
+    Case(ARGUMENTS, "a sweep with a bad value in one of its jobs", "fit",
+         ("-m", *tiny("data.horizon=12,soon")), 2,
+         "job 1 (model=dlinear data.horizon=soon",
+         check=checks.one_finished_run, copies=(), note="the other job runs to the end"),
     Case(ARGUMENTS, "fit with zero devices", "fit", tiny("trainer.devices=0"), 2, "devices", copies=()),
     Case(ARGUMENTS, "evaluate without a checkpoint", "evaluate", (), 2,
          "Missing mandatory value: checkpoint", copies=()),
     Case(ARGUMENTS, "forecast with an unknown format", "forecast",
          (f"checkpoint={TRAINED}", "input=series.csv", "output=forecast.csv", "format=sideways"), 2,
-         "format must be one of", SERIES),
+         "format must be one of", WITH_SERIES),
     Case(ARGUMENTS, "forecast with batch_size=0", "forecast",
          (f"checkpoint={TRAINED}", "input=series.csv", "output=forecast.csv", "batch_size=0"), 2,
-         "batch_size must be a positive integer, got 0", SERIES),
+         "batch_size must be a positive integer, got 0", WITH_SERIES),
     Case(ARGUMENTS, "generate zero samples", "generate", (f"checkpoint={TRAINED}", "n=0"), 2,
          "n must be a positive integer, got 0"),
     Case(ARGUMENTS, "generate on an unknown device", "generate",
@@ -237,10 +248,10 @@ CASES = [
     Case(ARGUMENTS, "compare on a tracking store that is not a database", "compare",
          ("--experiment", "default", "--tracking-uri", "sqlite:///series.csv"), 2,
          "file is not a database",
-         SERIES, copies=()),
+         WITH_SERIES, copies=()),
     Case(ARGUMENTS, "the traceback, asked for with TSSSM_DEBUG=1", "forecast",
          ("checkpoint=nowhere.ckpt", "input=series.csv", "output=forecast.csv"), 1,
-         "checkpoint nowhere.ckpt does not exist", SERIES, checks.traceback_shown,
+         "checkpoint nowhere.ckpt does not exist", WITH_SERIES, checks.traceback_shown,
          env={"TSSSM_DEBUG": "1"}),
     Case(ARGUMENTS, "the traceback, asked for with HYDRA_FULL_ERROR=1", "evaluate",
          ("checkpoint=random.ckpt",), 1, NOT_A_CHECKPOINT,

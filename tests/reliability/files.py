@@ -2,9 +2,9 @@
 series with a flaw each, and the good ones they are made from.
 
 Every function writes one file (or folder) in a case's folder, which holds the trained checkpoint
-(``TRAINED``) that the checkpoints are made from. A hostile checkpoint is a real one with one more object in its pickle,
-whose ``__reduce__`` asks the reader to call a function that creates a marker file: a reader that
-runs pickled code leaves the marker behind.
+(``TRAINED``) that the checkpoints are made from. A hostile checkpoint is a real one with one more
+object in its pickle, whose ``__reduce__`` asks the reader to call a function that creates a marker
+file: a reader that runs pickled code leaves the marker behind.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ function reports its own errors (``error: ...``, exit status 2) before Hydra see
 composition runs with ``HYDRA_FULL_ERROR=1``, under which Hydra raises instead of printing, so
 that the same report catches them. The job restores the variable: processes it starts (Lightning's
 DDP ranks run the command line again) see the user's setting. When debugging (``TSSSM_DEBUG=1``),
-every error goes through with Hydra's full traceback.
+every error goes through with Hydra's full traceback. In a multirun, a job that fails is reported
+(``error: job N (its overrides): ...``) and the sweep goes on, as Hydra's own launcher would; the
+sweep then exits with the failed jobs' status.
 
 Resolvers: ``${tsssm.pid:}``, the process id, which ``conf/hydra/output/unique.yaml`` puts in every
 run folder's name, so two jobs started in the same second never share a folder.
@@ -17,14 +19,17 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tsssm.run.errors import debug_requested, exit_with
+from tsssm.run.errors import debug_requested, exit_with, report
 
 CONFIG_PATH = "../conf"  # relative to the entry point's own module: tsssm/<name>.py
 HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -60,6 +65,7 @@ def hydra_entry_point(config_name: str) -> Callable[[Callable[[DictConfig], Any]
 
     def decorate(job: Callable[[DictConfig], Any]) -> Callable[[], Any]:
         debugging = False
+        failed: list[int] = []  # exit statuses of the jobs of a sweep that failed
 
         @functools.wraps(job)
         def reported_job(cfg: DictConfig) -> Any:
@@ -69,7 +75,12 @@ def hydra_entry_point(config_name: str) -> Callable[[Callable[[DictConfig], Any]
                 try:
                     return job(cfg)
                 except Exception as error:
-                    exit_with(error)
+                    hydra_job = HydraConfig.get()
+                    if hydra_job.mode != RunMode.MULTIRUN:
+                        exit_with(error)
+                    overrides = " ".join(hydra_job.overrides.task)
+                    failed.append(report(error, f"job {hydra_job.job.num} ({overrides}): "))
+                    return None
 
         hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_PATH,
                                 config_name=config_name)(reported_job)
@@ -82,9 +93,12 @@ def hydra_entry_point(config_name: str) -> Callable[[Callable[[DictConfig], Any]
                 if debugging:
                     return hydra_main()
                 try:
-                    return hydra_main()
+                    result = hydra_main()
                 except Exception as error:
                     exit_with(error)
+            if failed:
+                sys.exit(max(failed))
+            return result
 
         return main
 

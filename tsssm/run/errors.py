@@ -5,8 +5,8 @@ expected; those messages are the whole report. An error is *expected* when it is
 (``CheckpointError``, ``DataFileError``, ``RunLookupError``, and the ``ValueError``s raised on bad
 values) or one a library raises on bad input (an ``OSError`` such as a missing file or a denied
 permission, a config Hydra or OmegaConf cannot compose, an MLflow store that refuses or is not a
-database, a Lightning misconfiguration): exit status 2. Anything else is a fault of tsssm itself: the same one line with
-the error's type, a pointer to the traceback, and exit status 1.
+database, a Lightning misconfiguration): exit status 2. Anything else is a fault of tsssm itself:
+the same one line with the error's type, a pointer to the traceback, and exit status 1.
 
 ``TSSSM_DEBUG=1`` (or Hydra's own ``HYDRA_FULL_ERROR=1``) lets every error through with its
 traceback.
@@ -75,10 +75,15 @@ def exit_status(error: BaseException) -> int:
     return EXPECTED_STATUS if is_expected(error) or is_expected(root_cause(error)) else FAULT_STATUS
 
 
+def report(error: BaseException, where: str = "") -> int:
+    """Print ``error: <where><one line>`` to stderr; returns the error's exit status."""
+    print(f"error: {where}{one_line(error)}", file=sys.stderr, flush=True)
+    return exit_status(error)
+
+
 def exit_with(error: BaseException) -> NoReturn:
     """Print ``error: <one line>`` to stderr and exit with the error's status."""
-    print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
-    sys.exit(exit_status(error))
+    sys.exit(report(error))
 
 
 def reported(function: Function) -> Function:
