@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tsssm.data.atomic import write_atomically
+from tsssm.run.errors import reported
 from tsssm.run.tracking import RUN_TAGS, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError, search_runs
 
 GROUP = ["dataset", "horizon", "model"]
@@ -137,6 +138,7 @@ def write_outputs(table: pd.DataFrame, metrics: Sequence[str], prefix: Path, tit
     return [md, csv, png]
 
 
+@reported
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tsssm.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--experiment", action="extend", nargs="+", required=True, metavar="NAME",
@@ -148,13 +150,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=None, metavar="PREFIX",
                         help="write PREFIX.md, PREFIX.csv and PREFIX.png")
     args = parser.parse_args(argv)
-    try:
-        runs = search_runs(args.experiment, args.tracking_uri)
-        if runs.empty:
-            raise RunLookupError(f"no finished runs in experiment(s) {args.experiment}")
-        table = aggregate(runs, args.metrics)
-    except RunLookupError as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    runs = search_runs(args.experiment, args.tracking_uri)
+    if runs.empty:
+        raise RunLookupError(f"no finished runs in experiment(s) {args.experiment}")
+    table = aggregate(runs, args.metrics)
     print(to_markdown(table, args.metrics), end="")
     if args.output is not None:
         for path in write_outputs(table, args.metrics, args.output, title=", ".join(args.experiment)):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -24,14 +23,20 @@ from omegaconf import DictConfig, OmegaConf
 from tsssm.data.atomic import write_text_atomically
 from tsssm.run.checkpoint import load_task
 from tsssm.run.ddp import distributed_job
+from tsssm.run.entry_point import hydra_entry_point
+from tsssm.run.outputs import check_destination, check_not_an_input, data_locations
 from tsssm.run.predictions import GatheredPredictions
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test metrics of the checkpoint (and its predictions when asked), written to metrics.json."""
     overrides = OmegaConf.to_container(cfg.overrides, resolve=True) if cfg.overrides else None
+    if cfg.predictions:
+        check_destination(Path(cfg.predictions), [Path(cfg.checkpoint)], "predictions")
     loaded = load_task(cfg.checkpoint, overrides, stage="test")
     task, datamodule = loaded.task, loaded.datamodule
+    if cfg.predictions:
+        check_not_an_input(Path(cfg.predictions), data_locations(loaded.config), "predictions")
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     callbacks = []
     if cfg.predictions:
@@ -53,7 +58,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra_entry_point("evaluate")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

@@ -14,10 +14,10 @@ what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Exampl
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -26,7 +26,11 @@ from omegaconf import DictConfig, OmegaConf
 from tsssm.run import tracking
 from tsssm.run.build import build
 from tsssm.run.ddp import distributed_job
+from tsssm.run.checkpoint import read_checkpoint
+from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.record import RunRecord, portable, recorded_config
+from tsssm.run.short_runs import best_score, tested_weights
+from tsssm.run.tracked_run import log_new_params, open_run, run_status
 from tsssm.tasks.base import Task
 
 
@@ -59,31 +63,35 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
 
 def fit(cfg: DictConfig) -> dict[str, float]:
     """Train (unless the network has nothing to train), test the best checkpoint, log everything."""
+    resumed = read_checkpoint(cfg.resume) if cfg.resume else None
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_name, tags = run_description(cfg, datamodule, task)
     tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
-    logger = tracking.make_mlflow_logger(experiment_name(cfg), run_name, tracking_uri, tags)
+    logger = open_run(experiment_name(cfg), run_name, tracking_uri, tags, resumed, cfg.resume)
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
                                task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
-    with distributed_job(trainer):
+    with run_status(logger), distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
         if trainer.is_global_zero:
             log_run_start(logger, resolved, task, datamodule, n_params, trainer.world_size, out_dir)
         if n_params:
-            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume)
-            best = float(trainer.checkpoint_callback.best_model_score)
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
+            best = best_score(trainer, f"val/{monitored(cfg)}")
             logger.log_metrics({"trained_steps": float(trainer.global_step)})
-            results = trainer.test(task, datamodule=datamodule, ckpt_path="best")
+            results = trainer.test(task, datamodule=datamodule, ckpt_path=tested_weights(trainer),
+                                   weights_only=True)
         else:
             best = float(trainer.validate(task, datamodule=datamodule)[0][f"val/{monitored(cfg)}"])
             results = trainer.test(task, datamodule=datamodule)
-        logger.log_metrics({objective_name(cfg): best})
-        metrics = {objective_name(cfg): best, **{k: float(v) for k, v in results[0].items()}}
+        if best is not None:
+            logger.log_metrics({objective_name(cfg): best})
+        metrics = {objective_name(cfg): math.nan if best is None else best,
+                   **{k: float(v) for k, v in results[0].items()}}
         if trainer.is_global_zero:
             best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
             if best_path:
@@ -104,14 +112,14 @@ def log_run_start(logger, resolved: dict[str, Any], task: Task,
     sizes = {"n_params": n_params, **task.start_metrics(datamodule)}
     extra = {"world_size": str(world_size), **{key: str(value) for key, value in sizes.items()}}
     metrics = {key: float(value) for key, value in sizes.items()}
-    tracking.log_params(logger, {**tracking.flatten_config(resolved), **extra})
+    log_new_params(logger, {**tracking.flatten_config(resolved), **extra})
     logger.log_metrics(metrics)
     config_file = out_dir / "config.yaml"
     OmegaConf.save(resolved, config_file)
     tracking.log_artifact(logger, config_file)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="fit")
+@hydra_entry_point("fit")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the best validation value of the monitored metric, so that a
     sweeper tunes on validation and never on test."""

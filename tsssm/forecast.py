@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -33,6 +32,8 @@ from tsssm.data.series_tables import (LAYOUTS, Series, check_unique_ids, input_f
 from tsssm.data.tabular import inferred_frequency
 from tsssm.run.checkpoint import load_task
 from tsssm.run.device import resolve_device
+from tsssm.run.entry_point import hydra_entry_point
+from tsssm.run.outputs import check_destination
 from tsssm.run.predictions import long_frame
 from tsssm.tasks.forecast import ForecastTask
 
@@ -144,13 +145,14 @@ def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Pat
     the long table (module docstring) and print a summary."""
     output = Path(output)
     table_suffix(output, "output")
+    check_destination(output, [Path(source), Path(checkpoint)])
     if layout not in LAYOUTS:
         raise ValueError(f"format must be one of {LAYOUTS}, got {layout!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     model = load_forecaster(checkpoint, resolve_device(str(device)))
     notes: list[str] = []
-    series = [s for path in input_files(Path(source), output)
+    series = [s for path in input_files(Path(source))
               for s in read_series(path, layout, model.channels, model.lookback, notes)]
     check_unique_ids(series)
     forecasts = predict(model, series, batch_size)
@@ -165,7 +167,7 @@ def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Pat
     return table
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="forecast")
+@hydra_entry_point("forecast")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     forecast_files(cfg.checkpoint, cfg.input, cfg.output, cfg.format, cfg.device, cfg.batch_size)

@@ -27,7 +27,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
@@ -36,6 +35,8 @@ from tsssm.data.atomic import write_text_atomically
 from tsssm.data.sequence import check_positive
 from tsssm.run.checkpoint import load_task
 from tsssm.run.device import resolve_device
+from tsssm.run.entry_point import hydra_entry_point
+from tsssm.run.outputs import check_destination, check_not_an_input, data_locations
 from tsssm.run.timed_generation import timed_generation
 from tsssm.run.tracking import log_to_training_run
 from tsssm.tasks.language_model import LanguageModelTask
@@ -61,10 +62,13 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     prompt_length = None if cfg.prompt_length is None else check_positive("prompt_length",
                                                                           cfg.prompt_length)
     out_dir = output_folder(cfg.output)
+    inputs = [Path(str(path)) for path in (cfg.checkpoint, cfg.prompt) if path is not None]
+    check_destination(out_dir, [path for path in inputs if path.is_file()], folder=True)
     device = resolve_device(str(cfg.device))
     overrides = OmegaConf.to_container(cfg.overrides, resolve=True)
     loaded = load_task(cfg.checkpoint, overrides, expect=LanguageModelTask, stage="predict")
     task, datamodule, record = loaded.task.to(device), loaded.datamodule, loaded.record
+    check_not_an_input(out_dir, data_locations(loaded.config))
     form = task.sample_format(datamodule)
     prompt = form.prompt(None if cfg.prompt is None else str(cfg.prompt), prompt_length)
     batch = prompt.ids.to(device).unsqueeze(0).expand(n, -1).contiguous()
@@ -103,7 +107,7 @@ def print_summary(form: SampleFormat, samples: Tensor, report: dict[str, Any], o
           f"Samples: {out_dir}\nMLflow: {logged}")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@hydra_entry_point("generate")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     generate(cfg)

@@ -50,13 +50,12 @@ def table_suffix(path: Path, role: str) -> str:
                      f"{', '.join(TABLE_SUFFIXES)}")
 
 
-def input_files(source: Path, output: Path) -> list[Path]:
-    """``source`` itself, or the table files of the folder ``source`` but ``output``, sorted."""
+def input_files(source: Path) -> list[Path]:
+    """``source`` itself, or the table files of the folder ``source``, sorted."""
     if source.is_dir():
         files = sorted(p for p in source.iterdir()
                        if p.is_file() and not p.name.startswith(".")
-                       and p.name.lower().endswith(TABLE_SUFFIXES)
-                       and p.resolve() != output.resolve())
+                       and p.name.lower().endswith(TABLE_SUFFIXES))
         if not files:
             raise ValueError(f"input folder {source} holds no {', '.join(TABLE_SUFFIXES)} files")
         return files

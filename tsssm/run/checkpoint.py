@@ -15,22 +15,17 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import lightning as L
-import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tsssm.run.build import build, build_task, task_class
 from tsssm.run.record import CONFIG_AS_WRITTEN, RECORD_KEY
+from tsssm.run.safe_load import CheckpointError, load_checkpoint_file
 from tsssm.run.tracking import flatten_config
 from tsssm.tasks.base import Task
 from tsssm.tasks.optim import recipe_as_node
 
 T = TypeVar("T", bound=Task)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, unreadable, not written by tsssm.fit, or not of
-    the kind of task asked for."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +41,10 @@ class LoadedTask(Generic[T]):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's contents; raises ``CheckpointError`` unless tsssm.fit wrote it.
-
-    Checkpoints are unpickled in full (``weights_only=False``): load only checkpoints you trust.
-    """
+    """The checkpoint's contents, read without running code from it (``safe_load``); raises
+    ``CheckpointError`` unless tsssm.fit wrote it."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"checkpoint {path} could not be read: {error}") from error
+    checkpoint = load_checkpoint_file(path)
     if not isinstance(checkpoint, dict) or RECORD_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"checkpoint {path} was not written by tsssm.fit: it has no "
                               f"'{RECORD_KEY}' record of its config (expected keys '{RECORD_KEY}' "

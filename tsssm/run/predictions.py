@@ -64,7 +64,8 @@ class GatheredPredictions(BasePredictionWriter):
         trainer.strategy.barrier()
 
     def _join(self, world_size: int) -> None:
-        parts = [torch.load(self.parts / f"rank{rank}.pt") for rank in range(world_size)]
+        parts = [torch.load(self.parts / f"rank{rank}.pt", weights_only=True)
+                 for rank in range(world_size)]
         index = torch.cat([p["index"] for p in parts])
         values = torch.cat([p["values"] for p in parts if p["values"].numel()])
         order = torch.argsort(index)

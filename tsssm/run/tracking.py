@@ -108,17 +108,17 @@ def _flatten_into(flat: dict[str, str], key: str, value: Any) -> None:
 
 
 def make_mlflow_logger(experiment: str, run_name: str, tracking_uri: str | None,
-                       tags: Mapping[str, str]) -> MLFlowLogger:
+                       tags: Mapping[str, str], run_id: str | None = None) -> MLFlowLogger:
     """Lightning's MLflow logger on an explicit store; it creates a missing experiment with our artifact root.
 
     ``tracking_uri=None`` means ``default_tracking_uri()``. An experiment that already exists keeps its own
-    artifact location.
+    artifact location. ``run_id`` continues that run instead of starting a new one.
     """
     from lightning.pytorch.loggers import MLFlowLogger
 
     uri = tracking_uri or default_tracking_uri()
     return MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=dict(tags),
-                        artifact_location=default_artifact_location(uri))
+                        artifact_location=default_artifact_location(uri), run_id=run_id)
 
 
 def log_params(logger: MLFlowLogger, params: Mapping[str, str]) -> None:
