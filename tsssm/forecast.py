@@ -9,6 +9,10 @@ checked by ``tsssm.data.series_tables``) is forecast, and the table ``unique_id,
 
     python -m tsssm.forecast checkpoint=outputs/.../best.ckpt input=load.csv output=fc.parquet
     python -m tsssm.forecast checkpoint=[a.ckpt,b.ckpt] alias=[small,large] input=stores/ output=fc.csv
+    python -m tsssm.forecast checkpoint=best.ckpt input=stores/ output=fc.parquet engine=ray workers=8
+
+``engine=ray`` spreads the files (or a long file's series) over Ray workers
+(``tsssm.forecasting.ray_engine``) and writes the same table.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from omegaconf import DictConfig, ListConfig
 
 from tsssm.data.series_tables import input_files, read_series, table_suffix, write_table
 from tsssm.forecasting.model import load
+from tsssm.forecasting.ray_engine import forecast_on_ray
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
+
+ENGINES = ("local", "ray")
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str] | None:
@@ -35,22 +42,33 @@ def as_list(value: str | Sequence[str] | None) -> list[str] | None:
 def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | Path,
                    output: str | Path, layout: str = "auto", device: str = "auto",
                    batch_size: int = 256, alias: str | Sequence[str] | None = None,
-                   channel_column: bool = False) -> pd.DataFrame:
-    """Forecast every series of ``source`` (a file or folder) with the checkpoint(s); write and
-    return the long table (module docstring) and print a summary."""
+                   channel_column: bool = False, engine: str = "local", workers: int = 2,
+                   ray_address: str | None = None) -> pd.DataFrame:
+    """Forecast every series of ``source`` (a file or folder) with the checkpoint(s), in this
+    process or on Ray (``engine``); write and return the long table (module docstring) and print
+    a summary."""
     paths = [Path(p) for p in as_list(checkpoint)]
     output = Path(output)
     table_suffix(output, "output")
     check_destination(output, [Path(source), *paths])
-    model = load(paths, as_list(alias), device)
+    check_engine(engine, workers)
+    on_ray = engine == "ray"
+    model = load(paths, as_list(alias), "cpu" if on_ray else device)
     notes: list[str] = []
-    series = [s for path in input_files(Path(source))
-              for s in read_series(path, layout, model.channels, model.lookback, notes)]
-    table, ds_source = model.forecast(series, batch_size, channel_column, notes)
+    files = input_files(Path(source))
+    if on_ray:
+        series, values = forecast_on_ray(model, files, layout, str(device), batch_size, workers,
+                                          ray_address, notes)
+    else:
+        series = [s for path in files
+                  for s in read_series(path, layout, model.channels, model.lookback, notes)]
+        values = model.forecasts(series, batch_size)
+    table, ds_source = model.table(series, values, channel_column, notes)
     write_table(table, output)
     for note in notes:
         print(f"note: {note}")
-    device_name = model.checkpoints[0].task.device
+    device_name = (f"{workers} Ray workers, device {device}" if on_ray
+                   else model.checkpoints[0].task.device)
     print(f"forecast: {len(series)} series x {model.horizon} steps x {len(model.channels)} "
           f"channels {model.channels} by {model.names} from {[str(p) for p in paths]} "
           f"(lookback {model.lookback}, device {device_name})\nds: {ds_source}\n"
@@ -58,11 +76,19 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     return table
 
 
+def check_engine(engine: str, workers: int) -> None:
+    """``engine`` is local or ray, ``workers`` a positive number."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+
+
 @hydra_entry_point("forecast")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     forecast_files(cfg.checkpoint, cfg.input, cfg.output, cfg.format, cfg.device, cfg.batch_size,
-                   cfg.alias, cfg.channel_column)
+                   cfg.alias, cfg.channel_column, cfg.engine, cfg.workers, cfg.ray_address)
 
 
 if __name__ == "__main__":

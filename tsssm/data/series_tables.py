@@ -13,6 +13,7 @@ rows, no NaN, inf or -inf among the last ``lookback``. Values and dates are chec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +128,15 @@ def series_rows(frame: pd.DataFrame, layout: str, name: str, where: str) -> dict
 
 
 def read_series(path: Path, layout: str, channels: list[str], lookback: int,
-                notes: list[str]) -> list[Series]:
-    """Every series of one input file with ``channels`` in that order, checked for a model that
-    reads the last ``lookback`` rows; a note for each file with unused columns. A wide file's
-    series is named by the file."""
+                notes: list[str], ids: Sequence[str] | None = None) -> list[Series]:
+    """Every series of one input file (of a long file, only the series ``ids`` when given) with
+    ``channels`` in that order, checked for a model that reads the last ``lookback`` rows; a note
+    for each file with unused columns. A wide file's series is named by the file."""
     name = path.name.removesuffix(table_suffix(path, "input"))
-    return frame_series(read_table(path), layout, channels, lookback, notes, f"input {path}", name)
+    frame = read_table(path)
+    if ids is not None:
+        frame = frame[frame[LONG_KEYS[0]].astype(str).isin(ids)]
+    return frame_series(frame, layout, channels, lookback, notes, f"input {path}", name)
 
 
 def frame_series(frame: pd.DataFrame, layout: str, channels: list[str], lookback: int,

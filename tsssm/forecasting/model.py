@@ -87,11 +87,18 @@ class ForecastModel:
                  ) -> tuple[pd.DataFrame, str]:
         """The long table of forecasts of ``series`` and a line saying where its ``ds`` came
         from; notes on the series are appended to ``notes``."""
+        return self.table(series, self.forecasts(series, batch_size), channel_column, notes)
+
+    def table(self, series: Sequence[Series], values: dict[str, np.ndarray],
+              channel_column: bool = False, notes: list[str] | None = None
+              ) -> tuple[pd.DataFrame, str]:
+        """The long table of the forecasts ``values`` (``forecasts``) of ``series`` (their last
+        ``lookback`` rows suffice) and the line saying where its ``ds`` came from."""
         check_unique_ids(list(series))
         ds, source = forecast_dates(list(series), self.lookback, self.horizon, self.freq,
                                     [] if notes is None else notes)
-        table = long_table([s.unique_id for s in series], self.channels, {"ds": ds},
-                           self.forecasts(series, batch_size), channel_column)
+        table = long_table([s.unique_id for s in series], self.channels, {"ds": ds}, values,
+                           channel_column)
         return table, source
 
     def series(self, frame: pd.DataFrame, layout: str = "auto", name: str = "series",
