@@ -17,19 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from tsssm.data.series_tables import input_files, read_series, table_suffix, write_table
+from tsssm.forecasting.checkpoints import as_list
 from tsssm.forecasting.model import load
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
-
-
-def as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    """A config value that is one item or a list of them, as a list (None stays None)."""
-    if value is None:
-        return None
-    return [str(v) for v in value] if isinstance(value, (list, tuple, ListConfig)) else [str(value)]
 
 
 def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | Path,

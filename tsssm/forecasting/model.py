@@ -20,7 +20,7 @@ import torch
 
 from tsssm.data.series_tables import Series, check_unique_ids, frame_series
 from tsssm.data.tabular import named_columns
-from tsssm.forecasting.checkpoints import ForecastCheckpoint, load_forecasters
+from tsssm.forecasting.checkpoints import ForecastCheckpoint, as_list, load_forecasters
 from tsssm.forecasting.dates import forecast_dates
 from tsssm.forecasting.long_format import long_table, model_values
 from tsssm.run.device import resolve_device
@@ -122,6 +122,5 @@ def load(checkpoint: str | Path | Sequence[str | Path], alias: str | Sequence[st
     """A ``ForecastModel`` of one checkpoint or several; ``alias`` names their columns (one name
     per checkpoint), else each is named by its model config (``mamba``, ``mamba-2``);
     ``device``: ``cpu``, ``cuda[:INDEX]`` or ``auto``."""
-    paths = [checkpoint] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
-    aliases = [alias] if isinstance(alias, str) else None if alias is None else list(alias)
-    return ForecastModel(load_forecasters(paths, resolve_device(str(device)), aliases))
+    return ForecastModel(load_forecasters(as_list(checkpoint), resolve_device(str(device)),
+                                          as_list(alias)))
