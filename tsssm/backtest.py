@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from tsssm.data.series_tables import read_series, table_suffix, write_table
+from tsssm.data.series_tables import check_layout, read_series, table_suffix, write_table
 from tsssm.forecasting.checkpoints import as_list
-from tsssm.forecasting.backtest import backtest
-from tsssm.forecasting.model import load
+from tsssm.forecasting.backtest import backtest, check_windows
+from tsssm.forecasting.model import check_batch_size, load
 from tsssm.forecasting.refit import Refit
 from tsssm.forecasting.scores import backtest_scores
 from tsssm.run.entry_point import hydra_entry_point
@@ -55,13 +55,16 @@ def backtest_file(checkpoint: str | Path | Sequence[str | Path], source: str | P
         check_destination(path, [source, *paths], role)
     if scores_path.resolve() == output.resolve():
         raise ValueError(f"metrics {scores_path} is the output: give them two paths")
+    check_layout(layout)
+    check_batch_size(batch_size)
+    check_windows(n_windows, 1 if step_size is None else step_size)
     model = load(paths, as_list(alias), device)
     notes: list[str] = []
     series = read_series(source, layout, model.channels, model.lookback, notes)
     refitted = Refit(model, overrides or {}, device) if refit else None
     period = seasonality or model.checkpoints[0].seasonal_period or 1
-    result = backtest(model, series, n_windows, step_size or model.horizon, period, batch_size,
-                      refitted)
+    step = model.horizon if step_size is None else step_size
+    result = backtest(model, series, n_windows, step, period, batch_size, refitted)
     scores = backtest_scores(result.table, result.scales, model.names)
     write_table(result.table, output)
     write_table(scores, scores_path)
@@ -70,8 +73,8 @@ def backtest_file(checkpoint: str | Path | Sequence[str | Path], source: str | P
     overall = scores[scores["cutoff"] == "overall"].drop(columns="cutoff").set_index("metric")
     print(f"backtest: {len(series)} series x {n_windows} cutoffs x {model.horizon} steps by "
           f"{model.names}{' refit at every cutoff' if refit else ''} (MASE season {period})\n"
-          f"{overall.to_string()}\nwrote {output} ({len(result.table)} rows; columns "
-          f"{list(result.table.columns)}) and {scores_path}")
+          f"{overall.to_string()}\nwrote {output} ({len(result.table)} rows), columns "
+          f"{list(result.table.columns)}, and {scores_path}")
     return result.table, scores
 
 

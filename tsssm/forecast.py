@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from tsssm.data.series_tables import input_files, read_series, table_suffix, write_table
+from tsssm.data.series_tables import (check_layout, input_files, read_series, table_suffix,
+                                       write_table)
 from tsssm.forecasting.checkpoints import as_list
-from tsssm.forecasting.model import load
+from tsssm.forecasting.model import check_batch_size, load
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
 
@@ -36,6 +37,8 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     output = Path(output)
     table_suffix(output, "output")
     check_destination(output, [Path(source), *paths])
+    check_layout(layout)
+    check_batch_size(batch_size)
     model = load(paths, as_list(alias), device)
     notes: list[str] = []
     series = [s for path in input_files(Path(source))
@@ -48,7 +51,7 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     print(f"forecast: {len(series)} series x {model.horizon} steps x {len(model.channels)} "
           f"channels {model.channels} by {model.names} from {[str(p) for p in paths]} "
           f"(lookback {model.lookback}, device {device_name})\nds: {ds_source}\n"
-          f"wrote {output} ({len(table)} rows; columns {list(table.columns)})")
+          f"wrote {output} ({len(table)} rows), columns {list(table.columns)}")
     return table
 
 

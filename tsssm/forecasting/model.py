@@ -26,12 +26,17 @@ from tsssm.forecasting.long_format import long_table, model_values
 from tsssm.run.device import resolve_device
 
 
+def check_batch_size(batch_size: int) -> None:
+    """A positive integer."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
 @torch.no_grad()
 def predict_windows(model: ForecastCheckpoint, windows: np.ndarray, batch_size: int) -> np.ndarray:
     """Forecasts in original units of input windows ``(N, lookback, C)`` float64: ``(N, H, C)``,
     or ``(N, H, C, Q)`` for a quantile model."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_batch_size(batch_size)
     mean = model.task.scaler_mean.double().cpu().numpy()
     std = model.task.scaler_std.double().cpu().numpy()
     x = torch.from_numpy(((windows - mean) / std).astype(np.float32))
