@@ -17,6 +17,7 @@ from tsssm.run.record import RECORD_KEY
 
 DATA = Path(os.environ.get("TSSSM_DATA", REPO / "data"))
 RECORDINGS = ["0_george_0.wav", "1_jackson_1.wav", "2_lucas_2.wav", "3_theo_3.wav"]
+OFFSETS = [-2.0, -1.0, 0.0, 1.0, 2.0]  # the fixed quantile model's, in normalised units
 TINY_LM = ["task=lm", "model.backbone.d_model=16", "model.backbone.n_layers=1",
            "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
            "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
@@ -76,6 +77,16 @@ def forecasters(tmp_path_factory) -> dict[str, Path]:
                                                  "model.backbone.n_layers=1", "data.features=S"]),
             "quantile": train(root / "quantile", uri, [*FAST, "model=dlinear", "task.loss=quantile",
                                                        "task.levels=[80,90]"])}
+
+
+@pytest.fixture(scope="session")
+def fixed(forecasters, tmp_path_factory) -> dict[str, Path]:
+    """DLinear checkpoints forecasting the last value (``last_value``): a point model, and a
+    quantile model whose quantiles lie ``OFFSETS`` (times the channel's training std) around it."""
+    root = tmp_path_factory.mktemp("fixed")
+    return {"point": edited_weights(forecasters["dlinear"], root / "point.ckpt", last_value()),
+            "quantile": edited_weights(forecasters["quantile"], root / "quantile.ckpt",
+                                       last_value(OFFSETS))}
 
 
 @pytest.fixture(scope="session")

@@ -231,6 +231,6 @@ def test_the_command_line_writes_the_table_and_nothing_else(forecasters, tmp_pat
                             tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "forecast: 1 series x 12 steps x 1 channels ['x3']" in result.stdout
-    assert "wrote fc.csv (12 rows; columns ['unique_id', 'ds', 'mamba'])" in result.stdout
+    assert "wrote fc.csv (12 rows), columns ['unique_id', 'ds', 'mamba']" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.csv", "plant.csv"]
     assert len(pd.read_csv(tmp_path / "fc.csv")) == HORIZON

@@ -1,6 +1,6 @@
 """The forecast table in neuralforecast's long format, and the Python API that gives it:
 ``tsssm.load(checkpoint).predict(frame)``. Forecasts are hand-computable: a DLinear whose weights
-read the last input value forecasts that value at every step (``last_value``)."""
+read the last input value forecasts that value at every step (``tests.checkpoints.fixed``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 import tsssm
 from tests import cli
-from tests.checkpoints import edited_checkpoint, edited_weights, last_value
+from tests.checkpoints import edited_checkpoint
 from tsssm.data.synthetic import synthetic_frame
 from tsssm.forecast import forecast_files
 from tsssm.forecasting.checkpoints import unique_names
@@ -24,17 +24,6 @@ from tsssm.tasks.quantiles import QuantileLevels
 HORIZON = 12
 CHANNELS = ["x0", "x1", "x2", "x3"]
 SERIES = synthetic_frame(n_rows=200)
-OFFSETS = [-2.0, -1.0, 0.0, 1.0, 2.0]  # the quantile model's offsets, normalised units
-
-
-@pytest.fixture(scope="module")
-def fixed(forecasters, tmp_path_factory):
-    """DLinear checkpoints forecasting the last value: a point model, and a quantile model whose
-    quantiles lie ``OFFSETS`` (times the channel's training std) around it."""
-    root = tmp_path_factory.mktemp("fixed")
-    return {"point": edited_weights(forecasters["dlinear"], root / "point.ckpt", last_value()),
-            "quantile": edited_weights(forecasters["quantile"], root / "quantile.ckpt",
-                                       last_value(OFFSETS))}
 
 
 def test_the_long_table_is_series_then_channel_then_step():

@@ -21,22 +21,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
-from tsssm.data.series_tables import input_files, read_series, table_suffix, write_table
-from tsssm.forecasting.model import load
+from tsssm.data.series_tables import (check_layout, input_files, read_series, table_suffix,
+                                       write_table)
+from tsssm.forecasting.checkpoints import as_list
+from tsssm.forecasting.model import check_batch_size, load
 from tsssm.forecasting.ray_engine import forecast_on_ray
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
 
 ENGINES = ("local", "ray")
-
-
-def as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    """A config value that is one item or a list of them, as a list (None stays None)."""
-    if value is None:
-        return None
-    return [str(v) for v in value] if isinstance(value, (list, tuple, ListConfig)) else [str(value)]
 
 
 def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | Path,
@@ -51,6 +46,8 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     output = Path(output)
     table_suffix(output, "output")
     check_destination(output, [Path(source), *paths])
+    check_layout(layout)
+    check_batch_size(batch_size)
     check_engine(engine, workers)
     on_ray = engine == "ray"
     model = load(paths, as_list(alias), "cpu" if on_ray else device)
@@ -72,7 +69,7 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     print(f"forecast: {len(series)} series x {model.horizon} steps x {len(model.channels)} "
           f"channels {model.channels} by {model.names} from {[str(p) for p in paths]} "
           f"(lookback {model.lookback}, device {device_name})\nds: {ds_source}\n"
-          f"wrote {output} ({len(table)} rows; columns {list(table.columns)})")
+          f"wrote {output} ({len(table)} rows), columns {list(table.columns)}")
     return table
 
 

@@ -11,12 +11,13 @@ import torch
 from mlflow import MlflowClient
 from torch import nn
 
+from tests.checkpoints import edited_checkpoint
 from tests.models.test_forecast_values import Silent
 from tsssm.models.backbone import Backbone
 from tsssm.models.baselines import DLinear, SeasonalNaive
 from tsssm.models.forecaster import Forecaster
 from tsssm.models.shape import ForecastShape
-from tsssm.run.checkpoint import read_checkpoint
+from tsssm.run.checkpoint import load_task, read_checkpoint
 from tsssm.run.record import RECORD_KEY
 from tsssm.tasks.forecast import ForecastTask
 from tsssm.tasks.quantiles import QuantileLevels, pinball_loss
@@ -144,3 +145,18 @@ def test_a_quantile_run_logs_coverage_and_its_checkpoint_keeps_the_levels(foreca
 def test_a_config_without_a_loss_is_a_point_model():
     task = ForecastTask(Fixed(ForecastShape(2, 2, 1), [0.0]), torch.zeros(1), torch.ones(1))
     assert task.quantiles is None and not math.isnan(task.loss(torch.zeros(1), torch.ones(1)))
+
+
+@torch.no_grad()
+def test_a_checkpoint_recorded_before_the_loss_setting_loads_as_a_point_model(forecasters,
+                                                                              tmp_path):
+    def drop_loss(record):
+        for key in ("loss", "levels"):
+            record["config"]["task"].pop(key)
+
+    older = edited_checkpoint(forecasters["dlinear"], tmp_path / "older.ckpt", drop_loss)
+    assert "loss" not in read_checkpoint(older)[RECORD_KEY]["config"]["task"]
+    before, now = load_task(older, stage=None).task, load_task(forecasters["dlinear"], stage=None).task
+    assert before.quantiles is None and before.shape.n_quantiles == 1
+    x = torch.randn(3, 48, 4)
+    assert torch.equal(before.predict_step(x, 0), now.predict_step(x, 0))

@@ -73,10 +73,15 @@ def read_table(path: Path) -> pd.DataFrame:
     return read_frame(path)
 
 
-def table_layout(frame: pd.DataFrame, layout: str, where: str) -> str:
-    """``wide`` or ``long``: as asked; for ``auto``, long when it has ``unique_id`` and ``ds``."""
+def check_layout(layout: str) -> None:
+    """One of ``LAYOUTS``."""
     if layout not in LAYOUTS:
         raise ValueError(f"format must be one of {LAYOUTS}, got {layout!r}")
+
+
+def table_layout(frame: pd.DataFrame, layout: str, where: str) -> str:
+    """``wide`` or ``long``: as asked; for ``auto``, long when it has ``unique_id`` and ``ds``."""
+    check_layout(layout)
     is_long = set(LONG_KEYS) <= set(frame.columns)
     if layout == "long" and not is_long:
         raise ValueError(f"{where}: format=long needs columns {list(LONG_KEYS)}; "

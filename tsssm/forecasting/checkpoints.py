@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from omegaconf import ListConfig
 
 from tsssm.run.checkpoint import load_task
 from tsssm.tasks.forecast import ForecastTask
@@ -47,6 +48,13 @@ class ForecastCheckpoint:
     @property
     def quantiles(self) -> QuantileLevels | None:
         return self.task.quantiles
+
+
+def as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    """A config value that is one item or a list of them, as a list (None stays None)."""
+    if value is None:
+        return None
+    return [str(v) for v in value] if isinstance(value, (list, tuple, ListConfig)) else [str(value)]
 
 
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu",

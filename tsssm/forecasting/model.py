@@ -20,18 +20,23 @@ import torch
 
 from tsssm.data.series_tables import Series, check_unique_ids, frame_series
 from tsssm.data.tabular import named_columns
-from tsssm.forecasting.checkpoints import ForecastCheckpoint, load_forecasters
+from tsssm.forecasting.checkpoints import ForecastCheckpoint, as_list, load_forecasters
 from tsssm.forecasting.dates import forecast_dates
 from tsssm.forecasting.long_format import long_table, model_values
 from tsssm.run.device import resolve_device
+
+
+def check_batch_size(batch_size: int) -> None:
+    """A positive integer."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 @torch.no_grad()
 def predict_windows(model: ForecastCheckpoint, windows: np.ndarray, batch_size: int) -> np.ndarray:
     """Forecasts in original units of input windows ``(N, lookback, C)`` float64: ``(N, H, C)``,
     or ``(N, H, C, Q)`` for a quantile model."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_batch_size(batch_size)
     mean = model.task.scaler_mean.double().cpu().numpy()
     std = model.task.scaler_std.double().cpu().numpy()
     x = torch.from_numpy(((windows - mean) / std).astype(np.float32))
@@ -129,6 +134,5 @@ def load(checkpoint: str | Path | Sequence[str | Path], alias: str | Sequence[st
     """A ``ForecastModel`` of one checkpoint or several; ``alias`` names their columns (one name
     per checkpoint), else each is named by its model config (``mamba``, ``mamba-2``);
     ``device``: ``cpu``, ``cuda[:INDEX]`` or ``auto``."""
-    paths = [checkpoint] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
-    aliases = [alias] if isinstance(alias, str) else None if alias is None else list(alias)
-    return ForecastModel(load_forecasters(paths, resolve_device(str(device)), aliases))
+    return ForecastModel(load_forecasters(as_list(checkpoint), resolve_device(str(device)),
+                                          as_list(alias)))
