@@ -188,6 +188,7 @@ def test_a_checkpoint_that_recorded_the_recipe_as_task_fields_still_builds(tmp_p
     ("evaluate", ["checkpoint=best.ckpt"], "predictions"),
     ("forecast", ["checkpoint=best.ckpt", "input=in.csv", "output=out.parquet"], "format"),
     ("generate", ["checkpoint=best.ckpt"], "temperature"),
+    ("backtest", ["checkpoint=best.ckpt", "input=in.csv", "output=out.parquet"], "n_windows"),
 ])
 def test_the_other_entry_points_compose(tmp_path, entry_point, overrides, key):
     cfg = compose_fit(tmp_path, overrides, entry_point)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.compose import FAST, compose_fit
@@ -46,3 +48,16 @@ def test_a_baseline_without_a_backbone_is_evaluated_like_its_training_run(tmp_pa
     checkpoint = tmp_path / "train" / "outputs" / "checkpoints" / "best.ckpt"
     again = evaluate_with(tmp_path / "again", checkpoint)
     assert again["test/mse"] == pytest.approx(trained["test/mse"], rel=1e-6)
+
+
+def test_a_quantile_model_is_tested_for_coverage_and_predicts_every_quantile(forecasters,
+                                                                            tmp_path):
+    metrics = evaluate_with(tmp_path, forecasters["quantile"],
+                            f"predictions={tmp_path / 'predictions.parquet'}")
+    assert {"test/mse", "test/mae", "test/coverage_80", "test/coverage_90"} <= set(metrics)
+    predictions = pd.read_parquet(tmp_path / "predictions.parquet")
+    assert list(predictions.columns) == ["window", "step", "channel", "quantile", "forecast"]
+    assert sorted(predictions["quantile"].unique()) == [0, 1, 2, 3, 4]
+    ordered = predictions.pivot_table(index=["window", "step", "channel"], columns="quantile",
+                                      values="forecast").to_numpy()
+    assert (np.diff(ordered, axis=1) >= 0).all()

@@ -1,4 +1,5 @@
-"""forecast: a trained checkpoint and files of series in, a long table of forecasts out."""
+"""forecast: a trained checkpoint and files of series in, a long table of forecasts out (reading
+and checking the series; the table's layout and the Python API: test_forecast_table.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from tests import cli
 from tests.checkpoints import edited_checkpoint
 from tsssm.data.ltsf import LTSFDataModule
 from tsssm.data.synthetic import synthetic_frame
-from tsssm.forecast import forecast_files, load_forecaster
+from tsssm.forecast import forecast_files
+from tsssm.forecasting.checkpoints import load_forecaster
 from tsssm.run.checkpoint import CheckpointError, load_task
 from tsssm.tasks.language_model import LanguageModelTask
 
@@ -29,9 +31,10 @@ def forecast(checkpoint: Path, source: Path, output: Path, **options) -> pd.Data
     return forecast_files(checkpoint, source, output, device="cpu", **options)
 
 
-def by_step(table: pd.DataFrame, channels: list[str]) -> np.ndarray:
-    """One series' forecasts ``(H, C)`` from its long table."""
-    return table.pivot(index="ds", columns="channel", values="forecast")[channels].to_numpy()
+def by_step(table: pd.DataFrame, series: str, channels: list[str], model: str) -> np.ndarray:
+    """One series' forecasts ``(H, C)`` from its long table (ids ``<series>/<channel>``)."""
+    ids = [f"{series}/{channel}" for channel in channels]
+    return table.pivot(index="ds", columns="unique_id", values=model)[ids].to_numpy()
 
 
 @pytest.mark.parametrize("dates,freq", [
@@ -51,8 +54,9 @@ def test_a_wide_csv_is_forecast_as_training_fed_the_network(forecasters, tmp_pat
     frame.to_csv(tmp_path / "plant.csv", index=False)
     table = forecast(forecasters["dlinear"], tmp_path / "plant.csv", tmp_path / "fc.parquet")
     assert table.equals(pd.read_parquet(tmp_path / "fc.parquet"))
-    assert list(table.columns) == ["unique_id", "ds", "channel", "forecast"]
-    assert set(table["unique_id"]) == {"plant"} and len(table) == HORIZON * len(CHANNELS)
+    assert list(table.columns) == ["unique_id", "ds", "dlinear"]
+    assert list(table["unique_id"].unique()) == [f"plant/{c}" for c in CHANNELS]
+    assert len(table) == HORIZON * len(CHANNELS)
     future = pd.date_range(frame["date"].iloc[-1], periods=HORIZON + 1, freq="h")[1:]
     assert (pd.DatetimeIndex(table["ds"].unique()) == future).all()
     assert "dates continued at the checkpoint's frequency 'h'" in capsys.readouterr().out
@@ -61,14 +65,14 @@ def test_a_wide_csv_is_forecast_as_training_fed_the_network(forecasters, tmp_pat
     mean, std = task.scaler_mean.double().numpy(), task.scaler_std.double().numpy()
     window = frame[CHANNELS].to_numpy()[-LOOKBACK:]
     x = torch.from_numpy(((window - mean) / std).astype(np.float32))
-    assert np.array_equal(by_step(table, CHANNELS), task.predict_step(x[None], 0)[0].numpy())
+    assert np.array_equal(by_step(table, "plant", CHANNELS, "dlinear"), task.predict_step(x[None], 0)[0].numpy())
 
     trained = load_task(forecasters["dlinear"], stage="test")
     test_windows = trained.datamodule.datasets["test"]
     x_test, _ = test_windows[len(test_windows) - 1]
     # training normalised with the float64 scaler the checkpoint keeps as float32
     torch.testing.assert_close(x, x_test, rtol=0, atol=1e-6)
-    torch.testing.assert_close(torch.tensor(by_step(table, CHANNELS), dtype=torch.float32),
+    torch.testing.assert_close(torch.tensor(by_step(table, "plant", CHANNELS, "dlinear"), dtype=torch.float32),
                                trained.task.predict_step(x_test[None], 0)[0], rtol=1e-5, atol=1e-5)
 
 
@@ -84,10 +88,11 @@ def test_long_input_gives_one_series_per_unique_id_equal_to_its_wide_forecast(fo
         part.to_parquet(folder / f"{name}.parquet")
     from_long = forecast(forecasters["dlinear"], tmp_path / "stores.csv", tmp_path / "long.csv")
     from_wide = forecast(forecasters["dlinear"], folder, tmp_path / "wide.parquet", layout="wide")
-    assert sorted(from_long["unique_id"].unique()) == ["north", "south"]
+    assert sorted(from_long["unique_id"].unique()) == [f"{name}/{c}" for name in ("north", "south")
+                                                       for c in CHANNELS]
     pd.testing.assert_frame_equal(from_long, from_wide)
     written = pd.read_csv(tmp_path / "long.csv", parse_dates=["ds"])
-    assert np.array_equal(written["forecast"], from_long["forecast"])
+    assert np.array_equal(written["dlinear"], from_long["dlinear"])
     assert (written["ds"] == from_long["ds"]).all()
 
 
@@ -101,7 +106,8 @@ def test_a_univariate_model_reads_y_or_its_channel_and_ignores_other_columns(for
     assert "ignored columns ['x0', 'x1', 'x2']" in capsys.readouterr().out
     long = forecast(forecasters["mamba"], tmp_path / "y.csv", tmp_path / "long.csv")
     pd.testing.assert_frame_equal(wide, long)
-    assert set(long["channel"]) == {"x3"} and len(long) == HORIZON
+    assert list(long.columns) == ["unique_id", "ds", "mamba"]
+    assert set(long["unique_id"]) == {"all"} and len(long) == HORIZON
 
 
 @pytest.mark.parametrize("freq,dates,expected,says", [
@@ -128,7 +134,7 @@ def test_a_nan_before_the_lookback_is_not_read(forecasters, tmp_path):
     SERIES.iloc[:200].to_csv(tmp_path / "full.csv", index=False)
     gap = forecast(forecasters["dlinear"], tmp_path / "gap.csv", tmp_path / "gap.parquet")
     full = forecast(forecasters["dlinear"], tmp_path / "full.csv", tmp_path / "full.parquet")
-    assert np.array_equal(gap["forecast"], full["forecast"])
+    assert np.array_equal(gap["dlinear"], full["dlinear"])
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -225,6 +231,6 @@ def test_the_command_line_writes_the_table_and_nothing_else(forecasters, tmp_pat
                             tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "forecast: 1 series x 12 steps x 1 channels ['x3']" in result.stdout
-    assert "wrote fc.csv (12 rows)" in result.stdout
+    assert "wrote fc.csv (12 rows), columns ['unique_id', 'ds', 'mamba']" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.csv", "plant.csv"]
     assert len(pd.read_csv(tmp_path / "fc.csv")) == HORIZON

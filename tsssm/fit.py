@@ -1,7 +1,7 @@
 """``python -m tsssm.fit``: train and test one model on one dataset, tracked in MLflow.
 
-Builds the run from its Hydra config (``tsssm.run.build``: data module, network, task), adds the
-trainer and the MLflow logger, and runs Lightning's fit and test; no model maths lives here. The
+Runs ``tsssm.run.training.train_and_test`` on its Hydra config (data module, network, task,
+trainer and MLflow logger; Lightning's fit and test) in Hydra's run folder. The
 task config names the network wrapper (``task.net``): a forecaster over series (``task=forecast``)
 or a language model over tokens (``task=lm``), around the model config's backbone; the task says
 what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Examples::
@@ -14,24 +14,13 @@ what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Exampl
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from tsssm.run import tracking
-from tsssm.run.build import build
-from tsssm.run.ddp import distributed_job
-from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.entry_point import hydra_entry_point
-from tsssm.run.record import RunRecord, portable, recorded_config
-from tsssm.run.short_runs import best_score, tested_weights
-from tsssm.run.tracked_run import log_new_params, open_run, run_status
-from tsssm.tasks.base import Task
+from tsssm.run.training import objective_name, train_and_test
 
 
 def experiment_name(cfg: DictConfig) -> str:
@@ -41,82 +30,10 @@ def experiment_name(cfg: DictConfig) -> str:
     return HydraConfig.get().runtime.choices.get("experiment") or "default"
 
 
-def monitored(cfg: DictConfig) -> str:
-    """The validation metric that picks the best checkpoint, without its ``val/`` prefix."""
-    return str(cfg.callbacks.checkpoint.monitor).removeprefix("val/")
-
-
-def objective_name(cfg: DictConfig) -> str:
-    """``val/best_<metric>``: the monitored validation metric at the best checkpoint (for a model
-    with nothing to train, its one validation pass)."""
-    return f"val/best_{monitored(cfg)}"
-
-
-def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
-                    task: Task) -> tuple[str, dict[str, str]]:
-    """Run name and tags: model, dataset, the task's ``run_horizon`` (forecasts by horizon,
-    ``h96``; sequence models by window, ``L1024``) and seed."""
-    horizon = task.run_horizon(datamodule)
-    name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
-    return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
-
-
 def fit(cfg: DictConfig) -> dict[str, float]:
-    """Train (unless the network has nothing to train), test the best checkpoint, log everything."""
-    resumed = read_checkpoint(cfg.resume) if cfg.resume else None
-    datamodule, task = build(cfg)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_name, tags = run_description(cfg, datamodule, task)
-    tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
-    logger = open_run(experiment_name(cfg), run_name, tracking_uri, tags, resumed, cfg.resume)
-    resolved = portable(OmegaConf.to_container(cfg, resolve=True))
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
-                               task.checkpoint_record(datamodule)))
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
-    with run_status(logger), distributed_job(trainer):
-        n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
-        if trainer.is_global_zero:
-            log_run_start(logger, resolved, task, datamodule, n_params, trainer.world_size, out_dir)
-        if n_params:
-            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
-            best = best_score(trainer, f"val/{monitored(cfg)}")
-            logger.log_metrics({"trained_steps": float(trainer.global_step)})
-            results = trainer.test(task, datamodule=datamodule, ckpt_path=tested_weights(trainer),
-                                   weights_only=True)
-        else:
-            best = float(trainer.validate(task, datamodule=datamodule)[0][f"val/{monitored(cfg)}"])
-            results = trainer.test(task, datamodule=datamodule)
-        if best is not None:
-            logger.log_metrics({objective_name(cfg): best})
-        metrics = {objective_name(cfg): math.nan if best is None else best,
-                   **{k: float(v) for k, v in results[0].items()}}
-        if trainer.is_global_zero:
-            best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
-            if best_path:
-                tracking.log_artifact(logger, Path(best_path), "checkpoints")
-            for figure in task.figures(datamodule, out_dir, run_name, cfg.plot_windows):
-                tracking.log_artifact(logger, figure, "plots")
-            summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
-            print(f"\n{run_name}: {summary}\nMLflow: experiment '{experiment_name(cfg)}', "
-                  f"run {logger.run_id}, tracking URI {tracking_uri}\nOutputs: {out_dir}")
-    return metrics
-
-
-def log_run_start(logger, resolved: dict[str, Any], task: Task,
-                  datamodule: L.LightningDataModule, n_params: int, world_size: int,
-                  out_dir: Path) -> None:
-    """Params (the flattened config, size, world size, the task's ``start_metrics`` such as FLOPs
-    per token) and the config file."""
-    sizes = {"n_params": n_params, **task.start_metrics(datamodule)}
-    extra = {"world_size": str(world_size), **{key: str(value) for key, value in sizes.items()}}
-    metrics = {key: float(value) for key, value in sizes.items()}
-    log_new_params(logger, {**tracking.flatten_config(resolved), **extra})
-    logger.log_metrics(metrics)
-    config_file = out_dir / "config.yaml"
-    OmegaConf.save(resolved, config_file)
-    tracking.log_artifact(logger, config_file)
+    """Train (unless the network has nothing to train), test the best checkpoint, log everything:
+    ``train_and_test`` in Hydra's run folder, under the experiment's name."""
+    return train_and_test(cfg, Path(HydraConfig.get().runtime.output_dir), experiment_name(cfg))
 
 
 @hydra_entry_point("fit")

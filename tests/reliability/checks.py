@@ -52,7 +52,7 @@ def nothing_written_in_data(folder: Path, result: Result) -> None:
 def replaced_whole_without_temporaries(folder: Path, result: Result) -> None:
     """forecast.csv holds the new forecasts; the killed writer's temporary file is gone"""
     table = pd.read_csv(folder / "forecast.csv")
-    assert list(table.columns) == ["unique_id", "ds", "channel", "forecast"] and len(table) == 48
+    assert list(table.columns) == ["unique_id", "ds", "dlinear"] and len(table) == 48
     assert not [p.name for p in folder.iterdir() if ".tmp" in p.name]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tests.cli import subprocess_env
 
-ENTRY_POINTS = ("fit", "evaluate", "forecast", "generate", "compare")
+ENTRY_POINTS = ("fit", "evaluate", "forecast", "backtest", "generate", "compare")
 TIMEOUT_S = 300
 
 

@@ -13,6 +13,7 @@ rows, no NaN, inf or -inf among the last ``lookback``. Values and dates are chec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,11 +73,18 @@ def read_table(path: Path) -> pd.DataFrame:
     return read_frame(path)
 
 
-def table_layout(frame: pd.DataFrame, layout: str, path: Path) -> str:
+def check_layout(layout: str) -> None:
+    """One of ``LAYOUTS``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"format must be one of {LAYOUTS}, got {layout!r}")
+
+
+def table_layout(frame: pd.DataFrame, layout: str, where: str) -> str:
     """``wide`` or ``long``: as asked; for ``auto``, long when it has ``unique_id`` and ``ds``."""
+    check_layout(layout)
     is_long = set(LONG_KEYS) <= set(frame.columns)
     if layout == "long" and not is_long:
-        raise ValueError(f"input {path}: format=long needs columns {list(LONG_KEYS)}; "
+        raise ValueError(f"{where}: format=long needs columns {list(LONG_KEYS)}; "
                          f"found {list(frame.columns)}")
     if layout == "auto":
         return "long" if is_long else "wide"
@@ -109,14 +117,15 @@ def check_series(series: Series, rows: pd.Index, columns: list[str], lookback: i
                   f"the last lookback={lookback} rows")
 
 
-def series_rows(frame: pd.DataFrame, layout: str, path: Path) -> dict[str, np.ndarray]:
-    """The positions of each series' rows: the whole file (named by it) or each ``unique_id``."""
+def series_rows(frame: pd.DataFrame, layout: str, name: str, where: str) -> dict[str, np.ndarray]:
+    """The positions of each series' rows: the whole table (a wide table's series is ``name``) or
+    each ``unique_id``."""
     if layout == "wide":
-        return {path.name.removesuffix(table_suffix(path, "input")): np.arange(len(frame))}
+        return {name: np.arange(len(frame))}
     missing = frame["unique_id"].isna().to_numpy()
     if missing.any():
         row = frame.index[missing.argmax()]
-        raise ValueError(f"input {path}: unique_id is missing at row {row} (counting data rows "
+        raise ValueError(f"{where}: unique_id is missing at row {row} (counting data rows "
                          "from 0)")
     ids = frame["unique_id"].astype(str)
     rows = ids.groupby(ids).indices
@@ -124,17 +133,27 @@ def series_rows(frame: pd.DataFrame, layout: str, path: Path) -> dict[str, np.nd
 
 
 def read_series(path: Path, layout: str, channels: list[str], lookback: int,
-                notes: list[str]) -> list[Series]:
-    """Every series of one input file with ``channels`` in that order, checked for a model that
-    reads the last ``lookback`` rows; a note for each file with unused columns."""
+                notes: list[str], ids: Sequence[str] | None = None) -> list[Series]:
+    """Every series of one input file (of a long file, only the series ``ids`` when given) with
+    ``channels`` in that order, checked for a model that reads the last ``lookback`` rows; a note
+    for each file with unused columns. A wide file's series is named by the file."""
+    name = path.name.removesuffix(table_suffix(path, "input"))
     frame = read_table(path)
-    layout = table_layout(frame, layout, path)
+    if ids is not None:
+        frame = frame[frame[LONG_KEYS[0]].astype(str).isin(ids)]
+    return frame_series(frame, layout, channels, lookback, notes, f"input {path}", name)
+
+
+def frame_series(frame: pd.DataFrame, layout: str, channels: list[str], lookback: int,
+                 notes: list[str], where: str, name: str) -> list[Series]:
+    """Every series of a table (``where`` names it in messages; ``name`` names a wide table's one
+    series), checked as ``read_series`` checks a file's."""
+    layout = table_layout(frame, layout, where)
     if layout == "long":
         date_column, keys = "ds", list(LONG_KEYS)
     else:
         date_column = next((c for c in WIDE_DATE_COLUMNS if c in frame.columns), frame.columns[0])
         keys = [date_column]
-    where = f"input {path}"
     columns = channel_columns([c for c in frame.columns if c not in keys], channels, where)
     not_numeric = [f"{c} ({frame[c].dtype})" for c in columns
                    if not pd.api.types.is_numeric_dtype(frame[c])
@@ -143,11 +162,11 @@ def read_series(path: Path, layout: str, channels: list[str], lookback: int,
         raise ValueError(f"{where}: channel columns {', '.join(not_numeric)} must hold numbers")
     ignored = [c for c in frame.columns if c not in keys and c not in columns]
     if ignored:
-        notes.append(f"{path}: ignored columns {ignored} (not channels of the model)")
+        notes.append(f"{where}: ignored columns {ignored} (not channels of the model)")
     dates = parse_dates(frame[date_column], where)
     values = frame[columns].to_numpy(dtype=np.float64)
     found = []
-    for uid, rows in series_rows(frame, layout, path).items():
+    for uid, rows in series_rows(frame, layout, name, where).items():
         label = where if layout == "wide" else f"series {uid!r} of {where}"
         series = Series(uid, label, dates[rows], values[rows])
         check_series(series, frame.index[rows], columns, lookback)

@@ -77,10 +77,16 @@ def read_frame(path: Path, expected_format: str | None = None) -> pd.DataFrame:
     if len(frame) == 0:
         raise ValueError(f"{path}: header only, no data rows (columns {[str(c) for c in frame.columns]}); "
                          f"expected {_EXPECTED[file_format]}")
-    frame.columns = [str(column) for column in frame.columns]
+    return named_columns(frame, str(path))
+
+
+def named_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``frame`` with its column names as strings; names that repeat are an error naming
+    ``source``."""
+    frame = frame.set_axis([str(column) for column in frame.columns], axis=1)
     if frame.columns.has_duplicates:
         duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
-        raise ValueError(f"{path}: duplicated column names {duplicated}")
+        raise ValueError(f"{source}: duplicated column names {duplicated}")
     return frame
 
 

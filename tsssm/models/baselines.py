@@ -25,6 +25,9 @@ class SeasonalNaive(nn.Module):
         if period is None or period <= 0:
             raise ValueError("SeasonalNaive needs a positive seasonal period: set model.net.period "
                              f"or the dataset's period (got {period})")
+        if shape.n_quantiles > 1:
+            raise ValueError("SeasonalNaive forecasts one value per step and learns nothing, so it "
+                             "cannot forecast quantiles: use task.loss=mse with model=naive")
         if period > shape.lookback:
             raise ValueError(f"SeasonalNaive period {period} is longer than the lookback "
                              f"{shape.lookback}: the window holds no full season to repeat")
@@ -53,7 +56,8 @@ class MovingAverage(nn.Module):
 
 
 class DLinear(nn.Module):
-    """Trend + remainder, each through a linear map over time shared by channels (or one per channel)."""
+    """Trend + remainder, each through a linear map over time shared by channels (or one per
+    channel); a quantile model maps to ``horizon * n_quantiles`` values per channel."""
 
     def __init__(self, shape: ForecastShape, kernel_size: int = 25, individual: bool = False) -> None:
         super().__init__()
@@ -61,8 +65,9 @@ class DLinear(nn.Module):
         self.individual = individual
         self.decompose = MovingAverage(kernel_size)
         n_maps = shape.n_channels if individual else 1
-        self.trend = nn.ModuleList(nn.Linear(shape.lookback, shape.horizon) for _ in range(n_maps))
-        self.seasonal = nn.ModuleList(nn.Linear(shape.lookback, shape.horizon) for _ in range(n_maps))
+        outputs = shape.horizon * shape.n_quantiles
+        self.trend = nn.ModuleList(nn.Linear(shape.lookback, outputs) for _ in range(n_maps))
+        self.seasonal = nn.ModuleList(nn.Linear(shape.lookback, outputs) for _ in range(n_maps))
 
     def forward(self, x: Tensor) -> Tensor:
         trend = self.decompose(x)
@@ -73,4 +78,5 @@ class DLinear(nn.Module):
                              in enumerate(zip(self.seasonal, self.trend))], dim=1)
         else:
             y = self.seasonal[0](seasonal) + self.trend[0](trend)
+        y = y.unflatten(2, self.shape.outputs)  # (B, C, H) or (B, C, H, Q)
         return y.transpose(1, 2)
