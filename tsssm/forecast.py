@@ -30,7 +30,7 @@ from pandas.tseries.frequencies import to_offset
 from tsssm.data.series_tables import (LAYOUTS, Series, check_unique_ids, input_files, read_series,
                                        table_suffix, write_table)
 from tsssm.data.tabular import inferred_frequency
-from tsssm.run.checkpoint import load_task
+from tsssm.run.checkpoint import LoadedTask, load_task
 from tsssm.run.device import resolve_device
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
@@ -47,6 +47,12 @@ class ForecastCheckpoint:
     channels: list[str]
     freq: str | None
 
+    @classmethod
+    def from_loaded(cls, loaded: LoadedTask[ForecastTask]) -> ForecastCheckpoint:
+        """What forecasting needs of a checkpoint read back (``load_task``)."""
+        data = loaded.record["data"]
+        return cls(loaded.task, list(data["channel_names"]), data["freq"])
+
     @property
     def lookback(self) -> int:
         return self.task.shape.lookback
@@ -59,8 +65,8 @@ class ForecastCheckpoint:
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> ForecastCheckpoint:
     """The task of a forecasting checkpoint, weights and scaler loaded, built without its data."""
     loaded = load_task(path, expect=ForecastTask, stage=None)
-    data = loaded.record["data"]
-    return ForecastCheckpoint(loaded.task.to(device), list(data["channel_names"]), data["freq"])
+    loaded.task.to(device)
+    return ForecastCheckpoint.from_loaded(loaded)
 
 
 def future_dates(dates: pd.Index, horizon: int, freq: str | None) -> pd.Index | None:
@@ -138,6 +144,16 @@ def forecast_table(series: list[Series], forecasts: np.ndarray, ds: pd.Index,
                          "forecast": table[ForecastTask.prediction_value].to_numpy(dtype=np.float64)})
 
 
+def forecast_series(model: ForecastCheckpoint, series: list[Series], notes: list[str],
+                    batch_size: int = 256) -> tuple[pd.DataFrame, str]:
+    """The long table of forecasts of ``series`` (checked, ids unique), and where its ``ds``
+    came from; notes on the dates are added to ``notes``."""
+    check_unique_ids(series)
+    forecasts = predict(model, series, batch_size)
+    ds, ds_source = forecast_dates(series, model, notes)
+    return forecast_table(series, forecasts, ds, model.channels), ds_source
+
+
 def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Path,
                    layout: str = "auto", device: str = "auto",
                    batch_size: int = 256) -> pd.DataFrame:
@@ -154,10 +170,7 @@ def forecast_files(checkpoint: str | Path, source: str | Path, output: str | Pat
     notes: list[str] = []
     series = [s for path in input_files(Path(source))
               for s in read_series(path, layout, model.channels, model.lookback, notes)]
-    check_unique_ids(series)
-    forecasts = predict(model, series, batch_size)
-    ds, ds_source = forecast_dates(series, model, notes)
-    table = forecast_table(series, forecasts, ds, model.channels)
+    table, ds_source = forecast_series(model, series, notes, batch_size)
     write_table(table, output)
     for note in notes:
         print(f"note: {note}")

@@ -72,7 +72,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return read_frame(path)
 
 
-def table_layout(frame: pd.DataFrame, layout: str, path: Path) -> str:
+def table_layout(frame: pd.DataFrame, layout: str, path: Path | str) -> str:
     """``wide`` or ``long``: as asked; for ``auto``, long when it has ``unique_id`` and ``ds``."""
     is_long = set(LONG_KEYS) <= set(frame.columns)
     if layout == "long" and not is_long:
@@ -109,10 +109,12 @@ def check_series(series: Series, rows: pd.Index, columns: list[str], lookback: i
                   f"the last lookback={lookback} rows")
 
 
-def series_rows(frame: pd.DataFrame, layout: str, path: Path) -> dict[str, np.ndarray]:
-    """The positions of each series' rows: the whole file (named by it) or each ``unique_id``."""
+def series_rows(frame: pd.DataFrame, layout: str, path: Path | str,
+                series_id: str) -> dict[str, np.ndarray]:
+    """The positions of each series' rows: the whole table (named ``series_id``) or each
+    ``unique_id``."""
     if layout == "wide":
-        return {path.name.removesuffix(table_suffix(path, "input")): np.arange(len(frame))}
+        return {series_id: np.arange(len(frame))}
     missing = frame["unique_id"].isna().to_numpy()
     if missing.any():
         row = frame.index[missing.argmax()]
@@ -127,14 +129,21 @@ def read_series(path: Path, layout: str, channels: list[str], lookback: int,
                 notes: list[str]) -> list[Series]:
     """Every series of one input file with ``channels`` in that order, checked for a model that
     reads the last ``lookback`` rows; a note for each file with unused columns."""
-    frame = read_table(path)
-    layout = table_layout(frame, layout, path)
+    series_id = path.name.removesuffix(table_suffix(path, "input"))
+    return frame_series(read_table(path), str(path), series_id, layout, channels, lookback, notes)
+
+
+def frame_series(frame: pd.DataFrame, source: str, series_id: str, layout: str,
+                 channels: list[str], lookback: int, notes: list[str]) -> list[Series]:
+    """``read_series`` of a table read from ``source`` (named in messages); ``series_id`` names
+    the one series of a wide table."""
+    layout = table_layout(frame, layout, source)
     if layout == "long":
         date_column, keys = "ds", list(LONG_KEYS)
     else:
         date_column = next((c for c in WIDE_DATE_COLUMNS if c in frame.columns), frame.columns[0])
         keys = [date_column]
-    where = f"input {path}"
+    where = f"input {source}"
     columns = channel_columns([c for c in frame.columns if c not in keys], channels, where)
     not_numeric = [f"{c} ({frame[c].dtype})" for c in columns
                    if not pd.api.types.is_numeric_dtype(frame[c])
@@ -143,11 +152,11 @@ def read_series(path: Path, layout: str, channels: list[str], lookback: int,
         raise ValueError(f"{where}: channel columns {', '.join(not_numeric)} must hold numbers")
     ignored = [c for c in frame.columns if c not in keys and c not in columns]
     if ignored:
-        notes.append(f"{path}: ignored columns {ignored} (not channels of the model)")
+        notes.append(f"{source}: ignored columns {ignored} (not channels of the model)")
     dates = parse_dates(frame[date_column], where)
     values = frame[columns].to_numpy(dtype=np.float64)
     found = []
-    for uid, rows in series_rows(frame, layout, path).items():
+    for uid, rows in series_rows(frame, layout, source, series_id).items():
         label = where if layout == "wide" else f"series {uid!r} of {where}"
         series = Series(uid, label, dates[rows], values[rows])
         check_series(series, frame.index[rows], columns, lookback)

@@ -12,6 +12,7 @@ default); artifacts go to ``mlartifacts/`` beside that database, not wherever th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ TAG_SEED = "tsssm.seed"
 RUN_TAGS = (TAG_MODEL, TAG_DATASET, TAG_HORIZON, TAG_SEED)
 
 TRUNCATION_MARKER = "...[truncated]"
+NODE_LINK = re.compile(r"^\$\{\s*[A-Za-z_][\w.]*\s*\}$")  # ${model.backbone}: another node, no resolver
 
 
 class RunLookupError(LookupError):
@@ -105,6 +107,18 @@ def _flatten_into(flat: dict[str, str], key: str, value: Any) -> None:
             _flatten_into(flat, f"{key}.{sub_key}", item)
     else:
         flat[key] = str(value)
+
+
+def config_params(written: Mapping[str, Any], resolved: Mapping[str, Any]) -> dict[str, str]:
+    """The run's config as dotted params (``flatten_config`` of ``resolved``), each value once.
+
+    ``written`` is the same config before resolving. A node that only links to another one
+    (``task.net: ${model.net}``, ``model.net.backbone: ${model.backbone}``) is left out with
+    everything under it: its values are logged where they are defined.
+    """
+    links = [key for key, value in flatten_config(written).items() if NODE_LINK.match(value)]
+    return {key: value for key, value in flatten_config(resolved).items()
+            if not any(key == link or key.startswith(link + ".") for link in links)}
 
 
 def make_mlflow_logger(experiment: str, run_name: str, tracking_uri: str | None,
