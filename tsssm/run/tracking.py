@@ -33,6 +33,7 @@ TAG_DATASET = "tsssm.dataset"
 TAG_HORIZON = "tsssm.horizon"
 TAG_SEED = "tsssm.seed"
 RUN_TAGS = (TAG_MODEL, TAG_DATASET, TAG_HORIZON, TAG_SEED)
+TAG_COMPARED = "tsssm.compared"  # on compare's own runs: the experiments it compared
 
 TRUNCATION_MARKER = "...[truncated]"
 NODE_LINK = re.compile(r"^\$\{\s*[A-Za-z_][\w.]*\s*\}$")  # ${model.backbone}: another node, no resolver
@@ -163,7 +164,8 @@ def search_runs(experiment: str | Iterable[str], tracking_uri: str | None = None
     """Finished runs of one or more experiments, one row each (``mlflow.search_runs``' pandas layout).
 
     Sets MLflow's global tracking URI, as Lightning's logger does. An unknown experiment raises
-    ``RunLookupError`` listing the experiments the store has. Runs that failed or still run are left out.
+    ``RunLookupError`` listing the experiments the store has. Runs that failed or still run are left
+    out, and so are compare's own runs (tagged ``TAG_COMPARED``), which trained nothing.
     """
     names = [experiment] if isinstance(experiment, str) else list(experiment)
     uri = tracking_uri or default_tracking_uri()
@@ -176,8 +178,24 @@ def search_runs(experiment: str | Iterable[str], tracking_uri: str | None = None
             raise RunLookupError(f"experiment {name!r} not found in {uri}; experiments there: {existing}")
         ids.append(found.experiment_id)
     mlflow.set_tracking_uri(uri)
-    return mlflow.search_runs(experiment_ids=ids, filter_string="attributes.status = 'FINISHED'",
+    runs = mlflow.search_runs(experiment_ids=ids, filter_string="attributes.status = 'FINISHED'",
                               output_format="pandas")
+    compared = f"tags.{TAG_COMPARED}"
+    return runs[runs[compared].isna()].reset_index(drop=True) if compared in runs else runs
+
+
+def log_new_run(experiment: str, tracking_uri: str | None, run_name: str, tags: Mapping[str, str],
+                files: list[Path]) -> str:
+    """A new FINISHED run of ``experiment`` holding ``files`` as artifacts; returns its id."""
+    client = MlflowClient(tracking_uri or default_tracking_uri())
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise RunLookupError(f"experiment {experiment!r} not found in {tracking_uri}")
+    run = client.create_run(found.experiment_id, run_name=run_name, tags=dict(tags))
+    for path in files:
+        client.log_artifact(run.info.run_id, str(path))
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
 
 
 def log_to_training_run(run_id: str | None, tracking_uri: str | None, files: list[Path],
