@@ -62,6 +62,7 @@ def test_the_log_file_holds_what_the_console_showed(run):
     assert "smaller than the logging interval" in result.stderr  # a warning of Lightning's ...
     assert "[py.warnings][WARNING]" in log and "smaller than the logging interval" in log  # ... kept
     assert "GPU available" in result.stderr and "GPU available" in log
+    assert "Test metric" not in result.stdout, "the summary line reports the test, in the log too"
 
 
 def test_known_noise_is_filtered(run):

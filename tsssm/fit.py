@@ -91,10 +91,11 @@ def fit(cfg: DictConfig) -> dict[str, float]:
             best = best_score(trainer, f"val/{monitored(cfg)}")
             tracker.log_metrics({"trained_steps": float(trainer.global_step)})
             results = trainer.test(task, datamodule=datamodule, ckpt_path=tested_weights(trainer),
-                                   weights_only=True)
+                                   weights_only=True, verbose=False)
         else:
-            best = float(trainer.validate(task, datamodule=datamodule)[0][f"val/{monitored(cfg)}"])
-            results = trainer.test(task, datamodule=datamodule)
+            validated = trainer.validate(task, datamodule=datamodule, verbose=False)
+            best = float(validated[0][f"val/{monitored(cfg)}"])
+            results = trainer.test(task, datamodule=datamodule, verbose=False)
         if best is not None:
             tracker.log_metrics({objective_name(cfg): best})
         metrics = {objective_name(cfg): math.nan if best is None else best,
@@ -107,6 +108,8 @@ def fit(cfg: DictConfig) -> dict[str, float]:
                 tracker.log_artifact(figure, "plots")
             if best_path and cfg.logger.get("log_model") and task.serves_frames:
                 log.info("MLflow model: %s", tracker.log_model(Path(best_path), out_dir / CONFIG_FILE))
+            # Lightning's tables of the results are off (verbose=False): this line reports them,
+            # in the job's log file as well as on the console.
             summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
             log.info("\n%s: %s\n%s\nOutputs: %s", run_name, summary, tracker.where(), out_dir)
     return metrics
