@@ -1,15 +1,20 @@
 """``python -m tsssm.fit``: train and test one model on one dataset, tracked in MLflow.
 
 Builds the run from its Hydra config (``tsssm.run.build``: data module, network, task), adds the
-trainer and the MLflow logger, and runs Lightning's fit and test; no model maths lives here. The
+trainer and the run's tracking (``tsssm.run.trackers``: an MLflow run by default, ``logger=csv`` or
+``logger=tensorboard`` otherwise), and runs Lightning's fit and test; no model maths lives here. The
 task config names the network wrapper (``task.net``): a forecaster over series (``task=forecast``)
 or a language model over tokens (``task=lm``), around the model config's backbone; the task says
-what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Examples::
+what its run is named by, measures and draws (``tsssm.tasks.base.Task``), and whether its best
+checkpoint is logged as an MLflow model (``serves_frames``, ``logger.log_model``). The summary,
+like every line the job shows, also goes to the run folder's ``fit.log`` (``tsssm.run.console``).
+Examples::
 
     python -m tsssm.fit                                   # embedded default: synthetic series
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
     python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
     python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
+    python -m tsssm.fit experiment=ltsf/etth1 model=mamba debug=fdr logger=csv
 """
 
 from __future__ import annotations
