@@ -13,7 +13,7 @@ import logging
 
 import pandas as pd
 
-from tsssm.data.series_tables import LAYOUTS, frame_series
+from tsssm.data.series_tables import frame_series
 from tsssm.forecast import ForecastCheckpoint, forecast_series
 from tsssm.run.checkpoint import LoadedTask
 from tsssm.tasks.forecast import ForecastTask
@@ -22,19 +22,17 @@ log = logging.getLogger(__name__)
 FRAME_SERIES_ID = "series"  # the unique_id of a wide frame's one series
 
 
-def predict_frame(loaded: LoadedTask[ForecastTask], frame: pd.DataFrame,
-                  layout: str = "auto") -> pd.DataFrame:
-    """The next ``horizon`` steps of every series of ``frame`` (module docstring), in original
-    units; notes on the frame (unused columns, dates) are logged."""
+def predict_frame(loaded: LoadedTask[ForecastTask], frame: pd.DataFrame) -> pd.DataFrame:
+    """The next ``horizon`` steps of every series of ``frame`` (module docstring: long when it has
+    ``unique_id`` and ``ds``, else wide), in original units; notes on the frame (unused columns,
+    dates) are logged."""
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise ValueError(f"expected a non-empty pandas DataFrame of series, got {type(frame).__name__}"
                          f"{' with no rows' if isinstance(frame, pd.DataFrame) else ''}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     model = ForecastCheckpoint.from_loaded(loaded)
     notes: list[str] = []
     frame = frame.rename(columns=str)
-    series = frame_series(frame, "frame", FRAME_SERIES_ID, layout, model.channels, model.lookback,
+    series = frame_series(frame, "frame", FRAME_SERIES_ID, "auto", model.channels, model.lookback,
                           notes)
     table, _ = forecast_series(model, series, notes)
     for note in notes:
