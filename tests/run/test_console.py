@@ -8,7 +8,8 @@ import warnings
 
 import lightning as L
 
-from tests.compose import compose_fit
+from tests.compose import FAST, compose_fit
+from tsssm.fit import fit
 from tsssm.run.console import quiet_known_noise
 from tsssm.run.epoch_lines import EpochLines
 from tsssm.run.entry_point import register_resolvers
@@ -57,3 +58,15 @@ def test_epoch_lines_are_quiet_under_a_progress_bar(caplog):
     assert epoch_lines(caplog, L.Trainer(enable_progress_bar=True, **options)) == []
     (line,) = epoch_lines(caplog, L.Trainer(enable_progress_bar=False, **options))
     assert line.startswith("epoch 1/4  step 0")
+
+
+def test_a_validation_within_an_epoch_gets_its_own_line(tmp_path, caplog):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_fit(tmp_path, [*FAST, "model=dlinear", f"logger.tracking_uri={uri}",
+                                 "+trainer.val_check_interval=2"])
+    with caplog.at_level(logging.INFO, logger="tsssm"):
+        fit(cfg)
+    lines = [r.message for r in caplog.records if r.name == "tsssm.run.epoch_lines"]
+    assert [line.split()[:4] for line in lines] == [["epoch", "1/1", "step", "2"],
+                                                    ["epoch", "1/1", "step", "3"]]
+    assert "train/loss " in lines[0] and "val/mse " in lines[0]
