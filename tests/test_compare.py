@@ -18,11 +18,14 @@ import re
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 from mlflow.entities import Metric
 
 from tsssm import compare
+from tsssm.compare_plot import comparison_figure, fitted_limits
 from tsssm.run import tracking
 
 EXPERIMENT = "ltsf/etth1"
@@ -67,8 +70,12 @@ def uri(tmp_path_factory: pytest.TempPathFactory):
     mlflow.set_tracking_uri(None)
 
 
+def _seeds(uri: str, metrics=("test/mse", "test/mae")) -> pd.DataFrame:
+    return compare.per_seed(tracking.search_runs(EXPERIMENT, uri), list(metrics))
+
+
 def _table(uri: str, metrics=("test/mse", "test/mae")) -> pd.DataFrame:
-    return compare.aggregate(tracking.search_runs(EXPERIMENT, uri), list(metrics))
+    return compare.summarise(_seeds(uri, metrics), list(metrics))
 
 
 def test_aggregate_means_and_sample_stds_over_seeds(uri: str) -> None:
@@ -83,6 +90,14 @@ def test_aggregate_means_and_sample_stds_over_seeds(uri: str) -> None:
     assert table["test/mae_std"].iloc[1] == 0.0
     assert math.isnan(table["test/mse_std"].iloc[2]) and math.isnan(table["test/mae_std"].iloc[2])
     assert table["test/mse_n"].tolist() == [2, 2, 1]
+
+
+def test_the_interval_is_students_t_over_seeds(uri: str) -> None:
+    table = _table(uri)
+    t_975_one_dof = 12.706204736174698  # scipy.stats.t.ppf(0.975, 1)
+    assert table["test/mse_ci95"].iloc[0] == pytest.approx(t_975_one_dof * SQRT_0125 / math.sqrt(2))
+    assert table["test/mse_ci95"].iloc[1] == pytest.approx(t_975_one_dof * 1.0)  # sqrt(2)/sqrt(2)
+    assert math.isnan(table["test/mse_ci95"].iloc[2])  # one seed: no interval
 
 
 def test_markdown_table(uri: str) -> None:
@@ -112,8 +127,9 @@ def test_main_prints_and_writes_markdown_csv_and_png(uri: str, tmp_path: Path,
     assert "| etth1   | 96      | mamba | 0.5 ± 0.35 | 0.75 ± 0.35 | 2 |" in markdown
 
     csv = pd.read_csv(tmp_path / "results" / "etth1.csv")
-    assert csv.columns.tolist() == ["dataset", "horizon", "model", "n", "test/mse_mean", "test/mse_std",
-                                    "test/mse_n", "test/mae_mean", "test/mae_std", "test/mae_n"]
+    assert csv.columns.tolist() == ["dataset", "horizon", "model", "n",
+                                    "test/mse_mean", "test/mse_std", "test/mse_n", "test/mse_ci95",
+                                    "test/mae_mean", "test/mae_std", "test/mae_n", "test/mae_ci95"]
     assert csv["horizon"].tolist() == [96, 96, 192]
     assert csv["test/mse_mean"].tolist() == [0.5, 2.0, 4.0]
     assert csv["test/mse_std"].iloc[:2].tolist() == pytest.approx([SQRT_0125, math.sqrt(2.0)], abs=1e-15)
@@ -122,6 +138,51 @@ def test_main_prints_and_writes_markdown_csv_and_png(uri: str, tmp_path: Path,
     png = (tmp_path / "results" / "etth1.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["etth1.csv", "etth1.md", "etth1.png"]
+
+
+def test_the_files_are_logged_to_a_compare_run_that_is_never_compared(uri: str, tmp_path: Path,
+                                                                       capsys) -> None:
+    compare.main(["--experiment", EXPERIMENT, "--tracking-uri", uri, "--output",
+                  str(tmp_path / "etth1")])
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    runs = client.search_runs([experiment_id], f"tags.{tracking.TAG_COMPARED} = '{EXPERIMENT}'",
+                              order_by=["attributes.start_time DESC"])
+    assert runs and runs[0].info.run_name == "compare" and runs[0].info.status == "FINISHED"
+    logged = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert logged == {"etth1.md", "etth1.csv", "etth1.png"}
+    assert runs[0].info.run_id in capsys.readouterr().out
+    assert runs[0].info.run_id not in set(tracking.search_runs(EXPERIMENT, uri)["run_id"])
+
+
+def test_the_figure_has_a_panel_per_metric_fitted_to_its_data(uri: str) -> None:
+    metrics = ["test/mse", "test/mae"]
+    seeds = _seeds(uri, metrics)
+    table = compare.summarise(seeds, metrics)
+    figure = comparison_figure(seeds, table, metrics, "etth1")
+    axes = figure.get_axes()
+    assert [ax.get_ylabel() for ax in axes] == metrics
+    for ax, metric in zip(axes, metrics):
+        low, high = ax.get_ylim()
+        ends = pd.concat([seeds[metric], table[f"{metric}_mean"] - table[f"{metric}_ci95"].fillna(0),
+                          table[f"{metric}_mean"] + table[f"{metric}_ci95"].fillna(0)])
+        span = ends.max() - ends.min()
+        assert low == pytest.approx(ends.min() - 0.08 * span)
+        assert high == pytest.approx(ends.max() + 0.08 * span)
+        points = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections
+                                 if isinstance(c, PathCollection)])
+        assert sorted(points) == sorted(seeds[metric]), "every seed a point"
+    (legend,) = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["mamba", "s4"]
+    figure.draw_without_rendering()  # lays the figure out
+    legend_box = legend.get_window_extent()
+    assert all(legend_box.x0 >= ax.get_window_extent().x1 for ax in axes), "legend outside the panels"
+
+
+def test_fitted_limits_do_not_start_at_zero() -> None:
+    low, high = fitted_limits(np.array([0.40, 0.42, np.nan, 0.45]))
+    assert low == pytest.approx(0.40 - 0.08 * 0.05) and high == pytest.approx(0.45 + 0.08 * 0.05)
+    assert fitted_limits(np.array([2.0])) == pytest.approx((2.0 - 0.016, 2.0 + 0.016))
 
 
 def test_main_takes_several_experiments(uri: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -74,12 +74,27 @@ def test_generation_json_reports_speed_and_memory(audio_run):
 def test_samples_are_logged_to_the_training_run(trained, audio_run):
     _, result = audio_run
     run_id = torch.load(trained["audio"], weights_only=False)[RECORD_KEY]["run_id"]
+    folder = result["training_run"]["artifact_path"]
+    assert re.fullmatch(r"samples/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{6}Z", folder)
     client = mlflow.MlflowClient(trained["uri"])
-    logged = {a.path for a in client.list_artifacts(run_id, "samples")}
-    assert logged == {f"samples/{name}" for name in
+    logged = {a.path for a in client.list_artifacts(run_id, folder)}
+    assert logged == {f"{folder}/{name}" for name in
                       ("sample_000.wav", "sample_000.png", "sample_001.wav", "sample_001.png",
                        "generation.json")}
     assert run_id in result["mlflow"] and result["mlflow"].startswith("logged 5 files")
+
+
+def test_each_call_logs_its_samples_in_a_folder_of_its_own(trained, tmp_path):
+    first = generate_with(trained["bytes"], tmp_path / "first", "n=1", "length=4")
+    second = generate_with(trained["bytes"], tmp_path / "second", "n=1", "length=4")
+    folders = [result["training_run"]["artifact_path"] for result in (first, second)]
+    assert folders[0] != folders[1]
+    run_id = torch.load(trained["bytes"], weights_only=False)[RECORD_KEY]["run_id"]
+    client = mlflow.MlflowClient(trained["uri"])
+    logged = {a.path for a in client.list_artifacts(run_id, "samples")}
+    assert set(folders) <= logged
+    for folder in folders:
+        assert f"{folder}/generation.json" in {a.path for a in client.list_artifacts(run_id, folder)}
 
 
 def test_an_audio_prompt_starts_the_sample(trained, tmp_path):

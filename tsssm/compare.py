@@ -5,8 +5,12 @@
 
 Runs are grouped by their tags (``tsssm.run.tracking.RUN_TAGS``), not by params, so the table does not care how
 the config was laid out. A seed that was run twice counts once: its latest finished run. ``--output PREFIX``
-writes ``PREFIX.md`` (the printed table), ``PREFIX.csv`` (mean, std and n of every metric, as numbers) and
-``PREFIX.png`` (bars of the first metric with std error bars), each written atomically.
+writes ``PREFIX.md`` (the printed table), ``PREFIX.csv`` (mean, std, n and the 95% t-interval's
+half-width of every metric, as numbers) and ``PREFIX.png`` (a panel per metric: every seed, the
+mean and its 95% interval: ``tsssm.compare_plot``), each written atomically. The three files are
+also logged to MLflow, as the artifacts of a dedicated run named ``compare`` in the (first)
+compared experiment, tagged ``tsssm.compared`` with the experiments compared; a new run each
+time, and never itself compared (``tsssm.run.tracking.search_runs`` leaves such runs out).
 """
 
 from __future__ import annotations
@@ -17,39 +21,59 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from scipy import stats
 
+from tsssm.compare_plot import comparison_figure
 from tsssm.data.atomic import write_atomically
 from tsssm.run.errors import reported
-from tsssm.run.tracking import RUN_TAGS, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError, search_runs
+from tsssm.run.tracking import (RUN_TAGS, TAG_COMPARED, TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED,
+                                 RunLookupError, log_new_run, search_runs)
 
 GROUP = ["dataset", "horizon", "model"]
 DEFAULT_METRICS = ("test/mse", "test/mae")
+COMPARE_RUN_NAME = "compare"
 
 
-def aggregate(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per dataset x horizon x model: ``n`` seeds, then ``{metric}_mean``, ``_std``, ``_n`` per metric.
-
-    ``runs`` is ``mlflow.search_runs``' frame. std is the sample std (ddof=1), NaN for a single seed.
-    Sorted by dataset, horizon (numerically where it is a number), model.
-    """
+def per_seed(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per dataset x horizon x model x seed (its latest finished run): ``GROUP``, ``seed``
+    and a column per metric. ``runs`` is ``mlflow.search_runs``' frame."""
     _require_tags(runs)
     _require_metrics(runs, metrics)
     runs = runs.rename(columns={f"tags.{TAG_DATASET}": "dataset", f"tags.{TAG_HORIZON}": "horizon",
-                                f"tags.{TAG_MODEL}": "model", f"tags.{TAG_SEED}": "seed"})
-    runs = _latest_run_per_seed(runs)
-    grouped = runs.groupby(GROUP, sort=False)
+                                f"tags.{TAG_MODEL}": "model", f"tags.{TAG_SEED}": "seed",
+                                **{f"metrics.{metric}": metric for metric in metrics}})
+    return _latest_run_per_seed(runs)[GROUP + ["seed", *metrics]].reset_index(drop=True)
+
+
+def summarise(seeds: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per dataset x horizon x model: ``n`` seeds, then per metric ``{metric}_mean``,
+    ``_std``, ``_n`` and ``_ci95``.
+
+    ``seeds`` is ``per_seed``'s frame. std is the sample std (ddof=1), NaN for a single seed;
+    ci95 is the half-width of the 95% t-interval of the mean over seeds (``t_interval``).
+    Sorted by dataset, horizon (numerically where it is a number), model.
+    """
+    grouped = seeds.groupby(GROUP, sort=False)
     table = grouped.size().rename("n").to_frame()
     for metric in metrics:
-        values = grouped[f"metrics.{metric}"]
+        values = grouped[metric]
         table[f"{metric}_mean"] = values.mean()
         table[f"{metric}_std"] = values.std(ddof=1)
         table[f"{metric}_n"] = values.count()
+        table[f"{metric}_ci95"] = t_interval(table[f"{metric}_std"], table[f"{metric}_n"])
     table = table.reset_index()
     horizon_number = pd.to_numeric(table["horizon"], errors="coerce")
     order = table.assign(_h=horizon_number).sort_values(["dataset", "_h", "horizon", "model"], kind="stable")
     return table.loc[order.index].reset_index(drop=True)
+
+
+def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
+    """Half-width of the ``level`` t-interval of a mean of ``n`` values with sample std ``std``
+    (Student's t, n - 1 degrees of freedom); NaN below two values."""
+    quantile = stats.t.ppf(0.5 + level / 2, (n - 1).where(n > 1))
+    return pd.Series(quantile, index=std.index) * std / np.sqrt(n)
 
 
 def _require_tags(runs: pd.DataFrame) -> None:
@@ -103,39 +127,23 @@ def _markdown_row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
 
 
-def plot_bars(table: pd.DataFrame, metric: str, path: Path, title: str) -> None:
-    """Grouped bars: one group per dataset x horizon, one bar per model, std as error bars.
-
-    A bare ``Figure`` renders with Agg and touches no pyplot state, so no display is ever needed.
-    """
-    labels = table["dataset"] + "\nh=" + table["horizon"]
-    groups = list(dict.fromkeys(labels))
-    models = sorted(table["model"].unique())
-    width = 0.8 / len(models)
-    fig = Figure(figsize=(min(18.0, max(5.0, 0.25 * len(groups) * (len(models) + 1))), 4.0))
-    ax = fig.subplots()
-    for i, model in enumerate(models):
-        rows = table[table["model"] == model]
-        offset = (i - (len(models) - 1) / 2) * width
-        positions = [groups.index(label) + offset for label in labels[rows.index]]
-        ax.bar(positions, rows[f"{metric}_mean"], width, yerr=rows[f"{metric}_std"].fillna(0.0),
-               capsize=3, label=model)
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylabel(metric)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-
-
-def write_outputs(table: pd.DataFrame, metrics: Sequence[str], prefix: Path, title: str) -> list[Path]:
-    """``PREFIX.md``, ``PREFIX.csv`` and ``PREFIX.png``; returns their paths."""
+def write_outputs(seeds: pd.DataFrame, table: pd.DataFrame, metrics: Sequence[str], prefix: Path,
+                  title: str) -> list[Path]:
+    """``PREFIX.md``, ``PREFIX.csv`` and ``PREFIX.png`` (``comparison_figure``); returns their paths."""
     md, csv, png = (prefix.with_name(prefix.name + suffix) for suffix in (".md", ".csv", ".png"))
     markdown = to_markdown(table, metrics)
     write_atomically(md, lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
     write_atomically(csv, lambda tmp: table.to_csv(tmp, index=False))
-    plot_bars(table, metrics[0], png, title)
+    figure = comparison_figure(seeds, table, metrics, title)
+    write_atomically(png, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     return [md, csv, png]
+
+
+def log_comparison(experiments: Sequence[str], tracking_uri: str | None, files: list[Path]) -> str:
+    """``files`` logged to a new ``compare`` run of the first of ``experiments`` (module
+    docstring); returns its id."""
+    return log_new_run(experiments[0], tracking_uri, COMPARE_RUN_NAME,
+                       {TAG_COMPARED: ", ".join(experiments)}, files)
 
 
 @reported
@@ -146,18 +154,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default=None,
                         help="MLflow tracking URI (default: sqlite ./mlflow.db)")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="METRIC",
-                        help="metrics to tabulate; the first is plotted (default: %(default)s)")
+                        help="metrics to tabulate and plot, a panel each (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=None, metavar="PREFIX",
-                        help="write PREFIX.md, PREFIX.csv and PREFIX.png")
+                        help="write PREFIX.md, PREFIX.csv and PREFIX.png, and log them to MLflow")
     args = parser.parse_args(argv)
     runs = search_runs(args.experiment, args.tracking_uri)
     if runs.empty:
         raise RunLookupError(f"no finished runs in experiment(s) {args.experiment}")
-    table = aggregate(runs, args.metrics)
+    seeds = per_seed(runs, args.metrics)
+    table = summarise(seeds, args.metrics)
     print(to_markdown(table, args.metrics), end="")
     if args.output is not None:
-        for path in write_outputs(table, args.metrics, args.output, title=", ".join(args.experiment)):
+        title = ", ".join(args.experiment)
+        files = write_outputs(seeds, table, args.metrics, args.output, title)
+        for path in files:
             print(f"wrote {path}")
+        run_id = log_comparison(args.experiment, args.tracking_uri, files)
+        print(f"MLflow: logged {len(files)} files to run {run_id} ('{COMPARE_RUN_NAME}') of "
+              f"experiment '{args.experiment[0]}'")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
 """``python -m tsssm.fit``: train and test one model on one dataset, tracked in MLflow.
 
 Runs ``tsssm.run.training.train_and_test`` on its Hydra config (data module, network, task,
-trainer and MLflow logger; Lightning's fit and test) in Hydra's run folder. The
-task config names the network wrapper (``task.net``): a forecaster over series (``task=forecast``)
-or a language model over tokens (``task=lm``), around the model config's backbone; the task says
-what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Examples::
+trainer and the run's tracking: an MLflow run by default, ``logger=csv`` or ``logger=tensorboard``
+otherwise; Lightning's fit and test) in Hydra's run folder. The task config names the network
+wrapper (``task.net``): a forecaster over series (``task=forecast``) or a language model over
+tokens (``task=lm``), around the model config's backbone; the task says what its run is named by,
+measures and draws (``tsssm.tasks.base.Task``), and whether its best checkpoint is logged as an
+MLflow model (``serves_frames``, ``logger.log_model``). The summary, like every line the job
+shows, also goes to the run folder's ``fit.log`` (``tsssm.run.console``). Examples::
 
     python -m tsssm.fit                                   # embedded default: synthetic series
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
     python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
     python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
+    python -m tsssm.fit experiment=ltsf/etth1 model=mamba debug=fdr logger=csv
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from tsssm.run.training import objective_name, train_and_test
 
 def experiment_name(cfg: DictConfig) -> str:
     """The configured MLflow experiment, else the Hydra experiment (``ltsf/etth1``), else ``default``."""
-    if cfg.logger.experiment_name:
+    if cfg.logger.get("experiment_name"):
         return str(cfg.logger.experiment_name)
     return HydraConfig.get().runtime.choices.get("experiment") or "default"
 

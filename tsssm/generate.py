@@ -11,8 +11,9 @@ Outputs, in ``output`` (prompts and samples take the data's form: ``tsssm.tasks.
 - ``sample_000.wav`` + ``sample_000.png`` ... (audio) or ``sample_000.txt`` ... (text, token ids);
 - ``generation.json``: the settings and the measurements, ``tokens_per_s`` and ``memory``
   (``tsssm.run.timed_generation`` says how each is measured).
-The files are also logged, under ``samples/``, to the MLflow run that trained the checkpoint when
-the checkpoint names one and its tracking store can be reached. Examples::
+The files are also logged, under ``samples/<UTC time of the call>/`` (each call a folder of its
+own), to the MLflow run that trained the checkpoint when the checkpoint names one and its tracking
+store can be reached. Examples::
 
     python -m tsssm.generate checkpoint=outputs/2026-01-01/12-00-00/checkpoints/best.ckpt
     python -m tsssm.generate checkpoint=best.ckpt n=2 length=16000 prompt=voice.wav prompt_length=4000
@@ -24,6 +25,7 @@ the checkpoint names one and its tracking store can be reached. Examples::
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from tsssm.tasks.language_model import LanguageModelTask
 from tsssm.tasks.sample_formats import SampleFormat
 
 SAMPLES_ARTIFACT_PATH = "samples"
+CALL_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S.%fZ"  # a folder name on every artifact store
 REPORT_NAME = "generation.json"
 
 
@@ -74,6 +77,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     batch = prompt.ids.to(device).unsqueeze(0).expand(n, -1).contiguous()
     tokens, measured = timed_generation(task.net, batch, length, cfg.temperature, cfg.top_p, cfg.seed)
     samples = tokens[:, prompt.skip:]
+    artifact_path = f"{SAMPLES_ARTIFACT_PATH}/{datetime.now(timezone.utc):{CALL_TIME_FORMAT}}"
     model_name = record["config"]["model"]["name"]
     title = f"{model_name}-{datamodule.dataset_name}, T={cfg.temperature}"
     files = form.write(samples, out_dir, title)
@@ -84,11 +88,12 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
               "top_p": cfg.top_p, "seed": cfg.seed, "overrides": overrides, **measured,
               "samples": [path.name for path in files],
               "training_run": {"run_id": record.get("run_id"),
-                               "tracking_uri": record.get("tracking_uri")},
+                               "tracking_uri": record.get("tracking_uri"),
+                               "artifact_path": artifact_path},
               **form.report()}
     files.append(write_text_atomically(out_dir / REPORT_NAME, json.dumps(report, indent=1) + "\n"))
     logged = log_to_training_run(record.get("run_id"), record.get("tracking_uri"), files,
-                                 SAMPLES_ARTIFACT_PATH)
+                                 artifact_path)
     print_summary(form, samples, report, out_dir, logged)
     return {**report, "files": files, "mlflow": logged}
 

@@ -9,6 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from tests.compose import compose_fit
 from tsssm.run import tracking
 
 EXPERIMENT = "ltsf/etth1"
@@ -147,3 +148,14 @@ def test_search_runs_names_the_experiments_that_exist(store, finished_run) -> No
     _, uri = store
     with pytest.raises(tracking.RunLookupError, match=r"'ltsf/etth2' not found.*'ltsf/etth1'"):
         tracking.search_runs(["ltsf/etth1", "ltsf/etth2"], uri)
+
+
+def test_config_params_log_a_linked_node_once_where_it_is_defined(tmp_path):
+    cfg = compose_fit(tmp_path, ["model=mamba"])
+    written = OmegaConf.to_container(cfg, resolve=False)
+    params = tracking.config_params(written, OmegaConf.to_container(cfg, resolve=True))
+    assert params["model.backbone.d_model"] == "64" and params["model.patch_len"] == "16"
+    assert params["callbacks.checkpoint.dirpath"] == str(tmp_path / "outputs" / "checkpoints")
+    for linked in ("task.net", "task.optim", "model.net.backbone", "model.net.patch_len"):
+        assert not [key for key in params if key == linked or key.startswith(linked + ".")], linked
+    assert set(params) <= set(tracking.flatten_config(cfg))

@@ -90,7 +90,7 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
         self.spec: TabularSpec | None = get_tabular_spec(name) if name is not None else None
         if synthetic is not None and (self.spec is None or self.spec.name != "synthetic"):
             raise ValueError(f"synthetic options are only used with name='synthetic', not with {name=}, {path=}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the run logs its config itself, once
         self.path = None if path is None else Path(path)
         self.root = root
         self.lookback = lookback

@@ -11,8 +11,12 @@ every error goes through with Hydra's full traceback. In a multirun, a job that 
 (``error: job N (its overrides): ...``) and the sweep goes on, as Hydra's own launcher would; the
 sweep then exits with the failed jobs' status.
 
+Every job starts with the libraries' log lines routed into its log and their known noise quieted
+(``tsssm.run.console``).
+
 Resolvers: ``${tsssm.pid:}``, the process id, which ``conf/hydra/output/unique.yaml`` puts in every
-run folder's name, so two jobs started in the same second never share a folder.
+run folder's name, so two jobs started in the same second never share a folder;
+``${tsssm.on_terminal:}``, whether stdout is a terminal (the trainer's progress bar).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from tsssm.run.console import on_terminal, quiet_known_noise, route_library_logs
 from tsssm.run.errors import debug_requested, exit_with, report
 
 CONFIG_PATH = "../conf"  # relative to the entry point's own module: tsssm/<name>.py
@@ -38,6 +43,7 @@ HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
 def register_resolvers() -> None:
     """Resolvers of tsssm's configs (module docstring); registering again replaces them."""
     OmegaConf.register_new_resolver("tsssm.pid", os.getpid, replace=True)
+    OmegaConf.register_new_resolver("tsssm.on_terminal", on_terminal, replace=True)
 
 
 @contextmanager
@@ -69,6 +75,8 @@ def hydra_entry_point(config_name: str) -> Callable[[Callable[[DictConfig], Any]
 
         @functools.wraps(job)
         def reported_job(cfg: DictConfig) -> Any:
+            route_library_logs()
+            quiet_known_noise()
             if debugging:
                 return job(cfg)
             with environment_variable(HYDRA_FULL_ERROR, None):

@@ -15,10 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
-from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 RECORD_KEY = "tsssm"
@@ -27,12 +26,18 @@ CONFIG_AS_WRITTEN = 2  # record "format": 1 (absent) held the config resolved, 2
 RESOLVER_CALL = re.compile(r"(?<!\\)\$\{\s*[A-Za-z_][\w.]*\s*:")  # ${hydra:...}, ${oc.env:...}
 
 
+class TrackedRun(Protocol):
+    """Where a run is tracked: its MLflow run id, None for a run not in MLflow."""
+
+    run_id: str | None
+
+
 class RunRecord(L.Callback):
     """Stores the config (``recorded_config``), the MLflow run and the task's record of its data
     (``data``: ``Task.checkpoint_record``, None for a task that keeps none) in every checkpoint this
     trainer writes."""
 
-    def __init__(self, config: Mapping[str, Any], logger: MLFlowLogger, tracking_uri: str,
+    def __init__(self, config: Mapping[str, Any], logger: TrackedRun, tracking_uri: str | None,
                  data: Mapping[str, Any] | None = None) -> None:
         self.config = dict(config)
         self.logger = logger

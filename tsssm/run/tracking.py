@@ -12,6 +12,7 @@ default); artifacts go to ``mlartifacts/`` beside that database, not wherever th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,10 @@ TAG_DATASET = "tsssm.dataset"
 TAG_HORIZON = "tsssm.horizon"
 TAG_SEED = "tsssm.seed"
 RUN_TAGS = (TAG_MODEL, TAG_DATASET, TAG_HORIZON, TAG_SEED)
+TAG_COMPARED = "tsssm.compared"  # on compare's own runs: the experiments it compared
 
 TRUNCATION_MARKER = "...[truncated]"
+NODE_LINK = re.compile(r"^\$\{\s*[A-Za-z_][\w.]*\s*\}$")  # ${model.backbone}: another node, no resolver
 
 
 class RunLookupError(LookupError):
@@ -107,6 +110,18 @@ def _flatten_into(flat: dict[str, str], key: str, value: Any) -> None:
         flat[key] = str(value)
 
 
+def config_params(written: Mapping[str, Any], resolved: Mapping[str, Any]) -> dict[str, str]:
+    """The run's config as dotted params (``flatten_config`` of ``resolved``), each value once.
+
+    ``written`` is the same config before resolving. A node that only links to another one
+    (``task.net: ${model.net}``, ``model.net.backbone: ${model.backbone}``) is left out with
+    everything under it: its values are logged where they are defined.
+    """
+    links = [key for key, value in flatten_config(written).items() if NODE_LINK.match(value)]
+    return {key: value for key, value in flatten_config(resolved).items()
+            if not any(key == link or key.startswith(link + ".") for link in links)}
+
+
 def make_mlflow_logger(experiment: str, run_name: str, tracking_uri: str | None,
                        tags: Mapping[str, str], run_id: str | None = None) -> MLFlowLogger:
     """Lightning's MLflow logger on an explicit store; it creates a missing experiment with our artifact root.
@@ -149,7 +164,8 @@ def search_runs(experiment: str | Iterable[str], tracking_uri: str | None = None
     """Finished runs of one or more experiments, one row each (``mlflow.search_runs``' pandas layout).
 
     Sets MLflow's global tracking URI, as Lightning's logger does. An unknown experiment raises
-    ``RunLookupError`` listing the experiments the store has. Runs that failed or still run are left out.
+    ``RunLookupError`` listing the experiments the store has. Runs that failed or still run are left
+    out, and so are compare's own runs (tagged ``TAG_COMPARED``), which trained nothing.
     """
     names = [experiment] if isinstance(experiment, str) else list(experiment)
     uri = tracking_uri or default_tracking_uri()
@@ -162,8 +178,24 @@ def search_runs(experiment: str | Iterable[str], tracking_uri: str | None = None
             raise RunLookupError(f"experiment {name!r} not found in {uri}; experiments there: {existing}")
         ids.append(found.experiment_id)
     mlflow.set_tracking_uri(uri)
-    return mlflow.search_runs(experiment_ids=ids, filter_string="attributes.status = 'FINISHED'",
+    runs = mlflow.search_runs(experiment_ids=ids, filter_string="attributes.status = 'FINISHED'",
                               output_format="pandas")
+    compared = f"tags.{TAG_COMPARED}"
+    return runs[runs[compared].isna()].reset_index(drop=True) if compared in runs else runs
+
+
+def log_new_run(experiment: str, tracking_uri: str | None, run_name: str, tags: Mapping[str, str],
+                files: list[Path]) -> str:
+    """A new FINISHED run of ``experiment`` holding ``files`` as artifacts; returns its id."""
+    client = MlflowClient(tracking_uri or default_tracking_uri())
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise RunLookupError(f"experiment {experiment!r} not found in {tracking_uri}")
+    run = client.create_run(found.experiment_id, run_name=run_name, tags=dict(tags))
+    for path in files:
+        client.log_artifact(run.info.run_id, str(path))
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
 
 
 def log_to_training_run(run_id: str | None, tracking_uri: str | None, files: list[Path],

@@ -1,13 +1,14 @@
 """Training and testing one run from its config: what ``python -m tsssm.fit`` does under Hydra,
 and what a backtest does again on the rows up to each cutoff (``tsssm.forecasting.refit``).
 
-Builds the run (``tsssm.run.build``: data module, network, task), adds the trainer and the MLflow
-logger, and runs Lightning's fit and test; no model maths lives here. The task says what its run
+Builds the run (``tsssm.run.build``: data module, network, task), adds the trainer and the run's
+tracking (``tsssm.run.trackers``), and runs Lightning's fit and test; no model maths lives here. The task says what its run
 is named by, measures and draws (``tsssm.tasks.base.Task``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,12 @@ from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.ddp import distributed_job
 from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
-from tsssm.run.tracked_run import log_new_params, open_run, run_status
+from tsssm.run.trackers import Tracker, open_tracker
 from tsssm.tasks.base import Task
+
+log = logging.getLogger("tsssm.fit")  # the summary is fit's, wherever this runs
+
+CONFIG_FILE = "config.yaml"
 
 
 def monitored(cfg: DictConfig) -> str:
@@ -48,57 +53,64 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
 
 def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str, float]:
     """Train (unless the network has nothing to train), test the best checkpoint, log everything
-    to the MLflow ``experiment``; checkpoints and figures go under ``out_dir``."""
+    to the tracker of ``experiment`` (``tsssm.run.trackers``); checkpoints and figures go under
+    ``out_dir``."""
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
     datamodule, task = build(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_name, tags = run_description(cfg, datamodule, task)
-    tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
-    logger = open_run(experiment, run_name, tracking_uri, tags, resumed, cfg.resume)
+    tracker = open_tracker(cfg.logger, experiment, run_name, tags, resumed, cfg.resume)
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks.append(RunRecord(recorded_config(cfg, resolved), tracker, tracker.tracking_uri,
                                task.checkpoint_record(datamodule)))
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
-    with run_status(logger), distributed_job(trainer):
+    trainer = instantiate(cfg.trainer, logger=tracker.logger, callbacks=callbacks,
+                          default_root_dir=out_dir)
+    with tracker.status(), distributed_job(trainer):
         n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
         if trainer.is_global_zero:
-            log_run_start(logger, resolved, task, datamodule, n_params, trainer.world_size, out_dir)
+            log_run_start(tracker, cfg, resolved, task, datamodule, n_params, trainer.world_size,
+                          out_dir)
         if n_params:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
             best = best_score(trainer, f"val/{monitored(cfg)}")
-            logger.log_metrics({"trained_steps": float(trainer.global_step)})
+            tracker.log_metrics({"trained_steps": float(trainer.global_step)})
             results = trainer.test(task, datamodule=datamodule, ckpt_path=tested_weights(trainer),
-                                   weights_only=True)
+                                   weights_only=True, verbose=False)
         else:
-            best = float(trainer.validate(task, datamodule=datamodule)[0][f"val/{monitored(cfg)}"])
-            results = trainer.test(task, datamodule=datamodule)
+            validated = trainer.validate(task, datamodule=datamodule, verbose=False)
+            best = float(validated[0][f"val/{monitored(cfg)}"])
+            results = trainer.test(task, datamodule=datamodule, verbose=False)
         if best is not None:
-            logger.log_metrics({objective_name(cfg): best})
+            tracker.log_metrics({objective_name(cfg): best})
         metrics = {objective_name(cfg): math.nan if best is None else best,
                    **{k: float(v) for k, v in results[0].items()}}
         if trainer.is_global_zero:
             best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
             if best_path:
-                tracking.log_artifact(logger, Path(best_path), "checkpoints")
+                tracker.log_artifact(Path(best_path), "checkpoints")
             for figure in task.figures(datamodule, out_dir, run_name, cfg.plot_windows):
-                tracking.log_artifact(logger, figure, "plots")
+                tracker.log_artifact(figure, "plots")
+            if best_path and cfg.logger.get("log_model") and task.serves_frames:
+                log.info("MLflow model: %s", tracker.log_model(Path(best_path), out_dir / CONFIG_FILE))
+            # Lightning's tables of the results are off (verbose=False): this line reports them,
+            # in the job's log file as well as on the console.
             summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
-            print(f"\n{run_name}: {summary}\nMLflow: experiment '{experiment}', "
-                  f"run {logger.run_id}, tracking URI {tracking_uri}\nOutputs: {out_dir}")
+            log.info("\n%s: %s\n%s\nOutputs: %s", run_name, summary, tracker.where(), out_dir)
     return metrics
 
 
-def log_run_start(logger, resolved: dict[str, Any], task: Task,
+def log_run_start(tracker: Tracker, cfg: DictConfig, resolved: dict[str, Any], task: Task,
                   datamodule: L.LightningDataModule, n_params: int, world_size: int,
                   out_dir: Path) -> None:
-    """Params (the flattened config, size, world size, the task's ``start_metrics`` such as FLOPs
-    per token) and the config file."""
+    """Params (the config as written, resolved, each value once: ``tracking.config_params``; size,
+    world size, the task's ``start_metrics`` such as FLOPs per token) and the config file."""
     sizes = {"n_params": n_params, **task.start_metrics(datamodule)}
     extra = {"world_size": str(world_size), **{key: str(value) for key, value in sizes.items()}}
     metrics = {key: float(value) for key, value in sizes.items()}
-    log_new_params(logger, {**tracking.flatten_config(resolved), **extra})
-    logger.log_metrics(metrics)
-    config_file = out_dir / "config.yaml"
+    written = OmegaConf.to_container(cfg, resolve=False)
+    tracker.log_params({**tracking.config_params(written, resolved), **extra})
+    tracker.log_metrics(metrics)
+    config_file = out_dir / CONFIG_FILE
     OmegaConf.save(resolved, config_file)
-    tracking.log_artifact(logger, config_file)
+    tracker.log_artifact(config_file)

@@ -11,7 +11,9 @@ A task is a LightningModule around a network (``net``) trained with an optimizer
   rebuilt from that record alone (``record_inputs``), where a task can do without its data;
 - how its runs are named (``run_horizon``), what a run measures at its start (``start_metrics``)
   and which figures it draws at its end (``figures``);
-- the layout of one window's ``predict_step`` output (``prediction_axes``, ``prediction_value``);
+- the layout of one window's ``predict_step`` output (``prediction_axes``, ``prediction_value``),
+  and whether its checkpoints answer a DataFrame of series (``serves_frames``: logged as an
+  MLflow model);
 - what a checkpoint of it holds and how such a run is configured, for messages (``kind``,
   ``trained_with``).
 """
@@ -40,6 +42,7 @@ class Task(L.LightningModule, ABC):
     trained_with: ClassVar[str]
     prediction_axes: ClassVar[tuple[str, ...]]
     prediction_value: ClassVar[str]
+    serves_frames: ClassVar[bool] = False  # forecasts a DataFrame of series (an MLflow model)
 
     def __init__(self, net: nn.Module, optim: Mapping[str, Any] | None = None) -> None:
         super().__init__()

@@ -59,6 +59,7 @@ class ForecastTask(Task):
     trained_with = "task=forecast on series data (experiment=ltsf/*, data=csv)"
     prediction_axes = ("step", "channel")
     prediction_value = "forecast"
+    serves_frames = True
 
     def __init__(self, net: nn.Module, scaler_mean: Tensor, scaler_std: Tensor,
                  optim: Mapping[str, Any] | None = None, loss: str = "mse",
