@@ -19,6 +19,7 @@ from tests import cli
 from tests.checkpoints import OFFSETS
 from tsssm.backtest import backtest_file
 from tsssm.data.synthetic import synthetic_frame
+from tsssm.forecasting.backtest import backtest
 from tsssm.forecasting.model import load
 
 HORIZON, LOOKBACK = 12, 48
@@ -128,6 +129,22 @@ def test_a_nan_in_a_window_is_named(fixed, tmp_path):
     with pytest.raises(ValueError, match=r"missing values \(NaN\) in the rows the backtest reads "
                                          r"\(from row 120\), the first at row 150 .* in columns \['x2'\]"):
         run(fixed["point"], tmp_path / "gap.csv", n_windows=3, step_size=10)
+
+
+def test_a_gap_before_the_windows_leaves_the_scores_defined(fixed):
+    frame = SERIES.copy()
+    frame.loc[10, "x2"] = np.nan
+    model = load(fixed["point"])
+    gap = backtest(model, model.series(frame, name="g"), n_windows=2, step_size=12, seasonality=24)
+    whole = backtest(model, model.series(SERIES, name="g"), n_windows=2, step_size=12,
+                     seasonality=24)
+    pd.testing.assert_frame_equal(gap.table, whole.table)
+    differences = np.abs(VALUES[24:176, 2] - VALUES[:152, 2])
+    differences[34 - 24] = np.nan  # y[34] - y[10]: the one pair the gap at row 10 undefines
+    x2 = gap.scales[gap.scales["unique_id"] == "g/x2"]["scale"]
+    np.testing.assert_allclose(x2.iloc[0], np.nanmean(differences), rtol=1e-12)
+    others = gap.scales["unique_id"] != "g/x2"
+    pd.testing.assert_frame_equal(gap.scales[others], whole.scales[others])
 
 
 def test_the_command_line_writes_the_table_and_its_scores(fixed, series_file):

@@ -139,6 +139,11 @@ def test_command_line_errors_are_one_line(forecasters, tmp_path, args, message):
     assert result.stderr.strip().splitlines() == [message]
 
 
+def test_a_wide_frame_may_keep_its_dates_in_its_index(fixed):
+    model = tsssm.load(fixed["point"])
+    pd.testing.assert_frame_equal(model.predict(SERIES.set_index("date")), model.predict(SERIES))
+
+
 def test_a_wide_frame_needs_a_dataframe(fixed):
     with pytest.raises(ValueError, match="predict needs a pandas DataFrame with at least one row"):
         tsssm.load(fixed["point"]).predict(SERIES.iloc[:0])

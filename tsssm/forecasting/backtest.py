@@ -71,8 +71,9 @@ class Backtest:
 
 
 def seasonal_scale(history: np.ndarray, seasonality: int) -> np.ndarray:
-    """``(C,)``: mean ``|y[t] - y[t - seasonality]|`` over a history ``(T, C)``."""
-    return np.abs(history[seasonality:] - history[:-seasonality]).mean(axis=0)
+    """``(C,)``: mean ``|y[t] - y[t - seasonality]|`` over a history ``(T, C)``, skipping the
+    pairs a gap (NaN) before the windows' rows leaves undefined."""
+    return np.nanmean(np.abs(history[seasonality:] - history[:-seasonality]), axis=0)
 
 
 def backtest(model: ForecastModel, series: Sequence[Series], n_windows: int, step_size: int,

@@ -109,11 +109,13 @@ class ForecastModel:
     def series(self, frame: pd.DataFrame, layout: str = "auto", name: str = "series",
                notes: list[str] | None = None) -> list[Series]:
         """The series of a table: long (``unique_id, ds`` and the channels, or ``y``) or wide (a
-        date column and the channels: one series, named ``name``), checked as files are."""
+        date column, or a DatetimeIndex, and the channels: one series, named ``name``), checked
+        as files are."""
         if not isinstance(frame, pd.DataFrame) or frame.empty:
             raise ValueError("predict needs a pandas DataFrame with at least one row, "
                              f"got {type(frame).__name__}")
-        frame = named_columns(frame.reset_index(drop=True), "the input DataFrame")
+        dated = isinstance(frame.index, pd.DatetimeIndex)
+        frame = named_columns(frame.reset_index(drop=not dated), "the input DataFrame")
         return frame_series(frame, layout, self.channels, self.lookback,
                             [] if notes is None else notes, "the input DataFrame", name)
 
