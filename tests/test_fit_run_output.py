@@ -30,7 +30,7 @@ PARAMS = {
     "model.net.kernel_size",
     *(f"model.optim.{k}" for k in ("gamma", "lr", "min_lr_ratio", "schedule", "warmup_epochs",
                                    "weight_decay")),
-    "plot_windows", "resume", "seed", "task._target_",
+    "plot_windows", "resume", "seed", "task._target_", "task.levels", "task.loss",
     *(f"trainer.{k}" for k in ("_target_", "accelerator", "devices", "enable_model_summary",
                                "enable_progress_bar", "gradient_clip_val", "limit_train_batches",
                                "limit_val_batches", "log_every_n_steps", "max_epochs")),
