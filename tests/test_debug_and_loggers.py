@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import mlflow
@@ -76,12 +75,8 @@ def test_what_needs_mlflow_is_refused_for_another_logger(tmp_path):
         fit(cfg)
 
 
-def test_logger_tensorboard_writes_events_or_says_what_to_install(tmp_path):
+def test_logger_tensorboard_writes_events(tmp_path):
     cfg = compose_fit(tmp_path, [*TINY, "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
                                  "logger=tensorboard"])
-    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
-        with pytest.raises(ValueError, match="needs a package that is not installed"):
-            fit(cfg)
-        return
     fit(cfg)
     assert list((tmp_path / "outputs" / "tensorboard").rglob("events.out.tfevents.*"))
