@@ -64,11 +64,11 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     write_table(table, output)
     for note in notes:
         print(f"note: {note}")
-    device_name = (f"{workers} Ray workers, device {device}" if on_ray
-                   else model.checkpoints[0].task.device)
+    where = (f"{workers} Ray workers, device {device}" if on_ray
+             else f"device {model.checkpoints[0].task.device}")
     print(f"forecast: {len(series)} series x {model.horizon} steps x {len(model.channels)} "
           f"channels {model.channels} by {model.names} from {[str(p) for p in paths]} "
-          f"(lookback {model.lookback}, device {device_name})\nds: {ds_source}\n"
+          f"(lookback {model.lookback}, {where})\nds: {ds_source}\n"
           f"wrote {output} ({len(table)} rows), columns {list(table.columns)}")
     return table
 

@@ -20,6 +20,7 @@ import numpy as np
 from tsssm.data.series_tables import Series, read_series
 from tsssm.forecasting.model import ForecastModel, load
 from tsssm.forecasting.work_units import WorkUnit, plan_units
+from tsssm.run.console import quiet_ray_data
 
 
 def import_ray() -> Any:
@@ -30,6 +31,7 @@ def import_ray() -> Any:
     except ImportError as error:
         raise ImportError("engine=ray needs Ray Data: pip install 'ray[data]' (or tsssm[ray])") \
             from error
+    quiet_ray_data()
     return ray
 
 
@@ -85,7 +87,6 @@ def forecast_on_ray(model: ForecastModel, files: list[Path], layout: str, device
     try:
         units = plan_units(files, layout, workers)
         context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
         context.execution_options.preserve_order = True
         items = [{"order": i, "path": str(u.path), "ids": list(u.ids or ())}  # []: whole file
                  for i, u in enumerate(units)]

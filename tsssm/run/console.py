@@ -12,6 +12,8 @@ silences what tells a tsssm user nothing:
 - Lightning's deprecation of its own ``LeafSpec`` use (``_pytree``), a matter between Lightning
   and torch;
 - "does not have many workers": every data config sets ``num_workers``, a choice that stands;
+- Ray Data's lines on each dataset it executes (``forecast engine=ray``: plan, progress, timing),
+  by ``quiet_ray_data`` once Ray Data is imported (its import sets its own levels);
 - MLflow's note that a fit's model has no signature (its columns are the series' channels, in
   either layout: ``tsssm.run.pyfunc_model``) and its bars while it copies the model's files.
 """
@@ -26,6 +28,7 @@ import warnings
 
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "mlflow", "alembic")
 QUIETED_LOGGERS = ("mlflow.store.db.utils", "alembic")
+RAY_DATA_LOGGER = "ray.data"
 RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 IGNORED_WARNINGS = (r".*isinstance\(treespec, LeafSpec\)", r"The '\w+' does not have many workers")
 
@@ -66,6 +69,11 @@ def quiet_known_noise() -> None:
     os.environ.setdefault(MLFLOW_PROGRESS_BARS, "false")
     for message in IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+
+
+def quiet_ray_data() -> None:
+    """Ray Data's INFO lines silenced (module docstring); its warnings and errors still show."""
+    logging.getLogger(RAY_DATA_LOGGER).setLevel(logging.WARNING)
 
 
 def on_terminal() -> bool:
