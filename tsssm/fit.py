@@ -10,6 +10,10 @@ what its run is named by, measures and draws (``tsssm.tasks.base.Task``). Exampl
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba data.horizon=336 seed=2
     python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
     python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
+
+A job is keyed by its resolved config (``tsssm.run.finished_jobs``); with ``skip_finished=true``
+(the claim studies, conf/study/) a job whose run is FINISHED in the store already returns that run's
+metrics and trains nothing, so a study launched again only runs what is missing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tsssm.run.build import build
 from tsssm.run.ddp import distributed_job
 from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.entry_point import hydra_entry_point
+from tsssm.run.finished_jobs import TAG_JOB, finished_run, job_key
 from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
 from tsssm.run.tracked_run import log_new_params, open_run, run_status
@@ -55,22 +60,32 @@ def objective_name(cfg: DictConfig) -> str:
 def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
                     task: Task) -> tuple[str, dict[str, str]]:
     """Run name and tags: model, dataset, the task's ``run_horizon`` (forecasts by horizon,
-    ``h96``; sequence models by window, ``L1024``) and seed."""
+    ``h96``; sequence models by window, ``L1024``) and seed, then the config's ``tags`` (a study's
+    axis, as dotted names: ``tsssm.train_fraction``)."""
     horizon = task.run_horizon(datamodule)
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
-    return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
+    tags = tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
+    return name, {**tags, **tracking.flatten_config(cfg.tags)}
 
 
 def fit(cfg: DictConfig) -> dict[str, float]:
-    """Train (unless the network has nothing to train), test the best checkpoint, log everything."""
+    """Train (unless the network has nothing to train), test the best checkpoint, log everything;
+    or, for a job done already and ``skip_finished``, return its run's metrics."""
+    resolved = portable(OmegaConf.to_container(cfg, resolve=True))
+    tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
+    key = job_key(resolved)
+    done = finished_run(tracking_uri, experiment_name(cfg), key) if cfg.skip_finished else None
+    if done is not None:
+        print(f"skipped: job {key} is done already, MLflow run {done.info.run_id} "
+              f"({done.info.run_name}) in experiment '{experiment_name(cfg)}', {tracking_uri}")
+        return {objective_name(cfg): math.nan, **done.data.metrics}
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_name, tags = run_description(cfg, datamodule, task)
-    tracking_uri = cfg.logger.tracking_uri or tracking.default_tracking_uri()
-    logger = open_run(experiment_name(cfg), run_name, tracking_uri, tags, resumed, cfg.resume)
-    resolved = portable(OmegaConf.to_container(cfg, resolve=True))
+    logger = open_run(experiment_name(cfg), run_name, tracking_uri, {**tags, TAG_JOB: key}, resumed,
+                      cfg.resume)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     callbacks.append(RunRecord(recorded_config(cfg, resolved), logger, tracking_uri,
                                task.checkpoint_record(datamodule)))
