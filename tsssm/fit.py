@@ -83,6 +83,11 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     datamodule, task = build(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
+    if cfg.max_params is not None and n_params > cfg.max_params:
+        print(f"refused: {cfg.model.name} has {n_params} trainable parameters, over max_params "
+              f"{cfg.max_params}; nothing trained or logged")
+        return {}
     run_name, tags = run_description(cfg, datamodule, task)
     logger = open_run(experiment_name(cfg), run_name, tracking_uri, {**tags, TAG_JOB: key}, resumed,
                       cfg.resume)
@@ -91,7 +96,6 @@ def fit(cfg: DictConfig) -> dict[str, float]:
                                task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=out_dir)
     with run_status(logger), distributed_job(trainer):
-        n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
         if trainer.is_global_zero:
             log_run_start(logger, resolved, task, datamodule, n_params, trainer.world_size, out_dir)
         if n_params:
@@ -135,10 +139,10 @@ def log_run_start(logger, resolved: dict[str, Any], task: Task,
 
 
 @hydra_entry_point("fit")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the best validation value of the monitored metric, so that a
-    sweeper tunes on validation and never on test."""
-    return fit(cfg)[objective_name(cfg)]
+    sweeper tunes on validation and never on test (None for a refused network)."""
+    return fit(cfg).get(objective_name(cfg))
 
 
 if __name__ == "__main__":
