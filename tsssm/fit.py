@@ -14,17 +14,28 @@ shows, also goes to the run folder's ``fit.log`` (``tsssm.run.console``). Exampl
     python -m tsssm.fit -m experiment=ltsf/etth1 model=s4,mamba,transformer seed=1,2,3
     python -m tsssm.fit experiment=bytes/shakespeare model=mamba trainer=ddp
     python -m tsssm.fit experiment=ltsf/etth1 model=mamba debug=fdr logger=csv
+
+A job is keyed by its resolved config (``tsssm.run.finished_jobs``); with ``skip_finished=true``
+(the claim studies, conf/study/) a job whose run is FINISHED in the store already returns that run's
+metrics and trains nothing, so a study launched again only runs what is missing.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from tsssm.run import tracking
 from tsssm.run.entry_point import hydra_entry_point
+from tsssm.run.finished_jobs import finished_run, job_key
+from tsssm.run.record import portable
 from tsssm.run.training import objective_name, train_and_test
+
+log = logging.getLogger("tsssm.fit")  # __name__ is __main__ under python -m
 
 
 def experiment_name(cfg: DictConfig) -> str:
@@ -36,15 +47,25 @@ def experiment_name(cfg: DictConfig) -> str:
 
 def fit(cfg: DictConfig) -> dict[str, float]:
     """Train (unless the network has nothing to train), test the best checkpoint, log everything:
-    ``train_and_test`` in Hydra's run folder, under the experiment's name."""
-    return train_and_test(cfg, Path(HydraConfig.get().runtime.output_dir), experiment_name(cfg))
+    ``train_and_test`` in Hydra's run folder, under the experiment's name; or, for a job done
+    already and ``skip_finished``, return its run's metrics."""
+    experiment = experiment_name(cfg)
+    if cfg.skip_finished:
+        tracking_uri = cfg.logger.get("tracking_uri") or tracking.default_tracking_uri()
+        key = job_key(portable(OmegaConf.to_container(cfg, resolve=True)))
+        done = finished_run(tracking_uri, experiment, key)
+        if done is not None:
+            log.info("skipped: job %s is done already, MLflow run %s (%s) in experiment '%s', %s",
+                     key, done.info.run_id, done.info.run_name, experiment, tracking_uri)
+            return {objective_name(cfg): math.nan, **done.data.metrics}
+    return train_and_test(cfg, Path(HydraConfig.get().runtime.output_dir), experiment)
 
 
 @hydra_entry_point("fit")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the best validation value of the monitored metric, so that a
-    sweeper tunes on validation and never on test."""
-    return fit(cfg)[objective_name(cfg)]
+    sweeper tunes on validation and never on test (None for a refused network)."""
+    return fit(cfg).get(objective_name(cfg))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,13 @@ def test_fsdd_split_keeps_test_takes_out_of_train_and_val(shared_data: Path) -> 
     assert len(files["train"]) + len(files["val"]) == 2700
 
 
+def test_fsdd_training_fraction_keeps_the_latest_takes(shared_data: Path) -> None:
+    files = AudioDataModule("fsdd", root=shared_data, train_fraction=0.05).split_files()
+    assert {split: len(paths) for split, paths in files.items()} == {"train": 120, "val": 300, "test": 300}
+    assert {fsdd_take(path) for path in files["train"]} == {48, 49}
+    assert len({path.stem.rsplit("_", 1)[0] for path in files["train"]}) == 60, "every digit and speaker"
+
+
 def test_fsdd_eval_loader_scores_every_test_sample_once(shared_data: Path) -> None:
     module = AudioDataModule("fsdd", root=shared_data, clip_length=4000, batch_size=64)
     module.setup("test")
@@ -112,6 +119,9 @@ def test_a_folder_is_resampled_and_split_by_seed(tmp_path: Path) -> None:
     assert files == _folder_module(tmp_path, clip_length=1000).split_files()
     assert files != _folder_module(tmp_path, clip_length=1000, split_seed=1).split_files()
     assert int(module.datasets["test"][0]["units"].sum()) == 800
+    faster = _folder_module(tmp_path, clip_length=1000, test_sample_rate=4000)
+    assert int(faster.datasets["test"][0]["units"].sum()) == 400
+    assert int(faster.datasets["val"][0]["units"].sum()) == 800
     assert module.dataset_name == tmp_path.name
 
 

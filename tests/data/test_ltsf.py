@@ -50,6 +50,22 @@ def test_scaler_is_fit_on_train_rows_only(shared_data: Path) -> None:
     assert module.scaler_mean.dtype == module.scaler_std.dtype == torch.float32
 
 
+@pytest.mark.parametrize(("fraction", "kept"), [(0.05, 422), (0.5, 4224), (1.0, 8449)])
+def test_a_training_fraction_keeps_the_latest_windows_and_leaves_the_rest(
+    shared_data: Path, fraction: float, kept: int
+) -> None:
+    whole = _ready(root=shared_data, lookback=96, horizon=96)
+    module = _ready(root=shared_data, lookback=96, horizon=96, train_fraction=fraction)
+    assert len(module.datasets["train"]) == kept  # round(8449 x fraction)
+    for index in (0, kept - 1):
+        latest = whole.datasets["train"][8449 - kept + index]
+        for part, whole_part in zip(module.datasets["train"][index], latest):
+            assert torch.equal(part, whole_part)
+    for split in ("val", "test"):
+        assert torch.equal(module.datasets[split][0][0], whole.datasets[split][0][0])
+    assert torch.equal(module.scaler_mean, whole.scaler_mean)
+
+
 def test_val_and_test_windows_start_lookback_before_their_border(shared_data: Path) -> None:
     raw = _etth1_raw(shared_data)
     normalised = ((raw - raw[:8640].mean(axis=0)) / raw[:8640].std(axis=0)).astype(np.float32)
@@ -139,5 +155,8 @@ def test_bad_arguments_and_early_access_are_errors() -> None:
         LTSFDataModule("ETTh1", features="MS")
     with pytest.raises(ValueError, match="lookback must be a positive integer"):
         LTSFDataModule("ETTh1", lookback=0)
+    for fraction in (0, 1.5, "half"):
+        with pytest.raises(ValueError, match="train_fraction must be a number in"):
+            LTSFDataModule("ETTh1", train_fraction=fraction)
     with pytest.raises(RuntimeError, match="call setup"):
         LTSFDataModule("ETTh1").n_channels

@@ -16,6 +16,8 @@ from omegaconf import OmegaConf
 
 from tsssm.data.bytes import ByteDataModule
 from tsssm.data.recall import MQARDataModule
+from tsssm.mixers.mamba import Mamba
+from tsssm.mixers.s4 import S4
 from tsssm.tasks.language_model import LanguageModelTask
 from tsssm.tasks.sample_formats import IdSamples, TextSamples
 
@@ -154,3 +156,34 @@ def test_samples_take_the_form_of_the_unit():
     assert isinstance(text.sample_format(ByteDataModule(name=None, path="unused")), TextSamples)
     ids = LanguageModelTask(LookupLogits(LOGITS), unit="token")
     assert isinstance(ids.sample_format(MQARDataModule()), IdSamples)
+
+
+class RateProbe(nn.Module):
+    """LookupLogits beside an S4 mixer and a Mamba mixer, noting their step sizes at every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s4, self.mamba, self.lookup = S4(d_model=4, d_state=4, mode="diag"), Mamba(4), LookupLogits(LOGITS)
+        self.seen: list[float] = []
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        self.seen.append(self.s4.rate)
+        return self.lookup(ids)
+
+
+class TestedAtHalfTheRate(L.LightningDataModule):
+    """Trained at twice the sampling rate it is tested at: each test step is twice as long."""
+
+    test_step_scale = 2.0
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(BATCHES, batch_size=None)
+
+
+def test_step_sizes_are_rescaled_for_a_test_at_another_rate_only():
+    task = LanguageModelTask(RateProbe())
+    quiet_trainer().test(task, datamodule=TestedAtHalfTheRate(), verbose=False)
+    assert task.net.seen == [2.0, 2.0] and task.net.s4.rate == 1.0
+    assert not hasattr(task.net.mamba, "rate"), "Mamba runs as it is"
+    evaluate(task, "test")
+    assert task.net.seen[2:] == [1.0, 1.0]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,9 +51,10 @@ def preset_names() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.yaml") if not path.stem.startswith("_"))
 
 
-def preset_language_model(name: str) -> LanguageModel:
-    """``conf/model/seq/{name}.yaml``'s backbone, composed by Hydra as ``fit`` composes it, in a
-    LanguageModel of ``VOCAB_SIZE`` tokens."""
+def preset_language_model(name: str, overrides: Sequence[str] = ()) -> LanguageModel:
+    """``conf/model/seq/{name}.yaml``'s backbone, composed by Hydra as ``fit`` composes it (with
+    ``overrides`` of fit's config, e.g. ``model.backbone.d_model=16``), in a LanguageModel of
+    ``VOCAB_SIZE`` tokens."""
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
@@ -61,7 +62,7 @@ def preset_language_model(name: str) -> LanguageModel:
         raise ValueError(f"no size preset {PRESET_DIR / (name + '.yaml')}; presets: "
                          f"{', '.join(preset_names())}")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        config = compose("fit", overrides=[f"model=seq/{name}"])
+        config = compose("fit", overrides=[f"model=seq/{name}", *overrides])
     return LanguageModel(instantiate(config.model.backbone), VOCAB_SIZE)
 
 

@@ -10,6 +10,11 @@ if from silence, also when it continues a recording.
 Splits: FSDD ("fsdd_takes") keeps its standard test set, takes 0-4 of every speaker and digit (300
 clips); validation is carved from the training takes only, takes 5-9 (300), leaving takes 10-49 (2400)
 for training. Any other folder ("ratio") is shuffled with `split_seed` and split 90/5/5 by files.
+
+Less data: `train_fraction` keeps the last part of the training recordings, in the order of their
+takes for FSDD (the latest takes of every speaker and digit, so the classes stay balanced), in the
+shuffled order for any other folder. Another rate: `test_sample_rate` reads the test recordings at
+another rate than the train and validation ones (a model trained at 8 kHz tested at 16 kHz).
 """
 
 import math
@@ -25,6 +30,7 @@ from tsssm.data.files import DataFileError
 from tsssm.data.quantize import make_quantizer
 from tsssm.data.registry import AudioFolderSpec, get_spec_of_type
 from tsssm.data.sequence import SPLITS, SequenceDataModule, check_positive, compact_ids, padded_item
+from tsssm.data.splits import check_fraction, kept_count
 from tsssm.data.waveform import read_mono
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -109,7 +115,9 @@ class AudioDataModule(SequenceDataModule):
     sample_rate: Hz the audio is resampled to; None = the registry's rate (required with `path`).
     clip_length: samples per clip (= seq_len). quantization: "mu_law" or "linear", at `bits` bits (vocab
     2**bits). min_length: recordings shorter than this (after resampling) are an error. split_seed:
-    shuffles the files of a `path` folder before its 90/5/5 split.
+    shuffles the files of a `path` folder before its 90/5/5 split. train_fraction: the share of the
+    training recordings trained on; test_sample_rate: Hz of the test recordings, None = `sample_rate`
+    (module docstring).
     """
 
     unit = "sample"
@@ -127,6 +135,8 @@ class AudioDataModule(SequenceDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         split_seed: int = 0,
+        train_fraction: float = 1.0,
+        test_sample_rate: int | None = None,
     ) -> None:
         super().__init__(clip_length, batch_size, num_workers)
         if (name is None) == (path is None):
@@ -142,10 +152,16 @@ class AudioDataModule(SequenceDataModule):
         self.quantizer = make_quantizer(quantization, bits)
         self.min_length = check_positive("min_length", min_length)
         self.split_seed = split_seed
+        self.train_fraction = check_fraction(train_fraction)
+        self.test_sample_rate = check_positive("test_sample_rate", test_sample_rate or self.sample_rate)
 
     @property
     def vocab_size(self) -> int:
         return self.quantizer.levels
+
+    @property
+    def test_step_scale(self) -> float:
+        return self.sample_rate / self.test_sample_rate
 
     @property
     def clip_length(self) -> int:
@@ -166,18 +182,24 @@ class AudioDataModule(SequenceDataModule):
             locate_folder(self.spec, self.root)
 
     def split_files(self) -> dict[str, list[Path]]:
-        """The audio files of each split."""
+        """The audio files of each split, the training ones cut to the last ``train_fraction``."""
+        by_take = self.spec is not None and self.spec.split == "fsdd_takes"
         if self.spec is None:
-            return split_by_ratio(audio_files(self.path), self.split_seed)
-        paths = locate_folder(self.spec, self.root)
-        if self.spec.split == "fsdd_takes":
-            return split_by_take(paths)
-        return split_by_ratio(paths, self.split_seed)
+            files = split_by_ratio(audio_files(self.path), self.split_seed)
+        elif by_take:
+            files = split_by_take(locate_folder(self.spec, self.root))
+        else:
+            files = split_by_ratio(locate_folder(self.spec, self.root), self.split_seed)
+        train = files["train"]
+        ordered = sorted(train, key=fsdd_take) if by_take else train
+        kept = set(ordered[len(ordered) - kept_count(len(ordered), self.train_fraction):])
+        return {**files, "train": [path for path in train if path in kept]}
 
     def _build(self) -> dict[str, Dataset]:
         datasets = {}
         for split, paths in self.split_files().items():
-            waves = [read_mono(path, self.sample_rate, self.min_length) for path in paths]
+            rate = self.test_sample_rate if split == "test" else self.sample_rate
+            waves = [read_mono(path, rate, self.min_length) for path in paths]
             samples = compact_ids(self.encode(torch.cat(waves)))
             clips = cut_clips([wave.shape[0] for wave in waves], self.clip_length)
             datasets[split] = ClipDataset(samples, clips, self.clip_length, self.start_token)

@@ -9,10 +9,13 @@ train loader shuffles.
 
 Batches are (x, y) float32 on the normalised scale: x (B, lookback, C), y (B, horizon, C).
 `scaler_mean` and `scaler_std` (C,) map them back to original units: x * std + mean.
+
+`train_fraction` trains on the last part of the train windows only (`splits.py`); the scaler is still
+fit on the whole train part, so validation and test batches are the same at every fraction.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,7 @@ from lightning import LightningDataModule
 from tsssm.data.files import locate
 from tsssm.data.registry import SPLIT_RULES, TabularSpec, get_tabular_spec
 from tsssm.data.sampling import SplitLoaders
-from tsssm.data.splits import Borders, check_length, ltsf_borders
+from tsssm.data.splits import Borders, check_fraction, check_length, ltsf_borders
 from tsssm.data.synthetic import synthetic_frame
 from tsssm.data.tabular import (check_features, check_shape, inferred_frequency, read_frame,
                                  select_channels, series_dates, variables)
@@ -60,6 +63,7 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
     root: data root (else env TSSSM_DATA, else ./data). features: "M" all variables, "S" only the target.
     target: the "S" variable and the one "M" puts last; None = the registry's default (last column for
     files without "OT"). split: override the registry's rule. synthetic: options of `synthetic_frame`.
+    train_fraction: the share of the train windows trained on, the most recent ones (module docstring).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
         date_column: str | None = "date",
         synthetic: dict | None = None,
         seasonal_period: int | None = None,
+        train_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if (name is None) == (path is None):
@@ -103,6 +108,7 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
         self.date_column = date_column
         self.synthetic = dict(synthetic or {})
         self._seasonal_period = seasonal_period
+        self.train_fraction = check_fraction(train_fraction)
         self._prepared: PreparedSeries | None = None
 
     @property
@@ -162,6 +168,8 @@ class LTSFDataModule(SplitLoaders, LightningDataModule):
         borders = ltsf_borders(self.split, len(values), self.lookback)
         check_length(borders, len(values), self.lookback, self.horizon, self.split, source)
         mean, std = fit_scaler(values[borders.train.start : borders.train.stop])
+        borders = replace(borders, train=borders.train.last_windows(self.train_fraction, self.lookback,
+                                                                     self.horizon))
         series = torch.from_numpy(((values - mean) / std).astype(np.float32))
         self._prepared = PreparedSeries(
             datasets={

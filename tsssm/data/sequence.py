@@ -125,6 +125,10 @@ class SequenceDataModule(SplitLoaders, LightningDataModule, ABC):
     val, test and predict (= test) see every window exactly once, also under DDP.
     """
 
+    test_step_scale: float = 1.0
+    """How much longer a test step is than a training step in time (the training sample rate over
+    the test one): what the step size of mixers that have one (``rate``) is multiplied by at test."""
+
     def __init__(self, seq_len: int, batch_size: int, num_workers: int) -> None:
         super().__init__()
         self.seq_len = check_positive("seq_len", seq_len)

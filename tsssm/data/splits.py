@@ -10,6 +10,10 @@ Rules (n rows, lookback L):
 Val and test parts start L rows before their border, so their first window's input is the end of the
 previous part and every target row of the part is forecast; the scaler is fit on the train part only.
 A part of m rows yields m - L - H + 1 windows (stride 1).
+
+A training fraction f keeps the last ``round(f x windows)`` windows of the train part (at least one):
+the most recent data, as a forecaster trained on a shorter history would have it; val and test
+stay as they are.
 """
 
 from dataclasses import dataclass
@@ -26,6 +30,23 @@ class Part:
 
     def n_windows(self, lookback: int, horizon: int) -> int:
         return self.stop - self.start - lookback - horizon + 1
+
+    def last_windows(self, fraction: float, lookback: int, horizon: int) -> "Part":
+        """The rows of this part's last ``fraction`` of windows (``kept_count``)."""
+        kept = kept_count(self.n_windows(lookback, horizon), fraction)
+        return Part(self.stop - kept - lookback - horizon + 1, self.stop)
+
+
+def check_fraction(fraction: object) -> float:
+    """``fraction`` as a float in (0, 1]; a ValueError naming ``train_fraction`` otherwise."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"train_fraction must be a number in (0, 1], got {fraction!r}")
+    return float(fraction)
+
+
+def kept_count(n: int, fraction: float) -> int:
+    """How many of ``n`` items a training fraction keeps: ``round(n x fraction)``, at least one."""
+    return max(1, round(n * check_fraction(fraction)))
 
 
 @dataclass(frozen=True)

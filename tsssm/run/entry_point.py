@@ -16,7 +16,9 @@ Every job starts with the libraries' log lines routed into its log and their kno
 
 Resolvers: ``${tsssm.pid:}``, the process id, which ``conf/hydra/output/unique.yaml`` puts in every
 run folder's name, so two jobs started in the same second never share a folder;
-``${tsssm.on_terminal:}``, whether stdout is a terminal (the trainer's progress bar).
+``${tsssm.on_terminal:}``, whether stdout is a terminal (the trainer's progress bar);
+``${tsssm.attention_fraction:${model.backbone}}``, the share of a backbone's layers that are softmax
+attention, which the hybrid study (conf/study/c5_*.yaml) tags its runs with.
 """
 
 from __future__ import annotations
@@ -40,10 +42,23 @@ CONFIG_PATH = "../conf"  # relative to the entry point's own module: tsssm/<name
 HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
 
 
+ATTENTION = "tsssm.mixers.attention.Attention"
+
+
+def attention_fraction(backbone: DictConfig) -> float:
+    """The share of the layers of a backbone config whose mixer is softmax attention (``ATTENTION``):
+    ``pattern: mmma`` over 8 layers -> 0.25."""
+    from tsssm.models.backbone import expand_pattern  # torch: only where a config asks for it
+
+    layout = expand_pattern(backbone.pattern, backbone.n_layers)
+    return sum(backbone.mixers[letter]._target_ == ATTENTION for letter in layout) / len(layout)
+
+
 def register_resolvers() -> None:
     """Resolvers of tsssm's configs (module docstring); registering again replaces them."""
     OmegaConf.register_new_resolver("tsssm.pid", os.getpid, replace=True)
     OmegaConf.register_new_resolver("tsssm.on_terminal", on_terminal, replace=True)
+    OmegaConf.register_new_resolver("tsssm.attention_fraction", attention_fraction, replace=True)
 
 
 @contextmanager

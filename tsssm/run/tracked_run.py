@@ -50,15 +50,22 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
         os.close(folder)  # releases the lock
 
 
+def opened_store(tracking_uri: str, experiment: str) -> MlflowClient:
+    """A client of the store, its ``experiment`` created (with our artifact root) when missing;
+    call it under ``store_lock``."""
+    client = MlflowClient(tracking_uri)
+    if client.get_experiment_by_name(experiment) is None:
+        client.create_experiment(experiment, tracking.default_artifact_location(tracking_uri))
+    return client
+
+
 def open_run(experiment: str, run_name: str, tracking_uri: str, tags: Mapping[str, str],
              resumed: Mapping[str, Any] | None = None,
              resumed_path: str | Path | None = None) -> MLFlowLogger:
     """The fit's logger: on the run of ``resumed`` (a checkpoint read back, from ``resumed_path``)
     when this store holds it, else on a new run, started lazily; the store opened under the lock."""
     with store_lock(tracking_uri):
-        client = MlflowClient(tracking_uri)
-        if client.get_experiment_by_name(experiment) is None:
-            client.create_experiment(experiment, tracking.default_artifact_location(tracking_uri))
+        client = opened_store(tracking_uri, experiment)
         run_id = continued_run(client, resumed, resumed_path, tracking_uri)
         logger = tracking.make_mlflow_logger(experiment, run_name, tracking_uri, tags, run_id)
     if run_id is not None:

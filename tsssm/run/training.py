@@ -21,6 +21,7 @@ from tsssm.run import tracking
 from tsssm.run.build import build
 from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.ddp import distributed_job
+from tsssm.run.finished_jobs import TAG_JOB, job_key
 from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
 from tsssm.run.trackers import Tracker, open_tracker
@@ -45,10 +46,12 @@ def objective_name(cfg: DictConfig) -> str:
 def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
                     task: Task) -> tuple[str, dict[str, str]]:
     """Run name and tags: model, dataset, the task's ``run_horizon`` (forecasts by horizon,
-    ``h96``; sequence models by window, ``L1024``) and seed."""
+    ``h96``; sequence models by window, ``L1024``) and seed, then the config's ``tags`` (a study's
+    axis, as dotted names: ``tsssm.train_fraction``)."""
     horizon = task.run_horizon(datamodule)
     name = tracking.format_run_name(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
-    return name, tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
+    tags = tracking.run_tags(cfg.model.name, datamodule.dataset_name, horizon, cfg.seed)
+    return name, {**tags, **tracking.flatten_config(cfg.get("tags") or {})}
 
 
 def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str, float]:
@@ -58,16 +61,22 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
     datamodule, task = build(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_name, tags = run_description(cfg, datamodule, task)
-    tracker = open_tracker(cfg.logger, experiment, run_name, tags, resumed, cfg.resume)
+    n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
+    max_params = cfg.get("max_params")
+    if max_params is not None and n_params > max_params:
+        log.info("refused: %s has %d trainable parameters, over max_params %d; nothing trained "
+                 "or logged", cfg.model.name, n_params, max_params)
+        return {}
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
+    run_name, tags = run_description(cfg, datamodule, task)
+    tracker = open_tracker(cfg.logger, experiment, run_name, {**tags, TAG_JOB: job_key(resolved)},
+                           resumed, cfg.resume)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks.append(RunRecord(recorded_config(cfg, resolved), tracker, tracker.tracking_uri,
                                task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=tracker.logger, callbacks=callbacks,
                           default_root_dir=out_dir)
     with tracker.status(), distributed_job(trainer):
-        n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
         if trainer.is_global_zero:
             log_run_start(tracker, cfg, resolved, task, datamodule, n_params, trainer.world_size,
                           out_dir)

@@ -11,6 +11,9 @@ correctly across DDP ranks:
   (comparable across tokenisations: a BPE model and a byte model of the same text share it);
 - ``{split}/accuracy``: argmax == target over the scored positions.
 
+Tested at another sampling rate than trained at (``test_step_scale`` of the data), the mixers
+with a step size (``rate``: S4, S4D, GSS) have it rescaled for the test; the others run as they are.
+
 Its samples (``sample_format``) take the form of the data's unit: audio, text or token ids
 (``tsssm.tasks.sample_formats``).
 """
@@ -28,6 +31,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from tsssm.mixers.base import Mixer
 from tsssm.models.flops import forward_flops_per_token
 from tsssm.tasks.base import Task
 from tsssm.tasks.sample_formats import SAMPLE_FORMATS, SampleFormat
@@ -117,6 +121,18 @@ class LanguageModelTask(Task):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self.test_scores.update(self(batch["input"]), batch["target"], batch["units"])
+
+    def on_test_start(self) -> None:
+        self._scale_steps(getattr(self.trainer.datamodule, "test_step_scale", 1.0))
+
+    def on_test_end(self) -> None:
+        self._scale_steps(1 / getattr(self.trainer.datamodule, "test_step_scale", 1.0))
+
+    def _scale_steps(self, factor: float) -> None:
+        """Multiply the step size of every mixer that has one (``rate``) by ``factor``."""
+        for module in self.net.modules():
+            if isinstance(module, Mixer) and hasattr(module, "rate"):
+                module.rate = module.rate * factor
 
     def on_validation_epoch_end(self) -> None:
         self._log_stream(self.val_scores, "val/")

@@ -1,0 +1,22 @@
+# Sourced by every claims block (claims_<block>.sh OUT [PREVIOUS]); docs/claims/README.md.
+# A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into a
+# store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it to
+# OUT/claims.db with the logs and writes the claims report (OUT/report). To continue a block where an
+# earlier call stopped, pass that call's claims.db as PREVIOUS: the jobs it holds FINISHED are skipped.
+set -uo pipefail
+out=${1:?usage: bash $0 OUT [PREVIOUS]}
+here=$(dirname "${BASH_SOURCE[0]}")
+work=${WORK:-/tmp/tsssm-claims}
+mkdir -p "$work" "$out"
+work=$(cd "$work" && pwd)
+store="sqlite:///$work/claims.db"
+[[ -n ${2:-} ]] && cp "$2" "$work/claims.db"
+
+run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by side
+  bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
+}
+
+finish_block() {
+  cp "$work/claims.db" "$work"/*.log "$out/"
+  python -m tsssm.claims --tracking-uri "$store" --output "$out/report"
+}

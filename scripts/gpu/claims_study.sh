@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One claim study (conf/study/NAME.yaml) on one GPU for at most LIMIT seconds: one background sweep
+# per model, side by side, into the shared store WORK/claims.db (fit locks its schema creation),
+# with their sweep folders (checkpoints) and logs in WORK.
+# Jobs FINISHED there already are skipped, so launching the same command again continues the study
+# where the last launch stopped; a job cut off by the limit runs again whole.
+# Usage: bash scripts/gpu/claims_study.sh STUDY WORK LIMIT MODEL... [-- OVERRIDE...]
+set -uo pipefail
+study=${1:?usage: claims_study.sh STUDY OUT LIMIT MODEL... [-- OVERRIDE...]}
+out=${2:?work folder}
+limit=${3:?seconds}
+shift 3
+models=()
+while (($#)) && [[ $1 != -- ]]; do models+=("$1"); shift; done
+[[ ${1:-} == -- ]] && shift
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+for model in "${models[@]}"; do
+  name=${study}_${model//\//-}
+  timeout --signal=INT "$limit" python -m tsssm.fit -m "study=$study" "model=$model" trainer=gpu \
+    logger.tracking_uri="sqlite:///$out/claims.db" hydra.sweep.dir="$out/sweeps/$name" "$@" \
+    > "$out/$name.log" 2>&1 &
+done
+wait
+grep -h "^error\|^skipped\|MLflow: experiment" "$out"/"$study"_*.log | sort | uniq -c | sort -rn | head -5

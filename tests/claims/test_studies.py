@@ -1,0 +1,104 @@
+"""The claim studies (conf/study/) at CPU size (conf/study/ci/), launched as their command lines
+(``python -m tsssm.fit -m study=ci/NAME``) into one temporary MLflow store, with the cost
+measurements of C1 and C2 (scripts/claims_costs.py) at tiny sizes, all in this process (one
+start-up for all); then the claims report on that store. A study launched again trains nothing."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+from unittest import mock
+
+import mlflow
+import pytest
+
+from tests.compose import REPO
+from tests.test_experiments import config_names
+from tsssm.claims.__main__ import main as claims_main
+from tsssm.claims.catalogue import CLAIMS
+from tsssm.claims.runs import read_experiment, study_frame
+from tsssm.fit import main as fit_main
+from tsssm.run.finished_jobs import TAG_JOB
+
+STUDIES = [f"ci/{name}" for name in config_names("study/ci")]
+STUDIED = ("C3", "C5", "C6", "C7")  # the claims judged on runs of fit (C4 has no study yet)
+MEASURED = ("C1", "C2")
+TINY_PRESETS = ["--models", "mamba,transformer", "--powers", "6,7", "--seeds", "1,2", "--new-tokens",
+                "2", "--override", "model.backbone.d_model=24", "--override", "model.backbone.n_layers=1"]
+
+
+def launch(study: str, uri: str, sweep_dir: Path) -> None:
+    """``python -m tsssm.fit -m study=STUDY`` into ``uri`` (the config folder named: Hydra finds
+    it by the entry point's module only when that runs as ``__main__``)."""
+    argv = ["tsssm.fit", "-m", f"--config-path={REPO / 'conf'}", f"study={study}",
+            f"logger.tracking_uri={uri}", f"hydra.sweep.dir={sweep_dir}"]
+    with mock.patch.object(sys, "argv", argv):
+        fit_main()
+
+
+def measure_costs(claim: str, uri: str) -> None:
+    """``python scripts/claims_costs.py CLAIM`` at tiny sizes into ``uri``."""
+    argv = ["claims_costs.py", claim, "--tracking-uri", uri, *TINY_PRESETS]
+    with mock.patch.object(sys, "argv", argv):
+        runpy.run_path(str(REPO / "scripts" / "claims_costs.py"), run_name="__main__")
+
+
+def all_runs(uri: str) -> list[mlflow.entities.Run]:
+    client = mlflow.MlflowClient(uri)
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("studies")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    for study in STUDIES:
+        launch(study, uri, folder / "sweeps" / study)
+    for claim in ("c1", "c2"):
+        measure_costs(claim, uri)
+    return folder, uri
+
+
+def test_every_study_has_a_ci_version():
+    assert STUDIES == [f"ci/{name}" for name in config_names("study") if not name.startswith("ci/")]
+
+
+def test_the_studies_log_what_the_catalogue_reads(store):
+    _, uri = store
+    for claim in STUDIED + MEASURED:
+        for study in CLAIMS[claim].studies:
+            frame, notes = study_frame(study, read_experiment(study.experiment, uri))
+            assert not frame.empty and notes == [], (study.name, notes)
+            assert sorted(frame["seed"].unique()) == [1, 2]
+    c7 = CLAIMS["C7"].studies[0]
+    rates = study_frame(c7, read_experiment(c7.experiment, uri))[0]["sample rate"]
+    assert sorted(rates.unique()) == [8000, 16000]
+    c5 = CLAIMS["C5"].studies[0]
+    fractions = study_frame(c5, read_experiment(c5.experiment, uri))[0]["entity"]
+    assert sorted(fractions.unique()) == ["0", "0.25", "1"]
+
+
+def test_the_report_has_a_table_for_every_claim_studied(store):
+    folder, uri = store
+    claims_main(["--output", str(folder / "report"), "--tracking-uri", uri])
+    report = (folder / "report" / "claims.md").read_text()
+    for claim in STUDIED + MEASURED:
+        section = report.split(f"## {claim} ", 1)[1].split("\n## ", 1)[0]
+        for study in CLAIMS[claim].studies:
+            table = section.split(f"### {study.name}\n", 1)[1].split("\n### ", 1)[0]
+            assert ("| L " if claim in MEASURED else "| dataset") in table, (claim, study.name)
+
+
+def test_a_study_launched_again_trains_nothing_and_each_job_is_held_once(store, capsys):
+    folder, uri = store
+    before = all_runs(uri)
+    launch("ci/c3_ltsf", uri, folder / "sweeps" / "again")
+    measure_costs("c1", uri)
+    after = all_runs(uri)
+    assert sorted(run.info.run_id for run in after) == sorted(run.info.run_id for run in before)
+    keys = [run.data.tags[TAG_JOB] for run in after]
+    assert len(keys) == len(set(keys))
+    out = capsys.readouterr().out
+    assert out.count("skipped: job") == 4 and out.count("skipped: ") == 4 + 8
+    assert not (folder / "sweeps" / "again" / "0" / "checkpoints").exists(), "nothing trained"

@@ -1,0 +1,49 @@
+"""Jobs already done: a study launched again skips every job whose run is FINISHED in the store.
+
+A job is known by its key, a hash of its resolved config without what differs between two launches
+of the same job and does not change what it computes (where its outputs and store are, what it
+resumes from, how many windows it draws, whether it shows a progress bar), tagged on its run (``tsssm.job``). A job finds its own
+finished run by that tag, in its experiment, and returns the run's metrics instead of training
+again, so that a sweeper still receives its objective.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from tsssm.run import tracking
+
+TAG_JOB = "tsssm.job"
+UNKEYED = ("logger", "resume", "plot_windows", "data.root", "callbacks.checkpoint.dirpath",
+           "trainer.enable_progress_bar")
+"""Config keys (and the keys under them) that two launches of one job may set differently."""
+
+
+def job_key(resolved: Mapping[str, Any]) -> str:
+    """16 hex digits of the sha256 of the resolved config's keyed fields (module docstring)."""
+    fields = {key: value for key, value in tracking.flatten_config(resolved).items()
+              if not any(key == name or key.startswith(f"{name}.") for name in UNKEYED)}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def finished_run(tracking_uri: str, experiment: str, key: str) -> Run | None:
+    """The latest FINISHED run of job ``key`` in ``experiment``; None where there is none (a
+    sqlite store that does not exist yet is left uncreated)."""
+    database = tracking.sqlite_database(tracking_uri)
+    if database not in (None, "", ":memory:") and not Path(database).is_file():
+        return None
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs([found.experiment_id],
+                              f"tags.`{TAG_JOB}` = '{key}' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
