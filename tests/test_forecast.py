@@ -234,3 +234,11 @@ def test_the_command_line_writes_the_table_and_nothing_else(forecasters, tmp_pat
     assert "wrote fc.csv (12 rows), columns ['unique_id', 'ds', 'mamba']" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.csv", "plant.csv"]
     assert len(pd.read_csv(tmp_path / "fc.csv")) == HORIZON
+
+
+@pytest.mark.parametrize("checkpoint", ["", "  ", []])
+def test_an_empty_checkpoint_is_refused_as_empty_not_taken_for_the_current_folder(tmp_path,
+                                                                                  checkpoint):
+    write_csv(SERIES, tmp_path / "plant.csv")
+    with pytest.raises(ValueError, match="checkpoint is empty"):
+        forecast_files(checkpoint, tmp_path / "plant.csv", tmp_path / "fc.csv")

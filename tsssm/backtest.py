@@ -23,7 +23,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from tsssm.data.series_tables import check_layout, read_series, table_suffix, write_table
-from tsssm.forecasting.checkpoints import as_list
+from tsssm.forecasting.checkpoints import as_list, checkpoint_paths
 from tsssm.forecasting.backtest import backtest, check_windows
 from tsssm.forecasting.model import check_batch_size, load
 from tsssm.forecasting.refit import Refit
@@ -48,7 +48,7 @@ def backtest_file(checkpoint: str | Path | Sequence[str | Path], source: str | P
                   alias: str | Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Backtest the checkpoint(s) on the series of ``source``; write and return the table and
     its scores (module docstring), and print the overall scores."""
-    paths, source, output = [Path(p) for p in as_list(checkpoint)], Path(source), Path(output)
+    paths, source, output = checkpoint_paths(checkpoint), Path(source), Path(output)
     scores_path = metrics_path(output, metrics)
     for role, path in (("output", output), ("metrics", scores_path)):
         table_suffix(path, role)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from tsssm.data.series_tables import (check_layout, input_files, read_series, table_suffix,
                                        write_table)
-from tsssm.forecasting.checkpoints import as_list
+from tsssm.forecasting.checkpoints import as_list, checkpoint_paths
 from tsssm.forecasting.model import check_batch_size, load
 from tsssm.forecasting.ray_engine import forecast_on_ray
 from tsssm.run.entry_point import hydra_entry_point
@@ -42,7 +42,7 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     """Forecast every series of ``source`` (a file or folder) with the checkpoint(s), in this
     process or on Ray (``engine``); write and return the long table (module docstring) and print
     a summary."""
-    paths = [Path(p) for p in as_list(checkpoint)]
+    paths = checkpoint_paths(checkpoint)
     output = Path(output)
     table_suffix(output, "output")
     check_destination(output, [Path(source), *paths])

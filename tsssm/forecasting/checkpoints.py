@@ -57,6 +57,16 @@ def as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [str(v) for v in value] if isinstance(value, (list, tuple, ListConfig)) else [str(value)]
 
 
+def checkpoint_paths(checkpoint: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The checkpoint paths a command was given (one, or a list); an empty one is refused before
+    it can stand for the current folder."""
+    paths = as_list(checkpoint) or []
+    if not paths or any(not p.strip() for p in paths):
+        raise ValueError(f"checkpoint is empty ({checkpoint!r}): give checkpoint=PATH or a list "
+                         "checkpoint=[A,B] of .ckpt files written by tsssm.fit")
+    return [Path(p) for p in paths]
+
+
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu",
                     name: str | None = None) -> ForecastCheckpoint:
     """The task of a forecasting checkpoint, weights and scaler loaded, built without its data;
