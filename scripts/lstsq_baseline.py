@@ -4,6 +4,9 @@ A protocol check that needs no training: on ETTh1 (lookback 336, horizon 96) the
 models reach about 0.375 test MSE, so this should too if the split, scaler and windows are right.
 
     python scripts/lstsq_baseline.py --dataset ETTh1 --lookback 336 --horizon 96
+
+``model=lstsq`` (``tsssm.models.least_squares``) is this map as a fit model; this script stays its
+independent reference (tests/models/test_least_squares.py compares the two).
 """
 
 from __future__ import annotations
@@ -23,6 +26,17 @@ def channel_rows(dataset, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def least_squares(x: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> np.ndarray:
+    """Weights ``(lookback + 1, horizon)``, the intercept last, of rows ``x`` to rows ``y``."""
+    design = np.c_[x, np.ones(len(x))]
+    return np.linalg.solve(design.T @ design + ridge * np.eye(design.shape[1]), design.T @ y)
+
+
+def predict(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Forecast rows ``(N, horizon)`` of input rows ``(N, lookback)``."""
+    return np.c_[x, np.ones(len(x))] @ weights
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ETTh1")
@@ -35,11 +49,9 @@ def main() -> None:
                           horizon=args.horizon)
     data.prepare_data()
     data.setup("fit")
-    x, y = channel_rows(data.datasets["train"])
-    design = np.c_[x, np.ones(len(x))]
-    weights = np.linalg.solve(design.T @ design + args.ridge * np.eye(design.shape[1]), design.T @ y)
+    weights = least_squares(*channel_rows(data.datasets["train"]), args.ridge)
     x_test, y_test = channel_rows(data.datasets["test"])
-    pred = np.c_[x_test, np.ones(len(x_test))] @ weights
+    pred = predict(weights, x_test)
     print(f"{args.dataset} L={args.lookback} H={args.horizon}: test windows "
           f"{len(data.datasets['test'])}, test MSE {np.mean((pred - y_test) ** 2):.4f}, "
           f"MAE {np.mean(np.abs(pred - y_test)):.4f}")

@@ -125,7 +125,7 @@ def test_help_offers_every_group_and_no_internal_piece(tmp_path):
     section = result.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
     offered = dict(re.findall(r"^([\w/]+): (.+)$", section, re.M))
     assert offered["mixer"] == "attention, gss, linear_attention, mamba, mamba2, rnn, s4, s4d"
-    assert offered["model"] == ("dlinear, gss, hybrid, linear_attention, lstm, mamba, mamba2, "
+    assert offered["model"] == ("dlinear, gss, hybrid, linear_attention, lstm, lstsq, mamba, mamba2, "
                                 "naive, s4, s4d, transformer")
     assert offered["experiment/ltsf"].startswith("etth1, etth2")
     options = [name for names in offered.values() for name in names.split(", ")]

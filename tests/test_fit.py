@@ -19,7 +19,7 @@ from tsssm.run import tracking
 from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.record import RECORD_KEY
 
-MODELS = ["s4", "s4d", "mamba", "mamba2", "transformer", "hybrid", "lstm", "dlinear", "naive"]
+MODELS = ["s4", "s4d", "mamba", "mamba2", "transformer", "hybrid", "lstm", "dlinear", "naive", "lstsq"]
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tsssm.run import tracking
 from tsssm.run.build import build
 from tsssm.run.checkpoint import read_checkpoint
+from tsssm.run.closed_form import ClosedFormFit, save_solved, solved_in_closed_form
 from tsssm.run.ddp import distributed_job
 from tsssm.run.finished_jobs import TAG_JOB, job_key
 from tsssm.run.record import RunRecord, portable, recorded_config
@@ -55,7 +56,8 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
 
 
 def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str, float]:
-    """Train (unless the network has nothing to train), test the best checkpoint, log everything
+    """Train (unless the network has nothing to train; one solved in closed form is solved and
+    saved as the best checkpoint: ``tsssm.run.closed_form``), test the best checkpoint, log everything
     to the tracker of ``experiment`` (``tsssm.run.trackers``); checkpoints and figures go under
     ``out_dir``."""
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
@@ -72,6 +74,9 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
     tracker = open_tracker(cfg.logger, experiment, run_name, {**tags, TAG_JOB: job_key(resolved)},
                            resumed, cfg.resume)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    closed_form = solved_in_closed_form(task.net)
+    if closed_form:
+        callbacks.append(ClosedFormFit())
     callbacks.append(RunRecord(recorded_config(cfg, resolved), tracker, tracker.tracking_uri,
                                task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=tracker.logger, callbacks=callbacks,
@@ -86,16 +91,17 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
             tracker.log_metrics({"trained_steps": float(trainer.global_step)})
             results = trainer.test(task, datamodule=datamodule, ckpt_path=tested_weights(trainer),
                                    weights_only=True, verbose=False)
+            best_path = trainer.checkpoint_callback.best_model_path
         else:
             validated = trainer.validate(task, datamodule=datamodule, verbose=False)
             best = float(validated[0][f"val/{monitored(cfg)}"])
+            best_path = save_solved(trainer) if closed_form else ""
             results = trainer.test(task, datamodule=datamodule, verbose=False)
         if best is not None:
             tracker.log_metrics({objective_name(cfg): best})
         metrics = {objective_name(cfg): math.nan if best is None else best,
                    **{k: float(v) for k, v in results[0].items()}}
         if trainer.is_global_zero:
-            best_path = trainer.checkpoint_callback.best_model_path if n_params else ""
             if best_path:
                 tracker.log_artifact(Path(best_path), "checkpoints")
             for figure in task.figures(datamodule, out_dir, run_name, cfg.plot_windows):
