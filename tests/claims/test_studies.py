@@ -100,5 +100,5 @@ def test_a_study_launched_again_trains_nothing_and_each_job_is_held_once(store, 
     keys = [run.data.tags[TAG_JOB] for run in after]
     assert len(keys) == len(set(keys))
     out = capsys.readouterr().out
-    assert out.count("skipped: job") == 4 and out.count("skipped: ") == 4 + 8
+    assert out.count("skipped: job") == 6 and out.count("skipped: ") == 6 + 8
     assert not (folder / "sweeps" / "again" / "0" / "checkpoints").exists(), "nothing trained"
