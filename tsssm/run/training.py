@@ -22,6 +22,7 @@ from tsssm.run.build import build
 from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.ddp import distributed_job
 from tsssm.run.finished_jobs import TAG_JOB, job_key
+from tsssm.run.flops_budget import FlopsBudget
 from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
 from tsssm.run.trackers import Tracker, open_tracker
@@ -72,6 +73,8 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
     tracker = open_tracker(cfg.logger, experiment, run_name, {**tags, TAG_JOB: job_key(resolved)},
                            resumed, cfg.resume)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    if cfg.get("flops_budget") is not None:
+        callbacks.append(FlopsBudget(cfg.flops_budget))
     callbacks.append(RunRecord(recorded_config(cfg, resolved), tracker, tracker.tracking_uri,
                                task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=tracker.logger, callbacks=callbacks,
