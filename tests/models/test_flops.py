@@ -53,6 +53,12 @@ def test_s4_is_charged_its_fft_convolution():
     assert per_token(64) > per_token(8) > 2 * 16 * 16  # more than its output projection
 
 
+def test_work_done_once_per_batch_is_shared_by_its_windows():
+    s4 = S4(16, d_state=8)  # its convolution kernel is computed once for the whole batch
+    assert forward_flops_per_token(s4, torch.randn(4, 8, 16)) < forward_flops_per_token(
+        s4, torch.randn(1, 8, 16))
+
+
 def mamba_language_model(d_model: int) -> LanguageModel:
     return LanguageModel(Backbone(d_model, 2, "m", {"m": partial(Mamba, d_state=4)}), 50)
 
