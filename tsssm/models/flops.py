@@ -73,28 +73,33 @@ CPU_FORMULAS = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention
                 aten._fft_c2c: _fft_complex_flops}
 
 
-def _module_flops(module: nn.Module, inputs: Tensor) -> int:
-    """FLOPs of the elementwise kernels inside ``module`` (none but for the types listed in the
-    module docstring); ``inputs`` is its first argument ``(..., features)``."""
-    positions = inputs.numel() // inputs.shape[-1]
-    if isinstance(module, CausalDepthwiseConv):
-        return 2 * positions * module.channels * module.d_conv
-    if isinstance(module, Mamba):
-        return SCAN_FLOPS * positions * module.d_inner * module.d_state
-    return 0
+def _conv_flops(conv: CausalDepthwiseConv, positions: int) -> int:
+    return 2 * positions * conv.channels * conv.d_conv
+
+
+def _scan_flops(mamba: Mamba, positions: int) -> int:
+    return SCAN_FLOPS * positions * mamba.d_inner * mamba.d_state
+
+
+# Modules whose elementwise kernels the counter cannot see, and their FLOPs over ``positions``.
+MODULE_FORMULAS = {CausalDepthwiseConv: _conv_flops, Mamba: _scan_flops}
 
 
 def forward_flops_per_token(model: nn.Module, inputs: Tensor) -> float:
     """FLOPs of ``model(inputs)`` (no gradients) divided by the ``B * L`` positions of
-    ``inputs (B, L, ...)``; for a language model, ``inputs`` is ids ``(1, L)``."""
+    ``inputs (B, L, ...)``; for a language model, ``inputs`` is ids ``(batch, L)``."""
     if inputs.dim() < 2 or inputs.shape[0] * inputs.shape[1] == 0:
         raise ValueError(f"forward_flops_per_token expects inputs (B, L, ...) with B, L >= 1, "
                          f"got shape {tuple(inputs.shape)}")
     counter = FlopCounterMode(display=False, custom_mapping=CPU_FORMULAS)
     elementwise = []
-    hooks = [module.register_forward_pre_hook(
-        lambda module, args: elementwise.append(_module_flops(module, args[0])))
-        for module in model.modules() if isinstance(module, (CausalDepthwiseConv, Mamba))]
+
+    def count(module: nn.Module, args: tuple) -> None:  # args[0]: its input (..., features)
+        positions = args[0].numel() // args[0].shape[-1]
+        elementwise.append(MODULE_FORMULAS[type(module)](module, positions))
+
+    hooks = [module.register_forward_pre_hook(count) for module in model.modules()
+             if type(module) in MODULE_FORMULAS]
     try:
         with torch.no_grad(), counter:
             model(inputs)
