@@ -5,6 +5,7 @@ start-up for all); then the claims report on that store. A study launched again 
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from tsssm.fit import main as fit_main
 from tsssm.run.finished_jobs import TAG_JOB
 
 STUDIES = [f"ci/{name}" for name in config_names("study/ci")]
-STUDIED = ("C3", "C5", "C6", "C7")  # the claims judged on runs of fit (C4 has no study yet)
+STUDIED = ("C3", "C4", "C5", "C6", "C7")  # the claims judged on runs of fit
 MEASURED = ("C1", "C2")
 TINY_PRESETS = ["--models", "mamba,transformer", "--powers", "6,7", "--seeds", "1,2", "--new-tokens",
                 "2", "--override", "model.backbone.d_model=24", "--override", "model.backbone.n_layers=1"]
@@ -53,8 +54,9 @@ def all_runs(uri: str) -> list[mlflow.entities.Run]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("studies")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    for study in STUDIES:
-        launch(study, uri, folder / "sweeps" / study)
+    with mock.patch.dict(os.environ, {"TSSSM_CACHE": str(folder / "bpe")}):
+        for study in STUDIES:
+            launch(study, uri, folder / "sweeps" / study)
     for claim in ("c1", "c2"):
         measure_costs(claim, uri)
     return folder, uri

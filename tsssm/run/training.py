@@ -23,6 +23,7 @@ from tsssm.run.checkpoint import read_checkpoint
 from tsssm.run.closed_form import ClosedFormFit, save_solved, solved_in_closed_form
 from tsssm.run.ddp import distributed_job
 from tsssm.run.finished_jobs import TAG_JOB, job_key
+from tsssm.run.flops_budget import FlopsBudget
 from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
 from tsssm.run.trackers import Tracker, open_tracker
@@ -77,6 +78,8 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
     closed_form = solved_in_closed_form(task.net)
     if closed_form:
         callbacks.append(ClosedFormFit())
+    if cfg.get("flops_budget") is not None:
+        callbacks.append(FlopsBudget(cfg.flops_budget))
     callbacks.append(RunRecord(recorded_config(cfg, resolved), tracker, tracker.tracking_uri,
                                task.checkpoint_record(datamodule)))
     trainer = instantiate(cfg.trainer, logger=tracker.logger, callbacks=callbacks,

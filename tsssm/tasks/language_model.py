@@ -167,8 +167,10 @@ class LanguageModelTask(Task):
         return f"L{datamodule.seq_len}"
 
     def start_metrics(self, datamodule: L.LightningDataModule) -> dict[str, int]:
-        """Forward FLOPs per token over one window (``tsssm.models.flops``)."""
-        ids = torch.zeros(1, datamodule.seq_len, dtype=torch.long, device=self.device)
+        """Forward FLOPs per token over one training batch (``tsssm.models.flops``): work done
+        once per batch, such as S4's convolution kernel, is shared by its ``batch_size`` windows."""
+        ids = torch.zeros(datamodule.batch_size, datamodule.seq_len, dtype=torch.long,
+                          device=self.device)
         return {"flops_per_token": forward_flops_per_token(self.net, ids)}
 
     def sample_format(self, datamodule: L.LightningDataModule) -> SampleFormat:
