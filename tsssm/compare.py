@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from tsssm.claims.stats import t_quantile
 from tsssm.compare_plot import comparison_figure
 from tsssm.data.atomic import write_atomically
 from tsssm.run.errors import reported
@@ -69,11 +69,12 @@ def summarise(seeds: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return table.loc[order.index].reset_index(drop=True)
 
 
-def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
-    """Half-width of the ``level`` t-interval of a mean of ``n`` values with sample std ``std``
-    (Student's t, n - 1 degrees of freedom); NaN below two values."""
-    quantile = stats.t.ppf(0.5 + level / 2, (n - 1).where(n > 1))
-    return pd.Series(quantile, index=std.index) * std / np.sqrt(n)
+def t_interval(std: pd.Series, n: pd.Series) -> pd.Series:
+    """Half-width of the 95% t-interval of a mean of ``n`` values with sample std ``std``
+    (Student's t, n - 1 degrees of freedom: ``tsssm.claims.stats.t_quantile``, the claims'
+    intervals); NaN below two values."""
+    quantile = n.map(lambda count: t_quantile(int(count) - 1) if count > 1 else math.nan)
+    return quantile * std / np.sqrt(n)
 
 
 def _require_tags(runs: pd.DataFrame) -> None:
