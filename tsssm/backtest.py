@@ -22,10 +22,11 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from tsssm.data.sequence import check_positive
 from tsssm.data.series_tables import check_layout, read_series, table_suffix, write_table
 from tsssm.forecasting.checkpoints import as_list, checkpoint_paths
 from tsssm.forecasting.backtest import backtest, check_windows
-from tsssm.forecasting.model import check_batch_size, load
+from tsssm.forecasting.model import load
 from tsssm.forecasting.refit import Refit
 from tsssm.forecasting.scores import backtest_scores
 from tsssm.run.entry_point import hydra_entry_point
@@ -56,7 +57,7 @@ def backtest_file(checkpoint: str | Path | Sequence[str | Path], source: str | P
     if scores_path.resolve() == output.resolve():
         raise ValueError(f"metrics {scores_path} is the output: give them two paths")
     check_layout(layout)
-    check_batch_size(batch_size)
+    check_positive("batch_size", batch_size)
     check_windows(n_windows, 1 if step_size is None else step_size)
     model = load(paths, as_list(alias), device)
     notes: list[str] = []

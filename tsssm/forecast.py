@@ -23,10 +23,11 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from tsssm.data.sequence import check_positive
 from tsssm.data.series_tables import (check_layout, input_files, read_series, table_suffix,
                                        write_table)
 from tsssm.forecasting.checkpoints import as_list, checkpoint_paths
-from tsssm.forecasting.model import check_batch_size, load
+from tsssm.forecasting.model import load
 from tsssm.forecasting.ray_engine import forecast_on_ray
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.outputs import check_destination
@@ -47,7 +48,7 @@ def forecast_files(checkpoint: str | Path | Sequence[str | Path], source: str | 
     table_suffix(output, "output")
     check_destination(output, [Path(source), *paths])
     check_layout(layout)
-    check_batch_size(batch_size)
+    check_positive("batch_size", batch_size)
     check_engine(engine, workers)
     on_ray = engine == "ray"
     model = load(paths, as_list(alias), "cpu" if on_ray else device)
@@ -77,8 +78,7 @@ def check_engine(engine: str, workers: int) -> None:
     """``engine`` is local or ray, ``workers`` a positive number."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    check_positive("workers", workers)
 
 
 @hydra_entry_point("forecast")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tsssm.data.sequence import check_positive
 from tsssm.data.series_checks import finite_values
 from tsssm.data.series_tables import Series, check_unique_ids
 from tsssm.forecasting.long_format import long_table
@@ -27,9 +28,8 @@ ModelForWindow = Callable[[int, list[Series]], ForecastModel]
 
 def check_windows(n_windows: int, step_size: int) -> None:
     """Both positive integers."""
-    for field, value in (("n_windows", n_windows), ("step_size", step_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    check_positive("n_windows", n_windows)
+    check_positive("step_size", step_size)
 
 
 def cutoff_rows(series: Series, channels: list[str], lookback: int, horizon: int,

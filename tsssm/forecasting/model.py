@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tsssm.data.sequence import check_positive
 from tsssm.data.series_tables import Series, check_unique_ids, frame_series
 from tsssm.data.tabular import named_columns
 from tsssm.forecasting.checkpoints import ForecastCheckpoint, as_list, load_forecasters
@@ -26,17 +27,11 @@ from tsssm.forecasting.long_format import long_table, model_values
 from tsssm.run.device import resolve_device
 
 
-def check_batch_size(batch_size: int) -> None:
-    """A positive integer."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
 @torch.no_grad()
 def predict_windows(model: ForecastCheckpoint, windows: np.ndarray, batch_size: int) -> np.ndarray:
     """Forecasts in original units of input windows ``(N, lookback, C)`` float64: ``(N, H, C)``,
     or ``(N, H, C, Q)`` for a quantile model."""
-    check_batch_size(batch_size)
+    check_positive("batch_size", batch_size)
     mean = model.task.scaler_mean.double().cpu().numpy()
     std = model.task.scaler_std.double().cpu().numpy()
     x = torch.from_numpy(((windows - mean) / std).astype(np.float32))
