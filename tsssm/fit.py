@@ -51,7 +51,7 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     already and ``skip_finished``, return its run's metrics."""
     experiment = experiment_name(cfg)
     if cfg.skip_finished:
-        tracking_uri = cfg.logger.get("tracking_uri") or tracking.default_tracking_uri()
+        tracking_uri = tracking.configured_tracking_uri(cfg.logger)
         key = job_key(portable(OmegaConf.to_container(cfg, resolve=True)))
         done = finished_run(tracking_uri, experiment, key)
         if done is not None:

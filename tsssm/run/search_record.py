@@ -45,7 +45,7 @@ class SearchRecord(Callback):
         if not results.is_file():  # the sweep ended before the sweeper wrote its results
             return
         outcome = OmegaConf.to_container(OmegaConf.load(results))
-        uri = config.logger.tracking_uri or tracking.default_tracking_uri()
+        uri = tracking.configured_tracking_uri(config.logger)
         study = str(config.hydra.sweeper.study_name)
         n_runs = tag_search(uri, study, outcome["best_params"], outcome["best_value"])
         print(f"search {study}: best value {outcome['best_value']} with {outcome['best_params']}, "

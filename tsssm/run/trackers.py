@@ -102,7 +102,7 @@ def open_tracker(config: DictConfig, experiment: str, run_name: str, tags: Mappi
     """The tracking ``config`` (the ``logger`` group) describes: a Lightning logger where it names
     one (``_target_``), else the MLflow run of ``conf/logger/mlflow.yaml``."""
     if "_target_" not in config:
-        uri = config.tracking_uri or tracking.default_tracking_uri()
+        uri = tracking.configured_tracking_uri(config)
         logger = open_run(experiment, run_name, uri, tags, resumed, resumed_path)
         return MLflowTracker(logger, experiment, uri)
     if config.get("log_model"):

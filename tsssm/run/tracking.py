@@ -53,6 +53,12 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{Path.cwd().resolve() / 'mlflow.db'}"
 
 
+def configured_tracking_uri(logger: Mapping[str, Any]) -> str:
+    """The store a ``logger`` config (conf/logger/) names in ``tracking_uri``, else the default
+    store (``default_tracking_uri``)."""
+    return logger.get("tracking_uri") or default_tracking_uri()
+
+
 def sqlite_database(tracking_uri: str) -> str | None:
     """The database file of a ``sqlite:///PATH`` store (its query string left out); None for any
     other store."""
