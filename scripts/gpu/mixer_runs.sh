@@ -5,7 +5,8 @@
 #    chosen per model and horizon by the best validation MSE;
 #  - sequence: FSDD test bits per sample with the matched-size presets (conf/model/seq), the same
 #    steps and batch as scripts/gpu/sequence_runs.sh, and MQAR test accuracy at lengths 64 to 512.
-# Every job runs in the background; max_time caps the sequence jobs. PARTS (default ltsf,sequence)
+# Every job runs in the background (fits sharing a store open it one at a time:
+# tsssm/run/tracked_run.py); max_time caps the sequence jobs. PARTS (default ltsf,sequence)
 # picks the parts to run.
 # Usage: bash scripts/gpu/mixer_runs.sh OUT_DIR [STEPS] [MAX_TIME] [PARTS]
 set -uo pipefail
@@ -20,12 +21,6 @@ rates=(1e-4 3e-4 1e-3)
 
 if [[ $parts == *,ltsf,* ]]; then
   mkdir -p "$out/ltsf"  # one store for the LTSF sweeps, apart from the one-run stores of the rest
-  python - "$out/ltsf/mlflow.db" "${rates[@]}" <<'PY'  # the store and its experiments exist first
-import sys, mlflow
-mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}")
-for lr in sys.argv[2:]:
-    mlflow.set_experiment(f"ltsf/etth1-lr{lr}")
-PY
   for lr in "${rates[@]}"; do
     for horizon in 96 720; do
       python -m tsssm.fit -m experiment=ltsf/etth1 trainer=gpu seed=1 \
