@@ -27,9 +27,13 @@ class WorkUnit:
     ids: tuple[str, ...] | None = None
 
 
+def is_parquet(path: Path) -> bool:
+    return table_suffix(path, "input") == ".parquet"
+
+
 def header(path: Path) -> pd.DataFrame:
     """The file's columns, without rows."""
-    if table_suffix(path, "input") == ".parquet":
+    if is_parquet(path):
         return pd.DataFrame(columns=pq.read_schema(path).names)
     return pd.read_csv(path, nrows=0)
 
@@ -40,7 +44,7 @@ def series_ids(path: Path, layout: str) -> list[str] | None:
     if table_layout(header(path), layout, f"input {path}") != "long":
         return None
     column = LONG_KEYS[0]
-    ids = (pd.read_parquet(path, columns=[column]) if path.name.lower().endswith(".parquet")
+    ids = (pd.read_parquet(path, columns=[column]) if is_parquet(path)
            else pd.read_csv(path, usecols=[column]))[column]
     if ids.isna().any():
         return None
