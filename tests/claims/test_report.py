@@ -81,11 +81,13 @@ def test_summary_lines_carry_the_verdicts(report) -> None:
     assert [line.split(": ", 1)[0] for line in summary] == [
         "- C1 linear time", "- C3 inductive bias", "- C6 recall", "- C7 sampling-rate change"]
     assert summary[0].startswith("- C1 linear time: **holds**: in all 2 comparisons; the weakest: s4 ")
-    assert summary[0].endswith("; 2 more without enough runs, not judged")
+    assert summary[0].endswith("; 2 more without enough runs, not judged (25 of 132 expected runs so far)")
     assert summary[1] == ("- C3 inductive bias: **depends on the dataset**: long-horizon forecasting: "
                           "holds on ETTh1; fails on Exchange; not decided: no runs yet for series data "
-                          "efficiency at horizon 96, no runs yet for audio data efficiency")
-    assert summary[2] == "- C6 recall: **not enough seeds (2)**: none of 1 comparison(s) has enough runs"
+                          "efficiency at horizon 96, no runs yet for audio data efficiency "
+                          "(12 of 945 expected runs so far)")
+    assert summary[2] == ("- C6 recall: **not enough seeds (2)**: none of 1 comparison(s) has enough runs "
+                          "(4 of 252 expected runs so far)")
     assert summary[3] == "- C7 sampling-rate change: **no runs yet**"
 
 
@@ -123,6 +125,17 @@ def test_csv_holds_the_means_and_intervals(report) -> None:
     assert s4["mean"] == pytest.approx(1e-9 * 2 ** 14 * 1.02, rel=1e-12)
     assert len(c1) == 2 * 3 * 3  # two metrics x s4, mamba, transformer x three lengths
     assert pd.read_csv(report / "c7.csv").empty
+
+
+def test_runs_counted_are_exported_one_row_per_run(report) -> None:
+    assert sorted(path.name for path in (report / "runs").iterdir()) == [
+        "c1-linear-time.csv", "c3-ltsf.csv", "c6-recall.csv"]
+    runs = pd.read_csv(report / "runs" / "c3-ltsf.csv")
+    mamba = runs[(runs["model"] == "mamba") & (runs["dataset"] == "ETTh1")].sort_values("seed")
+    assert list(mamba["seed"]) == [1, 2, 3]
+    assert list(mamba["test/mse"]) == pytest.approx([0.359, 0.37, 0.381], abs=1e-12)
+    assert pd.read_csv(report / "c3.csv").query("model == 'mamba' and dataset == 'ETTh1'")["mean"].iloc[0] \
+        == pytest.approx(mamba["test/mse"].mean(), abs=1e-12)
 
 
 def test_plots_are_written_for_studies_with_runs(report) -> None:

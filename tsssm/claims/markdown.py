@@ -11,7 +11,7 @@ import pandas as pd
 from tsssm.claims.assess import ClaimResult, StudyResult
 from tsssm.claims.spec import ENTITY, format_value
 from tsssm.claims.stats import MIN_SEEDS
-from tsssm.claims.summary import METRIC
+from tsssm.claims.summary import METRIC, expected_runs
 from tsssm.claims.verdicts import Verdict
 
 INTRODUCTION = f"""\
@@ -95,7 +95,14 @@ def claim_section(result: ClaimResult) -> list[str]:
 
 
 def summary_line(result: ClaimResult) -> str:
-    return f"- {result.claim.id} {result.claim.title}: {verdict_text(result.verdict)}"
+    """The claim's verdict, and how many of its studies' expected runs it rests on while some are
+    missing."""
+    line = f"- {result.claim.id} {result.claim.title}: {verdict_text(result.verdict)}"
+    counted = sum(len(study.frame) for study in result.studies)
+    expected = sum(expected_runs(study.study) for study in result.studies)
+    if 0 < counted < expected:
+        line += f" ({counted} of {expected} expected runs so far)"
+    return line
 
 
 def claims_markdown(results: Sequence[ClaimResult]) -> str:

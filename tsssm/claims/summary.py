@@ -35,6 +35,11 @@ def summarise(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop(columns=["_metric", "_entity"]).reset_index(drop=True)
 
 
+def expected_runs(study: Study) -> int:
+    """Runs a complete study holds: every entity x block x seed."""
+    return len(study.entities) * len(study.blocks) * len(study.seeds)
+
+
 def missing_blocks(study: Study, frame: pd.DataFrame) -> list[str]:
     """The expected runs (every entity x block x seed) that have no measurement, worded compactly.
 

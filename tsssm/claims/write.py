@@ -1,6 +1,8 @@
 """The report's files, each written atomically: ``claims.md``, one tidy CSV per claim
-(``c1.csv``: one row per study x metric x entity x conditions with n, mean, lo, hi) and one PNG
-per study with runs (named after its experiment, e.g. ``c3-ltsf.png``)."""
+(``c1.csv``: one row per study x metric x entity x conditions with n, mean, lo, hi), and per study
+with runs one PNG (named after its experiment, e.g. ``c3-ltsf.png``) and the runs it counted, one
+row per run (``runs/c3-ltsf.csv``: entity, conditions, seed, metrics), so the report's numbers can
+be checked and recomputed without the store."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tsssm.claims.spec import ENTITY
 from tsssm.claims.summary import METRIC, STATS
 
 REPORT = "claims.md"
+RUNS = "runs"
 STUDY = "study"
 PNG_DPI = 110
 
@@ -41,6 +44,9 @@ def write_report(results: Sequence[ClaimResult], out_dir: Path) -> list[Path]:
         for study in result.studies:
             if study.summary.empty:
                 continue
+            runs_csv = out_dir / RUNS / f"{study.study.slug}.csv"
+            runs = study.frame.rename(columns={ENTITY: study.study.entity_name})
+            paths.append(write_atomically(runs_csv, lambda tmp: runs.to_csv(tmp, index=False)))
             figure = study.study.figure(study.frame, study.summary)
             png = out_dir / f"{study.study.slug}.png"
             paths.append(write_atomically(png, lambda tmp: figure.savefig(tmp, format="png", dpi=PNG_DPI)))
