@@ -20,7 +20,7 @@ import triton
 from torch import Tensor
 
 from tsssm.kernels.mamba_step.triton_kernels import step_in_kernel, step_out_kernel
-from tsssm.kernels.triton_common import INTERPRETED, KERNEL_DTYPES, device_problem
+from tsssm.kernels.triton_common import INTERPRETED, tensors_problem
 
 PRODUCT_TILE = 4096
 """fp32 products in a program's (batch, rows, reduction) tile: 32 per thread at 4 warps."""
@@ -144,15 +144,5 @@ def mamba_block_step_unsupported(residual: Tensor, weights, conv_state: Tensor,
                                  ssm_state: Tensor) -> str | None:
     """Why the kernels cannot take these tensors, or None: fp32/bf16/fp16 tensors of one CUDA
     device (or of the CPU, interpreted)."""
-    present = [t for t in (residual, *weights, conv_state, ssm_state) if isinstance(t, Tensor)]
-    devices = {str(t.device) for t in present}
-    if len(devices) > 1:
-        return f"all tensors must be on one device, got {sorted(devices)}"
-    problem = device_problem(residual.device)
-    if problem is not None:
-        return problem
-    for t in present:
-        if t.dtype not in KERNEL_DTYPES:
-            return (f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {t.dtype} "
-                    "(float64 runs the eager step)")
-    return None
+    return tensors_problem([t for t in (residual, *weights, conv_state, ssm_state)
+                            if isinstance(t, Tensor)])
