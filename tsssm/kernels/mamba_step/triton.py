@@ -25,6 +25,7 @@ from tsssm.kernels.triton_common import INTERPRETED, tensors_problem
 PRODUCT_TILE = 4096
 """fp32 products in a program's (batch, rows, reduction) tile: 32 per thread at 4 warps."""
 NUM_WARPS = 4
+CHANNELS_PER_PROGRAM = 4
 
 _workspaces: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
 
@@ -42,14 +43,14 @@ def workspace(device: torch.device, size: int) -> tuple[Tensor, Tensor]:
 
 def block_sizes(batch: int, d_model: int, d_inner: int, dt_rank: int, n_proj: int,
                 d_state: int) -> dict[str, int]:
-    """The kernels' block sizes: all the batch (up to 16 rows) per program, 16 channels, and
+    """The kernels' block sizes: all the batch (up to 16 rows) per program, 4 channels, and
     reduction blocks that keep the product tile at ``PRODUCT_TILE``; under the interpreter,
     blocks of a few elements, so small test shapes cross every block boundary."""
     if INTERPRETED:
         return dict(BLOCK_B=2, BLOCK_E=4, BLOCK_K=8, BLOCK_J=8, BLOCK_R=2, BLOCK_M=8,
                     BLOCK_ZERO=16, BLOCK_N=triton.next_power_of_2(d_state))
     block_b = min(16, triton.next_power_of_2(batch))
-    block_e = 16
+    block_e = CHANNELS_PER_PROGRAM
     reduction = max(16, PRODUCT_TILE // (block_b * block_e))
 
     def fit(n: int) -> int:
@@ -95,6 +96,7 @@ def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
         *conv_state.stride(), *weights.x_proj_weight.stride(),
         HAS_IN_BIAS=weights.in_proj_bias is not None, HAS_CONV_BIAS=weights.conv_bias is not None,
         HAS_OUT_BIAS=weights.out_proj_bias is not None, D_CONV=conv_w.shape[2],
+        WINDOW=triton.next_power_of_2(conv_w.shape[2]),
         BLOCK_B=blocks["BLOCK_B"], BLOCK_E=blocks["BLOCK_E"], BLOCK_K=blocks["BLOCK_K"],
         BLOCK_J=blocks["BLOCK_J"], num_warps=NUM_WARPS)
     step_out_kernel[grid](

@@ -58,7 +58,7 @@ def step_in_kernel(
         s_res_b, s_res_m, s_in_o, s_in_i, s_cw_e, s_cw_k, s_cs_b, s_cs_e, s_cs_k,
         s_xp_j, s_xp_e,
         HAS_IN_BIAS: tl.constexpr, HAS_CONV_BIAS: tl.constexpr, HAS_OUT_BIAS: tl.constexpr,
-        D_CONV: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_E: tl.constexpr,
+        D_CONV: tl.constexpr, WINDOW: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_E: tl.constexpr,
         BLOCK_K: tl.constexpr, BLOCK_J: tl.constexpr):
     """Residual (batch, d_model) -> x, z (batch, E) fp32 contiguous, ``xp`` (batch, n_proj)
     += this block's share of x_proj, ``out`` (batch, d_model) fp32 = residual + out bias.
@@ -92,23 +92,23 @@ def step_in_kernel(
         x_in += tl.load(in_b_ptr + e, mask=e_mask, other=0.0).to(tl.float32)[None, :]
         z += tl.load(in_b_ptr + d_inner + e, mask=e_mask, other=0.0).to(tl.float32)[None, :]
 
-    # Conv step over [state (oldest first), x_in]; the state shifts one slot towards the oldest.
+    # Conv step over the window [state (oldest first), x_in], (BLOCK_B, BLOCK_E, WINDOW); the
+    # state keeps the window's last D_CONV - 1. Threads holding copies of one element all read
+    # it before any of them writes (the barrier): the new state overwrites the old in place.
     be_mask = b_mask[:, None] & e_mask[None, :]
-    taps_at = conv_w_ptr + e * s_cw_e
-    conv = x_in * tl.load(taps_at + (D_CONV - 1) * s_cw_k, mask=e_mask,
-                          other=0.0).to(tl.float32)[None, :]
+    tap = tl.arange(0, WINDOW)[None, None, :]
+    slots_at = conv_ptr + b[:, None, None] * s_cs_b + e[None, :, None] * s_cs_e + tap * s_cs_k
+    window = tl.load(slots_at, mask=be_mask[:, :, None] & (tap < D_CONV - 1),
+                     other=0.0).to(tl.float32)
+    window = tl.where(tap == D_CONV - 1, x_in[:, :, None], window)
+    taps = _weight_tile(conv_w_ptr, e, e_mask, tl.arange(0, WINDOW), tl.arange(0, WINDOW) < D_CONV,
+                        s_cw_e, s_cw_k)
+    conv = tl.sum(window * taps[None, :, :], axis=2)
     if HAS_CONV_BIAS:
         conv += tl.load(conv_b_ptr + e, mask=e_mask, other=0.0).to(tl.float32)[None, :]
-    state_at = conv_ptr + b[:, None] * s_cs_b + e[None, :] * s_cs_e
-    for j in tl.static_range(D_CONV - 1):
-        past = tl.load(state_at + j * s_cs_k, mask=be_mask, other=0.0)
-        conv += past.to(tl.float32) * tl.load(taps_at + j * s_cw_k, mask=e_mask,
-                                               other=0.0).to(tl.float32)[None, :]
-        if j > 0:
-            tl.store(state_at + (j - 1) * s_cs_k, past, mask=be_mask)
-    if D_CONV > 1:
-        tl.store(state_at + (D_CONV - 2) * s_cs_k,
-                 x_in.to(conv_ptr.dtype.element_ty), mask=be_mask)
+    tl.debug_barrier()
+    tl.store(slots_at - s_cs_k, window.to(conv_ptr.dtype.element_ty),
+             mask=be_mask[:, :, None] & (tap >= 1) & (tap < D_CONV))
     x = _silu(conv)
     tl.store(x_ptr + b[:, None] * d_inner + e[None, :], x, mask=be_mask)
     tl.store(z_ptr + b[:, None] * d_inner + e[None, :], z, mask=be_mask)
@@ -160,6 +160,7 @@ def step_out_kernel(
     state = tl.load(state_at, mask=state_mask, other=0.0).to(tl.float32)
     state = (tl.exp2(dt[:, :, None] * A[None, :, :] * LOG2E) * state
              + (dt * x)[:, :, None] * B[:, None, :])
+    tl.debug_barrier()  # every copy of an element read before it is overwritten, as above
     tl.store(state_at, state.to(ssm_ptr.dtype.element_ty), mask=state_mask)
     y = tl.sum(state * C[:, None, :], axis=2)
     y += tl.load(D_ptr + e, mask=e_mask, other=0.0).to(tl.float32)[None, :] * x
