@@ -1,5 +1,5 @@
 """Launcher of the fused Mamba-1 block step: two kernels (``triton_kernels.py``) per layer and
-token, where the eager step launches about fifteen.
+token, where the eager step launches some fifteen to twenty.
 
 At decoding's batch sizes a layer's step moves a few hundred kilobytes of weights, so its time
 is the launches' (each a node of the model's CUDA graph), not the bytes: the fusion keeps one

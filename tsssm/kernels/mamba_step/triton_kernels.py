@@ -15,6 +15,10 @@ update with the D skip and the z gate, and the block's share of ``out_proj`` add
 into the output (which is then the block's output). The last program to finish zeroes the
 workspace again, so the next step (the next layer's, or the next replay of a CUDA graph) finds
 it zeroed: no memset between kernels.
+
+Both states are updated in place, and a tile smaller than the program's threads gives several
+threads copies of one element: a barrier between a state's reads and its writes keeps a copy in
+one warp from overwriting what a copy in another has not read yet.
 """
 
 from __future__ import annotations
