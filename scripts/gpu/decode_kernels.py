@@ -1,7 +1,8 @@
 """Kernels and time of one decode step of a sequence preset, the eager block step beside the fused
 one (``Mamba(step_backend=...)``: "reference" steps eagerly, "auto" runs the fused kernels).
 
-    python scripts/gpu/decode_kernels.py OUT [--models mamba] [--batches 1,3,16] [--dtypes fp32,bf16]
+    python scripts/gpu/decode_kernels.py OUT [--models mamba] [--batches 1,3,16]
+        [--dtypes fp32,bf16]
 
 For each case it counts the CUDA kernels of one model step, of one layer's block step and of one
 replay of the step's CUDA graph (torch.profiler), with the summed device time of the layer's

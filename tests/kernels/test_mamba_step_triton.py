@@ -1,13 +1,14 @@
 """The fused Mamba-1 block step against the eager block step it stands in for.
 
-The reference is ``Block.step`` over ``Mamba.step`` run in float64 (which never takes the kernels)
-on a copy of the same block (weights rounded as the fused copy holds them) and states; the fused
-step runs in fp32 (bf16 on the GPU) from the same states, and after every step its output and both updated states are compared by
-``‖out − ref‖ / ‖ref‖``. Without a GPU the kernels run in Triton's interpreter (``conftest.py``)
-with blocks of 2 batch rows × 4 channels and reduction blocks of 2-8, so the shapes below cross
-every block boundary and mask the last block of each; the consecutive steps also check that the
-x_proj workspace is zeroed again after each step. The ``gpu`` tests repeat this at the sequence
-presets' width, inside a CUDA graph of the whole model over many replays, and count the launches.
+The reference is ``Block.step`` over ``Mamba.step`` run in float64 (which never takes the
+kernels) on a copy of the same block (weights rounded as the fused copy holds them) and states;
+the fused step runs in fp32 (bf16 on the GPU) from the same states, and after every step its
+output and both updated states are compared by ``‖out − ref‖ / ‖ref‖``. Without a GPU the
+kernels run in Triton's interpreter (``conftest.py``) with blocks of 2 batch rows × 4 channels
+and reduction blocks of 2-8, so the shapes below cross every block boundary and mask the last
+block of each; the consecutive steps also check that the x_proj workspace is zeroed again after
+each step. The ``gpu`` tests repeat this at the sequence presets' width, inside a CUDA graph of
+the whole model over many replays, and count the launches.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def step_both(block: Block, dtype: torch.dtype, batch: int, steps: int, seed: in
     with torch.no_grad(), counting_fused_steps() as fused_steps:
         _, state = block.prefill(rand(batch, 5, d_model))
         state = MambaState(state.conv.to(dtype).double(), state.ssm)
-        fused_state = MambaState(state.conv.to(device, dtype), state.ssm.to(device, torch.float32))
+        fused_state = MambaState(state.conv.to(device, dtype),
+                                 state.ssm.to(device, torch.float32))
         for t in range(steps):
             x = rand(batch, d_model)
             expected, state = block.step(x, state)

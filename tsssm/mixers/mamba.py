@@ -167,7 +167,8 @@ class Mamba(Mixer):
         problem = self._fused_step_problem(u, norm)
         if problem is not None:
             if self.step_backend == "triton":
-                raise ValueError(f"Mamba.residual_step: step_backend='triton' cannot run: {problem}")
+                raise ValueError(f"Mamba.residual_step: step_backend='triton' cannot run: "
+                                 f"{problem}")
             return None
         weights = MambaBlockWeights(
             norm.weight, norm.eps, self.in_proj.weight, self.in_proj.bias, self.conv1d.weight,
