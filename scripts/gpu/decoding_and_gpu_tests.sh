@@ -12,7 +12,7 @@ out=${1:?usage: decoding_and_gpu_tests.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/device.csv"
-groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.py"
+groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.py tests/kernels/test_mamba_step_triton.py"
         tests/kernels/test_selective_scan_triton.py tests/kernels/test_ssd_triton.py
         "tests/mixers tests/models tests/test_bench.py")
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side

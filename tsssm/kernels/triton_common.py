@@ -73,3 +73,15 @@ def device_problem(device: torch.device) -> str | None:
         return None
     return (f"the Triton kernels need CUDA tensors, got {device} (CPU tensors run only under "
             f"Triton's interpreter, TRITON_INTERPRET=1 set before tsssm's kernels are imported)")
+
+
+def tensors_problem(tensors: list[torch.Tensor]) -> str | None:
+    """Why the kernels cannot take ``tensors``, or None: fp32/bf16/fp16 tensors of one CUDA
+    device (or of the CPU, interpreted)."""
+    devices = sorted({str(t.device) for t in tensors})
+    if len(devices) > 1:
+        return f"all tensors must be on one device, got {devices}"
+    wrong = sorted({str(t.dtype) for t in tensors if t.dtype not in KERNEL_DTYPES})
+    return device_problem(tensors[0].device) or (
+        f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {', '.join(wrong)}"
+        if wrong else None)

@@ -51,6 +51,12 @@ class Mixer(nn.Module, ABC):
         """One time step: ``x (B, D) -> y (B, D)`` and the next state."""
         raise NotImplementedError(f"{type(self).__name__} is not causal and cannot be stepped")
 
+    def residual_step(self, x: Tensor, state: State, norm: nn.Module) -> Tensor | None:
+        """A pre-norm block's whole step, ``x + step(norm(x))`` for ``x (B, D)``, with ``state``
+        updated in place, where the mixer has a fused way to run it on these inputs; None
+        otherwise, and the block runs ``norm`` and ``step`` itself. This default has none."""
+        return None
+
     def prefill(self, x: Tensor) -> tuple[Tensor, State]:
         """``x (B, L, D)`` -> ``forward``'s ``y (B, L, D)`` and the state after position L - 1,
         ready for ``step`` to continue from.

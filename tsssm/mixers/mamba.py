@@ -11,6 +11,10 @@ Per layer, with E = expand * d_model inner channels and N = d_state::
 
 B and C are shared by all E channels (one group). The recurrent state is fixed in size,
 (B, E, d_conv - 1) for the convolution plus (B, E, N) for the scan, however long the sequence.
+
+Decoding on the GPU runs the whole pre-norm block's step, ``u + mixer(rmsnorm(u))``, in two fused
+kernels (``residual_step``, ``tsssm.kernels.mamba_step``) instead of some fifteen small ones;
+``step_backend`` picks them as the kernels' ``backend`` does ("reference" keeps the eager step).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tsssm.kernels.dispatch import BACKENDS
+from tsssm.kernels.mamba_step import MambaBlockWeights, mamba_block_step
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
-from tsssm.mixers.base import Mixer
+from tsssm.mixers.base import Mixer, State
 from tsssm.mixers.conv import CausalDepthwiseConv
 
 
@@ -46,13 +52,15 @@ def _inverse_softplus(y: Tensor) -> Tensor:
 
 class Mamba(Mixer):
     """Mamba-1 mixer ``(B, L, d_model) -> (B, L, d_model)``; ``step`` streams one token,
-    ``prefill`` runs a prompt in parallel and returns the state after it."""
+    ``prefill`` runs a prompt in parallel and returns the state after it. ``step_backend``:
+    "auto", "triton" or "reference" for the fused block step (module docstring)."""
 
     causal = True
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: float = 2,
                  dt_rank: int | str = "auto", dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 dt_init_floor: float = 1e-4, conv_bias: bool = True, bias: bool = False) -> None:
+                 dt_init_floor: float = 1e-4, conv_bias: bool = True, bias: bool = False,
+                 step_backend: str = "auto") -> None:
         super().__init__(d_model)
         if d_state < 1 or d_conv < 1:
             raise ValueError(f"Mamba: d_state and d_conv must be positive, got d_state={d_state}, "
@@ -68,7 +76,10 @@ class Mamba(Mixer):
         if not 0 < dt_min <= dt_max or dt_init_floor <= 0:
             raise ValueError(f"Mamba: need 0 < dt_min <= dt_max and dt_init_floor > 0, got "
                              f"dt_min={dt_min}, dt_max={dt_max}, dt_init_floor={dt_init_floor}")
+        if step_backend not in BACKENDS:
+            raise ValueError(f"Mamba: step_backend must be one of {BACKENDS}, got {step_backend!r}")
         self.d_state, self.d_conv, self.d_inner, self.dt_rank = d_state, d_conv, d_inner, dt_rank
+        self.step_backend = step_backend
 
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=bias)
         self.conv1d = CausalDepthwiseConv(d_inner, d_conv, bias=conv_bias)
@@ -146,3 +157,30 @@ class Mamba(Mixer):
                                    C.unsqueeze(1), self.D, z=z, dt_bias=self.dt_proj.bias,
                                    dt_softplus=True)
         return self.out_proj(y), state
+
+    def residual_step(self, u: Tensor, state: State, norm: nn.Module) -> Tensor | None:
+        """``u + step(norm(u))`` in the fused kernels, the state updated in place; None where they
+        do not run: ``step_backend`` "reference", off CUDA or in float64 under "auto", a norm
+        other than RMSNorm, or autograd recording (the kernels have no backward)."""
+        if self.step_backend == "reference":
+            return None
+        problem = self._fused_step_problem(u, norm)
+        if problem is not None:
+            if self.step_backend == "triton":
+                raise ValueError(f"Mamba.residual_step: step_backend='triton' cannot run: "
+                                 f"{problem}")
+            return None
+        weights = MambaBlockWeights(
+            norm.weight, norm.eps, self.in_proj.weight, self.in_proj.bias, self.conv1d.weight,
+            self.conv1d.bias, self.x_proj.weight, self.dt_proj.weight, self.dt_proj.bias,
+            self.A_log, self.D, self.out_proj.weight, self.out_proj.bias)
+        conv, ssm = state
+        return mamba_block_step(u, weights, conv, ssm, self.step_backend)
+
+    def _fused_step_problem(self, u: Tensor, norm: nn.Module) -> str | None:
+        """Why the fused block step cannot stand in for this block's eager one, or None."""
+        if not isinstance(norm, nn.RMSNorm) or norm.weight is None:
+            return f"the block's norm must be an nn.RMSNorm with a weight, got {norm}"
+        if torch.is_grad_enabled() and (u.requires_grad or self.A_log.requires_grad):
+            return "autograd is recording and the fused step has no backward"
+        return None
