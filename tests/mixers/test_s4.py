@@ -126,10 +126,22 @@ def test_float32_shapes_dtypes_and_fixed_state(mode: str) -> None:
     assert torch.allclose(prefill_state, state, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 4, 5, 64])
+@pytest.mark.parametrize("rate", [1.0, 3.0])
+def test_dplr_final_state_in_chunks_is_the_stepped_state(chunk: int | None, rate: float) -> None:
+    """Every chunking (one step each, ragged, longer than the sequence, the default) reaches the
+    state the step loop reaches, at the default state size where Ā is far from normal."""
+    s4, x = _s4("dplr", d_state=64, dt_min=1e-3, dt_max=1e-1, rate=rate), _x()
+    with torch.no_grad():
+        _, stepped = step_through(s4, x)
+        chunked = s4.ssm.final_state(x.transpose(1, 2), rate, chunk)
+    assert (chunked - stepped).abs().max().item() <= 1e-10 * stepped.abs().max().item()
+
+
 def test_prefill_of_a_bidirectional_layer_and_an_empty_prompt_are_refused() -> None:
     with pytest.raises(NotImplementedError, match="bidirectional=True"):
         S4(D, d_state=N, bidirectional=True).prefill(_x(dtype=torch.float32))
-    dplr = S4(D, d_state=N, mode="dplr")  # prefills through the base class's step loop
+    dplr = S4(D, d_state=N, mode="dplr")
     with pytest.raises(ValueError, match=r"S4.prefill: expected input \(B, L >= 1"):
         dplr.prefill(torch.zeros(B, 0, D))
 

@@ -179,11 +179,19 @@ class DPLRSSM(ModalSSM):
 
     def transition(self, rate: float) -> Tensor:
         """Bilinear ``Ā = (I - Δ/2 A)⁻¹ (I + Δ/2 A)`` on the full N-dimensional state: (H, N, N)."""
+        return self._bilinear(rate)[0]
+
+    def _bilinear(self, rate: float) -> tuple[Tensor, Tensor]:
+        """Ā (H, N, N) and ``B̄ = (I - Δ/2 A)⁻¹ Δ B`` (H, N) on the full N-dimensional state,
+        from one solve."""
         eigenvalues, p = _with_twins(self.eigenvalues()), _with_twins(self.low_rank()[0])
         a = torch.diag_embed(eigenvalues) - p.unsqueeze(-1) * p.conj().unsqueeze(-2)
-        half_step = self.step_size(rate)[:, None, None] / 2 * a
+        dt = self.step_size(rate)[:, None, None]
         identity = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
-        return torch.linalg.solve(identity - half_step, identity + half_step)
+        b = _with_twins(self.low_rank()[1]).unsqueeze(-1)
+        solved = torch.linalg.solve(identity - dt / 2 * a,
+                                    torch.cat([identity + dt / 2 * a, dt * b], dim=-1))
+        return solved[..., :-1], solved[..., -1]
 
     def kernel(self, length: int, rate: float, backend: str = "auto") -> Tensor:
         """``K_l = C Ā^l B̄`` for ``l < L``: (copies, H, L) real.
@@ -235,6 +243,34 @@ class DPLRSSM(ModalSSM):
         rank_one = project(explicit / diagonal) / (1 + half_dt * project(p / diagonal))
         state = (explicit - half_dt * p * rank_one) / diagonal
         return 2 * (self.readout()[0] * state).sum(-1).real, state
+
+    def final_state(self, u: Tensor, rate: float, chunk: int | None = None) -> Tensor:
+        """The state ``step`` reaches after ``u (B, H, L)`` from zeros, ``x_L = Σ_k Ā^(L-1-k) B̄
+        u_k``, in parallel over the sequence: (B, H, N/2).
+
+        Ā has no well-conditioned eigenbasis, so its powers come from products, never from
+        diagonalising it. The sequence is cut into chunks of ``chunk`` steps (default: a power of
+        two near √L): the responses ``Ā^j B̄`` for j < chunk by doubling (log2(chunk) products),
+        every chunk's sum from them in one contraction, then the chunks folded in order with
+        ``Ā^chunk``: O(√L) small sequential products instead of L steps.
+        """
+        transition, b_bar = self._bilinear(rate)
+        length = u.shape[-1]
+        chunk = chunk or 1 << (length.bit_length() + 1) // 2
+        responses, power = b_bar.unsqueeze(1), transition          # (H, 1, N); Ā
+        while responses.shape[1] < chunk:                           # Ā^k B̄ for k < 2^i
+            responses = torch.cat([responses, responses @ power.transpose(-1, -2)], dim=1)
+            power = power @ power
+        responses = responses[:, :chunk]
+        chunk_power = torch.linalg.matrix_power(transition, chunk)
+        chunks = -(-length // chunk)
+        padded = F.pad(u, (chunks * chunk - length, 0)).to(responses.dtype)  # leading zeros
+        sums = torch.einsum("htn,bhct->bchn", responses.flip(1),
+                            padded.unflatten(-1, (chunks, chunk)))
+        state = sums[:, 0]
+        for c in range(1, chunks):
+            state = (chunk_power @ state.unsqueeze(-1)).squeeze(-1) + sums[:, c]
+        return state[..., :state.shape[-1] // 2]
 
 
 class S4(Mixer):
@@ -301,15 +337,13 @@ class S4(Mixer):
         return self._mix(y.transpose(1, 2).to(x.dtype))
 
     def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``x (B, L, H)`` -> ``forward``'s output and the ``(B, H, N/2)`` state after it.
-
-        S4D (diagonal A) gets its state in closed form beside the FFT forward. S4 (DPLR) has no
-        cheap closed form for ``Ā^(L-1-k) B̄`` (its eigenvectors are too ill-conditioned to
-        diagonalise Ā), so it steps through the sequence (``Mixer.prefill``).
-        """
+        """``x (B, L, H)`` -> ``forward``'s output and the ``(B, H, N/2)`` state after it, both
+        in parallel over the sequence: S4D's state in closed form, S4's by chunks
+        (``DPLRSSM.final_state``)."""
         self._require_causal()
-        if self.mode == "dplr":
-            return super().prefill(x)
+        if x.dim() != 3 or x.shape[-1] != self.d_model or x.shape[1] == 0:
+            raise ValueError(f"S4.prefill: expected input (B, L >= 1, d_model={self.d_model}), "
+                             f"got {tuple(x.shape)}")
         y = self.forward(x)
         return y, self.ssm.final_state(x.transpose(1, 2).to(self.D.dtype), self.rate)
 
