@@ -1,6 +1,7 @@
 """A hyperparameter search with the Optuna sweeper (conf/hparams_search/), shrunk to four trials on
 the synthetic series: it tunes on the validation metric, refuses networks over its parameter cap,
-and tags its runs with the search and, when it ends, with its best params and value."""
+and tags its runs with the search and, when it ends, with its best params and value, and writes
+them as a recipe headed by the search."""
 
 from __future__ import annotations
 
@@ -37,3 +38,12 @@ def test_a_search_tunes_on_validation_under_its_cap_and_tags_its_runs(tmp_path):
         assert run.data.tags["tsssm.search.trials"] == "4"
         assert json.loads(run.data.tags[TAG_BEST_PARAMS]) == OmegaConf.to_container(outcome.best_params)
         assert float(run.data.tags[TAG_BEST_VALUE]) == pytest.approx(outcome.best_value)
+    recipe_file = tmp_path / "sweep" / "recipe.yaml"
+    header = recipe_file.read_text().split("\nmodel:", 1)[0]
+    assert header.startswith("# @package _global_\n# Tuned by the hyperparameter search ")
+    assert (f"search synthetic-mamba-h12: TPESampler (seed 1234), 4 trials on the validation set "
+            f"only; best validation value {outcome.best_value}.") in header.replace("\n# ", " ")
+    recipe = OmegaConf.load(recipe_file)
+    assert recipe.model.optim.lr == outcome.best_params["model.optim.lr"]
+    assert recipe.model.backbone.d_model == outcome.best_params["model.backbone.d_model"] == 8
+    assert "conf/recipe/None/mamba.yaml" in result.stdout
