@@ -17,6 +17,7 @@ from tests.kernels.numerics import relative_error
 from tests.kernels.test_selective_scan_triton import (DEVICE, make_inputs,
                                                       run_and_differentiate)
 from tsssm.kernels.selective_scan import triton as sst
+from tsssm.kernels.selective_scan import triton_segments
 
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = {"D", "z", "bias", "softplus", "h0", "final"}
@@ -88,5 +89,5 @@ def test_sweep_implies_the_policy_of_the_fastest_counts():
 
     measured = {(1536, 128): times(8), (1536, 512): times(32), (12288, 128): times(1)}
     policy = sweep["implied_policy"](measured)
-    assert [sst.segments_for(rows // 1536, 1536, chunks * 16, 16, policy)
+    assert [triton_segments.segments_for(rows // 1536, 1536, chunks * 16, 16, policy)
             for rows, chunks in measured] == [8, 32, 1]

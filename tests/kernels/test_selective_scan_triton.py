@@ -145,19 +145,19 @@ def test_segment_count_fills_short_grids_only():
     its wanted rows, each at least the policy's minimum of chunks, and at least its minimum of
     them or none; a forced count is capped at the chunks."""
     policy = SegmentPolicy(wanted_rows=16384, below_rows=4096, min_chunks=8, min_segments=4)
-    assert sst.segments_for(2, 2048, 65536, 16, policy) == 1
-    assert sst.segments_for(1, 2048, 65536, 16, policy) == 8
-    assert sst.segments_for(1, 1536, 2048, 16, policy) == 10
-    assert sst.segments_for(1, 2048, 512, 16, policy) == 4
-    assert sst.segments_for(1, 2048, 384, 16, policy) == 1
-    assert sst.segments_for(1, 64, 1024, 16, policy, forced=1000) == 64
+    assert triton_segments.segments_for(2, 2048, 65536, 16, policy) == 1
+    assert triton_segments.segments_for(1, 2048, 65536, 16, policy) == 8
+    assert triton_segments.segments_for(1, 1536, 2048, 16, policy) == 10
+    assert triton_segments.segments_for(1, 2048, 512, 16, policy) == 4
+    assert triton_segments.segments_for(1, 2048, 384, 16, policy) == 1
+    assert triton_segments.segments_for(1, 64, 1024, 16, policy, forced=1000) == 64
 
 
 def test_default_policies_cut_batch_one_from_2k_steps():
     """A Mamba layer's batch-1 grid (D 1536, N 16: chunks of 16) is cut in both passes from 2K
     steps on, and a plan follows the policies in force when it is made."""
-    assert sst.segments_for(1, 1536, 2048, 16, triton_segments.FORWARD) > 1
-    assert sst.segments_for(1, 1536, 2048, 16, triton_segments.BACKWARD) > 1
+    assert triton_segments.segments_for(1, 1536, 2048, 16, triton_segments.FORWARD) > 1
+    assert triton_segments.segments_for(1, 1536, 2048, 16, triton_segments.BACKWARD) > 1
     never = SegmentPolicy(wanted_rows=1, below_rows=1, min_chunks=1, min_segments=1)
     default = sst.scan_plan(1, 1536, 2048, 16, 16, None,
                             (triton_segments.FORWARD, triton_segments.BACKWARD))
@@ -317,7 +317,7 @@ def test_scan_matches_reference_on_gpu_odd_length_no_options():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_scan_matches_reference_on_gpu_in_default_segments(dtype):
     """One short row: the default cuts 9001 steps (563 chunks of 16) into segments."""
-    assert sst.segments_for(1, 128, 9001, 16, triton_segments.FORWARD) > 1
+    assert triton_segments.segments_for(1, 128, 9001, 16, triton_segments.FORWARD) > 1
     compare_with_reference(1, 9001, 128, 1, 16, dtype,
                            {"D", "z", "bias", "softplus", "h0", "final"}, seed=9,
                            chunk_size=None)

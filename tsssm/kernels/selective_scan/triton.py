@@ -1,7 +1,7 @@
 """Triton fast path of Mamba-1's selective scan: forward, backward and one decode step; the
 autograd Function and the launchers (the device code: ``triton_forward.py``,
 ``triton_backward.py``, ``triton_segments.py``, ``triton_step.py``, their shared tile and chunk
-helpers and block shapes in ``triton_tiles.py``).
+helpers and block shapes in ``triton_tiles.py``; how a launch is issued: ``triton_launch.py``).
 
 The scan, per batch ``b``, channel ``d`` and state index ``n`` (channel ``d`` reads group
 ``g = d // (D / G)`` of ``B`` and ``C``)::
@@ -26,8 +26,17 @@ The backward (``triton_backward``) walks the chunks in reverse, rebuilds each ch
 from its checkpoint and runs the adjoint scan over the same registers: one pass, every gradient
 from tiles of the same step. ``dB`` and ``dC`` sum over the group's channels, which several
 programs share: they are added atomically into fp32 buffers, so their last bits vary from run
-to run. ``dA``, ``dD`` and ``ddelta_bias`` sum over the batch and the sequence: each program
-writes its own partial sum and torch adds the (batch row, segment) partials.
+to run (one zeroed buffer holds both). ``dA``, ``dD`` and ``ddelta_bias`` sum over the batch
+and the sequence: each program writes its own partial sums into its row of one fp32 buffer and
+a single torch sum adds the (batch row, segment) rows (none at one row).
+
+**The host's share.** At batch 1 and a few thousand steps the kernels take tens of
+microseconds, so the Python that issues a call counts as much: per call the launchers make the
+torch ops they need and no more (B and C converted to fp32 once for both passes and kept for
+the backward; no autograd Function when no gradient is due; the dispatcher's device check not
+repeated), the shape's decisions come from a cache (``scan_plan``), and each kernel is
+launched straight into its JIT function with the config recorded at the first call of its key
+(``triton_launch``). ``scripts/scan_host_cost.py`` times this path with the launches stubbed.
 
 **Where the time goes.** The forward is held back by its issue slots, its shared-memory reads
 (each thread's copy of B, C, u, Δ) and its exponentials together, with B·D·N / 4 threads as all
@@ -38,7 +47,6 @@ lanes (three over the state, two over the channels for dB and dC). Timings and p
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import NamedTuple
 
 import torch
@@ -49,8 +57,8 @@ from tsssm.kernels.selective_scan.reference import check_scan_args, check_step_a
 from tsssm.kernels.selective_scan.triton_backward import scan_bwd_kernel
 from tsssm.kernels.selective_scan.triton_forward import scan_fwd_kernel
 from tsssm.kernels.selective_scan.triton_launch import TunedLaunch, cdiv, next_power_of_2
-from tsssm.kernels.selective_scan.triton_segments import (SegmentPolicy, segment_adjoints_kernel,
-                                                          segment_chunks, segment_count,
+from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
+                                                          segment_adjoints_kernel,
                                                           segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
 from tsssm.kernels.triton_common import KERNEL_DTYPES, device_problem
@@ -90,33 +98,6 @@ def _fp32(projection: Tensor) -> Tensor:
     return projection.float()
 
 
-def segments_for(batch: int, dim: int, seqlen: int, chunk: int, policy: SegmentPolicy,
-                 forced: int | None = None) -> int:
-    """How many segments of whole chunks a pass runs side by side (``triton_segments``):
-    ``forced`` (capped at the chunk count) or as the pass's ``policy`` says."""
-    n_chunks = cdiv(seqlen, chunk)
-    wanted = segment_count(batch * dim, n_chunks, policy) if forced is None else forced
-    return segment_chunks(n_chunks, wanted)[1]
-
-
-class ScanPlan(NamedTuple):
-    """What a call's sizes decide, worked out once per sizes (``scan_plan``): segments per
-    pass (``segments_for``) and the padded state ``block_n``."""
-
-    forward_segments: int
-    backward_segments: int
-    block_n: int
-
-
-@lru_cache(maxsize=1024)
-def scan_plan(batch: int, dim: int, seqlen: int, dstate: int, chunk: int, forced: int | None,
-              policies: tuple[SegmentPolicy, SegmentPolicy]) -> ScanPlan:
-    """The plan of a call; ``policies`` (forward, backward) are in the key, so plans made
-    under other policies are not reused."""
-    return ScanPlan(*(segments_for(batch, dim, seqlen, chunk, policy, forced)
-                      for policy in policies), next_power_of_2(dstate))
-
-
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
                  initial_state: Tensor | None, y: Tensor, final_state: Tensor | None,
@@ -124,8 +105,8 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
     """Run the forward kernel into ``y`` (batch, L, D) and, when given, ``final_state``
     (batch, D, N) fp32 contiguous and ``checkpoints`` (batch, cdiv(L, chunk), D, N) fp32
     contiguous, the state entering each chunk. Any strides for the inputs and ``y``. With
-    ``segments`` > 1 (a count from ``segments_for``) a pre-pass scans the segments but the
-    last from zero first."""
+    ``segments`` > 1 (a count from ``triton_segments.segments_for``) a pre-pass scans the
+    segments but the last from zero first."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
     chans = dim // groups
@@ -158,7 +139,8 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
                   dB: Tensor, dC: Tensor, partials: Tensor, dinitial_state: Tensor | None,
                   chunk: int, segments: int = 1) -> None:
     """Run the backward kernel, ``chunk`` as in the forward that wrote ``checkpoints``;
-    ``segments`` a count from ``segments_for`` (any: the checkpoints hold every chunk's state).
+    ``segments`` a count from ``triton_segments.segments_for`` (any: the checkpoints hold
+    every chunk's state).
 
     ``dB``, ``dC`` (batch, L, G, N) fp32 contiguous must hold zeros (they are added into);
     ``partials`` (batch · segments, D·N + 2D) fp32 contiguous receives each (batch row,

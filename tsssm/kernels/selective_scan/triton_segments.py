@@ -29,6 +29,7 @@ setting ``FORWARD`` or ``BACKWARD`` here takes effect on the next call.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import triton
@@ -39,6 +40,7 @@ from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_
                                                        load_proj, load_state, load_steps, proj4,
                                                        row, scan_tuning, sigmoid, state_index,
                                                        steps4)
+from tsssm.kernels.selective_scan.triton_launch import cdiv, next_power_of_2
 from tsssm.kernels.triton_common import LOG2E
 
 
@@ -67,8 +69,35 @@ def segment_count(rows: int, n_chunks: int, policy: SegmentPolicy) -> int:
 
 def segment_chunks(n_chunks: int, segments: int) -> tuple[int, int]:
     """(chunks per segment, segments): whole chunks, none empty, the last possibly shorter."""
-    per = triton.cdiv(n_chunks, max(1, min(segments, n_chunks)))
-    return per, triton.cdiv(n_chunks, per)
+    per = cdiv(n_chunks, max(1, min(segments, n_chunks)))
+    return per, cdiv(n_chunks, per)
+
+
+def segments_for(batch: int, dim: int, seqlen: int, chunk: int, policy: SegmentPolicy,
+                 forced: int | None = None) -> int:
+    """How many segments of whole chunks a pass runs side by side: ``forced`` (capped at the
+    chunk count) or as the pass's ``policy`` says."""
+    n_chunks = cdiv(seqlen, chunk)
+    wanted = segment_count(batch * dim, n_chunks, policy) if forced is None else forced
+    return segment_chunks(n_chunks, wanted)[1]
+
+
+class ScanPlan(NamedTuple):
+    """What a call's sizes decide, worked out once per sizes (``scan_plan``): segments per
+    pass (``segments_for``) and the padded state ``block_n``."""
+
+    forward_segments: int
+    backward_segments: int
+    block_n: int
+
+
+@lru_cache(maxsize=1024)
+def scan_plan(batch: int, dim: int, seqlen: int, dstate: int, chunk: int, forced: int | None,
+              policies: tuple[SegmentPolicy, SegmentPolicy]) -> ScanPlan:
+    """The plan of a call; ``policies`` (forward, backward) are in the key, so plans made
+    under other policies are not reused."""
+    return ScanPlan(*(segments_for(batch, dim, seqlen, chunk, policy, forced)
+                      for policy in policies), next_power_of_2(dstate))
 
 
 @triton.jit
