@@ -91,6 +91,7 @@ def sweep(out: Path) -> list[str]:
             print(lines[-1], flush=True)
         del inputs, leaves
         torch.cuda.empty_cache()
+    summary = len(lines)
     lines += ["", "Fastest count per pass, dtype and grid (channel rows, chunks), by gpu time:",
               ""]
     lines += [f"- {mode} {key}: {min(by_count, key=by_count.get)}"
@@ -98,7 +99,7 @@ def sweep(out: Path) -> list[str]:
     lines += ["", "Implied policies (least gpu time of the pass summed over the cases):", "",
               "```", f"FORWARD = {implied_policy(over_dtypes(gpu['fwd']))!r}",
               f"BACKWARD = {implied_policy(over_dtypes(gpu['bwd']))!r}", "```"]
-    print("\n".join(lines[len(lines) - 2 * len(CASES) - 8:]), flush=True)
+    print("\n".join(lines[summary:]), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "segments.md").write_text("\n".join(lines) + "\n")
     return lines
