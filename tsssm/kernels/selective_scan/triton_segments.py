@@ -55,8 +55,8 @@ class SegmentPolicy(NamedTuple):
     min_segments: int
 
 
-FORWARD = SegmentPolicy(wanted_rows=16384, below_rows=4096, min_chunks=8, min_segments=4)
-BACKWARD = SegmentPolicy(wanted_rows=65536, below_rows=65536, min_chunks=8, min_segments=4)
+FORWARD = SegmentPolicy(wanted_rows=16384, below_rows=4096, min_chunks=8, min_segments=8)
+BACKWARD = SegmentPolicy(wanted_rows=65536, below_rows=65536, min_chunks=8, min_segments=8)
 
 
 def segment_count(rows: int, n_chunks: int, policy: SegmentPolicy) -> int:
