@@ -84,8 +84,9 @@ def sweep(out: Path) -> list[str]:
                 for mode in gpu:
                     gpu[mode].setdefault((case.dtype, rows, n_chunks), {})[count] = timed[mode][1]
             label = str(count) if count is not None else "default ({} / {})".format(
-                *sst.scan_plan(case.batch, rows // case.batch, case.length, 16, CHUNK, None,
-                               (triton_segments.FORWARD, triton_segments.BACKWARD))[:2])
+                *triton_segments.scan_plan(case.batch, rows // case.batch, case.length, CHUNK,
+                                           None, (triton_segments.FORWARD,
+                                                  triton_segments.BACKWARD)))
             lines.append(f"| B{case.batch} L{case.length} | {case.dtype} | {label} | "
                          + " | ".join(f"{w:.4f} | {g:.4f}" for w, g in timed.values()) + " |")
             print(lines[-1], flush=True)

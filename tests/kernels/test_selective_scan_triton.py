@@ -153,15 +153,15 @@ def test_segment_count_fills_short_grids_only():
     assert triton_segments.segments_for(1, 64, 1024, 16, policy, forced=1000) == 64
 
 
-def test_default_policies_cut_batch_one_from_2k_steps():
-    """A Mamba layer's batch-1 grid (D 1536, N 16: chunks of 16) is cut in both passes from 2K
-    steps on, and a plan follows the policies in force when it is made."""
+def test_default_policies_cut_batch_one_at_2k_steps():
+    """A Mamba layer's batch-1 grid (D 1536, N 16: chunks of 16) is cut in both passes at 2K
+    steps, and a plan follows the policies in force when it is made."""
     assert triton_segments.segments_for(1, 1536, 2048, 16, triton_segments.FORWARD) > 1
     assert triton_segments.segments_for(1, 1536, 2048, 16, triton_segments.BACKWARD) > 1
     never = SegmentPolicy(wanted_rows=1, below_rows=1, min_chunks=1, min_segments=1)
-    default = sst.scan_plan(1, 1536, 2048, 16, 16, None,
-                            (triton_segments.FORWARD, triton_segments.BACKWARD))
-    assert sst.scan_plan(1, 1536, 2048, 16, 16, None, (never, never))[:2] == (1, 1)
+    default = triton_segments.scan_plan(1, 1536, 2048, 16, None,
+                                        (triton_segments.FORWARD, triton_segments.BACKWARD))
+    assert triton_segments.scan_plan(1, 1536, 2048, 16, None, (never, never)) == (1, 1)
     assert default.forward_segments > 1 and default.backward_segments > 1
 
 

@@ -318,7 +318,7 @@ def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
         raise ValueError(f"{fn}: chunk_size must be a power of two, got {chunk_size}")
     if segments is not None and segments < 1:
         raise ValueError(f"{fn}: segments must be a positive int or None, got {segments}")
-    plan = scan_plan(dims.batch, dims.dim, dims.length, dims.state, chunk, segments,
+    plan = scan_plan(dims.batch, dims.dim, dims.length, chunk, segments,
                      (triton_segments.FORWARD, triton_segments.BACKWARD))
     options = _Options(bool(delta_softplus), bool(return_final_state), chunk, plan)
     D = None if D is None else D.contiguous()

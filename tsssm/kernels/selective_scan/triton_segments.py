@@ -40,7 +40,7 @@ from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_
                                                        load_proj, load_state, load_steps, proj4,
                                                        row, scan_tuning, sigmoid, state_index,
                                                        steps4)
-from tsssm.kernels.selective_scan.triton_launch import cdiv, next_power_of_2
+from tsssm.kernels.selective_scan.triton_launch import cdiv
 from tsssm.kernels.triton_common import LOG2E
 
 
@@ -83,21 +83,20 @@ def segments_for(batch: int, dim: int, seqlen: int, chunk: int, policy: SegmentP
 
 
 class ScanPlan(NamedTuple):
-    """What a call's sizes decide, worked out once per sizes (``scan_plan``): segments per
-    pass (``segments_for``) and the padded state ``block_n``."""
+    """The segments of each pass for a call's sizes, worked out once per sizes
+    (``scan_plan``)."""
 
     forward_segments: int
     backward_segments: int
-    block_n: int
 
 
 @lru_cache(maxsize=1024)
-def scan_plan(batch: int, dim: int, seqlen: int, dstate: int, chunk: int, forced: int | None,
+def scan_plan(batch: int, dim: int, seqlen: int, chunk: int, forced: int | None,
               policies: tuple[SegmentPolicy, SegmentPolicy]) -> ScanPlan:
-    """The plan of a call; ``policies`` (forward, backward) are in the key, so plans made
-    under other policies are not reused."""
+    """The plan of a call (``forced``: the ``segments`` argument); ``policies`` (forward,
+    backward) are in the key, so plans made under other policies are not reused."""
     return ScanPlan(*(segments_for(batch, dim, seqlen, chunk, policy, forced)
-                      for policy in policies), next_power_of_2(dstate))
+                      for policy in policies))
 
 
 @triton.jit
