@@ -1,15 +1,20 @@
-"""Where a small scan's time goes: the GPU's kernels or the host's launches, for tsssm and mamba_ssm.
+"""Where a small scan's time goes: the GPU's kernels or the host's launches, for tsssm and
+mamba_ssm.
 
-    python scripts/gpu/launch_profile.py OUT [--peer-dir DIR]
+    python scripts/gpu/launch_profile.py OUT [--peer-dir DIR] [--sections profile,segments,table]
 
-For every scan shape of the side-by-side comparison (``cases.pair_cases``, batch 1 first), each mode and each
-library, three times of one call: ``wall``, ``triton.testing.do_bench``'s median (what the kernel
-benchmark reports: host and GPU together); ``gpu``, the same call replayed from a CUDA graph
+Three sections, all by default, each written as it finishes. ``profile``: at batch 1 and 2K
+steps in bf16, after three warm-up calls (the first compiles and autotunes), a cProfile of
+tsssm's calls (the Python functions the host time goes to) and torch.profiler's kernel table of
+both libraries, into ``OUT/launch_profile_detail.md``. ``segments``: ``segment_sweep.py``'s
+times of the scan per forced segment count at batch 1 (2K and 8K steps) and batch 8, wall and
+GPU, and the segment policies they imply, into ``OUT/segments.md``. ``table``: for every scan
+shape of the side-by-side comparison (``cases.pair_cases``), each mode and each library, three
+times of one call: ``wall``, ``triton.testing.do_bench``'s median (what the kernel benchmark
+reports: host and GPU together); ``gpu``, the same call replayed from a CUDA graph
 (``do_bench_cudagraph``: the kernels alone); ``host``, the mean time Python takes to issue one
-call when the GPU keeps up (100 calls back to back, no synchronisation between them). First, at
-batch 1 and 2K steps in bf16, a cProfile of tsssm's calls (the Python functions the host time goes
-to) and torch.profiler's kernel table of both libraries. Writes ``OUT/launch_profile_detail.md`` (the profiles) and ``OUT/launch_profile.md`` (the
-table).
+call when the GPU keeps up (100 calls back to back, no synchronisation between them), into
+``OUT/launch_profile.md``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ from tsssm.benchmarks.peer_library import load_peer_scan
 from tsssm.benchmarks.peers import scan_inputs
 from tsssm.kernels.selective_scan import selective_scan
 
+from segment_sweep import sweep, wall_and_gpu  # this script's folder is on the path
+
 HOST_CALLS = 100
+SECTIONS = ("profile", "segments", "table")
+WARM_UP_CALLS = 3
 
 
 def calls(peer: Callable | None) -> dict[str, Callable]:
@@ -62,14 +71,14 @@ def host_us(fn: Callable[[], object]) -> float:
 
 def times(fn: Callable[[], object], leaves: list) -> tuple[float, float, float]:
     """(wall ms, gpu ms, host µs) of one call."""
-    fn()
-    wall = triton.testing.do_bench(fn, warmup=25, rep=100, grad_to_none=leaves)
-    gpu = triton.testing.do_bench_cudagraph(fn, rep=100, grad_to_none=leaves, return_mode="median")
-    return wall, gpu, host_us(fn)
+    return (*wall_and_gpu(fn, leaves), host_us(fn))
 
 
 def python_profile(fn: Callable[[], object]) -> str:
-    """The 25 Python functions with the most own time over 200 calls."""
+    """The 25 Python functions with the most own time over 200 calls, after the warm-up."""
+    for _ in range(WARM_UP_CALLS):
+        fn()
+    torch.cuda.synchronize()
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(200):
@@ -88,23 +97,12 @@ def kernel_table(fn: Callable[[], object]) -> str:
         for _ in range(20):
             fn()
         torch.cuda.synchronize()
-    return prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60)
+    return prof.key_averages().table(sort_by="cuda_time_total", row_limit=15,
+                                     max_name_column_width=60)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--peer-dir", type=Path)
-    args = parser.parse_args()
-    peer = None if args.peer_dir is None else load_peer_scan(args.peer_dir).fn
-    libraries = calls(peer)
-    lines = [f"# Host and GPU time of the selective scan on {torch.cuda.get_device_name()}", "",
-             f"`python scripts/gpu/launch_profile.py OUT{' --peer-dir DIR' if peer else ''}`; "
-             f"torch {torch.__version__}, triton {triton.__version__}; every Mamba option on; "
-             "wall: do_bench median (ms); gpu: the call replayed from a CUDA graph (ms); "
-             f"host: µs to issue one call (mean of {HOST_CALLS}).", "",
-             "| case | dtype | mode | library | wall ms | gpu ms | host µs |",
-             "|---|---|---|---|---:|---:|---:|"]
+def profile_section(libraries: dict[str, Callable], out: Path) -> None:
+    """cProfile of tsssm's calls and both libraries' kernels at batch 1, 2K steps, bf16."""
     small = PairCase("scan", "bf16", 1, 2048, 16)
     profiles: list[str] = []
     for mode in ("fwd", "fwd+bwd"):
@@ -114,8 +112,19 @@ def main() -> None:
         for (library, call), inputs in zip(libraries.items(), shared):
             profiles += ["", f"## {library}, {small.label} bf16 {mode}: kernels", "", "```",
                          kernel_table(step(call, inputs, mode)), "```"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "launch_profile_detail.md").write_text("\n".join(profiles) + "\n")
+    (out / "launch_profile_detail.md").write_text("\n".join(profiles) + "\n")
+
+
+def table_section(libraries: dict[str, Callable], out: Path, peer: bool) -> None:
+    """Wall, gpu and host time of every scan shape, mode and library; the file is rewritten
+    after every row, so a run cut short keeps what it measured."""
+    lines = [f"# Host and GPU time of the selective scan on {torch.cuda.get_device_name()}", "",
+             f"`python scripts/gpu/launch_profile.py OUT{' --peer-dir DIR' if peer else ''}`; "
+             f"torch {torch.__version__}, triton {triton.__version__}; every Mamba option on; "
+             "wall: do_bench median (ms); gpu: the call replayed from a CUDA graph (ms); "
+             f"host: µs to issue one call (mean of {HOST_CALLS}).", "",
+             "| case | dtype | mode | library | wall ms | gpu ms | host µs |",
+             "|---|---|---|---|---:|---:|---:|"]
     for case in reversed([c for c in pair_cases() if c.kernel == "scan"]):
         for mode in ("fwd", "fwd+bwd"):
             shared = scan_inputs(case, mode != "fwd")
@@ -125,8 +134,30 @@ def main() -> None:
                 lines.append(f"| {case.label} | {case.dtype} | {mode} | {library} | {wall:.4f} | "
                              f"{gpu:.4f} | {host:.1f} |")
                 print(lines[-1], flush=True)
+                (out / "launch_profile.md").write_text("\n".join(lines) + "\n")
             del shared
-    (args.out / "launch_profile.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--peer-dir", type=Path)
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated, of {', '.join(SECTIONS)}")
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections: unknown {unknown}, expected some of {list(SECTIONS)}")
+    peer = None if args.peer_dir is None else load_peer_scan(args.peer_dir).fn
+    libraries = calls(peer)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if "profile" in sections:
+        profile_section(libraries, args.out)
+    if "segments" in sections:
+        sweep(args.out)
+    if "table" in sections:
+        table_section(libraries, args.out, peer is not None)
 
 
 if __name__ == "__main__":

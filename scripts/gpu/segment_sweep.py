@@ -1,73 +1,151 @@
-"""How many segments the selective scan should run side by side (``triton_segments``): the
-forward and forward+backward times of a few short-grid shapes at forced segment counts.
+"""How many segments the selective scan should run side by side (``triton_segments``): its
+times per forced segment count, and the segment policies they imply.
 
     python scripts/gpu/segment_sweep.py OUT
 
-Writes ``OUT/segments.md``: one row per shape and count, bf16, Mamba's options (D skip, gate z,
-Δ bias and softplus), ``triton.testing.do_bench`` medians. ``default`` is what
-``segments_for`` picks for each pass. Needs a GPU; no hydra or mlflow.
+Also a section of ``launch_profile.py``. Shapes: batch 1 at 2K and 8K steps in fp32 and bf16,
+batch 8 at 2K in bf16 (D 1536, N 16: chunks of 16; every Mamba option on, the inputs of the
+side-by-side benchmark). Per forced count (``segments=``, both passes) and the policies in force
+(``default``): the forward without autograd, the backward alone (replayed on a retained graph)
+and the two together, each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (the
+call replayed from a CUDA graph: the kernels alone). Writes ``OUT/segments.md``, which ends with
+the ``SegmentPolicy`` per pass that gives the least summed GPU time of that pass over the shapes
+(``implied_policy``; the forward's from ``fwd gpu``, the backward's from ``bwd gpu``). Needs a
+GPU; no hydra or mlflow.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import triton.testing
 
+from tsssm.benchmarks.cases import PairCase
+from tsssm.benchmarks.peers import scan_inputs
 from tsssm.kernels.selective_scan import triton as sst
+from tsssm.kernels.selective_scan import triton_segments
+from tsssm.kernels.selective_scan.triton_segments import (SegmentPolicy, segment_chunks,
+                                                          segment_count)
 
-SHAPES = ((1, 2048, 1024), (1, 2048, 8192), (1, 2048, 65536), (1, 1536, 65536),
-          (2, 2048, 16384), (4, 1536, 65536))
+CASES = (PairCase("scan", "fp32", 1, 2048, 16), PairCase("scan", "bf16", 1, 2048, 16),
+         PairCase("scan", "fp32", 1, 8192, 16), PairCase("scan", "bf16", 1, 8192, 16),
+         PairCase("scan", "bf16", 8, 2048, 16))
 COUNTS = (1, 2, 4, 8, 16, 32)
+CHUNK = 16
+MODES = ("fwd", "bwd", "fwd+bwd")
+REP_MS = 50
 
 
-def inputs(batch: int, dim: int, length: int) -> dict[str, torch.Tensor]:
-    def normal(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+def wall_and_gpu(fn: Callable[[], object], leaves: list | None,
+                 rep: int = 100) -> tuple[float, float]:
+    """(wall ms, gpu ms) of one call: ``do_bench``'s median, and the median replayed from a
+    CUDA graph."""
+    fn()
+    wall = triton.testing.do_bench(fn, warmup=25, rep=rep, grad_to_none=leaves)
+    gpu = triton.testing.do_bench_cudagraph(fn, rep=rep, grad_to_none=leaves,
+                                            return_mode="median")
+    return wall, gpu
 
-    return {"u": normal(batch, length, dim), "delta": normal(batch, length, dim),
-            "A": -torch.rand(dim, 16, device="cuda").add(0.5).requires_grad_(True),
-            "B": normal(batch, length, 1, 16), "C": normal(batch, length, 1, 16),
-            "D": torch.ones(dim, device="cuda", requires_grad=True), "z": normal(batch, length, dim),
-            "delta_bias": torch.zeros(dim, device="cuda", requires_grad=True)}
 
-
-def times(tensors: dict[str, torch.Tensor], segments: int | None) -> tuple[float, float]:
-    """(forward ms, forward+backward ms)."""
+def mode_calls(inputs: dict, segments: int | None) -> dict[str, Callable[[], object]]:
+    """The forward without autograd, the backward alone and the two together."""
     def forward() -> torch.Tensor:
-        return sst.selective_scan_triton(**tensors, delta_softplus=True, segments=segments)
+        return sst.selective_scan_triton(**inputs, delta_softplus=True, segments=segments)
 
-    grad = torch.randn_like(tensors["u"])
-    with torch.no_grad():
-        fwd = triton.testing.do_bench(forward, warmup=25, rep=100)
-    both = triton.testing.do_bench(lambda: forward().backward(grad), warmup=25, rep=100,
-                                   grad_to_none=list(tensors.values()))
-    return fwd, both
+    y = forward()
+    grad = torch.randn_like(y)
+    return {"fwd": torch.no_grad()(forward),
+            "bwd": lambda: y.backward(grad, retain_graph=True),
+            "fwd+bwd": lambda: forward().backward(grad)}
+
+
+def sweep(out: Path) -> list[str]:
+    """Time every case at every count; write ``out/segments.md`` and return its lines."""
+    lines = [f"# Selective scan segments on {torch.cuda.get_device_name()}", "",
+             "Forced segment counts (both passes) and the policies in force (`default`, "
+             "forward / backward counts); D 1536, N 16, chunk 16, every Mamba option on; wall: "
+             "do_bench median (ms); gpu: replayed from a CUDA graph (ms).", "",
+             "| case | dtype | segments | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES)
+             + " |", "|---|---|---|" + "---:|" * 2 * len(MODES)]
+    gpu: dict[str, dict[tuple[str, int, int], dict[int, float]]] = {"fwd": {}, "bwd": {}}
+    for case in CASES:
+        inputs = scan_inputs(case, True)[0]
+        leaves = list(inputs.values())
+        rows, n_chunks = case.batch * inputs["u"].shape[-1], math.ceil(case.length / CHUNK)
+        for count in (*COUNTS, None):
+            timed = {mode: wall_and_gpu(fn, leaves if mode != "fwd" else None, REP_MS)
+                     for mode, fn in mode_calls(inputs, count).items()}
+            if count is not None:
+                for mode in gpu:
+                    gpu[mode].setdefault((case.dtype, rows, n_chunks), {})[count] = timed[mode][1]
+            label = str(count) if count is not None else "default ({} / {})".format(
+                *triton_segments.scan_plan(case.batch, rows // case.batch, case.length, CHUNK,
+                                           None, (triton_segments.FORWARD,
+                                                  triton_segments.BACKWARD)))
+            lines.append(f"| B{case.batch} L{case.length} | {case.dtype} | {label} | "
+                         + " | ".join(f"{w:.4f} | {g:.4f}" for w, g in timed.values()) + " |")
+            print(lines[-1], flush=True)
+        del inputs, leaves
+        torch.cuda.empty_cache()
+    summary = len(lines)
+    lines += ["", "Fastest count per pass, dtype and grid (channel rows, chunks), by gpu time:",
+              ""]
+    lines += [f"- {mode} {key}: {min(by_count, key=by_count.get)}"
+              for mode, times in gpu.items() for key, by_count in times.items()]
+    lines += ["", "Implied policies (least gpu time of the pass summed over the cases):", "",
+              "```", f"FORWARD = {implied_policy(over_dtypes(gpu['fwd']))!r}",
+              f"BACKWARD = {implied_policy(over_dtypes(gpu['bwd']))!r}", "```"]
+    print("\n".join(lines[summary:]), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "segments.md").write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def over_dtypes(times: dict[tuple[str, int, int], dict[int, float]]
+                ) -> dict[tuple[int, int], dict[int, float]]:
+    """{(rows, chunks): {count: ms}} summed over the dtypes measured at each grid."""
+    summed: dict[tuple[int, int], dict[int, float]] = {}
+    for (_, rows, chunks), by_count in times.items():
+        grid = summed.setdefault((rows, chunks), {})
+        for count, ms in by_count.items():
+            grid[count] = grid.get(count, 0.0) + ms
+    return summed
+
+
+def implied_policy(times: dict[tuple[int, int], dict[int, float]]) -> SegmentPolicy:
+    """The policy whose counts give the least summed time over the measured shapes.
+
+    ``times``: {(channel rows, chunks): {segment count: ms}}. Candidates: wanted rows that
+    make a measured count at a measured grid; thresholds at the smallest grid, at the power of
+    two between each two grids and above the largest; powers of two for the minimum chunks
+    and segments, the largest first, so that of policies equal on the measured shapes the one
+    cutting least elsewhere wins. A policy choosing an unmeasured count is out."""
+    rows = sorted({r for r, _ in times})
+    between = [1 << round(math.log2(math.sqrt(a * b))) for a, b in itertools.pairwise(rows)]
+    candidates = itertools.product(
+        sorted({r * c for r in rows for c in COUNTS}),
+        [rows[0], *between, 1 << rows[-1].bit_length()],
+        [2 ** k for k in reversed(range(8))], [2 ** k for k in reversed(range(1, 6))])
+
+    def cost(policy: SegmentPolicy) -> float:
+        total = 0.0
+        for (grid, chunks), by_count in times.items():
+            count = segment_chunks(chunks, segment_count(grid, chunks, policy))[1]
+            total += by_count.get(count, math.inf)
+        return total
+
+    return min((SegmentPolicy(*values) for values in candidates), key=cost)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    args = parser.parse_args()
-    lines = [f"# Selective scan segments on {torch.cuda.get_device_name()}", "",
-             "`python scripts/gpu/segment_sweep.py OUT`; bf16, N 16, chunk 16, D skip, gate, "
-             "Δ bias + softplus; do_bench medians (ms).", "",
-             "| B | D | L | segments | fwd ms | fwd+bwd ms |", "|---:|---:|---:|---|---:|---:|"]
-    for batch, dim, length in SHAPES:
-        tensors = inputs(batch, dim, length)
-        defaults = (sst.segments_for(batch, dim, length, 16, sst.FORWARD),
-                    sst.segments_for(batch, dim, length, 16, sst.BACKWARD))
-        for count in (*COUNTS, None):
-            fwd, both = times(tensors, count)
-            label = f"default ({defaults[0]} / {defaults[1]})" if count is None else str(count)
-            lines.append(f"| {batch} | {dim} | {length} | {label} | {fwd:.3f} | {both:.3f} |")
-            print(lines[-1], flush=True)
-        del tensors
-        torch.cuda.empty_cache()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "segments.md").write_text("\n".join(lines) + "\n")
+    sweep(parser.parse_args().out)
 
 
 if __name__ == "__main__":

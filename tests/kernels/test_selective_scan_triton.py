@@ -14,6 +14,8 @@ import torch
 from tests.kernels.numerics import relative_error
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
 from tsssm.kernels.selective_scan import triton as sst
+from tsssm.kernels.selective_scan import triton_segments
+from tsssm.kernels.selective_scan.triton_segments import SegmentPolicy
 from tsssm.kernels.selective_scan.reference import selective_scan_ref, selective_state_update_ref
 
 CUDA = torch.cuda.is_available()
@@ -139,17 +141,28 @@ def test_scan_matches_reference_in_segments(length, segments, features):
 
 
 def test_segment_count_fills_short_grids_only():
-    """Segments only for a grid of fewer channel rows than the pass's policy says, as many as
-    give it its wanted rows, each at least the minimum of chunks, and at least the minimum of
+    """Segments only for a grid of fewer channel rows than the policy says, as many as give it
+    its wanted rows, each at least the policy's minimum of chunks, and at least its minimum of
     them or none; a forced count is capped at the chunks."""
-    forward, backward = sst.FORWARD, sst.BACKWARD
-    assert sst.segments_for(2, 2048, 65536, 16, forward) == 1
-    assert sst.segments_for(1, 2048, 65536, 16, forward) == 8
-    assert sst.segments_for(4, 1536, 65536, 16, backward) == 10
-    assert sst.segments_for(8, 1536, 8192, 16, backward) == 1
-    assert sst.segments_for(1, 2048, 8192, 16, backward) == 8
-    assert sst.segments_for(1, 2048, 4096, 16, backward) == 1
-    assert sst.segments_for(1, 64, 1024, 16, forward, forced=1000) == 64
+    policy = SegmentPolicy(wanted_rows=16384, below_rows=4096, min_chunks=8, min_segments=4)
+    assert triton_segments.segments_for(2, 2048, 65536, 16, policy) == 1
+    assert triton_segments.segments_for(1, 2048, 65536, 16, policy) == 8
+    assert triton_segments.segments_for(1, 1536, 2048, 16, policy) == 10
+    assert triton_segments.segments_for(1, 2048, 512, 16, policy) == 4
+    assert triton_segments.segments_for(1, 2048, 384, 16, policy) == 1
+    assert triton_segments.segments_for(1, 64, 1024, 16, policy, forced=1000) == 64
+
+
+def test_default_policies_cut_batch_one_at_2k_steps():
+    """A Mamba layer's batch-1 grid (D 1536, N 16: chunks of 16) is cut in both passes at 2K
+    steps, and a plan follows the policies in force when it is made."""
+    assert triton_segments.segments_for(1, 1536, 2048, 16, triton_segments.FORWARD) > 1
+    assert triton_segments.segments_for(1, 1536, 2048, 16, triton_segments.BACKWARD) > 1
+    never = SegmentPolicy(wanted_rows=1, below_rows=1, min_chunks=1, min_segments=1)
+    default = triton_segments.scan_plan(1, 1536, 2048, 16, None,
+                                        (triton_segments.FORWARD, triton_segments.BACKWARD))
+    assert triton_segments.scan_plan(1, 1536, 2048, 16, None, (never, never)) == (1, 1)
+    assert default.forward_segments > 1 and default.backward_segments > 1
 
 
 @pytest.mark.parametrize("length,groups", [(1, 1), (37, 2)])
@@ -199,18 +212,19 @@ def test_every_output_element_is_written():
     checkpoints = poisoned(batch, n_chunks, dim, state)
     sst.scan_forward(x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"], x["delta_bias"],
                      True, x["initial_state"], y, final, checkpoints, chunk)
+    partials = poisoned(batch, dim * state + 2 * dim)
     grads = {"u": poisoned(batch, length, dim), "delta": poisoned(batch, length, dim),
-             "z": poisoned(batch, length, dim), "A": poisoned(batch, dim, state),
-             "D": poisoned(batch, dim), "delta_bias": poisoned(batch, dim),
-             "initial_state": poisoned(batch, dim, state),
+             "z": poisoned(batch, length, dim), "initial_state": poisoned(batch, dim, state),
              "B": torch.zeros(batch, length, groups, state, device=DEVICE),
              "C": torch.zeros(batch, length, groups, state, device=DEVICE)}
     dy = torch.randn(batch, length, dim, device=DEVICE)
     dfinal = torch.randn(batch, dim, state, device=DEVICE)
     sst.scan_backward(x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],
                       x["delta_bias"], True, True, checkpoints, dy, dfinal, grads["u"],
-                      grads["delta"], grads["z"], grads["B"], grads["C"], grads["A"], grads["D"],
-                      grads["delta_bias"], grads["initial_state"], chunk)
+                      grads["delta"], grads["z"], grads["B"], grads["C"], partials,
+                      grads["initial_state"], chunk)
+    dA, dD, ddelta_bias = partials.split((dim * state, dim, dim), dim=1)
+    grads |= {"A": dA.unflatten(1, (dim, state)), "D": dD, "delta_bias": ddelta_bias}
 
     exact = {k: None if v is None else v.double().requires_grad_(True) for k, v in x.items()}
     ref_y, ref_final = selective_scan_ref(**exact, delta_softplus=True, return_final_state=True)
@@ -302,8 +316,8 @@ def test_scan_matches_reference_on_gpu_odd_length_no_options():
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_scan_matches_reference_on_gpu_in_default_segments(dtype):
-    """One short row: the default cuts 9001 steps (563 chunks of 16) into 8 segments of 71."""
-    assert sst.segments_for(1, 128, 9001, 16, sst.FORWARD) == 8
+    """One short row: the default cuts 9001 steps (563 chunks of 16) into segments."""
+    assert triton_segments.segments_for(1, 128, 9001, 16, triton_segments.FORWARD) > 1
     compare_with_reference(1, 9001, 128, 1, 16, dtype,
                            {"D", "z", "bias", "softplus", "h0", "final"}, seed=9,
                            chunk_size=None)

@@ -50,8 +50,8 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
 
     fast = triton_module("selective_scan", backend, u, __name__, unsupported)
     if fast is not None:
-        return fast.selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                          initial_state, return_final_state)
+        return fast.run_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                       initial_state, return_final_state)
     return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                               initial_state, return_final_state)
 

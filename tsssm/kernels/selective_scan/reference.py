@@ -47,10 +47,12 @@ def compute_dtype(x: Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def _expect_shape(fn: str, name: str, tensor: Tensor, **dims: int) -> None:
-    """Raise a ValueError naming ``fn``, the argument and the expected ``dims`` (in order)."""
-    if tuple(tensor.shape) != tuple(dims.values()):
-        spec = ", ".join(f"{k}={v}" for k, v in dims.items())
+def _expect_shape(fn: str, name: str, tensor: Tensor, shape: tuple[int, ...],
+                  axes: str) -> None:
+    """Raise a ValueError naming ``fn``, the argument and the expected ``shape``, its axes
+    named by the words of ``axes``. Positional, no dict: it runs on every kernel call."""
+    if tensor.shape != shape:
+        spec = ", ".join(f"{k}={v}" for k, v in zip(axes.split(), shape))
         raise ValueError(f"{fn}: {name} must have shape ({spec}), got {tuple(tensor.shape)}")
 
 
@@ -89,17 +91,17 @@ def check_scan_args(fn: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: 
     if B.dim() != 4:
         raise ValueError(f"{fn}: B must have shape (batch, L, G, N), got {tuple(B.shape)}")
     groups = _group_count(fn, B, dim, group_axis=2)
-    _expect_shape(fn, "delta", delta, batch=batch, L=length, D=dim)
-    _expect_shape(fn, "B", B, batch=batch, L=length, G=groups, N=n)
-    _expect_shape(fn, "C", C, batch=batch, L=length, G=groups, N=n)
+    _expect_shape(fn, "delta", delta, (batch, length, dim), "batch L D")
+    _expect_shape(fn, "B", B, (batch, length, groups, n), "batch L G N")
+    _expect_shape(fn, "C", C, (batch, length, groups, n), "batch L G N")
     if z is not None:
-        _expect_shape(fn, "z", z, batch=batch, L=length, D=dim)
+        _expect_shape(fn, "z", z, (batch, length, dim), "batch L D")
     if D is not None:
-        _expect_shape(fn, "D", D, D=dim)
+        _expect_shape(fn, "D", D, (dim,), "D")
     if delta_bias is not None:
-        _expect_shape(fn, "delta_bias", delta_bias, D=dim)
+        _expect_shape(fn, "delta_bias", delta_bias, (dim,), "D")
     if initial_state is not None:
-        _expect_shape(fn, "initial_state", initial_state, batch=batch, D=dim, N=n)
+        _expect_shape(fn, "initial_state", initial_state, (batch, dim, n), "batch D N")
     return ScanDims(batch, length, dim, groups, n)
 
 
@@ -115,16 +117,16 @@ def check_step_args(fn: str, state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B:
     if B.dim() != 3:
         raise ValueError(f"{fn}: B must have shape (batch, G, N), got {tuple(B.shape)}")
     groups = _group_count(fn, B, dim, group_axis=1)
-    _expect_shape(fn, "state", state, batch=batch, D=dim, N=n)
-    _expect_shape(fn, "dt", dt, batch=batch, D=dim)
-    _expect_shape(fn, "B", B, batch=batch, G=groups, N=n)
-    _expect_shape(fn, "C", C, batch=batch, G=groups, N=n)
+    _expect_shape(fn, "state", state, (batch, dim, n), "batch D N")
+    _expect_shape(fn, "dt", dt, (batch, dim), "batch D")
+    _expect_shape(fn, "B", B, (batch, groups, n), "batch G N")
+    _expect_shape(fn, "C", C, (batch, groups, n), "batch G N")
     if z is not None:
-        _expect_shape(fn, "z", z, batch=batch, D=dim)
+        _expect_shape(fn, "z", z, (batch, dim), "batch D")
     if D is not None:
-        _expect_shape(fn, "D", D, D=dim)
+        _expect_shape(fn, "D", D, (dim,), "D")
     if dt_bias is not None:
-        _expect_shape(fn, "dt_bias", dt_bias, D=dim)
+        _expect_shape(fn, "dt_bias", dt_bias, (dim,), "D")
     return ScanDims(batch, 1, dim, groups, n)
 
 

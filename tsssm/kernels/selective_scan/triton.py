@@ -1,7 +1,7 @@
 """Triton fast path of Mamba-1's selective scan: forward, backward and one decode step; the
 autograd Function and the launchers (the device code: ``triton_forward.py``,
 ``triton_backward.py``, ``triton_segments.py``, ``triton_step.py``, their shared tile and chunk
-helpers and block shapes in ``triton_tiles.py``).
+helpers and block shapes in ``triton_tiles.py``; how a launch is issued: ``triton_launch.py``).
 
 The scan, per batch ``b``, channel ``d`` and state index ``n`` (channel ``d`` reads group
 ``g = d // (D / G)`` of ``B`` and ``C``)::
@@ -26,8 +26,17 @@ The backward (``triton_backward``) walks the chunks in reverse, rebuilds each ch
 from its checkpoint and runs the adjoint scan over the same registers: one pass, every gradient
 from tiles of the same step. ``dB`` and ``dC`` sum over the group's channels, which several
 programs share: they are added atomically into fp32 buffers, so their last bits vary from run
-to run. ``dA``, ``dD`` and ``ddelta_bias`` sum over the batch and the sequence: each program
-writes its own partial sum and torch adds the (batch row, segment) partials.
+to run (one zeroed buffer holds both). ``dA``, ``dD`` and ``ddelta_bias`` sum over the batch
+and the sequence: each program writes its own partial sums into its row of one fp32 buffer and
+a single torch sum adds the (batch row, segment) rows (none at one row).
+
+**The host's share.** At batch 1 and a few thousand steps the kernels take tens of
+microseconds, so the Python that issues a call counts as much: per call the launchers make the
+torch ops they need and no more (B and C converted to fp32 once for both passes and kept for
+the backward; no autograd Function when no gradient is due; the dispatcher's device check not
+repeated), the shape's decisions come from a cache (``scan_plan``), and each kernel is
+launched straight into its JIT function with the config recorded at the first call of its key
+(``triton_launch``). ``scripts/scan_host_cost.py`` times this path with the launches stubbed.
 
 **Where the time goes.** The forward is held back by its issue slots, its shared-memory reads
 (each thread's copy of B, C, u, Δ) and its exponentials together, with B·D·N / 4 threads as all
@@ -38,16 +47,18 @@ lanes (three over the state, two over the channels for dB and dC). Timings and p
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
-import triton
 from torch import Tensor
 
+from tsssm.kernels.selective_scan import triton_segments
 from tsssm.kernels.selective_scan.reference import check_scan_args, check_step_args
 from tsssm.kernels.selective_scan.triton_backward import scan_bwd_kernel
 from tsssm.kernels.selective_scan.triton_forward import scan_fwd_kernel
-from tsssm.kernels.selective_scan.triton_segments import (BACKWARD, FORWARD, SegmentPolicy,
+from tsssm.kernels.selective_scan.triton_launch import TunedLaunch, cdiv, next_power_of_2
+from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
                                                           segment_adjoints_kernel,
-                                                          segment_chunks, segment_count,
                                                           segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
 from tsssm.kernels.triton_common import KERNEL_DTYPES, device_problem
@@ -57,21 +68,27 @@ def chunk_len(dstate: int) -> int:
     """Steps per chunk: each thread holds ``CHUNK × N / N2`` values per live tile (64 at N = 16,
     N2 = 4, no spills in the forward; the backward can halve its tiles, ``SPLIT``), and the
     checkpoints cost ``N / CHUNK`` of u's elements in fp32."""
-    return max(2, min(64, 256 // triton.next_power_of_2(dstate)))
+    return max(2, min(64, 256 // next_power_of_2(dstate)))
 
 
 # ------------------------------------------------------------------------------------------
 # Launchers: outputs come preallocated, so the tests can poison them
 # ------------------------------------------------------------------------------------------
 
+_FORWARD = TunedLaunch(scan_fwd_kernel)
+_BACKWARD = TunedLaunch(scan_bwd_kernel)
+_ENDS = TunedLaunch(segment_ends_kernel)
+_ADJOINTS = TunedLaunch(segment_adjoints_kernel)
+_STEP = TunedLaunch(state_update_kernel)
+
 
 def _grid(rows: int, groups: int, chans_per_group: int):
     """(batch rows × segments, channel blocks): axis 0 is ``b · S + s`` in the scan kernels."""
-    return lambda meta: (rows, groups * triton.cdiv(chans_per_group, meta["BLOCK_D"]))
+    return lambda meta: (rows, groups * cdiv(chans_per_group, meta["BLOCK_D"]))
 
 
 def _strides(tensor: Tensor | None, rank: int) -> tuple[int, ...]:
-    return (0,) * rank if tensor is None else tuple(tensor.stride())
+    return (0,) * rank if tensor is None else tensor.stride()
 
 
 def _fp32(projection: Tensor) -> Tensor:
@@ -81,15 +98,6 @@ def _fp32(projection: Tensor) -> Tensor:
     return projection.float()
 
 
-def segments_for(batch: int, dim: int, seqlen: int, chunk: int, policy: SegmentPolicy,
-                 forced: int | None = None) -> int:
-    """How many segments of whole chunks a pass runs side by side (``triton_segments``):
-    ``forced`` (capped at the chunk count) or as the pass's ``policy`` says."""
-    n_chunks = triton.cdiv(seqlen, chunk)
-    wanted = segment_count(batch * dim, n_chunks, policy) if forced is None else forced
-    return segment_chunks(n_chunks, wanted)[1]
-
-
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
                  initial_state: Tensor | None, y: Tensor, final_state: Tensor | None,
@@ -97,71 +105,72 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
     """Run the forward kernel into ``y`` (batch, L, D) and, when given, ``final_state``
     (batch, D, N) fp32 contiguous and ``checkpoints`` (batch, cdiv(L, chunk), D, N) fp32
     contiguous, the state entering each chunk. Any strides for the inputs and ``y``. With
-    ``segments`` > 1 (a count from ``segments_for``) a pre-pass scans the segments but the
-    last from zero first."""
+    ``segments`` > 1 (a count from ``triton_segments.segments_for``) a pre-pass scans the
+    segments but the last from zero first."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
-    per = triton.cdiv(triton.cdiv(seqlen, chunk), segments)
+    chans = dim // groups
+    per = cdiv(cdiv(seqlen, chunk), segments)
+    flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus, DSTATE=dstate,
+                 CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
     B, C = _fp32(B), _fp32(C)
     ends = dsum = y
     if segments > 1:
         ends = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
         dsum = torch.empty(batch, segments, dim, dtype=torch.float32, device=u.device)
-        segment_ends_kernel[_grid(batch * (segments - 1), groups, dim // groups)](
-            u, delta, A, B, _or(delta_bias, u), ends, dsum, dim, dim // groups, per, segments,
-            *u.stride(), *delta.stride(), *A.stride(), *B.stride(),
-            HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus, DSTATE=dstate, CHUNK=chunk,
-            BLOCK_N=triton.next_power_of_2(dstate))
-    scan_fwd_kernel[_grid(batch * segments, groups, dim // groups)](
-        u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), _or(initial_state, u),
-        y, _or(final_state, y), _or(checkpoints, y), ends, dsum,
-        seqlen, dim, dim // groups, per, segments,
-        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *_strides(z, 3),
-        *_strides(initial_state, 3), *y.stride(),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-        SOFTPLUS=delta_softplus, HAS_H0=initial_state is not None,
-        STORE_FINAL=final_state is not None, STORE_CKPT=checkpoints is not None,
-        DSTATE=dstate, CHUNK=chunk, BLOCK_N=triton.next_power_of_2(dstate))
+        _ENDS(_grid(batch * (segments - 1), groups, chans),
+              (u, delta, A, B, _or(delta_bias, u), ends, dsum),
+              (dim, chans, per, segments, *u.stride(), *delta.stride(), *A.stride(),
+               *B.stride()), (dim, chans, segments), **flags)
+    _FORWARD(_grid(batch * segments, groups, chans),
+             (u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), _or(initial_state, u),
+              y, _or(final_state, y), _or(checkpoints, y), ends, dsum),
+             (seqlen, dim, chans, per, segments, *u.stride(), *delta.stride(), *A.stride(),
+              *B.stride(), *C.stride(), *_strides(z, 3), *_strides(initial_state, 3),
+              *y.stride()), (dim, chans, segments),
+             HAS_D=D is not None, HAS_Z=z is not None, HAS_H0=initial_state is not None,
+             STORE_FINAL=final_state is not None, STORE_CKPT=checkpoints is not None, **flags)
 
 
 def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                   z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
                   has_initial_state: bool, checkpoints: Tensor, dy: Tensor,
                   dfinal: Tensor | None, du: Tensor, ddelta: Tensor, dz: Tensor | None,
-                  dB: Tensor, dC: Tensor, dA: Tensor, dD: Tensor | None,
-                  ddelta_bias: Tensor | None, dinitial_state: Tensor | None, chunk: int,
-                  segments: int = 1) -> None:
+                  dB: Tensor, dC: Tensor, partials: Tensor, dinitial_state: Tensor | None,
+                  chunk: int, segments: int = 1) -> None:
     """Run the backward kernel, ``chunk`` as in the forward that wrote ``checkpoints``;
-    ``segments`` a count from ``segments_for`` (any: the checkpoints hold every chunk's state).
+    ``segments`` a count from ``triton_segments.segments_for`` (any: the checkpoints hold
+    every chunk's state).
 
     ``dB``, ``dC`` (batch, L, G, N) fp32 contiguous must hold zeros (they are added into);
-    ``dA`` (batch · segments, D, N), ``dD``, ``ddelta_bias`` (batch · segments, D) fp32
-    contiguous receive partial sums; ``dinitial_state`` (batch, D, N) fp32 contiguous;
+    ``partials`` (batch · segments, D·N + 2D) fp32 contiguous receives each (batch row,
+    segment)'s partial sums: dA (D, N) flattened, then dD and ddelta_bias (D each; left
+    unwritten without D or delta_bias); ``dinitial_state`` (batch, D, N) fp32 contiguous;
     ``dfinal`` (batch, D, N) fp32 contiguous or None; ``du``, ``ddelta``, ``dz`` any strides."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
-    per = triton.cdiv(triton.cdiv(seqlen, chunk), segments)
+    chans = dim // groups
+    per = cdiv(cdiv(seqlen, chunk), segments)
+    flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+                 DSTATE=dstate, CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
     B, C = _fp32(B), _fp32(C)
-    adj = dsum = dA
+    adj = dsum = partials
     if segments > 1:
         adj = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
         dsum = torch.empty(batch, segments, dim, dtype=torch.float32, device=u.device)
-        segment_adjoints_kernel[_grid(batch * (segments - 1), groups, dim // groups)](
-            delta, A, C, _or(z, u), _or(delta_bias, u), dy, adj, dsum,
-            seqlen, dim, dim // groups, per, segments,
-            *delta.stride(), *A.stride(), *C.stride(), *_strides(z, 3), *dy.stride(),
-            HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-            DSTATE=dstate, CHUNK=chunk, BLOCK_N=triton.next_power_of_2(dstate))
-    scan_bwd_kernel[_grid(batch * segments, groups, dim // groups)](
-        u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), checkpoints, dy,
-        _or(dfinal, dA), adj, dsum, du, ddelta, _or(dz, du), dB, dC, dA, _or(dD, dA),
-        _or(ddelta_bias, dA), _or(dinitial_state, dA),
-        seqlen, dim, dim // groups, groups, per, segments,
-        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *_strides(z, 3),
-        *dy.stride(), *du.stride(), *ddelta.stride(), *_strides(dz, 3),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-        SOFTPLUS=delta_softplus, HAS_H0=has_initial_state, HAS_DFINAL=dfinal is not None,
-        DSTATE=dstate, CHUNK=chunk, BLOCK_N=triton.next_power_of_2(dstate))
+        _ADJOINTS(_grid(batch * (segments - 1), groups, chans),
+                  (delta, A, C, _or(z, u), _or(delta_bias, u), dy, adj, dsum),
+                  (seqlen, dim, chans, per, segments, *delta.stride(), *A.stride(),
+                   *C.stride(), *_strides(z, 3), *dy.stride()), (dim, chans, segments), **flags)
+    _BACKWARD(_grid(batch * segments, groups, chans),
+              (u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), checkpoints, dy,
+               _or(dfinal, partials), adj, dsum, du, ddelta, _or(dz, du), dB, dC, partials,
+               _or(dinitial_state, partials)),
+              (seqlen, dim, chans, groups, per, segments, *u.stride(), *delta.stride(),
+               *A.stride(), *B.stride(), *C.stride(), *_strides(z, 3), *dy.stride(),
+               *du.stride(), *ddelta.stride(), *_strides(dz, 3)), (dim, chans, segments),
+              HAS_D=D is not None, HAS_H0=has_initial_state, HAS_DFINAL=dfinal is not None,
+              **flags)
 
 
 def state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -170,13 +179,13 @@ def state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: 
     """Run the decode-step kernel: ``state`` (batch, D, N) updated in place, ``y`` (batch, D)."""
     batch, dim = x.shape
     groups, dstate = B.shape[1], B.shape[2]
-    state_update_kernel[_grid(batch, groups, dim // groups)](
-        state, x, dt, A, B, C, _or(D, x), _or(z, x), _or(dt_bias, x), y,
-        dim, dim // groups,
-        *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(), *C.stride(),
-        *_strides(z, 2), *y.stride(),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None,
-        SOFTPLUS=dt_softplus, DSTATE=dstate, BLOCK_N=triton.next_power_of_2(dstate))
+    chans = dim // groups
+    _STEP(_grid(batch, groups, chans),
+          (state, x, dt, A, B, C, _or(D, x), _or(z, x), _or(dt_bias, x), y),
+          (dim, chans, *state.stride(), *x.stride(), *dt.stride(), *A.stride(), *B.stride(),
+           *C.stride(), *_strides(z, 2), *y.stride()), (dim, chans),
+          HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None,
+          SOFTPLUS=dt_softplus, DSTATE=dstate, BLOCK_N=next_power_of_2(dstate))
 
 
 def _or(tensor: Tensor | None, stand_in: Tensor) -> Tensor:
@@ -189,61 +198,78 @@ def _or(tensor: Tensor | None, stand_in: Tensor) -> Tensor:
 # ------------------------------------------------------------------------------------------
 
 
+class _Options(NamedTuple):
+    """A call's non-tensor arguments, one argument of the autograd Function."""
+
+    delta_softplus: bool
+    return_final_state: bool
+    chunk: int
+    plan: ScanPlan
+
+
+def _forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
+             z: Tensor | None, delta_bias: Tensor | None, initial_state: Tensor | None,
+             options: _Options, need_grad: bool) -> tuple[Tensor, ...]:
+    """(y, final state or None, checkpoints or None, B and C in fp32): the forward pass, with
+    the checkpoints only when a gradient is due; D and delta_bias contiguous."""
+    batch, seqlen, dim = u.shape
+    dstate = B.shape[3]
+    y = torch.empty(batch, seqlen, dim, dtype=u.dtype, device=u.device)
+    final_state = (torch.empty(batch, dim, dstate, dtype=torch.float32, device=u.device)
+                   if options.return_final_state else None)
+    checkpoints = (torch.empty(batch, cdiv(seqlen, options.chunk), dim, dstate,
+                               dtype=torch.float32, device=u.device) if need_grad else None)
+    B, C = _fp32(B), _fp32(C)
+    scan_forward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus, initial_state, y,
+                 final_state, checkpoints, options.chunk, options.plan.forward_segments)
+    return y, final_state, checkpoints, B, C
+
+
 class _SelectiveScan(torch.autograd.Function):
-    """The scan with its Triton backward; checkpoints are written only when a gradient is due."""
+    """The scan with its Triton backward. B and C are kept in fp32 from the forward (~1% of
+    u's bytes at N = 16), so the backward does not convert them again."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state,
-                return_final_state, need_grad, chunk, segments):
-        batch, seqlen, dim = u.shape
-        dstate = B.shape[3]
-        D = None if D is None else D.contiguous()
-        delta_bias = None if delta_bias is None else delta_bias.contiguous()
-        y = torch.empty(batch, seqlen, dim, dtype=u.dtype, device=u.device)
-        final_state = (torch.empty(batch, dim, dstate, dtype=torch.float32, device=u.device)
-                       if return_final_state else None)
-        checkpoints = (torch.empty(batch, triton.cdiv(seqlen, chunk), dim, dstate,
-                                   dtype=torch.float32, device=u.device) if need_grad else None)
-        scan_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, y,
-                     final_state, checkpoints, chunk,
-                     segments_for(batch, dim, seqlen, chunk, FORWARD, segments))
-        if need_grad:
-            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
-            ctx.delta_softplus = delta_softplus
-            ctx.chunk = chunk
-            ctx.segments = segments_for(batch, dim, seqlen, chunk, BACKWARD, segments)
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, options):
+        y, final_state, checkpoints, B32, C32 = _forward(u, delta, A, B, C, D, z, delta_bias,
+                                                         initial_state, options, True)
+        ctx.save_for_backward(u, delta, A, B32, C32, D, z, delta_bias, initial_state,
+                              checkpoints)
+        ctx.options = options
+        ctx.dtypes = (B.dtype, C.dtype)
         ctx.set_materialize_grads(False)
-        return (y, final_state) if return_final_state else y
+        return (y, final_state) if options.return_final_state else y
 
     @staticmethod
     def backward(ctx, dy, dfinal=None):
         u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints = ctx.saved_tensors
+        options = ctx.options
+        segments = options.plan.backward_segments
         batch, seqlen, dim = u.shape
         dstate = B.shape[3]
-
-        def fp32(*shape: int) -> Tensor:
-            return torch.empty(*shape, dtype=torch.float32, device=u.device)
-
+        device = u.device
         dy = torch.zeros_like(u) if dy is None else dy
         dfinal = None if dfinal is None else dfinal.to(torch.float32).contiguous()
-        du = torch.empty(u.shape, dtype=u.dtype, device=u.device)
-        ddelta = torch.empty(delta.shape, dtype=delta.dtype, device=u.device)
-        dz = None if z is None else torch.empty(z.shape, dtype=z.dtype, device=u.device)
-        dB = torch.zeros(B.shape, dtype=torch.float32, device=u.device)
-        dC = torch.zeros(C.shape, dtype=torch.float32, device=u.device)
-        partials = batch * ctx.segments
-        dA = fp32(partials, dim, dstate)
-        dD = None if D is None else fp32(partials, dim)
-        ddelta_bias = None if delta_bias is None else fp32(partials, dim)
-        dinitial_state = None if initial_state is None else fp32(batch, dim, dstate)
-        scan_backward(u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus,
-                      initial_state is not None, checkpoints, dy, dfinal, du, ddelta, dz, dB, dC,
-                      dA, dD, ddelta_bias, dinitial_state, ctx.chunk, ctx.segments)
-        return (du, ddelta, dA.sum(0).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
-                None if D is None else dD.sum(0).to(D.dtype), dz,
-                None if delta_bias is None else ddelta_bias.sum(0).to(delta_bias.dtype), None,
+        du = torch.empty(u.shape, dtype=u.dtype, device=device)
+        ddelta = torch.empty(delta.shape, dtype=delta.dtype, device=device)
+        dz = None if z is None else torch.empty(z.shape, dtype=z.dtype, device=device)
+        dBC = torch.zeros((2, *B.shape), dtype=torch.float32, device=device)
+        partials = torch.empty(batch * segments, dim * dstate + 2 * dim, dtype=torch.float32,
+                               device=device)
+        dinitial_state = (None if initial_state is None else
+                          torch.empty(batch, dim, dstate, dtype=torch.float32, device=device))
+        scan_backward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus,
+                      initial_state is not None, checkpoints, dy, dfinal, du, ddelta, dz,
+                      *dBC.unbind(0), partials, dinitial_state, options.chunk, segments)
+        sums = partials.sum(0) if batch * segments > 1 else partials.view(-1)
+        dA, dD, dbias = sums.split((dim * dstate, dim, dim))
+        B_dtype, C_dtype = ctx.dtypes
+        dB, dC = (dBC.to(B_dtype) if B_dtype == C_dtype else dBC).unbind(0)
+        return (du, ddelta, dA.view(dim, dstate).to(A.dtype), dB.to(B_dtype), dC.to(C_dtype),
+                None if D is None else dD.to(D.dtype), dz,
+                None if delta_bias is None else dbias.to(delta_bias.dtype),
                 None if initial_state is None else dinitial_state.to(initial_state.dtype),
-                None, None, None, None)
+                None)
 
 
 def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -270,19 +296,39 @@ def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Ten
         y (batch, L, D) in u's dtype, and with ``return_final_state`` the final state
         (batch, D, N) in fp32. State and arithmetic are fp32 for fp32, bf16 and fp16 inputs.
     """
+    _check_runnable("selective_scan_triton",
+                    (u, delta, A, B, C, D, z, delta_bias, initial_state))
+    return run_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                              initial_state, return_final_state, chunk_size=chunk_size,
+                              segments=segments)
+
+
+def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                       D: Tensor | None = None, z: Tensor | None = None,
+                       delta_bias: Tensor | None = None, delta_softplus: bool = False,
+                       initial_state: Tensor | None = None, return_final_state: bool = False,
+                       *, chunk_size: int | None = None,
+                       segments: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+    """``selective_scan_triton`` for tensors ``selective_scan_unsupported`` has accepted (the
+    dispatcher's own check): the shapes and options are checked here, device and dtypes not."""
     fn = "selective_scan_triton"
     dims = check_scan_args(fn, u, delta, A, B, C, D, z, delta_bias, initial_state)
-    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
-    _check_runnable(fn, tensors)
     chunk = chunk_len(dims.state) if chunk_size is None else chunk_size
     if chunk < 1 or chunk & (chunk - 1):
         raise ValueError(f"{fn}: chunk_size must be a power of two, got {chunk_size}")
     if segments is not None and segments < 1:
         raise ValueError(f"{fn}: segments must be a positive int or None, got {segments}")
-    need_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus),
-                                initial_state, bool(return_final_state), need_grad, chunk,
-                                segments)
+    plan = scan_plan(dims.batch, dims.dim, dims.length, chunk, segments,
+                     (triton_segments.FORWARD, triton_segments.BACKWARD))
+    options = _Options(bool(delta_softplus), bool(return_final_state), chunk, plan)
+    D = None if D is None else D.contiguous()
+    delta_bias = None if delta_bias is None else delta_bias.contiguous()
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in
+                                       (u, delta, A, B, C, D, z, delta_bias, initial_state)):
+        return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, initial_state, options)
+    y, final_state, _, _, _ = _forward(u, delta, A, B, C, D, z, delta_bias, initial_state,
+                                       options, False)
+    return (y, final_state) if return_final_state else y
 
 
 def selective_state_update_triton(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor,

@@ -28,10 +28,11 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.selective_scan.triton_segments import fold_adjoints
-from tsssm.kernels.selective_scan.triton_tiles import (BACKWARD_CONFIGS, adjoint_scan, advance,
-                                                       channel_block, chunk_inputs, chunk_states,
-                                                       load_proj, load_state, load_steps, proj4,
-                                                       row, scan_tuning, sigmoid, state_index,
+from tsssm.kernels.selective_scan.triton_tiles import (BACKWARD_CONFIGS, SEGMENT_ARGS,
+                                                       adjoint_scan, advance, channel_block,
+                                                       chunk_inputs, chunk_states, load_proj,
+                                                       load_state, load_steps, proj4, row,
+                                                       scan_tuning, sigmoid, state_index,
                                                        state_sum, steps4, store_steps)
 from tsssm.kernels.triton_common import LOG2E
 
@@ -128,11 +129,10 @@ def backward_span(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, left
 
 @scan_tuning(BACKWARD_CONFIGS, key_extra=["HAS_DFINAL", "n_segments"],
              reset_to_zero=["dB_ptr", "dC_ptr"])
-@triton.jit
+@triton.jit(do_not_specialize=SEGMENT_ARGS)
 def scan_bwd_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dy_ptr, dfinal_ptr,
-        adj_ptr, dsum_ptr, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
-        dh0_ptr,
+        adj_ptr, dsum_ptr, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, part_ptr, dh0_ptr,
         seqlen, dim, chans_per_group, groups, seg_chunks, n_segments,
         s_u_b, s_u_l, s_u_d, s_dt_b, s_dt_l, s_dt_d, s_A_d, s_A_n,
         s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
@@ -146,8 +146,9 @@ def scan_bwd_kernel(
     """Grid as the forward's: segment ``s`` of ``S`` of batch row ``b``, its adjoint entering
     from the right folded from ``dfinal`` and the pre-pass's ``adj`` and ``dsum``
     (``triton_segments``). Writes du, ddelta, dz; adds into dB, dC (batch, L, G, N) fp32
-    (zeroed by the caller); writes per-(row, segment) partial sums dA (batch · S, D, N), dD and
-    ddelta_bias (batch · S, D), and dh0 (batch, D, N), all fp32 contiguous.
+    (zeroed by the caller); writes per-(row, segment) partial sums into ``part``
+    (batch · S, D·N + 2D): dA (D·N), then dD and ddelta_bias (D each), and dh0 (batch, D, N),
+    all fp32 contiguous.
 
     A ragged last chunk (in the last segment) runs first, masked; then the segment's whole
     chunks, last first, in the pipelined loop without step masks."""
@@ -201,11 +202,12 @@ def scan_bwd_kernel(
                                     HAS_BIAS, SOFTPLUS, DSTATE, CHUNK, SPLIT, FULL=True)
 
     dA_acc, dD_acc, dbias_acc = sums
-    tl.store(dA_ptr + row_id * dim * DSTATE + state_offs, dA_acc, mask=dn_mask)
+    part = part_ptr + row_id * (dim * DSTATE + 2 * dim)
+    tl.store(part + state_offs, dA_acc, mask=dn_mask)
     if HAS_D:
-        tl.store(dD_ptr + row_id * dim + d, dD_acc, mask=d_mask)
+        tl.store(part + dim * DSTATE + d, dD_acc, mask=d_mask)
     if HAS_BIAS:
-        tl.store(dbias_ptr + row_id * dim + d, dbias_acc, mask=d_mask)
+        tl.store(part + dim * DSTATE + dim + d, dbias_acc, mask=d_mask)
     if HAS_H0:
         if s == 0:
             tl.store(dh0_ptr + b * dim * DSTATE + state_offs, carry, mask=dn_mask)

@@ -16,10 +16,10 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.selective_scan.triton_segments import fold_ends
-from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, channel_block,
-                                                       chunk_inputs, chunk_states, load_proj,
-                                                       load_state, load_steps, proj4, row,
-                                                       scan_tuning, sigmoid, state_index,
+from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_ARGS,
+                                                       channel_block, chunk_inputs, chunk_states,
+                                                       load_proj, load_state, load_steps, proj4,
+                                                       row, scan_tuning, sigmoid, state_index,
                                                        state_sum, store_steps)
 from tsssm.kernels.triton_common import LOG2E
 
@@ -52,7 +52,7 @@ def forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask,
 
 
 @scan_tuning(FORWARD_CONFIGS, key_extra=["STORE_CKPT", "n_segments"])
-@triton.jit
+@triton.jit(do_not_specialize=SEGMENT_ARGS)
 def scan_fwd_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr,
         y_ptr, final_ptr, ckpt_ptr, ends_ptr, dsum_ptr,

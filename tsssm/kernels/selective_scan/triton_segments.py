@@ -17,54 +17,86 @@ from the others is small, (B, S, D, N):
   (``fold_adjoints``).
 
 The pre-passes cost a second exponential per element over ``(S-1)/S`` of the sequence in the
-forward; in the backward they are light next to its gradients. So segments pay off in the
-forward only at batch 1, in the backward at every batch whose grid is short; and short
-sequences lose, since a Triton launch from Python costs more than the GPU time a pre-pass saves
-there (the sweep behind these choices: ``scripts/gpu/segment_sweep.py``, its results in
-``docs/benchmarks/``). Hence one ``SegmentPolicy`` per pass, and segments of at least
-``MIN_CHUNKS`` chunks, at least ``MIN_SEGMENTS`` of them or none: with the 16-step chunks of
-N = 16, from 8K steps on.
+forward, and one more launch per pass; in the backward they are light next to its gradients.
+So each pass has its ``SegmentPolicy``: cut a grid only when it is short, as many segments as
+fill the GPU, none shorter than ``min_chunks`` chunks (the fold over the segments before a
+program grows with their count) and at least ``min_segments`` of them or none. Its numbers come
+from GPU time alone (the kernels replayed from a CUDA graph: the host's launch costs are
+``triton_launch``'s business), measured per forced count by ``scripts/gpu/launch_profile.py``,
+which prints the policies its table implies; the policies are in ``scan_plan``'s key, so
+setting ``FORWARD`` or ``BACKWARD`` here takes effect on the next call.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, adjoint_scan, advance,
-                                                       channel_block, chunk_steps, load_proj,
-                                                       load_state, load_steps, proj4, row,
-                                                       scan_tuning, sigmoid, state_index, steps4)
+from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_ARGS, adjoint_scan,
+                                                       advance, channel_block, chunk_steps,
+                                                       load_proj, load_state, load_steps, proj4,
+                                                       row, scan_tuning, sigmoid, state_index,
+                                                       steps4)
+from tsssm.kernels.selective_scan.triton_launch import cdiv
 from tsssm.kernels.triton_common import LOG2E
 
 
 class SegmentPolicy(NamedTuple):
     """Cut a pass's grid of ``rows`` = batch · D channel rows into segments when it has fewer
-    than ``below_rows``, as many as make ``wanted_rows``."""
+    than ``below_rows``: as many as make ``wanted_rows``, each of at least ``min_chunks``
+    chunks, and at least ``min_segments`` of them or none."""
 
     wanted_rows: int
     below_rows: int
+    min_chunks: int
+    min_segments: int
 
 
-FORWARD = SegmentPolicy(wanted_rows=16384, below_rows=4096)
-BACKWARD = SegmentPolicy(wanted_rows=65536, below_rows=65536)
-MIN_CHUNKS, MIN_SEGMENTS = 64, 8
+FORWARD = SegmentPolicy(wanted_rows=16384, below_rows=4096, min_chunks=8, min_segments=8)
+BACKWARD = SegmentPolicy(wanted_rows=65536, below_rows=65536, min_chunks=8, min_segments=8)
 
 
 def segment_count(rows: int, n_chunks: int, policy: SegmentPolicy) -> int:
     """Segments for a grid of ``rows`` channel rows over ``n_chunks`` chunks (1: none)."""
     if rows >= policy.below_rows:
         return 1
-    count = min(policy.wanted_rows // max(rows, 1), n_chunks // MIN_CHUNKS)
-    return count if count >= MIN_SEGMENTS else 1
+    count = min(policy.wanted_rows // max(rows, 1), n_chunks // policy.min_chunks)
+    return count if count >= policy.min_segments else 1
 
 
 def segment_chunks(n_chunks: int, segments: int) -> tuple[int, int]:
     """(chunks per segment, segments): whole chunks, none empty, the last possibly shorter."""
-    per = triton.cdiv(n_chunks, max(1, min(segments, n_chunks)))
-    return per, triton.cdiv(n_chunks, per)
+    per = cdiv(n_chunks, max(1, min(segments, n_chunks)))
+    return per, cdiv(n_chunks, per)
+
+
+def segments_for(batch: int, dim: int, seqlen: int, chunk: int, policy: SegmentPolicy,
+                 forced: int | None = None) -> int:
+    """How many segments of whole chunks a pass runs side by side: ``forced`` (capped at the
+    chunk count) or as the pass's ``policy`` says."""
+    n_chunks = cdiv(seqlen, chunk)
+    wanted = segment_count(batch * dim, n_chunks, policy) if forced is None else forced
+    return segment_chunks(n_chunks, wanted)[1]
+
+
+class ScanPlan(NamedTuple):
+    """The segments of each pass for a call's sizes, worked out once per sizes
+    (``scan_plan``)."""
+
+    forward_segments: int
+    backward_segments: int
+
+
+@lru_cache(maxsize=1024)
+def scan_plan(batch: int, dim: int, seqlen: int, chunk: int, forced: int | None,
+              policies: tuple[SegmentPolicy, SegmentPolicy]) -> ScanPlan:
+    """The plan of a call (``forced``: the ``segments`` argument); ``policies`` (forward,
+    backward) are in the key, so plans made under other policies are not reused."""
+    return ScanPlan(*(segments_for(batch, dim, seqlen, chunk, policy, forced)
+                      for policy in policies))
 
 
 @triton.jit
@@ -100,7 +132,7 @@ def fold_adjoints(carry, adj_ptr, dsum_ptr, b, s, n_segments, dim, d, d_mask, st
 
 
 @scan_tuning(FORWARD_CONFIGS, key_extra=["n_segments"])
-@triton.jit
+@triton.jit(do_not_specialize=SEGMENT_ARGS)
 def segment_ends_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, bias_ptr, ends_ptr, dsum_ptr,
         dim, chans_per_group, seg_chunks, n_segments,
@@ -158,7 +190,7 @@ def chunk_adjoint(dt_ptr, s_dt_l, s_dt_d, C_ptr, s_C_l, s_C_n, z_ptr, s_z_l, s_z
 
 
 @scan_tuning(FORWARD_CONFIGS, key_extra=["n_segments", "HAS_Z"])
-@triton.jit
+@triton.jit(do_not_specialize=SEGMENT_ARGS)
 def segment_adjoints_kernel(
         dt_ptr, A_ptr, C_ptr, z_ptr, bias_ptr, dy_ptr, adj_ptr, dsum_ptr,
         seqlen, dim, chans_per_group, seg_chunks, n_segments,

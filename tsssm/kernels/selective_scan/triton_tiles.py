@@ -237,6 +237,10 @@ BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1))
 INTERPRETED_BLOCK_D, INTERPRETED_N2 = 4, 2  # several channel blocks and lanes per channel in tests
 
+SEGMENT_ARGS = ["seg_chunks", "n_segments"]
+"""Arguments the scan kernels do not specialize on (Triton would, on 1 and multiples of 16):
+each segment count would compile its own kernels, for nothing the loops gain from it."""
+
 SCAN_KEY = ["dim", "DSTATE", "chans_per_group", "HAS_D", "HAS_Z", "HAS_BIAS", "SOFTPLUS",
             "HAS_H0", "CHUNK"]
 

@@ -1,0 +1,93 @@
+"""How the Triton selective scan is launched: direct launches with recorded configs, forced
+short segments, the host-cost harness that stubs the launches out, and the segment sweep's
+choice of policy."""
+
+from __future__ import annotations
+
+import math
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tests.kernels.numerics import relative_error
+from tests.kernels.test_selective_scan_triton import (DEVICE, make_inputs,
+                                                      run_and_differentiate)
+from tsssm.kernels.selective_scan import triton as sst
+from tsssm.kernels.selective_scan import triton_segments
+
+REPO = Path(__file__).resolve().parents[2]
+FEATURES = {"D", "z", "bias", "softplus", "h0", "final"}
+
+
+class Refuses:
+    """A kernel stand-in that fails if launched through the decorators."""
+
+    def __getitem__(self, grid):
+        raise AssertionError("launched through the autotuner and heuristics again")
+
+
+def scan(inputs: dict, seed: int, **kwargs) -> list[torch.Tensor]:
+    """Outputs, then gradients, of the Triton scan with every Mamba option on."""
+    out, grads = run_and_differentiate(sst.selective_scan_triton, inputs, True, True, seed,
+                                       chunk_size=8, **kwargs)
+    return [*out, *grads.values()]
+
+
+def test_direct_launches_repeat_the_decorated_ones(monkeypatch):
+    """The first call of a key runs through Triton's decorators and records their choice; a
+    repeat launches the JIT function directly with it: the same outputs and gradients bit for
+    bit, also with a shape of another key (a group of 6 channels, which the block of 4 does
+    not divide: ``EVEN_D`` off) in between."""
+    launches = (sst._FORWARD, sst._BACKWARD)
+    for launch in launches:
+        monkeypatch.setattr(launch, "meta", {})
+    even = make_inputs(2, 37, 8, 1, 3, torch.float32, DEVICE, FEATURES, seed=31)
+    odd = make_inputs(2, 37, 6, 1, 3, torch.float32, DEVICE, FEATURES, seed=32)
+    first_even, first_odd = scan(even, 31), scan(odd, 32)
+    for launch in launches:
+        assert sorted(meta["EVEN_D"] for meta in launch.meta.values()) == [False, True]
+        monkeypatch.setattr(launch, "kernel", Refuses())
+    for first, again in ((first_even, scan(even, 31)), (first_odd, scan(odd, 32))):
+        assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_short_segments_match_one_segment():
+    """Eight segments of one chunk each give what one segment gives, to fp32 rounding."""
+    inputs = make_inputs(1, 64, 8, 2, 3, torch.float32, DEVICE, FEATURES, seed=23)
+    one, many = scan(inputs, 23, segments=1), scan(inputs, 23, segments=8)
+    assert all(relative_error(b, a) <= 1e-5 for a, b in zip(one, many, strict=True))
+
+
+def test_host_cost_harness_runs_with_launches_stubbed():
+    """The harness runs the GPU's launch path on CPU tensors (no launch could run here) and
+    counts the launches each call makes: forward and backward, with and without segments."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(REPO)
+    for segments, launches in (("1", ("1 launches", "2 launches")),
+                               ("4", ("2 launches", "4 launches"))):
+        result = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "scan_host_cost.py"), "--length", "256",
+             "--dim", "16", "--calls", "2", "--segments", segments],
+            capture_output=True, text=True, env=env, check=True, timeout=300)
+        fwd, both = result.stdout.splitlines()
+        assert fwd.startswith("fwd: ") and launches[0] in fwd and "scan_fwd_kernel" in fwd
+        assert both.startswith("fwd+bwd: ") and launches[1] in both and "scan_bwd_kernel" in both
+
+
+def test_sweep_implies_the_policy_of_the_fastest_counts():
+    """The segment sweep's policy search picks, from made-up times, the policy that gives each
+    grid its fastest count where one policy can: 8 segments at 2K steps, 32 at 8K, none at
+    batch 8."""
+    sweep = runpy.run_path(str(REPO / "scripts" / "gpu" / "segment_sweep.py"))
+
+    def times(best: int) -> dict[int, float]:
+        return {count: 1.0 + abs(math.log2(count / best)) for count in sweep["COUNTS"]}
+
+    measured = {(1536, 128): times(8), (1536, 512): times(32), (12288, 128): times(1)}
+    policy = sweep["implied_policy"](measured)
+    assert [triton_segments.segments_for(rows // 1536, 1536, chunks * 16, 16, policy)
+            for rows, chunks in measured] == [8, 32, 1]
