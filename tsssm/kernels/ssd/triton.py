@@ -10,11 +10,11 @@ The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q s
     h_c = exp(cs_last) h_{c-1} + S_c                                    (state leaving chunk c)
     y_i = sum_{j <= i} exp(cs_i - cs_j) dt_j (C_i · B_j) x_j + exp(cs_i) h_{c-1} C_i + D x_i
 
-Kernels, forward (4 launches), and their grids:
+Kernels, forward (4 launches), and their grids (``b·nc·tiles·H``: one dimension, heads fastest):
   ``dt_cumsum_fwd``  dt -> softplus(dt + bias) and its running sum cs     (nc, b, H/BLOCK_H)
-  ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (tiles·nc, b·H)
+  ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (b·nc·tiles·H)
   ``pass_states``    h_c along the chunks, in place over S_c                 (PN/BLOCK, b·H)
-  ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (tiles·nc, b·H)
+  ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (b·nc·tiles·H)
 Backward (states recomputed, not stored; 9 launches): ``dt_cumsum_fwd``, ``chunk_outer``,
 ``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the gradient reaching
 h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_scan_dx`` (dx, the direct part
@@ -99,7 +99,7 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
 
     def grid(meta):
         tiles = triton.cdiv(head_dim, meta["BLOCK_P"]) * triton.cdiv(state_dim, meta["BLOCK_N"])
-        return (tiles * n_chunks, batch * heads)
+        return (tiles * n_chunks * batch * heads,)
 
     chunk_outer_kernel[grid](
         a, *a.stride(), b, *b.stride(), cs, dt_eff, out,
@@ -125,8 +125,9 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor)
 
 
 def _scan_grid(chunk: int, n_chunks: int, programs: int, col_tiles: int = 1):
-    """Grid of the chunk-scan kernels: (row tiles × column tiles × chunks, programs)."""
-    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * col_tiles * n_chunks, programs)
+    """Grid of the chunk-scan kernels: row tiles × column tiles × chunks × programs, in one
+    dimension (``triton_tiles.chunk_program``)."""
+    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * col_tiles * n_chunks * programs,)
 
 
 def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int,

@@ -130,7 +130,8 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
     """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk, head), all P columns.
 
     y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE."""
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
+                                                 CHUNK)
     m0 = tile * BLOCK_M
     g = h // heads_per_group
     x_base = x_ptr + b * s_x_b + t0 * s_x_l + h * s_x_h
@@ -178,7 +179,8 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
     dx (b, L, H, P) in x's dtype; ddt (b, H, nc, CHUNK) fp32; dD partial sums
     (CHUNK / SMALLEST_BLOCK_M, b, nc, H, P) fp32, one slot per row block."""
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
+                                                 CHUNK)
     m0 = tile * BLOCK_M
     g = h // heads_per_group
     dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h * s_dy_h
@@ -231,8 +233,8 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
     dcs and to_end come as one partial sum per column tile: (N / BLOCK_O, b, H, nc, CHUNK) fp32.
     out: (b, L, G, N) in B's dtype."""
     n_cols = tl.cdiv(N, BLOCK_O)
-    c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G, L,
-                                                 CHUNK)
+    c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G,
+                                                 n_chunks, L, CHUNK)
     m0 = tile // n_cols * BLOCK_M
     col_tile = tile % n_cols
     n0 = col_tile * BLOCK_O

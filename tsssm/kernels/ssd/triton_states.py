@@ -37,7 +37,8 @@ def chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
     zero. Otherwise a = dy, b = C, w_t = exp(cs_t): the gradient reaching the state that
     enters the chunk. out: (nc, batch, H, P, N) fp32."""
     n_tiles_n = tl.cdiv(N, BLOCK_N)
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(P, BLOCK_P) * n_tiles_n, H, L, CHUNK)
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(P, BLOCK_P) * n_tiles_n, H, n_chunks,
+                                                 L, CHUNK)
     offs_p = (tile // n_tiles_n) * BLOCK_P + tl.arange(0, BLOCK_P)
     offs_n = (tile % n_tiles_n) * BLOCK_N + tl.arange(0, BLOCK_N)
     a_base = a_ptr + b * s_a_b + t0 * s_a_l + h * s_a_h
