@@ -34,7 +34,7 @@ FLAGS = {"HAS_D": 1, "HAS_Z": 1, "STORE_PRE": 1, "HAS_BIAS": 1, "SOFTPLUS": 1, "
          "INTERPRETED": 0, "DT": tl.bfloat16}
 BF16_POINTERS = {
     "dt_cumsum_fwd_kernel": {"dt_ptr"}, "dt_cumsum_bwd_kernel": {"dt_ptr"},
-    "chunk_outer_kernel": {"a_ptr", "b_ptr"},
+    "chunk_outer_kernel": {"a_ptr", "b_ptr"}, "pass_states_kernel": {"entering_ptr"},
     "chunk_scan_fwd_kernel": {"x_ptr", "B_ptr", "C_ptr", "z_ptr", "y_ptr", "y_pre_ptr"},
     "chunk_scan_dx_kernel": {"x_ptr", "B_ptr", "C_ptr", "dy_ptr", "dx_ptr"},
     "chunk_scan_dbc_kernel": {"u_ptr", "v_ptr", "w_ptr", "own_ptr", "out_ptr"},
@@ -128,8 +128,8 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
     one = [triton.Config({}, num_warps=4, num_stages=3)]
     return [
         (triton_cumsum.dt_cumsum_fwd_kernel, {"BLOCK_H": block_h}, one),
-        *[(triton_states.chunk_outer_kernel, {"FOR_STATES": s}, kept(triton_states.chunk_outer_kernel))
-          for s in (1, 0)],
+        *[(triton_states.chunk_outer_kernel, {"FOR_STATES": s},
+           kept(triton_states.chunk_outer_kernel)) for s in (1, 0)],
         (triton_states.pass_states_kernel, {"BLOCK": pass_block}, one),
         (triton_chunk_scan.chunk_scan_fwd_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_fwd_kernel)),
@@ -177,7 +177,8 @@ def main() -> None:
                 blocks = ", ".join(f"{k[6:] if k.startswith('BLOCK_') else k} {v}"
                                    for k, v in config.kwargs.items())
                 print(f"| {fn.__name__} | {' '.join(f'{k}={v}' for k, v in shown.items()) or '—'}"
-                      f" | {blocks + ', ' if blocks else ''}{config.num_warps}w {config.num_stages}s"
+                      f" | {blocks + ', ' if blocks else ''}{config.num_warps}w "
+                      f"{config.num_stages}s"
                       f" | {registers} | {stack}"
                       f" | {ops['STL'] + ops['LDL']} | {compiled.metadata.shared}"
                       f" | {fmt(whole)} | {fmt(loop)} | {hot_loop_length(code)} |", flush=True)

@@ -19,14 +19,14 @@ import cProfile
 import io
 import pstats
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 import triton.testing
 
 from tsssm.benchmarks.cases import OURS, THEIRS, PairCase, pair_cases
-from tsssm.benchmarks.peer_library import load_peer_scan
+from tsssm.benchmarks.peer_library import PeerKernel, load_peer_scan
 from tsssm.benchmarks.peers import scan_inputs
 from tsssm.kernels.selective_scan import selective_scan
 
@@ -68,6 +68,16 @@ def times(fn: Callable[[], object], leaves: list) -> tuple[float, float, float]:
     return wall, gpu, host_us(fn)
 
 
+def timed_calls(case: PairCase, mode: str, libraries: dict[str, Callable],
+                make_inputs: Callable) -> Iterator[tuple[str, Callable[[], object], tuple]]:
+    """Per library, on one set of ``make_inputs(case, grad)`` shared by all: (library, its timed
+    call, ``times`` of it)."""
+    shared = make_inputs(case, mode != "fwd")
+    for (library, call), inputs in zip(libraries.items(), shared):
+        fn = step(call, inputs, mode)
+        yield library, fn, times(fn, list(inputs.values()) if mode != "fwd" else None)
+
+
 def python_profile(fn: Callable[[], object]) -> str:
     """The 25 Python functions with the most own time over 200 calls."""
     profiler = cProfile.Profile()
@@ -91,12 +101,18 @@ def kernel_table(fn: Callable[[], object]) -> str:
     return prof.key_averages().table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def out_and_peer(doc: str, load: Callable[[Path], PeerKernel]) -> tuple[Path, Callable | None]:
+    """The command line ``OUT [--peer-dir DIR]``: the output folder and the peer's kernel
+    loaded from DIR by ``load`` (None without it)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--peer-dir", type=Path)
     args = parser.parse_args()
-    peer = None if args.peer_dir is None else load_peer_scan(args.peer_dir).fn
+    return args.out, None if args.peer_dir is None else load(args.peer_dir).fn
+
+
+def main() -> None:
+    out, peer = out_and_peer(__doc__, load_peer_scan)
     libraries = calls(peer)
     lines = [f"# Host and GPU time of the selective scan on {torch.cuda.get_device_name()}", "",
              f"`python scripts/gpu/launch_profile.py OUT{' --peer-dir DIR' if peer else ''}`; "
@@ -114,19 +130,15 @@ def main() -> None:
         for (library, call), inputs in zip(libraries.items(), shared):
             profiles += ["", f"## {library}, {small.label} bf16 {mode}: kernels", "", "```",
                          kernel_table(step(call, inputs, mode)), "```"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "launch_profile_detail.md").write_text("\n".join(profiles) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "launch_profile_detail.md").write_text("\n".join(profiles) + "\n")
     for case in reversed([c for c in pair_cases() if c.kernel == "scan"]):
         for mode in ("fwd", "fwd+bwd"):
-            shared = scan_inputs(case, mode != "fwd")
-            for (library, call), inputs in zip(libraries.items(), shared):
-                fn = step(call, inputs, mode)
-                wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
+            for library, _, (wall, gpu, host) in timed_calls(case, mode, libraries, scan_inputs):
                 lines.append(f"| {case.label} | {case.dtype} | {mode} | {library} | {wall:.4f} | "
                              f"{gpu:.4f} | {host:.1f} |")
                 print(lines[-1], flush=True)
-            del shared
-    (args.out / "launch_profile.md").write_text("\n".join(lines) + "\n")
+    (out / "launch_profile.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,11 @@ both libraries (most of the run). Prints every row as it is measured and rewrite
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import triton
-from launch_profile import step, times
+from launch_profile import out_and_peer, timed_calls
 
 from tsssm.benchmarks.cases import OURS, PEER_SSD_CHUNK, THEIRS, pair_cases
 from tsssm.benchmarks.peer_library import load_peer_ssd
@@ -57,42 +55,37 @@ def kernel_rows(fn: Callable[[], object]) -> list[tuple[str, float, float]]:
 def kernel_table(title: str, rows: list[tuple[str, float, float]]) -> list[str]:
     """Markdown table of ``kernel_rows``, their sum last."""
     lines = ["", f"### {title}", "", "| kernel | launches / call | µs / call |", "|---|---:|---:|"]
-    lines += [f"| `{name[:90]}` | {count:g} | {us:.1f} |" for name, count, us in rows[:KERNEL_ROWS]]
+    lines += [f"| `{name[:90]}` | {count:g} | {us:.1f} |"
+              for name, count, us in rows[:KERNEL_ROWS]]
     lines.append(f"| all kernels | {sum(r[1] for r in rows):g} | {sum(r[2] for r in rows):.1f} |")
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--peer-dir", type=Path)
-    args = parser.parse_args()
-    peer = None if args.peer_dir is None else load_peer_ssd(args.peer_dir).fn
+    out, peer = out_and_peer(__doc__, load_peer_ssd)
     libraries = calls(peer)
-    head = [f"# The SSD scan's kernels, tsssm and mamba_ssm, on {torch.cuda.get_device_name()}", "",
+    head = [f"# The SSD scan's kernels, tsssm and mamba_ssm, on {torch.cuda.get_device_name()}",
+            "",
             f"`python scripts/gpu/ssd_profile.py OUT{' --peer-dir DIR' if peer else ''}`; "
             f"torch {torch.__version__}, triton {triton.__version__}; bf16, chunk "
             f"{PEER_SSD_CHUNK}, D, z, dt_bias and softplus on. wall: do_bench median (ms); gpu: "
             "the call replayed from a CUDA graph (ms); host: µs to issue one call; kernels: "
             f"torch.profiler over {PROFILED_CALLS} calls.", "",
-            "| case | mode | library | wall ms | gpu ms | host µs |", "|---|---|---|---:|---:|---:|"]
+            "| case | mode | library | wall ms | gpu ms | host µs |",
+            "|---|---|---|---:|---:|---:|"]
     details: list[str] = []
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for case in [c for c in pair_cases() if c.kernel == "ssd"]:
         for mode in ("fwd", "fwd+bwd"):
-            shared = ssd_inputs(case, mode != "fwd")
             details += ["", f"## {case.label}, {mode}"]
-            for (library, call), inputs in zip(libraries.items(), shared):
-                fn = step(call, inputs, mode)
-                wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
+            for library, fn, (wall, gpu, host) in timed_calls(case, mode, libraries, ssd_inputs):
                 head.append(f"| {case.label} | {mode} | {library} | {wall:.3f} | {gpu:.3f} | "
                             f"{host:.0f} |")
                 print(head[-1], flush=True)
                 table = kernel_table(library, kernel_rows(fn))
                 print("\n".join(table), flush=True)
                 details += table
-            del shared
-        (args.out / "ssd_profile.md").write_text("\n".join(head + details) + "\n")
+        (out / "ssd_profile.md").write_text("\n".join(head + details) + "\n")
 
 
 if __name__ == "__main__":
