@@ -213,6 +213,31 @@ def test_final_state_alone_carries_gradient():
     assert results[0][given.index("C")].abs().max() == 0
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_entering_states_in_a_narrower_dtype_are_the_fp32_ones_rounded(dtype):
+    """The forward's pass writes the states entering each chunk in x's dtype: the fp32 states
+    (h_{c-1}, summed here in float64) rounded to nearest, and the same fp32 final state."""
+    gen = torch.Generator().manual_seed(4)
+    n_chunks, heads, head_dim, state, chunk = 3, 2, 16, 24, 16
+    built = torch.randn(n_chunks, 1, heads, head_dim, state, generator=gen).to(DEVICE)
+    cs = (-torch.rand(1, heads, n_chunks, chunk, generator=gen)).cumsum(-1).to(DEVICE)
+    init = torch.randn(1, heads, head_dim, state, generator=gen).to(DEVICE)
+    exact, h = [], init.double()
+    for c in range(n_chunks):
+        exact.append(h)
+        h = torch.exp(cs[:, :, c, -1].double())[..., None, None] * h + built[c].double()
+    in_place, final = built.clone(), torch.empty_like(init)
+    ssdt._pass_states(in_place, cs, init, final)
+    narrow = torch.empty(built.shape, dtype=dtype, device=DEVICE)
+    narrow_final = torch.empty_like(init)
+    returned = ssdt._pass_states(built.clone(), cs, init, narrow_final, narrow)
+    assert relative_error(in_place, torch.stack(exact)) <= 1e-6
+    assert relative_error(final, h) <= 1e-6
+    assert returned is narrow
+    assert torch.equal(narrow, in_place.to(dtype))
+    assert torch.equal(narrow_final, final)
+
+
 def make_step_inputs(batch: int, heads: int, groups: int, head_dim: int, state: int,
                      dtype: torch.dtype, seed: int, device: str = DEVICE) -> dict:
     gen = torch.Generator(device="cpu").manual_seed(seed)

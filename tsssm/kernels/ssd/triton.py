@@ -13,7 +13,7 @@ The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q s
 Kernels, forward (4 launches), and their grids (``b·nc·tiles·H``: one dimension, heads fastest):
   ``dt_cumsum_fwd``  dt -> softplus(dt + bias) and its running sum cs     (nc, b, H/BLOCK_H)
   ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (b·nc·tiles·H)
-  ``pass_states``    h_c along the chunks, in place over S_c                 (PN/BLOCK, b·H)
+  ``pass_states``    h_c along the chunks, from S_c into x's dtype            (PN/BLOCK, b·H)
   ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (b·nc·tiles·H)
 Backward (states recomputed, not stored; 9 launches): ``dt_cumsum_fwd``, ``chunk_outer``,
 ``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the gradient reaching
@@ -34,7 +34,9 @@ cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead, where dC 
 through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
-(``triton_tiles.py``).
+(``triton_tiles.py``); the forward stores the states entering the chunks in x's dtype, to which
+its products round them anyway (the backward keeps them in fp32: its decay gradient reads them
+outside a product).
 """
 
 from __future__ import annotations
@@ -111,17 +113,23 @@ def _pass_block(pn: int) -> int:
     return min(1024, triton.next_power_of_2(pn))
 
 
-def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor) -> None:
-    """states[c]: S_c -> h_{c-1} in place for c < nc (the chunks of cs); final <- h_{nc-1}.
+def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
+                 entering: Tensor | None = None) -> Tensor:
+    """The states entering each chunk, h_{c-1} for c < nc (the chunks of cs), from states[c] =
+    S_c: into ``entering`` (same shape, any of the kernels' dtypes) or, when None, in place over
+    ``states``; returns them. final <- h_{nc-1}.
 
     states (>= nc, b, H, P, N) fp32; init and final (b, H, P, N) fp32, contiguous."""
     _, batch, heads, head_dim, state_dim = states.shape
+    entering = states if entering is None else entering
     n_chunks = cs.shape[2]
     pn = head_dim * state_dim
     block = _pass_block(pn)
     pass_states_kernel[(triton.cdiv(pn, block), batch * heads)](
-        states, cs, final if init is None else init, final, batch, heads, n_chunks, pn,
-        CHUNK=cs.shape[3], HAS_INIT=init is not None, BLOCK=block, num_warps=4)
+        states, entering, cs, final if init is None else init, final, batch, heads, n_chunks, pn,
+        CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
+        num_warps=4)
+    return entering
 
 
 def _scan_grid(chunk: int, n_chunks: int, programs: int, col_tiles: int = 1):
@@ -142,7 +150,10 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
                          dtype=torch.float32)
     final = torch.empty(batch, heads, head_dim, state_dim, device=x.device, dtype=torch.float32)
     _chunk_outer(x, B, cs, dt_eff, states, for_states=True)
-    _pass_states(states, cs, init, final)
+    # The scan rounds the entering states to x's dtype for its products: stored so, they cost
+    # half the bytes (bf16) to write and to read.
+    states = _pass_states(states, cs, init, final, torch.empty(states.shape, device=x.device,
+                                                                dtype=x.dtype))
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     y_pre = torch.empty_like(y) if keep_pre and z is not None else None
     skip, s_d_h, s_d_p = _skip_strides(D, x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import chunk_program, mma, tuned
+from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
 
 OUTER_CONFIGS = [
     triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
@@ -65,11 +65,15 @@ def chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
 
 
 @triton.jit
-def pass_states_kernel(states_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chunks, PN,
-                       CHUNK: tl.constexpr, HAS_INIT: tl.constexpr, BLOCK: tl.constexpr):
-    """In place: states[c] holds S_c on entry and h_{c-1} (the state entering chunk c) on exit.
+def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chunks,
+                       PN, CHUNK: tl.constexpr, HAS_INIT: tl.constexpr,
+                       INTERPRETED: tl.constexpr, BLOCK: tl.constexpr):
+    """entering[c] <- h_{c-1} (the state entering chunk c) from states[c] = S_c; entering may
+    be states itself (in place) or a buffer of a narrower dtype (rounded to nearest), the running
+    state stays fp32.
 
-    states (nc, b, H, P, N) fp32; init and final (b, H, P, N) fp32, contiguous."""
+    states (nc, b, H, P, N) fp32, entering the same shape; init and final (b, H, P, N) fp32,
+    contiguous."""
     idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     ok = idx < PN
     bh = tl.program_id(1).to(tl.int64)
@@ -78,9 +82,10 @@ def pass_states_kernel(states_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chun
     else:
         state = tl.zeros((BLOCK,), dtype=tl.float32)
     for c in range(n_chunks):
-        slot = states_ptr + (c * batch * H + bh) * PN + idx
-        built = tl.load(slot, mask=ok, other=0.0)
-        tl.store(slot, state, mask=ok)
+        slot = (c * batch * H + bh) * PN + idx
+        built = tl.load(states_ptr + slot, mask=ok, other=0.0)
+        tl.store(entering_ptr + slot, cast_nearest(state, entering_ptr.dtype.element_ty,
+                                                   INTERPRETED), mask=ok)
         decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
         state = decay * state + built
     tl.store(final_ptr + bh * PN + idx, state, mask=ok)
