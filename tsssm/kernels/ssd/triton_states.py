@@ -81,13 +81,21 @@ def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, ba
         state = tl.load(init_ptr + bh * PN + idx, mask=ok, other=0.0)
     else:
         state = tl.zeros((BLOCK,), dtype=tl.float32)
+    # Chunk c + 1's loads are issued before chunk c's update: the loop waits for memory once
+    # per two chunks, not once per chunk (the compiler does not pipeline this loop).
+    step = batch * H * PN
+    slot = bh * PN + idx
+    built = tl.load(states_ptr + slot, mask=ok, other=0.0)
+    log_decay = tl.load(cs_ptr + bh * n_chunks * CHUNK + CHUNK - 1)
     for c in range(n_chunks):
-        slot = (c * batch * H + bh) * PN + idx
-        built = tl.load(states_ptr + slot, mask=ok, other=0.0)
+        more = c + 1 < n_chunks
+        next_built = tl.load(states_ptr + slot + step, mask=ok & more, other=0.0)
+        next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c + 1) * CHUNK + CHUNK - 1, mask=more,
+                                 other=0.0)
         tl.store(entering_ptr + slot, cast_nearest(state, entering_ptr.dtype.element_ty,
                                                    INTERPRETED), mask=ok)
-        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
-        state = decay * state + built
+        state = tl.exp(log_decay) * state + built
+        built, log_decay, slot = next_built, next_log_decay, slot + step
     tl.store(final_ptr + bh * PN + idx, state, mask=ok)
 
 
@@ -106,13 +114,24 @@ def pass_states_bwd_kernel(dstates_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_pt
     ok = idx < PN
     bh = tl.program_id(1).to(tl.int64)
     grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
+    # As the forward pass: chunk c - 1's loads are issued before chunk c's update.
+    step = batch * H * PN
+    slot = ((n_chunks - 1) * batch * H + bh) * PN + idx
+    from_outputs = tl.load(dstates_ptr + slot, mask=ok, other=0.0)
+    entering = tl.load(states_ptr + slot, mask=ok, other=0.0)
+    log_decay = tl.load(cs_ptr + (bh * n_chunks + n_chunks - 1) * CHUNK + CHUNK - 1)
     for i in range(n_chunks):
         c = n_chunks - 1 - i
-        slot = (c * batch * H + bh) * PN + idx
-        from_outputs = tl.load(dstates_ptr + slot, mask=ok, other=0.0)
+        more = c > 0
+        next_from_outputs = tl.load(dstates_ptr + slot - step, mask=ok & more, other=0.0)
+        next_entering = tl.load(states_ptr + slot - step, mask=ok & more, other=0.0)
+        next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c - 1) * CHUNK + CHUNK - 1,
+                                 mask=more, other=0.0)
         tl.store(dstates_ptr + slot, grad, mask=ok)
-        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
-        kept = decay * tl.load(states_ptr + slot, mask=ok, other=0.0)
-        tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c, tl.sum(grad * kept))
+        decay = tl.exp(log_decay)
+        tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c,
+                 tl.sum(grad * decay * entering))
         grad = decay * grad + from_outputs
+        from_outputs, entering, log_decay = next_from_outputs, next_entering, next_log_decay
+        slot -= step
     tl.store(dinit_ptr + bh * PN + idx, grad, mask=ok)
