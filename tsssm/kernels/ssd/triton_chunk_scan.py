@@ -28,6 +28,12 @@ SCAN_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=2),
     triton.Config({"BLOCK_M": 128, "BLOCK_S": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    # Deeper pipelines and a two-warp HMMA tile, as Hopper's SSD kernels elsewhere run: none
+    # spills registers at N = 16 or 128 (ptxas, sm_90; scripts/ssd_sass_stats.py).
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 32}, num_warps=2, num_stages=4),
 ]
 SCAN_INTERPRETED = triton.Config({"BLOCK_M": 16, "BLOCK_S": 32})
 # dB/dC loop over a group's heads, which costs registers: these spill least (ptxas, sm_90).

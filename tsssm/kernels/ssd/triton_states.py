@@ -17,6 +17,10 @@ OUTER_CONFIGS = [
     triton.Config({"BLOCK_P": 128, "BLOCK_N": 64, "BLOCK_T": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 128}, num_warps=4, num_stages=2),
     triton.Config({"BLOCK_P": 32, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
+    # Deeper pipelines over the chunk's steps (no spills at N = 16 or 128, ptxas sm_90).
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 64}, num_warps=8, num_stages=3),
 ]
 OUTER_INTERPRETED = triton.Config({"BLOCK_P": 16, "BLOCK_N": 16, "BLOCK_T": 32})
 
