@@ -26,7 +26,7 @@ from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
 
 from tsssm.kernels.ssd import triton as ssd_triton
-from tsssm.kernels.ssd import triton_chunk_scan, triton_cumsum, triton_states
+from tsssm.kernels.ssd import triton_chunk_scan, triton_cumsum, triton_gram, triton_states
 from tsssm.kernels.triton_common import dot_width
 
 CHUNK, HEADS, HEAD_DIM, GROUPS = 256, 24, 64, 1
@@ -38,7 +38,8 @@ BF16_POINTERS = {
     "chunk_scan_fwd_kernel": {"x_ptr", "B_ptr", "C_ptr", "z_ptr", "y_ptr", "y_pre_ptr"},
     "chunk_scan_dx_kernel": {"x_ptr", "B_ptr", "C_ptr", "dy_ptr", "dx_ptr"},
     "chunk_scan_dbc_kernel": {"u_ptr", "v_ptr", "w_ptr", "own_ptr", "out_ptr"},
-    "gate_bwd_kernel": {"dout_ptr", "z_ptr", "y_pre_ptr", "dy_ptr", "dz_ptr"}}
+    "gate_bwd_kernel": {"dout_ptr", "z_ptr", "y_pre_ptr", "dy_ptr", "dz_ptr"},
+    "chunk_gram_kernel": {"C_ptr", "B_ptr"}}
 """The pointers that read or write bf16 tensors; every other one is fp32."""
 
 
@@ -51,7 +52,8 @@ def int_values(batch: int, length: int, state: int) -> dict[str, int]:
     values = {"batch": batch, "L": length, "H": HEADS, "G": GROUPS, "P": HEAD_DIM, "N": state,
               "heads_per_group": HEADS // GROUPS, "n_chunks": triton.cdiv(length, CHUNK),
               "PN": pn, "n_rows": batch * length * HEADS, "n_dcs_parts": 2 * n_cols,
-              "n_to_end_parts": n_cols, "n_dlast_parts": triton.cdiv(pn, ssd_triton._pass_block(pn))}
+              "n_to_end_parts": n_cols,
+              "n_dlast_parts": triton.cdiv(pn, ssd_triton._pass_block(pn))}
     layouts = {"x": {"b": length * HEADS * HEAD_DIM, "l": HEADS * HEAD_DIM, "h": HEAD_DIM, "p": 1},
                "B": {"b": length * GROUPS * state, "l": GROUPS * state, "g": state, "n": 1},
                "dt": {"b": length * HEADS, "l": HEADS, "h": 1}, "D": {"h": 1, "p": 0}}
@@ -120,22 +122,27 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
     pass_block = ssd_triton._pass_block(HEAD_DIM * state)
     dbc_n = min(max(dot_width(state), triton_chunk_scan.DBC_MIN_BLOCK_N),
                 triton_chunk_scan.DBC_BLOCK_N)
-    scan_widths = {"BLOCK_K": dot_width(state), "BLOCK_O": dot_width(HEAD_DIM)}
+    gram = state >= ssd_triton.GRAM_MIN_STATE
+    scan_widths = {"BLOCK_K": dot_width(state), "BLOCK_O": dot_width(HEAD_DIM), "HAS_GRAM": gram}
 
     def kept(tuner) -> list[triton.Config]:
         return tuner.early_config_prune(tuner.configs, shape)
 
     one = [triton.Config({}, num_warps=4, num_stages=3)]
+    products = [(triton_gram.chunk_gram_kernel,
+                 {"BLOCK": min(triton_gram.GRAM_BLOCK, CHUNK), "BLOCK_K": dot_width(state)}, one)]
     return [
         (triton_cumsum.dt_cumsum_fwd_kernel, {"BLOCK_H": block_h}, one),
         *[(triton_states.chunk_outer_kernel, {"FOR_STATES": s},
            kept(triton_states.chunk_outer_kernel)) for s in (1, 0)],
         (triton_states.pass_states_kernel, {"BLOCK": pass_block}, one),
+        *(products if gram else []),
         (triton_chunk_scan.chunk_scan_fwd_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_fwd_kernel)),
         (triton_chunk_scan.gate_bwd_kernel, {"BLOCK_R": 2048 // dot_width(HEAD_DIM),
                                              "BLOCK_P": dot_width(HEAD_DIM)}, one),
         (triton_states.pass_states_bwd_kernel, {"BLOCK": pass_block}, one),
+        *(products if gram else []),
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
         *[(triton_chunk_scan.chunk_scan_dbc_kernel,
@@ -173,7 +180,8 @@ def main() -> None:
                 whole, loop = tensor_core_counts(code)
                 registers = re.search(r"REG:(\d+)", usage).group(1)
                 stack = re.search(r"STACK:(\d+)", usage).group(1)
-                shown = {k: v for k, v in extra.items() if k in ("FOR_STATES", "REVERSE")}
+                shown = {k: int(v) for k, v in extra.items()
+                         if k in ("FOR_STATES", "REVERSE", "HAS_GRAM")}
                 blocks = ", ".join(f"{k[6:] if k.startswith('BLOCK_') else k} {v}"
                                    for k, v in config.kwargs.items())
                 print(f"| {fn.__name__} | {' '.join(f'{k}={v}' for k, v in shown.items()) or '—'}"

@@ -136,6 +136,18 @@ def test_scan_matches_reference_bf16(length, heads, groups, head_dim, state, chu
                            features, seed=3 * length)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length,heads,groups,head_dim,state,chunk,features", CPU_CASES)
+def test_scan_reading_the_chunk_products_matches_reference(length, heads, groups, head_dim,
+                                                           state, chunk, features, dtype):
+    """y and dx from C·B computed once per (batch, chunk, group) (``triton_gram.py``, on the GPU
+    from N = GRAM_MIN_STATE up), forced at the tests' small N."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssdt, "GRAM_MIN_STATE", 1)
+        compare_with_reference(1, length, heads, groups, head_dim, state, chunk, dtype, features,
+                               seed=length + heads if dtype == torch.float32 else 3 * length)
+
+
 # Each autotuned kernel and the block sizes it may run with on the GPU. The interpreter runs only
 # the small ``*_INTERPRETED`` configs unless a test forces these.
 GPU_CONFIGS = {
@@ -159,12 +171,15 @@ def gpu_configs(index: int):
         yield
 
 
+@pytest.mark.parametrize("gram", [False, True])
 @pytest.mark.parametrize("index", range(max(len(c) for c in GPU_CONFIGS.values())))
-def test_ragged_steep_chunk_under_every_gpu_config(index):
+def test_ragged_steep_chunk_under_every_gpu_config(index, gram):
     """A ragged last chunk (L = 1.625 chunks) whose log-decay runs far below -88, under
-    the block sizes the GPU's autotuner may pick: row tiles past the chunk's end, partly and
-    wholly, must not turn exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
-    with gpu_configs(index):
+    the block sizes the GPU's autotuner may pick, with C·B multiplied in each head or read
+    from ``triton_gram.py``: row tiles past the chunk's end, partly and wholly, must not turn
+    exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
+    with gpu_configs(index), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssdt, "GRAM_MIN_STATE", 1 if gram else ssdt.MAX_DIM + 1)
         compare_with_reference(1, RAGGED_CHUNK + 80, 2, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
                                RAGGED_CHUNK, torch.float32, {"Dh", "steep"}, seed=11)
 

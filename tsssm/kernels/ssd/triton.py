@@ -1,7 +1,7 @@
 """Mamba-2's SSD scan as Triton kernels on tensor cores: forward, backward, and one decode step;
 the autograd Function and the launchers (the device code: ``triton_cumsum.py``,
-``triton_states.py``, ``triton_chunk_scan.py``, ``triton_step.py``, their shared helpers in
-``triton_tiles.py``).
+``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_step.py``, their
+shared helpers in ``triton_tiles.py``).
 
 The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q steps, local steps
 ``i, j`` and the log-decay running sum ``cs_i = sum_{k <= i} dt_k A`` inside the chunk::
@@ -10,15 +10,18 @@ The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q s
     h_c = exp(cs_last) h_{c-1} + S_c                                    (state leaving chunk c)
     y_i = sum_{j <= i} exp(cs_i - cs_j) dt_j (C_i · B_j) x_j + exp(cs_i) h_{c-1} C_i + D x_i
 
-Kernels, forward (4 launches), and their grids (``b·nc·tiles·H``: one dimension, heads fastest):
+Kernels, forward (4 launches, 5 from N = GRAM_MIN_STATE), and their grids (``b·nc·tiles·H``:
+one dimension, heads fastest):
   ``dt_cumsum_fwd``  dt -> softplus(dt + bias) and its running sum cs     (nc, b, H/BLOCK_H)
   ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (b·nc·tiles·H)
   ``pass_states``    h_c along the chunks, from S_c into x's dtype            (PN/BLOCK, b·H)
+  ``chunk_gram``     C_i · B_j (j <= i) once per group, from N = GRAM_MIN_STATE (b·nc·tiles·G)
   ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (b·nc·tiles·H)
-Backward (states recomputed, not stored; 9 launches): ``dt_cumsum_fwd``, ``chunk_outer``,
-``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the gradient reaching
-h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_scan_dx`` (dx, the direct part
-of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB); ``dt_cumsum_bwd`` (ddt, dA, d dt_bias).
+Backward (states recomputed, not stored; 9 launches, 10 with ``chunk_gram``): ``dt_cumsum_fwd``,
+``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the
+gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_gram``;
+``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB);
+``dt_cumsum_bwd`` (ddt, dA, d dt_bias).
 With z, the forward also stores y before the gate (for dz); nothing else is kept.
 
 The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp(cs_i - cs_j) dt_j
@@ -51,6 +54,7 @@ from tsssm.kernels.ssd.triton_chunk_scan import (DBC_BLOCK_N, DBC_MIN_BLOCK_N, S
                                                  chunk_scan_dbc_kernel, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel, gate_bwd_kernel)
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
+from tsssm.kernels.ssd.triton_gram import GRAM_BLOCK, chunk_gram_kernel
 from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
@@ -58,6 +62,10 @@ from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
 
 DOT_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 MAX_DIM = 256  # the scan kernels hold all of P and N in one tile; wider would need splitting.
+GRAM_MIN_STATE = 64
+"""From this state size N on, y and dx read C·B from ``chunk_gram_kernel`` (once per group)
+instead of multiplying C and B in every head: below it that product (K = N) costs less than
+reading its fp32 result."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +117,23 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
         CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED)
 
 
+def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
+    """C_i · B_j of each chunk, (b, nc, G, chunk, chunk) fp32 (only j <= i written), or None
+    below ``GRAM_MIN_STATE``."""
+    batch, length, groups, state_dim = B.shape
+    if state_dim < GRAM_MIN_STATE:
+        return None
+    gram = torch.empty(batch, n_chunks, groups, chunk, chunk, device=B.device,
+                       dtype=torch.float32)
+    block = min(GRAM_BLOCK, chunk)
+    side = chunk // block
+    chunk_gram_kernel[(batch * n_chunks * side * side * groups,)](
+        C, *C.stride(), B, *B.stride(), gram, groups, n_chunks, length, state_dim,
+        CHUNK=chunk, DT=DOT_DTYPES[B.dtype], INTERPRETED=INTERPRETED, BLOCK=block,
+        BLOCK_K=dot_width(state_dim))
+    return gram
+
+
 def _pass_block(pn: int) -> int:
     return min(1024, triton.next_power_of_2(pn))
 
@@ -158,13 +183,15 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
     y_pre = torch.empty_like(y) if keep_pre and z is not None else None
     skip, s_d_h, s_d_p = _skip_strides(D, x)
     gate = x if z is None else z
+    gram = _gram(B, C, n_chunks, chunk)
     chunk_scan_fwd_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), gate, *gate.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, states, y, y if y_pre is None else y_pre,
+        skip, s_d_h, s_d_p, cs, dt_eff, states, x if gram is None else gram,
+        y, y if y_pre is None else y_pre,
         batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
         CHUNK=chunk, HAS_D=D is not None, HAS_Z=z is not None, STORE_PRE=y_pre is not None,
-        DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED, BLOCK_K=dot_width(state_dim),
-        BLOCK_O=dot_width(head_dim))
+        HAS_GRAM=gram is not None, DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED,
+        BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
     return y, y_pre, final
 
 
@@ -217,11 +244,14 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dD_parts = (ddt_direct if D is None  # not written without D
                 else torch.empty(slots, batch, n_chunks, heads, head_dim, **f32))
     skip, s_d_h, s_d_p = _skip_strides(D, x)
+    gram = _gram(B, C, n_chunks, chunk)
     chunk_scan_dx_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), dy, *dy.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, dstates, dx, ddt_direct, dD_parts,
+        skip, s_d_h, s_d_p, cs, dt_eff, dstates, x if gram is None else gram,
+        dx, ddt_direct, dD_parts,
         batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
-        CHUNK=chunk, HAS_D=D is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
+        CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, DT=dot_dtype,
+        INTERPRETED=INTERPRETED,
         BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
     dD = None
     if D is not None:

@@ -57,10 +57,14 @@ DBC_MIN_BLOCK_N = 16 if INTERPRETED else 32
 @triton.jit
 def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
                s_ptr, s_s_k, s_s_o, own, row_scale, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
-               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, DT: tl.constexpr,
-               INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
-               BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+               gram_ptr, s_g_r, s_g_s,
+               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, HAS_GRAM: tl.constexpr,
+               DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr,
+               BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
     """acc + row_scale_r · out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
+
+    With HAS_GRAM the products U_r · V_s are read from gram_ptr + r s_g_r + s s_g_s (fp32,
+    ``triton_gram.py``) where they are used (the causal triangle), not multiplied here.
 
     With WITH_PAIR (own: the (BLOCK_M, BLOCK_O) rows of C for dC, of B for dB) also returns, in
     fp32, via_state_r = own_r · (its state term) and pair_r = sum_s mixed_rs (own_r · W_s),
@@ -96,8 +100,6 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
     for s0 in range(lo, hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
-        v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
-                      mask=k_ok[:, None] & col_ok[None, :], other=0.0)
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
         # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
         # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
@@ -111,7 +113,14 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
             dt_c = tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
             scale = tl.exp(tl.where(keep, cs_r[:, None] - cs_c[None, :], float("-inf")))
             scale *= row_scale[:, None] * dt_c[None, :]
-        mixed = mma(u, v_t, DT, INTERPRETED) * scale
+        if HAS_GRAM:
+            products = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
+                               mask=keep, other=0.0)
+        else:
+            v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
+                          mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+            products = mma(u, v_t, DT, INTERPRETED)
+        mixed = products * scale
         w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
         acc += mma(mixed, w, DT, INTERPRETED)
@@ -120,22 +129,24 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
     return acc, via_state, pair
 
 
-@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE"],
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
+       key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
        caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                           B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
                           C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
                           z_ptr, s_z_b, s_z_l, s_z_h, s_z_p,
-                          D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, states_ptr, y_ptr, y_pre_ptr,
-                          batch, L, H, heads_per_group, n_chunks, P, N,
+                          D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, states_ptr, gram_ptr,
+                          y_ptr, y_pre_ptr, batch, L, H, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr,
-                          STORE_PRE: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
-                          BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
-                          BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                          STORE_PRE: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
+                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
     """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk, head), all P columns.
 
-    y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE."""
+    y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE.
+    With HAS_GRAM, C_i · B_j from gram (b, nc, G, CHUNK, CHUNK) fp32 (``triton_gram.py``)."""
     c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
                                                  CHUNK)
     m0 = tile * BLOCK_M
@@ -149,7 +160,8 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
-        N, P, False, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
+        CHUNK, 1, False, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
     if HAS_D:
@@ -167,19 +179,19 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
     tl.store(y_ptr + out, cast_nearest(acc, y_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 
-@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D"],
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_GRAM"],
        caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
                          C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
                          dy_ptr, s_dy_b, s_dy_l, s_dy_h, s_dy_p,
-                         D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, dstates_ptr,
+                         D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, dstates_ptr, gram_ptr,
                          dx_ptr, ddt_ptr, dD_ptr,
                          batch, L, H, heads_per_group, n_chunks, P, N,
-                         CHUNK: tl.constexpr, HAS_D: tl.constexpr, DT: tl.constexpr,
-                         INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
-                         BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                         CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_GRAM: tl.constexpr,
+                         DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                         BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
     """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M, where
     g_j = sum_{i >= j} exp(cs_i - cs_j) (B_j · C_i) dy_i + exp(cs_last - cs_j) dh_c B_j.
 
@@ -198,7 +210,8 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
-        N, P, True, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
+        1, CHUNK, True, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     ok = row_ok[:, None] & (offs_p < P)[None, :]
@@ -264,8 +277,8 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
             v_ptr + b * s_v_b + t0 * s_v_l + h * s_v_h, s_v_l, s_v_p,
             w_ptr + b * s_w_b + t0 * s_w_l + g * s_w_g + n0 * s_w_n, s_w_l, s_w_n,
             states_ptr + ((c * batch + b) * H + h) * P * N + n0, N, 1, own, row_scale,
-            cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0,
-            REVERSE, True, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+            cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0, None, 0, 0,
+            REVERSE, True, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
         if REVERSE:
             tl.store(dcs_ptr + part + seg + rows, -pair, mask=rows < CHUNK)
             tl.store(to_end_ptr + part + seg + rows, via_state, mask=rows < CHUNK)
