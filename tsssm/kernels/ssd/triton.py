@@ -270,9 +270,9 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
             (dB, (x, dy, C, B, dstates, dcs[n_cols:], True))):
         chunk_scan_dbc_kernel[_scan_grid(chunk, n_chunks, batch * groups, n_cols)](
             u, *u.stride(), v, *v.stride(), w, *w.stride(), own, *own.stride(),
-            state, cs, dt_eff, out, parts, to_end,
+            state, cs, dt_eff, x if gram is None else gram, out, parts, to_end,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
-            CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
+            CHUNK=chunk, REVERSE=reverse, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
             BLOCK_K=dot_width(head_dim), BLOCK_O=block_n)
 
     ddt = torch.empty(batch, length, heads, **f32)

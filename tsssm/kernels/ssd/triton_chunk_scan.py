@@ -58,13 +58,14 @@ DBC_MIN_BLOCK_N = 16 if INTERPRETED else 32
 def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
                s_ptr, s_s_k, s_s_o, own, row_scale, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
-               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, HAS_GRAM: tl.constexpr,
-               DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr,
+               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, GRAM_UV: tl.constexpr,
+               GRAM_PAIR: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr,
                BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
     """acc + row_scale_r · out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
 
-    With HAS_GRAM the products U_r · V_s are read from gram_ptr + r s_g_r + s s_g_s (fp32,
-    ``triton_gram.py``) where they are used (the causal triangle), not multiplied here.
+    gram_ptr + r s_g_r + s s_g_s holds C·B products (fp32, ``triton_gram.py``), read where they
+    are used (the causal triangle): with GRAM_UV they are U_r · V_s (y, dx), with GRAM_PAIR
+    own_r · W_s over all N columns (dC, dB; the caller keeps one column tile's pair sums).
 
     With WITH_PAIR (own: the (BLOCK_M, BLOCK_O) rows of C for dC, of B for dB) also returns, in
     fp32, via_state_r = own_r · (its state term) and pair_r = sum_s mixed_rs (own_r · W_s),
@@ -113,19 +114,23 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
             dt_c = tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
             scale = tl.exp(tl.where(keep, cs_r[:, None] - cs_c[None, :], float("-inf")))
             scale *= row_scale[:, None] * dt_c[None, :]
-        if HAS_GRAM:
+        if GRAM_UV or GRAM_PAIR:
             products = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
                                mask=keep, other=0.0)
+        if GRAM_UV:
+            mixed = products * scale
         else:
             v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
                           mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-            products = mma(u, v_t, DT, INTERPRETED)
-        mixed = products * scale
+            mixed = mma(u, v_t, DT, INTERPRETED) * scale
         w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
         acc += mma(mixed, w, DT, INTERPRETED)
         if WITH_PAIR:
-            pair += tl.sum(mixed * mma(own, tl.trans(w), DT, INTERPRETED), axis=1)
+            if GRAM_PAIR:
+                pair += tl.sum(mixed * products, axis=1)
+            else:
+                pair += tl.sum(mixed * mma(own, tl.trans(w), DT, INTERPRETED), axis=1)
     return acc, via_state, pair
 
 
@@ -161,7 +166,8 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        CHUNK, 1, False, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        CHUNK, 1, False, False, HAS_GRAM, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K,
+        BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
     if HAS_D:
@@ -211,7 +217,8 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        1, CHUNK, True, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        1, CHUNK, True, False, HAS_GRAM, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K,
+        BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     ok = row_ok[:, None] & (offs_p < P)[None, :]
@@ -230,18 +237,18 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
              cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 
-@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE"],
+@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE", "HAS_GRAM"],
        caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
 @triton.jit
 def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
                           v_ptr, s_v_b, s_v_l, s_v_h, s_v_p,
                           w_ptr, s_w_b, s_w_l, s_w_g, s_w_n,
                           own_ptr, s_o_b, s_o_l, s_o_g, s_o_n,
-                          states_ptr, cs_ptr, dt_ptr, out_ptr, dcs_ptr, to_end_ptr,
+                          states_ptr, cs_ptr, dt_ptr, gram_ptr, out_ptr, dcs_ptr, to_end_ptr,
                           batch, L, H, G, heads_per_group, n_chunks, P, N,
-                          CHUNK: tl.constexpr, REVERSE: tl.constexpr, DT: tl.constexpr,
-                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
-                          BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                          CHUNK: tl.constexpr, REVERSE: tl.constexpr, HAS_GRAM: tl.constexpr,
+                          DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
     """dC or dB for rows m0 .. m0 + BLOCK_M of one (batch, chunk, group), summed over the
     group's heads, and each head's terms of the decay gradient (module docstring).
 
@@ -250,7 +257,8 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
     times dt_j): dcs_j = -column sum of M, and to_end_j = exp(cs_last - cs_j) dt_j x_j·(dh_c B_j).
     Each program takes BLOCK_O of the N columns (64 at most: wider tiles spill registers), so
     dcs and to_end come as one partial sum per column tile: (N / BLOCK_O, b, H, nc, CHUNK) fp32.
-    out: (b, L, G, N) in B's dtype."""
+    With HAS_GRAM, the pairs' C_i · B_j come whole from gram (b, nc, G, CHUNK, CHUNK) fp32, and
+    column tile 0 alone adds them to dcs. out: (b, L, G, N) in B's dtype."""
     n_cols = tl.cdiv(N, BLOCK_O)
     c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G,
                                                  n_chunks, L, CHUNK)
@@ -277,8 +285,12 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
             v_ptr + b * s_v_b + t0 * s_v_l + h * s_v_h, s_v_l, s_v_p,
             w_ptr + b * s_w_b + t0 * s_w_l + g * s_w_g + n0 * s_w_n, s_w_l, s_w_n,
             states_ptr + ((c * batch + b) * H + h) * P * N + n0, N, 1, own, row_scale,
-            cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0, None, 0, 0,
-            REVERSE, True, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+            cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0,
+            gram_ptr + ((b * n_chunks + c) * G + g) * CHUNK * CHUNK,
+            1 if REVERSE else CHUNK, CHUNK if REVERSE else 1,
+            REVERSE, True, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        if HAS_GRAM:
+            pair = tl.where(col_tile == 0, pair, 0.0)
         if REVERSE:
             tl.store(dcs_ptr + part + seg + rows, -pair, mask=rows < CHUNK)
             tl.store(to_end_ptr + part + seg + rows, via_state, mask=rows < CHUNK)
