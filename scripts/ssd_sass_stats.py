@@ -146,7 +146,7 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
         *[(triton_chunk_scan.chunk_scan_dbc_kernel,
-           {"REVERSE": r, "BLOCK_K": dot_width(HEAD_DIM), "BLOCK_O": dbc_n},
+           {"REVERSE": r, "HAS_GRAM": gram, "BLOCK_K": dot_width(HEAD_DIM), "BLOCK_O": dbc_n},
            kept(triton_chunk_scan.chunk_scan_dbc_kernel)) for r in (0, 1)],
         (triton_cumsum.dt_cumsum_bwd_kernel, {"BLOCK_H": block_h}, one)]
 
