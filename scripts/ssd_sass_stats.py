@@ -35,6 +35,7 @@ FLAGS = {"HAS_D": 1, "HAS_Z": 1, "STORE_PRE": 1, "HAS_BIAS": 1, "SOFTPLUS": 1, "
 BF16_POINTERS = {
     "dt_cumsum_fwd_kernel": {"dt_ptr"}, "dt_cumsum_bwd_kernel": {"dt_ptr"},
     "chunk_outer_kernel": {"a_ptr", "b_ptr"}, "pass_states_kernel": {"entering_ptr"},
+    "pass_states_bwd_kernel": {"dh_ptr"},
     "chunk_scan_fwd_kernel": {"x_ptr", "B_ptr", "C_ptr", "z_ptr", "y_ptr", "y_pre_ptr"},
     "chunk_scan_dx_kernel": {"x_ptr", "B_ptr", "C_ptr", "dy_ptr", "dx_ptr"},
     "chunk_scan_dbc_kernel": {"u_ptr", "v_ptr", "w_ptr", "own_ptr", "out_ptr"},

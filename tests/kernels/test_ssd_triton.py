@@ -20,7 +20,8 @@ from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
 from tsssm.kernels.ssd.triton_chunk_scan import (DBC_CONFIGS, SCAN_CONFIGS, chunk_scan_dbc_kernel,
                                                  chunk_scan_dx_kernel, chunk_scan_fwd_kernel)
-from tsssm.kernels.ssd.triton_states import OUTER_CONFIGS, chunk_outer_kernel
+from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
+                                             pass_states_bwd_kernel)
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -251,6 +252,45 @@ def test_entering_states_in_a_narrower_dtype_are_the_fp32_ones_rounded(dtype):
     assert returned is narrow
     assert torch.equal(narrow, in_place.to(dtype))
     assert torch.equal(narrow_final, final)
+
+
+def test_state_gradients_along_the_chunks():
+    """The backward's pass against a float64 recursion: dh_c, the gradient of the initial state
+    and dlast = sum(dh_c ⊙ decay_c h_{c-1}); dh written in bf16 is the fp32 one rounded to
+    nearest."""
+    gen = torch.Generator().manual_seed(6)
+    n_chunks, heads, head_dim, state, chunk = 3, 2, 16, 24, 16
+    shape = (n_chunks, 1, heads, head_dim, state)
+    from_outputs = torch.randn(*shape, generator=gen).to(DEVICE)
+    entering = torch.randn(*shape, generator=gen).to(DEVICE)
+    cs = (-torch.rand(1, heads, n_chunks, chunk, generator=gen)).cumsum(-1).to(DEVICE)
+    dfinal = torch.randn(1, heads, head_dim, state, generator=gen).to(DEVICE)
+    pn = head_dim * state
+    block = ssdt._pass_block(pn)
+    n_blocks = -(-pn // block)
+
+    def backward_pass(dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        dh = torch.empty(shape, dtype=dtype, device=DEVICE)
+        dinit = torch.empty_like(dfinal)
+        dlast = torch.empty(n_blocks, 1, heads, n_chunks, device=DEVICE)
+        pass_states_bwd_kernel[(n_blocks, heads)](
+            from_outputs, dh, entering, cs, dfinal, dinit, dlast, 1, heads, n_chunks, pn,
+            CHUNK=chunk, INTERPRETED=ssdt.INTERPRETED, BLOCK=block)
+        return dh, dinit, dlast.sum(0)
+
+    grad, exact_dh, exact_dlast = dfinal.double(), [None] * n_chunks, [None] * n_chunks
+    for c in reversed(range(n_chunks)):
+        decay = torch.exp(cs[:, :, c, -1].double())[..., None, None]
+        exact_dh[c] = grad
+        exact_dlast[c] = (grad * decay * entering[c].double()).sum(dim=(-1, -2))
+        grad = decay * grad + from_outputs[c].double()
+    dh, dinit, dlast = backward_pass(torch.float32)
+    assert relative_error(dh, torch.stack(exact_dh)) <= 1e-6
+    assert relative_error(dinit, grad) <= 1e-6
+    assert relative_error(dlast, torch.stack(exact_dlast, dim=-1)) <= 1e-6
+    narrow, narrow_dinit, narrow_dlast = backward_pass(torch.bfloat16)
+    assert torch.equal(narrow, dh.to(torch.bfloat16))
+    assert torch.equal(narrow_dinit, dinit) and torch.equal(narrow_dlast, dlast)
 
 
 def make_step_inputs(batch: int, heads: int, groups: int, head_dim: int, state: int,

@@ -37,9 +37,9 @@ cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead, where dC 
 through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
-(``triton_tiles.py``); the forward stores the states entering the chunks in x's dtype, to which
-its products round them anyway (the backward keeps them in fp32: its decay gradient reads them
-outside a product).
+(``triton_tiles.py``); the forward stores the states entering the chunks, and the backward
+their gradients dh_c, in x's dtype, to which the products that read them round them anyway (the
+backward's entering states stay fp32: its decay gradient reads them outside a product).
 """
 
 from __future__ import annotations
@@ -234,9 +234,12 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     n_blocks = triton.cdiv(pn, block)
     dinit = torch.empty(batch, heads, head_dim, state_dim, **f32)
     dlast = torch.empty(n_blocks, batch, heads, n_chunks, **f32)
+    dh = torch.empty(states.shape, device=x.device, dtype=x.dtype)  # read only by products
     pass_states_bwd_kernel[(n_blocks, batch * heads)](
-        dstates, states, cs, dfinal.float().contiguous(), dinit, dlast,
-        batch, heads, n_chunks, pn, CHUNK=chunk, BLOCK=block, num_warps=4)
+        dstates, dh, states, cs, dfinal.float().contiguous(), dinit, dlast,
+        batch, heads, n_chunks, pn, CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block,
+        num_warps=4)
+    del dstates
 
     dx = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     ddt_direct = torch.empty_like(cs)
@@ -247,7 +250,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     gram = _gram(B, C, n_chunks, chunk)
     chunk_scan_dx_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), dy, *dy.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, dstates, x if gram is None else gram,
+        skip, s_d_h, s_d_p, cs, dt_eff, dh, x if gram is None else gram,
         dx, ddt_direct, dD_parts,
         batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
         CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, DT=dot_dtype,
@@ -267,13 +270,13 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dC = torch.empty(C.shape, device=C.device, dtype=C.dtype)
     for out, (u, v, w, own, state, parts, reverse) in (
             (dC, (dy, x, B, C, states, dcs[:n_cols], False)),
-            (dB, (x, dy, C, B, dstates, dcs[n_cols:], True))):
+            (dB, (x, dy, C, B, dh, dcs[n_cols:], True))):
         chunk_scan_dbc_kernel[_scan_grid(chunk, n_chunks, batch * groups, n_cols)](
             u, *u.stride(), v, *v.stride(), w, *w.stride(), own, *own.stride(),
             state, cs, dt_eff, x if gram is None else gram, out, parts, to_end,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
-            CHUNK=chunk, REVERSE=reverse, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
-            BLOCK_K=dot_width(head_dim), BLOCK_O=block_n)
+            CHUNK=chunk, REVERSE=reverse, HAS_GRAM=gram is not None, DT=dot_dtype,
+            INTERPRETED=INTERPRETED, BLOCK_K=dot_width(head_dim), BLOCK_O=block_n)
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)

@@ -59,8 +59,9 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
                s_ptr, s_s_k, s_s_o, own, row_scale, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
                REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, GRAM_UV: tl.constexpr,
-               GRAM_PAIR: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr,
-               BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+               GRAM_PAIR: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
+               BLOCK_O: tl.constexpr):
     """acc + row_scale_r · out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
 
     gram_ptr + r s_g_r + s s_g_s holds C·B products (fp32, ``triton_gram.py``), read where they

@@ -104,14 +104,15 @@ def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, ba
 
 
 @triton.jit
-def pass_states_bwd_kernel(dstates_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_ptr, dlast_ptr,
-                           batch, H, n_chunks, PN,
-                           CHUNK: tl.constexpr, BLOCK: tl.constexpr):
-    """Backward of ``_pass_states``, from the last chunk to the first, in place.
+def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_ptr,
+                           dlast_ptr, batch, H, n_chunks, PN,
+                           CHUNK: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK: tl.constexpr):
+    """Backward of ``_pass_states``, from the last chunk to the first.
 
-    dstates[c] holds, on entry, the gradient chunk c's outputs send to h_{c-1}; on exit the
-    whole gradient dh_c of the state leaving chunk c. states[c] = h_{c-1}, (nc, b, H, P, N).
-    Writes dinit = the gradient of h_{-1}, and dlast[block, b, h, c] =
+    dstates[c] holds the gradient chunk c's outputs send to h_{c-1} (fp32); dh[c] <- the whole
+    gradient dh_c of the state leaving chunk c, rounded to dh's dtype (the products that read it
+    round it so anyway; the running gradient stays fp32). states[c] = h_{c-1} fp32; all
+    (nc, b, H, P, N). Writes dinit = the gradient of h_{-1}, and dlast[block, b, h, c] =
     sum(dh_c ⊙ exp(cs_last) h_{c-1}), the gradient of chunk c's log-decay through h_c."""
     block = tl.program_id(0)
     idx = block * BLOCK + tl.arange(0, BLOCK)
@@ -131,7 +132,7 @@ def pass_states_bwd_kernel(dstates_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_pt
         next_entering = tl.load(states_ptr + slot - step, mask=ok & more, other=0.0)
         next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c - 1) * CHUNK + CHUNK - 1,
                                  mask=more, other=0.0)
-        tl.store(dstates_ptr + slot, grad, mask=ok)
+        tl.store(dh_ptr + slot, cast_nearest(grad, dh_ptr.dtype.element_ty, INTERPRETED), mask=ok)
         decay = tl.exp(log_decay)
         tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c,
                  tl.sum(grad * decay * entering))
