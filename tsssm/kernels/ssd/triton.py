@@ -54,7 +54,7 @@ from tsssm.kernels.ssd.triton_chunk_scan import (DBC_BLOCK_N, DBC_MIN_BLOCK_N, S
                                                  chunk_scan_dbc_kernel, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel, gate_bwd_kernel)
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
-from tsssm.kernels.ssd.triton_gram import GRAM_BLOCK, chunk_gram_kernel
+from tsssm.kernels.ssd.triton_gram import chunk_products
 from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
@@ -118,20 +118,10 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
 
 
 def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
-    """C_i · B_j of each chunk, (b, nc, G, chunk, chunk) fp32 (only j <= i written), or None
-    below ``GRAM_MIN_STATE``."""
-    batch, length, groups, state_dim = B.shape
-    if state_dim < GRAM_MIN_STATE:
+    """``triton_gram.chunk_products`` from ``GRAM_MIN_STATE`` on, else None."""
+    if B.shape[-1] < GRAM_MIN_STATE:
         return None
-    gram = torch.empty(batch, n_chunks, groups, chunk, chunk, device=B.device,
-                       dtype=torch.float32)
-    block = min(GRAM_BLOCK, chunk)
-    side = chunk // block
-    chunk_gram_kernel[(batch * n_chunks * side * side * groups,)](
-        C, *C.stride(), B, *B.stride(), gram, groups, n_chunks, length, state_dim,
-        CHUNK=chunk, DT=DOT_DTYPES[B.dtype], INTERPRETED=INTERPRETED, BLOCK=block,
-        BLOCK_K=dot_width(state_dim))
-    return gram
+    return chunk_products(B, C, n_chunks, chunk, DOT_DTYPES[B.dtype])
 
 
 def _pass_block(pn: int) -> int:

@@ -5,11 +5,13 @@ each of the group's heads (``triton_chunk_scan._mix_chunk``).
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
+from torch import Tensor
 
 from tsssm.kernels.ssd.triton_tiles import chunk_program, mma
-from tsssm.kernels.triton_common import INTERPRETED
+from tsssm.kernels.triton_common import INTERPRETED, dot_width
 
 GRAM_BLOCK = 16 if INTERPRETED else 64
 """Side of a program's square tile; small in tests, to cross tiles."""
@@ -41,3 +43,18 @@ def chunk_gram_kernel(C_ptr, s_C_b, s_C_l, s_C_g, s_C_n, B_ptr, s_B_b, s_B_l, s_
         out = gram_ptr + ((b * n_chunks + c) * G + g) * CHUNK * CHUNK
         tl.store(out + rows[:, None] * CHUNK + cols[None, :],
                  mma(c_rows, b_cols, DT, INTERPRETED))
+
+
+def chunk_products(B: Tensor, C: Tensor, n_chunks: int, chunk: int, dot_dtype) -> Tensor:
+    """C_i · B_j of each chunk, (b, nc, G, chunk, chunk) fp32, only j <= i written; B and C
+    (b, L, G, N), their products' operands in ``dot_dtype``."""
+    batch, length, groups, state_dim = B.shape
+    gram = torch.empty(batch, n_chunks, groups, chunk, chunk, device=B.device,
+                       dtype=torch.float32)
+    block = min(GRAM_BLOCK, chunk)
+    side = chunk // block
+    chunk_gram_kernel[(batch * n_chunks * side * side * groups,)](
+        C, *C.stride(), B, *B.stride(), gram, groups, n_chunks, length, state_dim,
+        CHUNK=chunk, DT=dot_dtype, INTERPRETED=INTERPRETED, BLOCK=block,
+        BLOCK_K=dot_width(state_dim))
+    return gram
