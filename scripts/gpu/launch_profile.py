@@ -24,14 +24,14 @@ import cProfile
 import io
 import pstats
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 import triton.testing
 
 from tsssm.benchmarks.cases import OURS, THEIRS, PairCase, pair_cases
-from tsssm.benchmarks.peer_library import load_peer_scan
+from tsssm.benchmarks.peer_library import PeerKernel, load_peer_scan
 from tsssm.benchmarks.peers import scan_inputs
 from tsssm.kernels.selective_scan import selective_scan
 
@@ -74,6 +74,16 @@ def times(fn: Callable[[], object], leaves: list) -> tuple[float, float, float]:
     return (*wall_and_gpu(fn, leaves), host_us(fn))
 
 
+def timed_calls(case: PairCase, mode: str, libraries: dict[str, Callable],
+                make_inputs: Callable) -> Iterator[tuple[str, Callable[[], object], tuple]]:
+    """Per library, on one set of ``make_inputs(case, grad)`` shared by all: (library, its timed
+    call, ``times`` of it)."""
+    shared = make_inputs(case, mode != "fwd")
+    for (library, call), inputs in zip(libraries.items(), shared):
+        fn = step(call, inputs, mode)
+        yield library, fn, times(fn, list(inputs.values()) if mode != "fwd" else None)
+
+
 def python_profile(fn: Callable[[], object]) -> str:
     """The 25 Python functions with the most own time over 200 calls, after the warm-up."""
     for _ in range(WARM_UP_CALLS):
@@ -99,6 +109,21 @@ def kernel_table(fn: Callable[[], object]) -> str:
         torch.cuda.synchronize()
     return prof.key_averages().table(sort_by="cuda_time_total", row_limit=15,
                                      max_name_column_width=60)
+
+
+def peer_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line ``OUT [--peer-dir DIR]`` of the profiling scripts."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--peer-dir", type=Path)
+    return parser
+
+
+def out_and_peer(doc: str, load: Callable[[Path], PeerKernel]) -> tuple[Path, Callable | None]:
+    """The output folder and the peer's kernel loaded from ``--peer-dir`` by ``load`` (None
+    without it)."""
+    args = peer_parser(doc).parse_args()
+    return args.out, None if args.peer_dir is None else load(args.peer_dir).fn
 
 
 def profile_section(libraries: dict[str, Callable], out: Path) -> None:
@@ -127,21 +152,15 @@ def table_section(libraries: dict[str, Callable], out: Path, peer: bool) -> None
              "|---|---|---|---|---:|---:|---:|"]
     for case in reversed([c for c in pair_cases() if c.kernel == "scan"]):
         for mode in ("fwd", "fwd+bwd"):
-            shared = scan_inputs(case, mode != "fwd")
-            for (library, call), inputs in zip(libraries.items(), shared):
-                fn = step(call, inputs, mode)
-                wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
+            for library, _, (wall, gpu, host) in timed_calls(case, mode, libraries, scan_inputs):
                 lines.append(f"| {case.label} | {case.dtype} | {mode} | {library} | {wall:.4f} | "
                              f"{gpu:.4f} | {host:.1f} |")
                 print(lines[-1], flush=True)
                 (out / "launch_profile.md").write_text("\n".join(lines) + "\n")
-            del shared
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--peer-dir", type=Path)
+    parser = peer_parser(__doc__)
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated, of {', '.join(SECTIONS)}")
     args = parser.parse_args()

@@ -20,7 +20,8 @@ from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
 from tsssm.kernels.ssd.triton_chunk_scan import (DBC_CONFIGS, SCAN_CONFIGS, chunk_scan_dbc_kernel,
                                                  chunk_scan_dx_kernel, chunk_scan_fwd_kernel)
-from tsssm.kernels.ssd.triton_states import OUTER_CONFIGS, chunk_outer_kernel
+from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
+                                             pass_states_bwd_kernel)
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -136,6 +137,18 @@ def test_scan_matches_reference_bf16(length, heads, groups, head_dim, state, chu
                            features, seed=3 * length)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length,heads,groups,head_dim,state,chunk,features", CPU_CASES)
+def test_scan_reading_the_chunk_products_matches_reference(length, heads, groups, head_dim,
+                                                           state, chunk, features, dtype):
+    """y and dx from C·B computed once per (batch, chunk, group) (``triton_gram.py``, on the GPU
+    from N = GRAM_MIN_STATE up), forced at the tests' small N."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssdt, "GRAM_MIN_STATE", 1)
+        compare_with_reference(1, length, heads, groups, head_dim, state, chunk, dtype, features,
+                               seed=length + heads if dtype == torch.float32 else 3 * length)
+
+
 # Each autotuned kernel and the block sizes it may run with on the GPU. The interpreter runs only
 # the small ``*_INTERPRETED`` configs unless a test forces these.
 GPU_CONFIGS = {
@@ -159,12 +172,15 @@ def gpu_configs(index: int):
         yield
 
 
+@pytest.mark.parametrize("gram", [False, True])
 @pytest.mark.parametrize("index", range(max(len(c) for c in GPU_CONFIGS.values())))
-def test_ragged_steep_chunk_under_every_gpu_config(index):
+def test_ragged_steep_chunk_under_every_gpu_config(index, gram):
     """A ragged last chunk (L = 1.625 chunks) whose log-decay runs far below -88, under
-    the block sizes the GPU's autotuner may pick: row tiles past the chunk's end, partly and
-    wholly, must not turn exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
-    with gpu_configs(index):
+    the block sizes the GPU's autotuner may pick, with C·B multiplied in each head or read
+    from ``triton_gram.py``: row tiles past the chunk's end, partly and wholly, must not turn
+    exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
+    with gpu_configs(index), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssdt, "GRAM_MIN_STATE", 1 if gram else ssdt.MAX_DIM + 1)
         compare_with_reference(1, RAGGED_CHUNK + 80, 2, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
                                RAGGED_CHUNK, torch.float32, {"Dh", "steep"}, seed=11)
 
@@ -211,6 +227,70 @@ def test_final_state_alone_carries_gradient():
     for name, g, r in zip(given, *results):
         assert relative_error(g, r) <= TOLERANCE[torch.float32], name
     assert results[0][given.index("C")].abs().max() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_entering_states_in_a_narrower_dtype_are_the_fp32_ones_rounded(dtype):
+    """The forward's pass writes the states entering each chunk in x's dtype: the fp32 states
+    (h_{c-1}, summed here in float64) rounded to nearest, and the same fp32 final state."""
+    gen = torch.Generator().manual_seed(4)
+    n_chunks, heads, head_dim, state, chunk = 3, 2, 16, 24, 16
+    built = torch.randn(n_chunks, 1, heads, head_dim, state, generator=gen).to(DEVICE)
+    cs = (-torch.rand(1, heads, n_chunks, chunk, generator=gen)).cumsum(-1).to(DEVICE)
+    init = torch.randn(1, heads, head_dim, state, generator=gen).to(DEVICE)
+    exact, h = [], init.double()
+    for c in range(n_chunks):
+        exact.append(h)
+        h = torch.exp(cs[:, :, c, -1].double())[..., None, None] * h + built[c].double()
+    in_place, final = built.clone(), torch.empty_like(init)
+    ssdt._pass_states(in_place, cs, init, final)
+    narrow = torch.empty(built.shape, dtype=dtype, device=DEVICE)
+    narrow_final = torch.empty_like(init)
+    returned = ssdt._pass_states(built.clone(), cs, init, narrow_final, narrow)
+    assert relative_error(in_place, torch.stack(exact)) <= 1e-6
+    assert relative_error(final, h) <= 1e-6
+    assert returned is narrow
+    assert torch.equal(narrow, in_place.to(dtype))
+    assert torch.equal(narrow_final, final)
+
+
+def test_state_gradients_along_the_chunks():
+    """The backward's pass against a float64 recursion: dh_c, the gradient of the initial state
+    and dlast = sum(dh_c ⊙ decay_c h_{c-1}); dh written in bf16 is the fp32 one rounded to
+    nearest."""
+    gen = torch.Generator().manual_seed(6)
+    n_chunks, heads, head_dim, state, chunk = 3, 2, 16, 24, 16
+    shape = (n_chunks, 1, heads, head_dim, state)
+    from_outputs = torch.randn(*shape, generator=gen).to(DEVICE)
+    entering = torch.randn(*shape, generator=gen).to(DEVICE)
+    cs = (-torch.rand(1, heads, n_chunks, chunk, generator=gen)).cumsum(-1).to(DEVICE)
+    dfinal = torch.randn(1, heads, head_dim, state, generator=gen).to(DEVICE)
+    pn = head_dim * state
+    block = ssdt._pass_block(pn)
+    n_blocks = -(-pn // block)
+
+    def backward_pass(dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        dh = torch.empty(shape, dtype=dtype, device=DEVICE)
+        dinit = torch.empty_like(dfinal)
+        dlast = torch.empty(n_blocks, 1, heads, n_chunks, device=DEVICE)
+        pass_states_bwd_kernel[(n_blocks, heads)](
+            from_outputs, dh, entering, cs, dfinal, dinit, dlast, 1, heads, n_chunks, pn,
+            CHUNK=chunk, INTERPRETED=ssdt.INTERPRETED, BLOCK=block)
+        return dh, dinit, dlast.sum(0)
+
+    grad, exact_dh, exact_dlast = dfinal.double(), [None] * n_chunks, [None] * n_chunks
+    for c in reversed(range(n_chunks)):
+        decay = torch.exp(cs[:, :, c, -1].double())[..., None, None]
+        exact_dh[c] = grad
+        exact_dlast[c] = (grad * decay * entering[c].double()).sum(dim=(-1, -2))
+        grad = decay * grad + from_outputs[c].double()
+    dh, dinit, dlast = backward_pass(torch.float32)
+    assert relative_error(dh, torch.stack(exact_dh)) <= 1e-6
+    assert relative_error(dinit, grad) <= 1e-6
+    assert relative_error(dlast, torch.stack(exact_dlast, dim=-1)) <= 1e-6
+    narrow, narrow_dinit, narrow_dlast = backward_pass(torch.bfloat16)
+    assert torch.equal(narrow, dh.to(torch.bfloat16))
+    assert torch.equal(narrow_dinit, dinit) and torch.equal(narrow_dlast, dlast)
 
 
 def make_step_inputs(batch: int, heads: int, groups: int, head_dim: int, state: int,

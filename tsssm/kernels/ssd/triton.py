@@ -1,7 +1,7 @@
 """Mamba-2's SSD scan as Triton kernels on tensor cores: forward, backward, and one decode step;
 the autograd Function and the launchers (the device code: ``triton_cumsum.py``,
-``triton_states.py``, ``triton_chunk_scan.py``, ``triton_step.py``, their shared helpers in
-``triton_tiles.py``).
+``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_step.py``, their
+shared helpers in ``triton_tiles.py``).
 
 The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q steps, local steps
 ``i, j`` and the log-decay running sum ``cs_i = sum_{k <= i} dt_k A`` inside the chunk::
@@ -10,15 +10,18 @@ The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q s
     h_c = exp(cs_last) h_{c-1} + S_c                                    (state leaving chunk c)
     y_i = sum_{j <= i} exp(cs_i - cs_j) dt_j (C_i · B_j) x_j + exp(cs_i) h_{c-1} C_i + D x_i
 
-Kernels, forward (4 launches), and their grids:
+Kernels, forward (4 launches, 5 from N = GRAM_MIN_STATE), and their grids (``b·nc·tiles·H``:
+one dimension, heads fastest):
   ``dt_cumsum_fwd``  dt -> softplus(dt + bias) and its running sum cs     (nc, b, H/BLOCK_H)
-  ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (tiles·nc, b·H)
-  ``pass_states``    h_c along the chunks, in place over S_c                 (PN/BLOCK, b·H)
-  ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (tiles·nc, b·H)
-Backward (states recomputed, not stored; 9 launches): ``dt_cumsum_fwd``, ``chunk_outer``,
-``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the gradient reaching
-h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_scan_dx`` (dx, the direct part
-of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB); ``dt_cumsum_bwd`` (ddt, dA, d dt_bias).
+  ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (b·nc·tiles·H)
+  ``pass_states``    h_c along the chunks, from S_c into x's dtype            (PN/BLOCK, b·H)
+  ``chunk_gram``     C_i · B_j (j <= i) once per group, from N = GRAM_MIN_STATE (b·nc·tiles·G)
+  ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (b·nc·tiles·H)
+Backward (states recomputed, not stored; 9 launches, 10 with ``chunk_gram``): ``dt_cumsum_fwd``,
+``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the
+gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_gram``;
+``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB);
+``dt_cumsum_bwd`` (ddt, dA, d dt_bias).
 With z, the forward also stores y before the gate (for dz); nothing else is kept.
 
 The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp(cs_i - cs_j) dt_j
@@ -34,7 +37,9 @@ cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead, where dC 
 through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
-(``triton_tiles.py``).
+(``triton_tiles.py``); the forward stores the states entering the chunks, and the backward
+their gradients dh_c, in x's dtype, to which the products that read them round them anyway (the
+backward's entering states stay fp32: its decay gradient reads them outside a product).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from tsssm.kernels.ssd.triton_chunk_scan import (DBC_BLOCK_N, DBC_MIN_BLOCK_N, S
                                                  chunk_scan_dbc_kernel, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel, gate_bwd_kernel)
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
+from tsssm.kernels.ssd.triton_gram import chunk_products
 from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
@@ -56,6 +62,10 @@ from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
 
 DOT_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 MAX_DIM = 256  # the scan kernels hold all of P and N in one tile; wider would need splitting.
+GRAM_MIN_STATE = 64
+"""From this state size N on, y and dx read C·B from ``chunk_gram_kernel`` (once per group)
+instead of multiplying C and B in every head: below it that product (K = N) costs less than
+reading its fp32 result."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,7 +109,7 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
 
     def grid(meta):
         tiles = triton.cdiv(head_dim, meta["BLOCK_P"]) * triton.cdiv(state_dim, meta["BLOCK_N"])
-        return (tiles * n_chunks, batch * heads)
+        return (tiles * n_chunks * batch * heads,)
 
     chunk_outer_kernel[grid](
         a, *a.stride(), b, *b.stride(), cs, dt_eff, out,
@@ -107,26 +117,40 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
         CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED)
 
 
+def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
+    """``triton_gram.chunk_products`` from ``GRAM_MIN_STATE`` on, else None."""
+    if B.shape[-1] < GRAM_MIN_STATE:
+        return None
+    return chunk_products(B, C, n_chunks, chunk, DOT_DTYPES[B.dtype])
+
+
 def _pass_block(pn: int) -> int:
     return min(1024, triton.next_power_of_2(pn))
 
 
-def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor) -> None:
-    """states[c]: S_c -> h_{c-1} in place for c < nc (the chunks of cs); final <- h_{nc-1}.
+def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
+                 entering: Tensor | None = None) -> Tensor:
+    """The states entering each chunk, h_{c-1} for c < nc (the chunks of cs), from states[c] =
+    S_c: into ``entering`` (same shape, any of the kernels' dtypes) or, when None, in place over
+    ``states``; returns them. final <- h_{nc-1}.
 
     states (>= nc, b, H, P, N) fp32; init and final (b, H, P, N) fp32, contiguous."""
     _, batch, heads, head_dim, state_dim = states.shape
+    entering = states if entering is None else entering
     n_chunks = cs.shape[2]
     pn = head_dim * state_dim
     block = _pass_block(pn)
     pass_states_kernel[(triton.cdiv(pn, block), batch * heads)](
-        states, cs, final if init is None else init, final, batch, heads, n_chunks, pn,
-        CHUNK=cs.shape[3], HAS_INIT=init is not None, BLOCK=block, num_warps=4)
+        states, entering, cs, final if init is None else init, final, batch, heads, n_chunks, pn,
+        CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
+        num_warps=4)
+    return entering
 
 
 def _scan_grid(chunk: int, n_chunks: int, programs: int, col_tiles: int = 1):
-    """Grid of the chunk-scan kernels: (row tiles × column tiles × chunks, programs)."""
-    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * col_tiles * n_chunks, programs)
+    """Grid of the chunk-scan kernels: row tiles × column tiles × chunks × programs, in one
+    dimension (``triton_tiles.chunk_program``)."""
+    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * col_tiles * n_chunks * programs,)
 
 
 def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int,
@@ -141,18 +165,23 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
                          dtype=torch.float32)
     final = torch.empty(batch, heads, head_dim, state_dim, device=x.device, dtype=torch.float32)
     _chunk_outer(x, B, cs, dt_eff, states, for_states=True)
-    _pass_states(states, cs, init, final)
+    # The scan rounds the entering states to x's dtype for its products: stored so, they cost
+    # half the bytes (bf16) to write and to read.
+    states = _pass_states(states, cs, init, final, torch.empty(states.shape, device=x.device,
+                                                                dtype=x.dtype))
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     y_pre = torch.empty_like(y) if keep_pre and z is not None else None
     skip, s_d_h, s_d_p = _skip_strides(D, x)
     gate = x if z is None else z
+    gram = _gram(B, C, n_chunks, chunk)
     chunk_scan_fwd_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), gate, *gate.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, states, y, y if y_pre is None else y_pre,
+        skip, s_d_h, s_d_p, cs, dt_eff, states, x if gram is None else gram,
+        y, y if y_pre is None else y_pre,
         batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
         CHUNK=chunk, HAS_D=D is not None, HAS_Z=z is not None, STORE_PRE=y_pre is not None,
-        DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED, BLOCK_K=dot_width(state_dim),
-        BLOCK_O=dot_width(head_dim))
+        HAS_GRAM=gram is not None, DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED,
+        BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
     return y, y_pre, final
 
 
@@ -195,9 +224,12 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     n_blocks = triton.cdiv(pn, block)
     dinit = torch.empty(batch, heads, head_dim, state_dim, **f32)
     dlast = torch.empty(n_blocks, batch, heads, n_chunks, **f32)
+    dh = torch.empty(states.shape, device=x.device, dtype=x.dtype)  # read only by products
     pass_states_bwd_kernel[(n_blocks, batch * heads)](
-        dstates, states, cs, dfinal.float().contiguous(), dinit, dlast,
-        batch, heads, n_chunks, pn, CHUNK=chunk, BLOCK=block, num_warps=4)
+        dstates, dh, states, cs, dfinal.float().contiguous(), dinit, dlast,
+        batch, heads, n_chunks, pn, CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block,
+        num_warps=4)
+    del dstates
 
     dx = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     ddt_direct = torch.empty_like(cs)
@@ -205,11 +237,14 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dD_parts = (ddt_direct if D is None  # not written without D
                 else torch.empty(slots, batch, n_chunks, heads, head_dim, **f32))
     skip, s_d_h, s_d_p = _skip_strides(D, x)
+    gram = _gram(B, C, n_chunks, chunk)
     chunk_scan_dx_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), dy, *dy.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, dstates, dx, ddt_direct, dD_parts,
+        skip, s_d_h, s_d_p, cs, dt_eff, dh, x if gram is None else gram,
+        dx, ddt_direct, dD_parts,
         batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
-        CHUNK=chunk, HAS_D=D is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
+        CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, DT=dot_dtype,
+        INTERPRETED=INTERPRETED,
         BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
     dD = None
     if D is not None:
@@ -225,13 +260,13 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dC = torch.empty(C.shape, device=C.device, dtype=C.dtype)
     for out, (u, v, w, own, state, parts, reverse) in (
             (dC, (dy, x, B, C, states, dcs[:n_cols], False)),
-            (dB, (x, dy, C, B, dstates, dcs[n_cols:], True))):
+            (dB, (x, dy, C, B, dh, dcs[n_cols:], True))):
         chunk_scan_dbc_kernel[_scan_grid(chunk, n_chunks, batch * groups, n_cols)](
             u, *u.stride(), v, *v.stride(), w, *w.stride(), own, *own.stride(),
-            state, cs, dt_eff, out, parts, to_end,
+            state, cs, dt_eff, x if gram is None else gram, out, parts, to_end,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
-            CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
-            BLOCK_K=dot_width(head_dim), BLOCK_O=block_n)
+            CHUNK=chunk, REVERSE=reverse, HAS_GRAM=gram is not None, DT=dot_dtype,
+            INTERPRETED=INTERPRETED, BLOCK_K=dot_width(head_dim), BLOCK_O=block_n)
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)

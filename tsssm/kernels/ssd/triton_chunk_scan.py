@@ -28,6 +28,12 @@ SCAN_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=2),
     triton.Config({"BLOCK_M": 128, "BLOCK_S": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    # Deeper pipelines and a two-warp HMMA tile, as Hopper's SSD kernels elsewhere run: none
+    # spills registers at N = 16 or 128 (ptxas, sm_90; scripts/ssd_sass_stats.py).
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 32}, num_warps=2, num_stages=4),
 ]
 SCAN_INTERPRETED = triton.Config({"BLOCK_M": 16, "BLOCK_S": 32})
 # dB/dC loop over a group's heads, which costs registers: these spill least (ptxas, sm_90).
@@ -51,10 +57,16 @@ DBC_MIN_BLOCK_N = 16 if INTERPRETED else 32
 @triton.jit
 def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
                s_ptr, s_s_k, s_s_o, own, row_scale, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
-               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, DT: tl.constexpr,
-               INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
-               BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+               gram_ptr, s_g_r, s_g_s,
+               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, GRAM_UV: tl.constexpr,
+               GRAM_PAIR: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
+               BLOCK_O: tl.constexpr):
     """acc + row_scale_r · out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
+
+    gram_ptr + r s_g_r + s s_g_s holds C·B products (fp32, ``triton_gram.py``), read where they
+    are used (the causal triangle): with GRAM_UV they are U_r · V_s (y, dx), with GRAM_PAIR
+    own_r · W_s over all N columns (dC, dB; the caller keeps one column tile's pair sums).
 
     With WITH_PAIR (own: the (BLOCK_M, BLOCK_O) rows of C for dC, of B for dB) also returns, in
     fp32, via_state_r = own_r · (its state term) and pair_r = sum_s mixed_rs (own_r · W_s),
@@ -90,8 +102,6 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
     for s0 in range(lo, hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
-        v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
-                      mask=k_ok[:, None] & col_ok[None, :], other=0.0)
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
         # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
         # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
@@ -105,32 +115,46 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
             dt_c = tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
             scale = tl.exp(tl.where(keep, cs_r[:, None] - cs_c[None, :], float("-inf")))
             scale *= row_scale[:, None] * dt_c[None, :]
-        mixed = mma(u, v_t, DT, INTERPRETED) * scale
+        if GRAM_UV or GRAM_PAIR:
+            products = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
+                               mask=keep, other=0.0)
+        if GRAM_UV:
+            mixed = products * scale
+        else:
+            v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
+                          mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+            mixed = mma(u, v_t, DT, INTERPRETED) * scale
         w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
         acc += mma(mixed, w, DT, INTERPRETED)
         if WITH_PAIR:
-            pair += tl.sum(mixed * mma(own, tl.trans(w), DT, INTERPRETED), axis=1)
+            if GRAM_PAIR:
+                pair += tl.sum(mixed * products, axis=1)
+            else:
+                pair += tl.sum(mixed * mma(own, tl.trans(w), DT, INTERPRETED), axis=1)
     return acc, via_state, pair
 
 
-@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE"],
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
+       key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
        caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                           B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
                           C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
                           z_ptr, s_z_b, s_z_l, s_z_h, s_z_p,
-                          D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, states_ptr, y_ptr, y_pre_ptr,
-                          batch, L, H, heads_per_group, n_chunks, P, N,
+                          D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, states_ptr, gram_ptr,
+                          y_ptr, y_pre_ptr, batch, L, H, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr,
-                          STORE_PRE: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
-                          BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
-                          BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                          STORE_PRE: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
+                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
     """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk, head), all P columns.
 
-    y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE."""
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE.
+    With HAS_GRAM, C_i · B_j from gram (b, nc, G, CHUNK, CHUNK) fp32 (``triton_gram.py``)."""
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
+                                                 CHUNK)
     m0 = tile * BLOCK_M
     g = h // heads_per_group
     x_base = x_ptr + b * s_x_b + t0 * s_x_l + h * s_x_h
@@ -142,7 +166,9 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
-        N, P, False, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
+        CHUNK, 1, False, False, HAS_GRAM, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K,
+        BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
     if HAS_D:
@@ -160,25 +186,26 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
     tl.store(y_ptr + out, cast_nearest(acc, y_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 
-@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D"],
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_GRAM"],
        caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
                          C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
                          dy_ptr, s_dy_b, s_dy_l, s_dy_h, s_dy_p,
-                         D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, dstates_ptr,
+                         D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, dstates_ptr, gram_ptr,
                          dx_ptr, ddt_ptr, dD_ptr,
                          batch, L, H, heads_per_group, n_chunks, P, N,
-                         CHUNK: tl.constexpr, HAS_D: tl.constexpr, DT: tl.constexpr,
-                         INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
-                         BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                         CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_GRAM: tl.constexpr,
+                         DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                         BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
     """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M, where
     g_j = sum_{i >= j} exp(cs_i - cs_j) (B_j · C_i) dy_i + exp(cs_last - cs_j) dh_c B_j.
 
     dx (b, L, H, P) in x's dtype; ddt (b, H, nc, CHUNK) fp32; dD partial sums
     (CHUNK / SMALLEST_BLOCK_M, b, nc, H, P) fp32, one slot per row block."""
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, L, CHUNK)
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
+                                                 CHUNK)
     m0 = tile * BLOCK_M
     g = h // heads_per_group
     dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h * s_dy_h
@@ -190,7 +217,9 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
-        N, P, True, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
+        1, CHUNK, True, False, HAS_GRAM, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K,
+        BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     ok = row_ok[:, None] & (offs_p < P)[None, :]
@@ -209,18 +238,18 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
              cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 
-@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE"],
+@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE", "HAS_GRAM"],
        caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
 @triton.jit
 def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
                           v_ptr, s_v_b, s_v_l, s_v_h, s_v_p,
                           w_ptr, s_w_b, s_w_l, s_w_g, s_w_n,
                           own_ptr, s_o_b, s_o_l, s_o_g, s_o_n,
-                          states_ptr, cs_ptr, dt_ptr, out_ptr, dcs_ptr, to_end_ptr,
+                          states_ptr, cs_ptr, dt_ptr, gram_ptr, out_ptr, dcs_ptr, to_end_ptr,
                           batch, L, H, G, heads_per_group, n_chunks, P, N,
-                          CHUNK: tl.constexpr, REVERSE: tl.constexpr, DT: tl.constexpr,
-                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr,
-                          BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                          CHUNK: tl.constexpr, REVERSE: tl.constexpr, HAS_GRAM: tl.constexpr,
+                          DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
     """dC or dB for rows m0 .. m0 + BLOCK_M of one (batch, chunk, group), summed over the
     group's heads, and each head's terms of the decay gradient (module docstring).
 
@@ -229,10 +258,11 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
     times dt_j): dcs_j = -column sum of M, and to_end_j = exp(cs_last - cs_j) dt_j x_j·(dh_c B_j).
     Each program takes BLOCK_O of the N columns (64 at most: wider tiles spill registers), so
     dcs and to_end come as one partial sum per column tile: (N / BLOCK_O, b, H, nc, CHUNK) fp32.
-    out: (b, L, G, N) in B's dtype."""
+    With HAS_GRAM, the pairs' C_i · B_j come whole from gram (b, nc, G, CHUNK, CHUNK) fp32, and
+    column tile 0 alone adds them to dcs. out: (b, L, G, N) in B's dtype."""
     n_cols = tl.cdiv(N, BLOCK_O)
-    c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G, L,
-                                                 CHUNK)
+    c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G,
+                                                 n_chunks, L, CHUNK)
     m0 = tile // n_cols * BLOCK_M
     col_tile = tile % n_cols
     n0 = col_tile * BLOCK_O
@@ -257,7 +287,11 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
             w_ptr + b * s_w_b + t0 * s_w_l + g * s_w_g + n0 * s_w_n, s_w_l, s_w_n,
             states_ptr + ((c * batch + b) * H + h) * P * N + n0, N, 1, own, row_scale,
             cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0,
-            REVERSE, True, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+            gram_ptr + ((b * n_chunks + c) * G + g) * CHUNK * CHUNK,
+            1 if REVERSE else CHUNK, CHUNK if REVERSE else 1,
+            REVERSE, True, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        if HAS_GRAM:
+            pair = tl.where(col_tile == 0, pair, 0.0)
         if REVERSE:
             tl.store(dcs_ptr + part + seg + rows, -pair, mask=rows < CHUNK)
             tl.store(to_end_ptr + part + seg + rows, via_state, mask=rows < CHUNK)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import chunk_program, mma, tuned
+from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
 
 OUTER_CONFIGS = [
     triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
@@ -17,6 +17,10 @@ OUTER_CONFIGS = [
     triton.Config({"BLOCK_P": 128, "BLOCK_N": 64, "BLOCK_T": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 128}, num_warps=4, num_stages=2),
     triton.Config({"BLOCK_P": 32, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
+    # Deeper pipelines over the chunk's steps (no spills at N = 16 or 128, ptxas sm_90).
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=4),
+    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 64}, num_warps=8, num_stages=3),
 ]
 OUTER_INTERPRETED = triton.Config({"BLOCK_P": 16, "BLOCK_N": 16, "BLOCK_T": 32})
 
@@ -37,7 +41,8 @@ def chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
     zero. Otherwise a = dy, b = C, w_t = exp(cs_t): the gradient reaching the state that
     enters the chunk. out: (nc, batch, H, P, N) fp32."""
     n_tiles_n = tl.cdiv(N, BLOCK_N)
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(P, BLOCK_P) * n_tiles_n, H, L, CHUNK)
+    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(P, BLOCK_P) * n_tiles_n, H, n_chunks,
+                                                 L, CHUNK)
     offs_p = (tile // n_tiles_n) * BLOCK_P + tl.arange(0, BLOCK_P)
     offs_n = (tile % n_tiles_n) * BLOCK_N + tl.arange(0, BLOCK_N)
     a_base = a_ptr + b * s_a_b + t0 * s_a_l + h * s_a_h
@@ -64,11 +69,15 @@ def chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
 
 
 @triton.jit
-def pass_states_kernel(states_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chunks, PN,
-                       CHUNK: tl.constexpr, HAS_INIT: tl.constexpr, BLOCK: tl.constexpr):
-    """In place: states[c] holds S_c on entry and h_{c-1} (the state entering chunk c) on exit.
+def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chunks,
+                       PN, CHUNK: tl.constexpr, HAS_INIT: tl.constexpr,
+                       INTERPRETED: tl.constexpr, BLOCK: tl.constexpr):
+    """entering[c] <- h_{c-1} (the state entering chunk c) from states[c] = S_c; entering may
+    be states itself (in place) or a buffer of a narrower dtype (rounded to nearest), the running
+    state stays fp32.
 
-    states (nc, b, H, P, N) fp32; init and final (b, H, P, N) fp32, contiguous."""
+    states (nc, b, H, P, N) fp32, entering the same shape; init and final (b, H, P, N) fp32,
+    contiguous."""
     idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     ok = idx < PN
     bh = tl.program_id(1).to(tl.int64)
@@ -76,37 +85,58 @@ def pass_states_kernel(states_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chun
         state = tl.load(init_ptr + bh * PN + idx, mask=ok, other=0.0)
     else:
         state = tl.zeros((BLOCK,), dtype=tl.float32)
+    # Chunk c + 1's loads are issued before chunk c's update: the loop waits for memory once
+    # per two chunks, not once per chunk (the compiler does not pipeline this loop).
+    step = batch * H * PN
+    slot = bh * PN + idx
+    built = tl.load(states_ptr + slot, mask=ok, other=0.0)
+    log_decay = tl.load(cs_ptr + bh * n_chunks * CHUNK + CHUNK - 1)
     for c in range(n_chunks):
-        slot = states_ptr + (c * batch * H + bh) * PN + idx
-        built = tl.load(slot, mask=ok, other=0.0)
-        tl.store(slot, state, mask=ok)
-        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
-        state = decay * state + built
+        more = c + 1 < n_chunks
+        next_built = tl.load(states_ptr + slot + step, mask=ok & more, other=0.0)
+        next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c + 1) * CHUNK + CHUNK - 1, mask=more,
+                                 other=0.0)
+        tl.store(entering_ptr + slot, cast_nearest(state, entering_ptr.dtype.element_ty,
+                                                   INTERPRETED), mask=ok)
+        state = tl.exp(log_decay) * state + built
+        built, log_decay, slot = next_built, next_log_decay, slot + step
     tl.store(final_ptr + bh * PN + idx, state, mask=ok)
 
 
 @triton.jit
-def pass_states_bwd_kernel(dstates_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_ptr, dlast_ptr,
-                           batch, H, n_chunks, PN,
-                           CHUNK: tl.constexpr, BLOCK: tl.constexpr):
-    """Backward of ``_pass_states``, from the last chunk to the first, in place.
+def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_ptr,
+                           dlast_ptr, batch, H, n_chunks, PN,
+                           CHUNK: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK: tl.constexpr):
+    """Backward of ``_pass_states``, from the last chunk to the first.
 
-    dstates[c] holds, on entry, the gradient chunk c's outputs send to h_{c-1}; on exit the
-    whole gradient dh_c of the state leaving chunk c. states[c] = h_{c-1}, (nc, b, H, P, N).
-    Writes dinit = the gradient of h_{-1}, and dlast[block, b, h, c] =
+    dstates[c] holds the gradient chunk c's outputs send to h_{c-1} (fp32); dh[c] <- the whole
+    gradient dh_c of the state leaving chunk c, rounded to dh's dtype (the products that read it
+    round it so anyway; the running gradient stays fp32). states[c] = h_{c-1} fp32; all
+    (nc, b, H, P, N). Writes dinit = the gradient of h_{-1}, and dlast[block, b, h, c] =
     sum(dh_c ⊙ exp(cs_last) h_{c-1}), the gradient of chunk c's log-decay through h_c."""
     block = tl.program_id(0)
     idx = block * BLOCK + tl.arange(0, BLOCK)
     ok = idx < PN
     bh = tl.program_id(1).to(tl.int64)
     grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
+    # As the forward pass: chunk c - 1's loads are issued before chunk c's update.
+    step = batch * H * PN
+    slot = ((n_chunks - 1) * batch * H + bh) * PN + idx
+    from_outputs = tl.load(dstates_ptr + slot, mask=ok, other=0.0)
+    entering = tl.load(states_ptr + slot, mask=ok, other=0.0)
+    log_decay = tl.load(cs_ptr + (bh * n_chunks + n_chunks - 1) * CHUNK + CHUNK - 1)
     for i in range(n_chunks):
         c = n_chunks - 1 - i
-        slot = (c * batch * H + bh) * PN + idx
-        from_outputs = tl.load(dstates_ptr + slot, mask=ok, other=0.0)
-        tl.store(dstates_ptr + slot, grad, mask=ok)
-        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + c) * CHUNK + CHUNK - 1))
-        kept = decay * tl.load(states_ptr + slot, mask=ok, other=0.0)
-        tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c, tl.sum(grad * kept))
+        more = c > 0
+        next_from_outputs = tl.load(dstates_ptr + slot - step, mask=ok & more, other=0.0)
+        next_entering = tl.load(states_ptr + slot - step, mask=ok & more, other=0.0)
+        next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c - 1) * CHUNK + CHUNK - 1,
+                                 mask=more, other=0.0)
+        tl.store(dh_ptr + slot, cast_nearest(grad, dh_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+        decay = tl.exp(log_decay)
+        tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c,
+                 tl.sum(grad * decay * entering))
         grad = decay * grad + from_outputs
+        from_outputs, entering, log_decay = next_from_outputs, next_entering, next_log_decay
+        slot -= step
     tl.store(dinit_ptr + bh * PN + idx, grad, mask=ok)

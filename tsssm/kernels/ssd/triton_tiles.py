@@ -58,15 +58,20 @@ def mma(a, b, DT: tl.constexpr, INTERPRETED: tl.constexpr):
 
 
 @triton.jit
-def chunk_program(n_tiles, rows_per_batch, L, CHUNK: tl.constexpr):
-    """Where a program of the per-chunk kernels stands, in their grid
-    (n_chunks · n_tiles, batch · rows_per_batch): (chunk c, tile within the chunk, batch row b
-    as int64 for offsets, head or group r of that row, the chunk's first step t0 (int64) and
-    its length, shorter for a ragged last chunk)."""
-    c = tl.program_id(0) // n_tiles
-    tile = tl.program_id(0) % n_tiles
-    b = (tl.program_id(1) // rows_per_batch).to(tl.int64)
-    r = tl.program_id(1) % rows_per_batch
+def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
+    """Where a program of the per-chunk kernels stands in their one-dimensional grid of
+    batch · n_chunks · n_tiles · rows_per_batch programs, heads (or groups) fastest: the programs
+    of one chunk's heads run side by side and share its B and C rows while they sit in L2.
+    Returns (chunk c, tile within the chunk, batch row b as int64 for offsets, head or group r
+    of that row, the chunk's first step t0 (int64) and its length, shorter for a ragged last
+    chunk)."""
+    pid = tl.program_id(0)
+    r = pid % rows_per_batch
+    rest = pid // rows_per_batch
+    tile = rest % n_tiles
+    rest = rest // n_tiles
+    c = rest % n_chunks
+    b = (rest // n_chunks).to(tl.int64)
     t0 = c.to(tl.int64) * CHUNK
     return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0)
 

@@ -1,0 +1,92 @@
+"""Which of the SSD scan's kernels lose the time to mamba_ssm's, shape by shape.
+
+    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR]
+
+For each SSD shape of the side-by-side comparison (``cases.pair_cases``: bf16, 24 heads × 64,
+chunk 256, every Mamba-2 option on), each mode and each library: ``wall``, ``gpu`` and ``host``
+as ``launch_profile.py`` measures them, then torch.profiler's kernels of ``PROFILED_CALLS`` calls
+per library (name, launches per call, µs per call), sorted by time, so a row of ours can be read
+against the row of theirs that does the same work. The first shape of each state size autotunes
+both libraries (most of the run). Prints every row as it is measured and rewrites
+``OUT/ssd_profile.md`` after every shape, so a run stopped by a time limit keeps what it finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import triton
+from launch_profile import out_and_peer, timed_calls
+
+from tsssm.benchmarks.cases import OURS, PEER_SSD_CHUNK, THEIRS, pair_cases
+from tsssm.benchmarks.peer_library import load_peer_ssd
+from tsssm.benchmarks.peers import ssd_inputs
+from tsssm.kernels.ssd import ssd
+
+PROFILED_CALLS = 10
+KERNEL_ROWS = 25
+
+
+def calls(peer: Callable | None) -> dict[str, Callable]:
+    """Each library's SSD on its dict of inputs, every Mamba-2 option on."""
+    libraries = {OURS: lambda t: ssd(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True,
+                                     backend="triton")}
+    if peer is not None:
+        libraries[THEIRS] = lambda t: peer(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True)
+    return libraries
+
+
+def kernel_rows(fn: Callable[[], object]) -> list[tuple[str, float, float]]:
+    """(kernel name, launches per call, µs per call) of the GPU kernels of one call, slowest
+    first, from ``PROFILED_CALLS`` profiled calls."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(PROFILED_CALLS):
+            fn()
+        torch.cuda.synchronize()
+    rows = [(event.key, event.count / PROFILED_CALLS,
+             event.self_device_time_total / PROFILED_CALLS)
+            for event in prof.key_averages()
+            if event.device_type == torch.autograd.DeviceType.CUDA
+            and event.self_device_time_total > 0]
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def kernel_table(title: str, rows: list[tuple[str, float, float]]) -> list[str]:
+    """Markdown table of ``kernel_rows``, their sum last."""
+    lines = ["", f"### {title}", "", "| kernel | launches / call | µs / call |", "|---|---:|---:|"]
+    lines += [f"| `{name[:90]}` | {count:g} | {us:.1f} |"
+              for name, count, us in rows[:KERNEL_ROWS]]
+    lines.append(f"| all kernels | {sum(r[1] for r in rows):g} | {sum(r[2] for r in rows):.1f} |")
+    return lines
+
+
+def main() -> None:
+    out, peer = out_and_peer(__doc__, load_peer_ssd)
+    libraries = calls(peer)
+    head = [f"# The SSD scan's kernels, tsssm and mamba_ssm, on {torch.cuda.get_device_name()}",
+            "",
+            f"`python scripts/gpu/ssd_profile.py OUT{' --peer-dir DIR' if peer else ''}`; "
+            f"torch {torch.__version__}, triton {triton.__version__}; bf16, chunk "
+            f"{PEER_SSD_CHUNK}, D, z, dt_bias and softplus on. wall: do_bench median (ms); gpu: "
+            "the call replayed from a CUDA graph (ms); host: µs to issue one call; kernels: "
+            f"torch.profiler over {PROFILED_CALLS} calls.", "",
+            "| case | mode | library | wall ms | gpu ms | host µs |",
+            "|---|---|---|---:|---:|---:|"]
+    details: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
+    for case in [c for c in pair_cases() if c.kernel == "ssd"]:
+        for mode in ("fwd", "fwd+bwd"):
+            details += ["", f"## {case.label}, {mode}"]
+            for library, fn, (wall, gpu, host) in timed_calls(case, mode, libraries, ssd_inputs):
+                head.append(f"| {case.label} | {mode} | {library} | {wall:.3f} | {gpu:.3f} | "
+                            f"{host:.0f} |")
+                print(head[-1], flush=True)
+                table = kernel_table(library, kernel_rows(fn))
+                print("\n".join(table), flush=True)
+                details += table
+        (out / "ssd_profile.md").write_text("\n".join(head + details) + "\n")
+
+
+if __name__ == "__main__":
+    main()
