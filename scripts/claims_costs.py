@@ -109,7 +109,8 @@ def main() -> None:
                 for metric, value in metrics.items():
                     client.log_metric(run.info.run_id, metric, value)
                 client.set_terminated(run.info.run_id)
-                print(f"{name}: {metrics}")
+                held = f", {torch.cuda.memory_allocated()} B held after it" if device.type == "cuda" else ""
+                print(f"{name}: {metrics}{held}")
 
 
 if __name__ == "__main__":
