@@ -41,6 +41,7 @@ from triton.runtime.autotuner import Autotuner  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
 
 from tsssm.kernels.selective_scan import selective_scan  # noqa: E402
+from tsssm.kernels import triton_common  # noqa: E402
 from tsssm.kernels.selective_scan import triton as sst  # noqa: E402
 
 LAUNCHES: Counter[str] = Counter()
@@ -61,7 +62,7 @@ def stub_triton() -> None:
     """Make every Triton launch of this process a no-op and let the kernels take CPU tensors."""
     JITFunction.run = _no_launch
     Autotuner._bench = lambda self, *args, config, **meta: [1.0, 1.0, 1.0]
-    sst.device_problem = lambda device: None
+    triton_common.device_problem = lambda device: None  # read by tensors_problem at each call
 
 
 class OpCounter(TorchDispatchMode):

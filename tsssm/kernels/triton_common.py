@@ -83,5 +83,10 @@ def tensors_problem(tensors: list[torch.Tensor]) -> str | None:
         return f"all tensors must be on one device, got {devices}"
     wrong = sorted({str(t.dtype) for t in tensors if t.dtype not in KERNEL_DTYPES})
     return device_problem(tensors[0].device) or (
-        f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {', '.join(wrong)}"
-        if wrong else None)
+        f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {', '.join(wrong)} "
+        "(float64 runs on backend='reference')" if wrong else None)
+
+
+def or_stand_in(tensor: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
+    """A pointer for an absent optional input; the kernel's flag keeps it from reading it."""
+    return stand_in if tensor is None else tensor

@@ -20,7 +20,7 @@ import triton
 from torch import Tensor
 
 from tsssm.kernels.mamba_step.triton_kernels import step_in_kernel, step_out_kernel
-from tsssm.kernels.triton_common import INTERPRETED, tensors_problem
+from tsssm.kernels.triton_common import INTERPRETED, or_stand_in as _or, tensors_problem
 
 PRODUCT_TILE = 4096
 """fp32 products in a program's (batch, rows, reduction) tile: 32 per thread at 4 warps."""
@@ -109,11 +109,6 @@ def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
         BLOCK_E=blocks["BLOCK_E"], BLOCK_R=blocks["BLOCK_R"], BLOCK_M=blocks["BLOCK_M"],
         BLOCK_ZERO=blocks["BLOCK_ZERO"], num_warps=NUM_WARPS)
     return out if residual.dtype == torch.float32 else out.to(residual.dtype)
-
-
-def _or(tensor: Tensor | None, stand_in: Tensor) -> Tensor:
-    """A pointer for an absent optional input (the kernel never reads it)."""
-    return stand_in if tensor is None else tensor
 
 
 def check_block_step_args(residual: Tensor, weights, conv_state: Tensor,

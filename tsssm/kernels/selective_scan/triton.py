@@ -61,7 +61,7 @@ from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
                                                           segment_adjoints_kernel,
                                                           segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
-from tsssm.kernels.triton_common import KERNEL_DTYPES, device_problem
+from tsssm.kernels.triton_common import or_stand_in as _or, tensors_problem
 
 
 def chunk_len(dstate: int) -> int:
@@ -186,11 +186,6 @@ def state_update(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: 
            *C.stride(), *_strides(z, 2), *y.stride()), (dim, chans),
           HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None,
           SOFTPLUS=dt_softplus, DSTATE=dstate, BLOCK_N=next_power_of_2(dstate))
-
-
-def _or(tensor: Tensor | None, stand_in: Tensor) -> Tensor:
-    """A pointer for an absent optional input; its flag keeps the kernel from reading it."""
-    return stand_in if tensor is None else tensor
 
 
 # ------------------------------------------------------------------------------------------
@@ -369,20 +364,8 @@ def selective_state_update_unsupported(state: Tensor, x: Tensor, dt: Tensor, A: 
 
 
 def _unsupported(tensors: tuple[Tensor | None, ...]) -> str | None:
-    """Why the kernels cannot take these tensors, or None: they read fp32/bf16/fp16 tensors of
-    one CUDA device (or of the CPU, interpreted)."""
-    present = [t for t in tensors if t is not None]
-    device = present[0].device
-    if any(t.device != device for t in present):
-        return f"all tensors must be on one device, got {sorted({str(t.device) for t in present})}"
-    problem = device_problem(device)
-    if problem is not None:
-        return problem
-    for t in present:
-        if t.dtype not in KERNEL_DTYPES:
-            return (f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {t.dtype} "
-                    "(float64 runs on backend='reference')")
-    return None
+    """Why the kernels cannot take these tensors, or None (``tensors_problem``)."""
+    return tensors_problem([t for t in tensors if t is not None])
 
 
 def _check_runnable(where: str, tensors: tuple[Tensor | None, ...]) -> None:
