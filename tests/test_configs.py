@@ -26,7 +26,7 @@ from tsssm.run.checkpoint import checkpoint_config
 from tsssm.run.record import CONFIG_AS_WRITTEN, RECORD_KEY, portable, recorded_config
 from tsssm.tasks.optim import RECIPE_FIELDS, OptimizerRecipe
 
-MAMBA = ("mamba.Mamba", {"d_state": 16, "d_conv": 4, "expand": 2, "step_backend": "reference"})
+MAMBA = ("mamba.Mamba", {"d_state": 16, "d_conv": 4, "expand": 2, "step_backend": "auto"})
 ATTENTION = ("attention.Attention", {"n_heads": 4, "causal": True, "rotary": True})
 S4 = ("s4.S4", {"mode": "dplr", "d_state": 64})
 LINEAR_ATTENTION = ("linear_attention.LinearAttention",

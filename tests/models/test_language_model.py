@@ -158,3 +158,18 @@ def test_cuda_graph_decoding_samples_what_eager_decoding_samples(name):
     torch.testing.assert_close(outputs[True], outputs[False], rtol=0, atol=0)
     step = model.decoder(prompt[:, -1], model.prefill(prompt)[1])
     assert isinstance(step, GraphedStep) == model.backbone.fixed_state
+
+
+@pytest.mark.gpu
+def test_captures_one_after_another_keep_no_memory():
+    model = language_model("mamba").float().cuda()
+    prompt = torch.randint(V, (3, 5), generator=torch.Generator().manual_seed(1)).cuda()
+    held = []
+    for _ in range(3):
+        logits, states = model.prefill(prompt)
+        step = model.decoder(logits.argmax(-1), states)
+        step(logits.argmax(-1), states)
+        del logits, states, step
+        torch.cuda.synchronize()
+        held.append(torch.cuda.memory_allocated())
+    assert held[2] == held[1], held

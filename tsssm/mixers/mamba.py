@@ -60,7 +60,7 @@ class Mamba(Mixer):
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: float = 2,
                  dt_rank: int | str = "auto", dt_min: float = 1e-3, dt_max: float = 1e-1,
                  dt_init_floor: float = 1e-4, conv_bias: bool = True, bias: bool = False,
-                 step_backend: str = "reference") -> None:
+                 step_backend: str = "auto") -> None:
         super().__init__(d_model)
         if d_state < 1 or d_conv < 1:
             raise ValueError(f"Mamba: d_state and d_conv must be positive, got d_state={d_state}, "

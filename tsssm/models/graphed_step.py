@@ -12,6 +12,7 @@ growing KV cache does not, and such models decode eagerly.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -49,6 +50,14 @@ def clone_state(state: State) -> State:
     return state
 
 
+@cache
+def warmup_stream(device: int) -> torch.cuda.Stream:
+    """The side stream every capture on ``device`` warms up on. One per device, not one per
+    capture: cuBLAS keeps a workspace (tens of MiB, counted as allocated) for every stream it
+    has run on, for the life of the process, so a stream per capture grows memory per capture."""
+    return torch.cuda.Stream(device)
+
+
 def can_graph(ids: Tensor, fixed_state: bool) -> bool:
     """Whether a step on ``ids`` may be captured: CUDA tensors and fixed-size states."""
     return ids.is_cuda and fixed_state
@@ -64,7 +73,7 @@ class GraphedStep:
     def __init__(self, step: StepFn, ids: Tensor, states: list[State]) -> None:
         self.ids = ids.clone()
         self.states = states
-        stream = torch.cuda.Stream()
+        stream = warmup_stream(ids.device.index)
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             scratch = clone_state(states)
