@@ -8,7 +8,8 @@ batch 8 at 2K in bf16 (D 1536, N 16: chunks of 16; every Mamba option on, the in
 side-by-side benchmark). Per forced count (``segments=``, both passes) and the policies in force
 (``default``): the forward without autograd, the backward alone (replayed on a retained graph)
 and the two together, each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (the
-call replayed from a CUDA graph: the kernels alone). Writes ``OUT/segments.md``, which ends with
+call replayed from a CUDA graph: the kernels alone; the backward's is fwd+bwd's minus fwd's).
+Writes ``OUT/segments.md``, which ends with
 the ``SegmentPolicy`` per pass that gives the least summed GPU time of that pass over the shapes
 (``implied_policy``; the forward's from ``fwd gpu``, the backward's from ``bwd gpu``). Needs a
 GPU; no hydra or mlflow.
@@ -41,15 +42,27 @@ MODES = ("fwd", "bwd", "fwd+bwd")
 REP_MS = 50
 
 
-def wall_and_gpu(fn: Callable[[], object], leaves: list | None,
-                 rep: int = 100) -> tuple[float, float]:
+def wall_and_gpu(fn: Callable[[], object], leaves: list | None, rep: int = 100,
+                 graphed: bool = True) -> tuple[float, float]:
     """(wall ms, gpu ms) of one call: ``do_bench``'s median, and the median replayed from a
-    CUDA graph."""
+    CUDA graph (nan unless ``graphed``)."""
     fn()
     wall = triton.testing.do_bench(fn, warmup=25, rep=rep, grad_to_none=leaves)
+    if not graphed:
+        return wall, math.nan
     gpu = triton.testing.do_bench_cudagraph(fn, rep=rep, grad_to_none=leaves,
                                             return_mode="median")
     return wall, gpu
+
+
+def timed_modes(calls: dict[str, Callable[[], object]], leaves: list) -> dict[str, tuple]:
+    """``wall_and_gpu`` of each mode. The backward alone cannot be captured (its autograd graph
+    was recorded on another stream than the capture's), so its gpu time is the difference of
+    the other two: fwd+bwd gpu minus fwd gpu."""
+    timed = {mode: wall_and_gpu(fn, leaves if mode != "fwd" else None, REP_MS, mode != "bwd")
+             for mode, fn in calls.items()}
+    timed["bwd"] = (timed["bwd"][0], timed["fwd+bwd"][1] - timed["fwd"][1])
+    return timed
 
 
 def mode_calls(inputs: dict, segments: int | None) -> dict[str, Callable[[], object]]:
@@ -69,7 +82,8 @@ def sweep(out: Path) -> list[str]:
     lines = [f"# Selective scan segments on {torch.cuda.get_device_name()}", "",
              "Forced segment counts (both passes) and the policies in force (`default`, "
              "forward / backward counts); D 1536, N 16, chunk 16, every Mamba option on; wall: "
-             "do_bench median (ms); gpu: replayed from a CUDA graph (ms).", "",
+             "do_bench median (ms); gpu: replayed from a CUDA graph (ms; bwd: fwd+bwd's minus fwd's).",
+             "",
              "| case | dtype | segments | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES)
              + " |", "|---|---|---|" + "---:|" * 2 * len(MODES)]
     gpu: dict[str, dict[tuple[str, int, int], dict[int, float]]] = {"fwd": {}, "bwd": {}}
@@ -78,8 +92,7 @@ def sweep(out: Path) -> list[str]:
         leaves = list(inputs.values())
         rows, n_chunks = case.batch * inputs["u"].shape[-1], math.ceil(case.length / CHUNK)
         for count in (*COUNTS, None):
-            timed = {mode: wall_and_gpu(fn, leaves if mode != "fwd" else None, REP_MS)
-                     for mode, fn in mode_calls(inputs, count).items()}
+            timed = timed_modes(mode_calls(inputs, count), leaves)
             if count is not None:
                 for mode in gpu:
                     gpu[mode].setdefault((case.dtype, rows, n_chunks), {})[count] = timed[mode][1]

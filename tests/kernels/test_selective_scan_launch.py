@@ -91,3 +91,21 @@ def test_sweep_implies_the_policy_of_the_fastest_counts():
     policy = sweep["implied_policy"](measured)
     assert [triton_segments.segments_for(rows // 1536, 1536, chunks * 16, 16, policy)
             for rows, chunks in measured] == [8, 32, 1]
+
+
+def test_sweep_takes_the_backwards_gpu_time_as_the_difference_of_the_captured_modes():
+    """The backward alone is never captured (its autograd graph lives on another stream):
+    its gpu time is fwd+bwd's minus fwd's, its wall time its own."""
+    sweep = runpy.run_path(str(REPO / "scripts" / "gpu" / "segment_sweep.py"))
+    gpu_ms = {"fwd": 2.0, "bwd": None, "fwd+bwd": 5.0}
+    captured = []
+
+    def fake_wall_and_gpu(fn, leaves, rep, graphed):
+        mode = fn()
+        captured.append((mode, graphed))
+        return 10.0 + len(mode), gpu_ms[mode] if graphed else math.nan
+
+    sweep["timed_modes"].__globals__["wall_and_gpu"] = fake_wall_and_gpu
+    timed = sweep["timed_modes"]({mode: (lambda m=mode: m) for mode in gpu_ms}, [])
+    assert captured == [("fwd", True), ("bwd", False), ("fwd+bwd", True)]
+    assert timed == {"fwd": (13.0, 2.0), "bwd": (13.0, 3.0), "fwd+bwd": (17.0, 5.0)}
