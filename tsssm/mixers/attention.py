@@ -127,9 +127,18 @@ class Attention(Mixer):
         keys[:, :, length] = k[:, :, 0]
         values[:, :, length] = v[:, :, 0]
         length += 1
-        y = F.scaled_dot_product_attention(q, keys[:, :, :length], values[:, :, :length],
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = self._attend_one(q, keys[:, :, :length], values[:, :, :length])
         return self._merge(y).squeeze(1), KVCache(keys, values, length)
+
+    def _attend_one(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        """One query per sequence ``q (B, heads, 1, head_dim)`` over ``keys``, ``values`` ``(B,
+        heads, L, head_dim)``, as two matrix-vector products and a softmax, each parallel over
+        L. SDPA's fused kernels parallelise over queries and heads, so with the one query of a
+        step a handful of thread blocks would each read a whole head's cache in turn."""
+        scores = (q @ keys.transpose(-1, -2)) * self.head_dim ** -0.5
+        probs = scores.softmax(dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+        probs = F.dropout(probs, self.dropout, self.training)
+        return probs.to(values.dtype) @ values
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, dropout={self.dropout}"
