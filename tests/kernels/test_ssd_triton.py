@@ -18,8 +18,9 @@ from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
-from tsssm.kernels.ssd.triton_chunk_scan import (DBC_CONFIGS, SCAN_CONFIGS, chunk_scan_dbc_kernel,
-                                                 chunk_scan_dx_kernel, chunk_scan_fwd_kernel)
+from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS, chunk_scan_dbc_kernel
+from tsssm.kernels.ssd.triton_chunk_scan import (SCAN_CONFIGS, chunk_scan_dx_kernel,
+                                                 chunk_scan_fwd_kernel)
 from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
                                              pass_states_bwd_kernel)
 
