@@ -34,8 +34,14 @@ from tsssm.kernels.ssd.triton_tiles import (cast_nearest, causal_pairs, chunk_pr
                                             pair_decay, state_decay, tuned)
 from tsssm.kernels.triton_common import INTERPRETED
 
+# All N columns in one program: 64-row tiles need 8 warps, 32-row ones 4 (HMMA); these spill no
+# registers at N = 16 or 128 (ptxas, sm_90; scripts/ssd_sass_stats.py). No 16-step blocks: Triton
+# 3.6 pipelines 16-wide fp32 tiles wrongly (``DBC_MIN_BLOCK_N``).
 DBC_CONFIGS = [
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=8, num_stages=2),
+    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=3),
 ]
 DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
 DBC_HEADS = 2 if INTERPRETED else 32
@@ -75,8 +81,8 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
     row_ok = rows < chunk_len
     k_ok = offs_k < P
     n_ok = offs_n < N
-    own = tl.load(own_ptr + b * s_o_b + (t0 + rows[:, None]) * s_o_l + g * s_o_g
-                  + offs_n[None, :] * s_o_n, mask=row_ok[:, None] & n_ok[None, :], other=0.0)
+    own_ptr += (b * s_o_b + (t0 + rows[:, None]) * s_o_l + g * s_o_g
+                + offs_n[None, :] * s_o_n)
     u_ptr += b * s_u_b + t0 * s_u_l
     v_ptr += b * s_v_b + t0 * s_v_l
     w_ptr += b * s_w_b + t0 * s_w_l + g * s_w_g
@@ -109,6 +115,8 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
                             mask=k_ok[:, None] & n_ok[None, :], other=0.0)
             from_state = mma(u, state, DT, INTERPRETED) * decay[:, None]
             total += from_state
+            # own read again per head (from L1): held across the loops, it spills registers.
+            own = tl.load(own_ptr, mask=row_ok[:, None] & n_ok[None, :], other=0.0)
             via_state = tl.sum(own.to(tl.float32) * from_state, axis=1)
             if REVERSE:
                 tl.store(to_end_ptr + seg + rows, via_state, mask=rows < CHUNK)
@@ -124,6 +132,7 @@ def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
                 products = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
                                    mask=keep, other=0.0)
             else:
+                own = tl.load(own_ptr, mask=row_ok[:, None] & n_ok[None, :], other=0.0)
                 products = mma(own, tl.trans(w), DT, INTERPRETED)
             summed = tl.zeros((BLOCK_M, BLOCK_S), dtype=tl.float32)
             for i in range(count):
