@@ -261,8 +261,8 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
             (dC, (dy, x, B, C, states, dcs[0], False)),
             (dB, (x, dy, C, B, dh, dcs[1], True))):
         chunk_scan_dbc_kernel[_scan_grid(chunk, n_chunks, batch * groups)](
-            u, *u.stride(), v, *v.stride(), w, *w.stride(), own, *own.stride(),
-            state, cs, dt_eff, x if gram is None else gram, out, terms, to_end,
+            out, terms, to_end, u, *u.stride(), v, *v.stride(), w, *w.stride(),
+            own, *own.stride(), state, cs, dt_eff, x if gram is None else gram,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
             CHUNK=chunk, REVERSE=reverse, HAS_GRAM=gram is not None, DT=dot_dtype,
             INTERPRETED=INTERPRETED, BLOCK_K=dot_width(head_dim),

@@ -30,19 +30,16 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import (cast_nearest, causal_pairs, chunk_program, mma,
-                                            pair_decay, state_decay, tuned)
+from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
+                                            chunk_program, mma, pair_decay, state_decay, tuned)
 from tsssm.kernels.triton_common import INTERPRETED
 
 # All N columns in one program: 64-row tiles need 8 warps, 32-row ones 4 (HMMA); these spill no
 # registers at N = 16 or 128 (ptxas, sm_90; scripts/ssd_sass_stats.py). No 16-step blocks: Triton
 # 3.6 pipelines 16-wide fp32 tiles wrongly (``DBC_MIN_BLOCK_N``).
-DBC_CONFIGS = [
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=8, num_stages=2),
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
-    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=3),
-]
+DBC_CONFIGS = [triton.Config({"BLOCK_M": rows, "BLOCK_S": steps}, num_warps=warps,
+                             num_stages=stages)
+               for rows, steps, warps in ((64, 32, 8), (32, 64, 4)) for stages in (2, 3)]
 DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
 DBC_HEADS = 2 if INTERPRETED else 32
 """Most heads per pass (BLOCK_H): small in tests, to cross passes."""
@@ -53,13 +50,14 @@ half-masked 32-wide tile."""
 
 
 @tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE", "HAS_GRAM", "BLOCK_H"],
-       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+       caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
-def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
+def chunk_scan_dbc_kernel(out_ptr, dcs_ptr, to_end_ptr,
+                          u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
                           v_ptr, s_v_b, s_v_l, s_v_h, s_v_p,
                           w_ptr, s_w_b, s_w_l, s_w_g, s_w_n,
                           own_ptr, s_o_b, s_o_l, s_o_g, s_o_n,
-                          states_ptr, cs_ptr, dt_ptr, gram_ptr, out_ptr, dcs_ptr, to_end_ptr,
+                          states_ptr, cs_ptr, dt_ptr, gram_ptr,
                           batch, L, H, G, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, REVERSE: tl.constexpr, HAS_GRAM: tl.constexpr,
                           DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import (cast_nearest, causal_pairs, chunk_program, mma,
-                                            pair_decay, state_decay, tuned)
+from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
+                                            chunk_program, mma, pair_decay, state_decay, tuned)
 
 SCAN_CONFIGS = [
     triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=2),
@@ -90,7 +90,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
        key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
-       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+       caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                           B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
@@ -138,7 +138,7 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_GRAM"],
-       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+       caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,

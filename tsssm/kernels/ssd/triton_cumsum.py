@@ -43,7 +43,8 @@ def dt_cumsum_fwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_out
 
 @triton.jit
 def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff_ptr,
-                         ddt_direct_ptr, dcs_ptr, to_end_ptr, dlast_ptr, n_dlast_parts, ddt_ptr, dA_part_ptr, dbias_part_ptr,
+                         ddt_direct_ptr, dcs_ptr, to_end_ptr, dlast_ptr, n_dlast_parts,
+                         ddt_ptr, dA_part_ptr, dbias_part_ptr,
                          batch, L, H, n_chunks,
                          CHUNK: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                          BLOCK_H: tl.constexpr):

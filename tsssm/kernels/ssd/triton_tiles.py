@@ -132,6 +132,10 @@ def fit_blocks(caps: dict[str, str]):
     return prune
 
 
+ROWS_AND_STEPS_IN_CHUNK = {"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"}
+"""The chunk scans' caps (``tuned``): row and step blocks no longer than the chunk."""
+
+
 def tuned(configs, interpreted, key, caps):
     """Autotune over ``configs`` on the GPU; the interpreter runs the one small ``interpreted``
     config (its blocks are deliberately unequal, so the tests cross block boundaries)."""
