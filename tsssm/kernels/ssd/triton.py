@@ -1,7 +1,7 @@
 """Mamba-2's SSD scan as Triton kernels on tensor cores: forward, backward, and one decode step;
 the autograd Function and the launchers (the device code: ``triton_cumsum.py``,
-``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_step.py``, their
-shared helpers in ``triton_tiles.py``).
+``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_chunk_dbc.py``,
+``triton_step.py``, their shared helpers in ``triton_tiles.py``).
 
 The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q steps, local steps
 ``i, j`` and the log-decay running sum ``cs_i = sum_{k <= i} dt_k A`` inside the chunk::
@@ -20,8 +20,9 @@ one dimension, heads fastest):
 Backward (states recomputed, not stored; 9 launches, 10 with ``chunk_gram``): ``dt_cumsum_fwd``,
 ``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the
 gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_gram``;
-``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB);
-``dt_cumsum_bwd`` (ddt, dA, d dt_bias).
+``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB;
+one (BLOCK_M rows, all N) tile per (b, chunk, group), b·nc·tiles·G); ``dt_cumsum_bwd`` (ddt, dA,
+d dt_bias).
 With z, the forward also stores y before the gate (for dz); nothing else is kept.
 
 The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp(cs_i - cs_j) dt_j
@@ -32,8 +33,8 @@ The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp
   + sum_{j < k} exp(cs_last - cs_j) dt_j x_j · (dh_c B_j)   the decay from step j to the end
   + sum(dh_c ⊙ exp(cs_last) h_{c-1})                 the entering state's decay to the end
 The first is computed as a reverse running sum of (row sums - column sums) of M, both taken in
-fp32 from the same products (``pair`` in ``triton_chunk_scan._mix_chunk``), so their
-cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead, where dC and dB went
+fp32 from the same products (``pair`` in ``triton_chunk_dbc.py``: dC's program takes M's rows,
+dB's its columns), so their cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead, where dC and dB went
 through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
