@@ -1,6 +1,6 @@
 """What the SSD scan's kernels compile to on an H100/H200 (sm_90), without a GPU.
 
-    python scripts/ssd_sass_stats.py [--batch 4] [--length 65536] [--states 128 16]
+    python scripts/ssd_sass_stats.py [--batch 4] [--length 65536] [--states 128 16] [--kernel K]
 
 Compiles every kernel of the SSD forward and backward (bf16, 24 heads × 64, chunk 256, D, z,
 dt_bias and softplus on) with Triton's bundled ptxas, once per config the autotuner keeps after
@@ -8,8 +8,8 @@ its pruning at these sizes, its integer arguments specialised as the launch woul
 constant, multiples of 16 marked divisible). Prints per kernel and config: registers per thread,
 spill stack and spill instructions (STL/LDL), shared memory, and the tensor-core instructions —
 Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole kernel and in its hot loop
-(the longest backward branch). An offline compile: no timing. Needs triton and the repository on
-the path; no CUDA.
+(the longest backward branch); ``--kernel`` keeps the kernels whose name contains K. An offline
+compile: no timing. Needs triton and the repository on the path; no CUDA.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
 
 from tsssm.kernels.ssd import triton as ssd_triton
-from tsssm.kernels.ssd import triton_chunk_scan, triton_cumsum, triton_gram, triton_states
+from tsssm.kernels.ssd import (triton_chunk_dbc, triton_chunk_scan, triton_cumsum, triton_gram,
+                               triton_states)
 from tsssm.kernels.triton_common import dot_width
 
 CHUNK, HEADS, HEAD_DIM, GROUPS = 256, 24, 64, 1
@@ -47,13 +48,10 @@ BF16_POINTERS = {
 def int_values(batch: int, length: int, state: int) -> dict[str, int]:
     """The integer arguments' values at a shape, by name; strides ``s_<tensor>_<axis>`` follow
     from the tensor's layout: x-like (b, L, H, P), B-like (b, L, G, N), dt (b, L, H), D (H,)."""
-    n_cols = triton.cdiv(state, min(max(dot_width(state), triton_chunk_scan.DBC_MIN_BLOCK_N),
-                                    triton_chunk_scan.DBC_BLOCK_N))
     pn = HEAD_DIM * state
     values = {"batch": batch, "L": length, "H": HEADS, "G": GROUPS, "P": HEAD_DIM, "N": state,
               "heads_per_group": HEADS // GROUPS, "n_chunks": triton.cdiv(length, CHUNK),
-              "PN": pn, "n_rows": batch * length * HEADS, "n_dcs_parts": 2 * n_cols,
-              "n_to_end_parts": n_cols,
+              "PN": pn, "n_rows": batch * length * HEADS,
               "n_dlast_parts": triton.cdiv(pn, ssd_triton._pass_block(pn))}
     layouts = {"x": {"b": length * HEADS * HEAD_DIM, "l": HEADS * HEAD_DIM, "h": HEAD_DIM, "p": 1},
                "B": {"b": length * GROUPS * state, "l": GROUPS * state, "g": state, "n": 1},
@@ -121,8 +119,10 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
     shape = {"CHUNK": CHUNK, "P": HEAD_DIM, "N": state}
     block_h = ssd_triton._cumsum_block_h(HEADS, CHUNK)
     pass_block = ssd_triton._pass_block(HEAD_DIM * state)
-    dbc_n = min(max(dot_width(state), triton_chunk_scan.DBC_MIN_BLOCK_N),
-                triton_chunk_scan.DBC_BLOCK_N)
+    dbc_widths = {"BLOCK_K": dot_width(HEAD_DIM),
+                  "BLOCK_N": max(dot_width(state), triton_chunk_dbc.DBC_MIN_BLOCK_N),
+                  "BLOCK_H": min(triton.next_power_of_2(HEADS // GROUPS),
+                                 triton_chunk_dbc.DBC_HEADS)}
     gram = state >= ssd_triton.GRAM_MIN_STATE
     scan_widths = {"BLOCK_K": dot_width(state), "BLOCK_O": dot_width(HEAD_DIM), "HAS_GRAM": gram}
 
@@ -146,9 +146,9 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
-        *[(triton_chunk_scan.chunk_scan_dbc_kernel,
-           {"REVERSE": r, "HAS_GRAM": gram, "BLOCK_K": dot_width(HEAD_DIM), "BLOCK_O": dbc_n},
-           kept(triton_chunk_scan.chunk_scan_dbc_kernel)) for r in (0, 1)],
+        *[(triton_chunk_dbc.chunk_scan_dbc_kernel,
+           {"REVERSE": r, "HAS_GRAM": gram} | dbc_widths,
+           kept(triton_chunk_dbc.chunk_scan_dbc_kernel)) for r in (0, 1)],
         (triton_cumsum.dt_cumsum_bwd_kernel, {"BLOCK_H": block_h}, one)]
 
 
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--length", type=int, default=65536)
     parser.add_argument("--states", type=int, nargs="+", default=[128, 16])
+    parser.add_argument("--kernel", default="", help="only kernels whose name contains this")
     args = parser.parse_args()
     for state in args.states:
         print(f"\n## N {state}: sm_90, bf16, B{args.batch} L{args.length}, {HEADS} heads × "
@@ -167,6 +168,8 @@ def main() -> None:
         values = int_values(args.batch, args.length, state)
         for kernel, extra, configs in kernels(state):
             fn = kernel if isinstance(kernel, JITFunction) else kernel.fn  # autotuner -> JIT
+            if args.kernel not in fn.__name__:
+                continue
             flags = {k: v for k, v in FLAGS.items() if k in fn.arg_names}
             flags |= {"CHUNK": CHUNK} if "CHUNK" in fn.arg_names else {}
             for config in configs:

@@ -18,8 +18,9 @@ from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
-from tsssm.kernels.ssd.triton_chunk_scan import (DBC_CONFIGS, SCAN_CONFIGS, chunk_scan_dbc_kernel,
-                                                 chunk_scan_dx_kernel, chunk_scan_fwd_kernel)
+from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS, chunk_scan_dbc_kernel
+from tsssm.kernels.ssd.triton_chunk_scan import (SCAN_CONFIGS, chunk_scan_dx_kernel,
+                                                 chunk_scan_fwd_kernel)
 from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
                                              pass_states_bwd_kernel)
 
@@ -113,14 +114,15 @@ def compare_with_reference(batch: int, length: int, heads: int, groups: int, hea
 
 
 # (length, heads, groups, P, N, chunk, features): lengths across chunk edges and shorter than
-# a chunk, a whole number of chunks, P and N not powers of two (N spans three of the
-# interpreter's 16-wide dB/dC column tiles), one head per group and several, every option on
-# and off, D of both shapes.
+# a chunk, a whole number of chunks, P and N not powers of two, one head per group and several
+# (three: dB/dC take two per pass in the interpreter, so a full pass and a partial one), every
+# option on and off, D of both shapes.
 CPU_CASES = [
     (37, 4, 2, 16, 16, 16, {"D", "z", "bias", "softplus", "h0", "final"}),
     (9, 2, 1, 16, 16, 16, {"Dh"}),
     (40, 2, 1, 24, 40, 32, {"z", "softplus", "final"}),
     (64, 2, 2, 16, 16, 32, {"bias", "h0", "Dh"}),
+    (26, 6, 2, 16, 24, 16, {"D", "h0", "final"}),
 ]
 
 

@@ -1,16 +1,13 @@
 """Inside a chunk of the SSD scan: the masked "attention" plus the entering state, for the output
-and for all three input gradients, which share its shape. One helper, ``_mix_chunk``, serves
-them all::
+y and for dx, which share its shape. One helper, ``_mix_chunk``, serves both::
 
     forward  out_r = sum_{s <= r} exp(cs_r - cs_s) dt_s (U_r · V_s) W_s + exp(cs_r)           U_r S
     reverse  out_r = sum_{s >= r} exp(cs_s - cs_r)      (U_r · V_s) W_s + exp(cs_last - cs_r) U_r S
     y:  U=C,  V=B,  W=x,  S=h_{c-1}^T (forward)     dx/dt: U=B, V=C,  W=dy, S=dh_c^T (reverse)
-    dC: U=dy, V=x,  W=B,  S=h_{c-1}   (forward)     dB/dt: U=x, V=dy, W=C,  S=dh_c   (reverse)
 
 ``chunk_scan_fwd_kernel`` gives y, ``chunk_scan_dx_kernel`` dx (with the direct part of ddt
-and dD), ``chunk_scan_dbc_kernel`` dC or dB, summed over the group's heads inside the program,
-64 of the N columns per program (wider tiles spill registers), with the decay's gradient terms
-``triton.py`` describes. ``gate_bwd_kernel`` is the backward of the output gate.
+and dD). dC and dB are sums of the same form over the group's heads (``triton_chunk_dbc.py``).
+``gate_bwd_kernel`` is the backward of the output gate.
 """
 
 from __future__ import annotations
@@ -18,8 +15,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
-from tsssm.kernels.triton_common import INTERPRETED
+from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
+                                            chunk_program, mma, pair_decay, state_decay, tuned)
 
 SCAN_CONFIGS = [
     triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=2),
@@ -36,43 +33,22 @@ SCAN_CONFIGS = [
     triton.Config({"BLOCK_M": 32, "BLOCK_S": 32}, num_warps=2, num_stages=4),
 ]
 SCAN_INTERPRETED = triton.Config({"BLOCK_M": 16, "BLOCK_S": 32})
-# dB/dC loop over a group's heads, which costs registers: these spill least (ptxas, sm_90).
-DBC_CONFIGS = [
-    triton.Config({"BLOCK_M": 128, "BLOCK_S": 32}, num_warps=8, num_stages=2),
-    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=2),
-    triton.Config({"BLOCK_M": 32, "BLOCK_S": 32}, num_warps=4, num_stages=3),
-]
-DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
 # dx writes dD's partial sums one slot per row tile; the smallest tile sets how many slots.
 SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPRETED])
-DBC_BLOCK_N = 16 if INTERPRETED else 64  # dB/dC's column tile; small in tests, to cross tiles
-# Its narrowest width on the GPU: Triton 3.6's pipelined loop over 16-wide fp32 tiles reads
-# shared memory out of range (N = 16 in fp32, found by compute-sanitizer), so N = 16 runs in a
-# half-masked 32-wide tile.
-DBC_MIN_BLOCK_N = 16 if INTERPRETED else 32
 
 
 @triton.jit
-def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
-               s_ptr, s_s_k, s_s_o, own, row_scale, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
+def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
+               s_ptr, s_s_k, s_s_o, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
-               REVERSE: tl.constexpr, WITH_PAIR: tl.constexpr, GRAM_UV: tl.constexpr,
-               GRAM_PAIR: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
-               BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
-               BLOCK_O: tl.constexpr):
-    """acc + row_scale_r · out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
+               REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
+               INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
+               BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+    """out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
 
-    gram_ptr + r s_g_r + s s_g_s holds C·B products (fp32, ``triton_gram.py``), read where they
-    are used (the causal triangle): with GRAM_UV they are U_r · V_s (y, dx), with GRAM_PAIR
-    own_r · W_s over all N columns (dC, dB; the caller keeps one column tile's pair sums).
-
-    With WITH_PAIR (own: the (BLOCK_M, BLOCK_O) rows of C for dC, of B for dB) also returns, in
-    fp32, via_state_r = own_r · (its state term) and pair_r = sum_s mixed_rs (own_r · W_s),
-    mixed_rs being the weight W_s gets in row r: M's row sum for dC, its column sum for dB.
-    One accumulator keeps register pressure down. U, V: (chunk, KD) row-strided;
-    W: (chunk, OD); S: (KD, OD) fp32; cs, dt: this chunk's; row_scale: (BLOCK_M,) fp32."""
+    U, V: (chunk, KD) row-strided; W: (chunk, OD); S: (KD, OD); cs, dt: this chunk's. With GRAM,
+    U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in fp32, ``triton_gram.py``),
+    read where it is used (the causal triangle), instead of being multiplied here."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
     offs_o = tl.arange(0, BLOCK_O)
@@ -85,59 +61,36 @@ def _mix_chunk(acc, u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_
     state = tl.load(s_ptr + offs_k[:, None] * s_s_k + offs_o[None, :] * s_s_o,
                     mask=k_ok[:, None] & o_ok[None, :], other=0.0)
     if REVERSE:
-        decay = tl.exp(tl.load(cs_ptr + chunk_len - 1) - cs_r)
         lo = (m0 // BLOCK_S) * BLOCK_S
         hi = chunk_len
     else:
-        decay = tl.exp(cs_r)
         lo = 0
         hi = tl.minimum(m0 + BLOCK_M, chunk_len)
-    from_state = mma(u, state, DT, INTERPRETED) * (decay * row_scale)[:, None]
-    pair = tl.zeros((BLOCK_M,), dtype=tl.float32)
-    if WITH_PAIR:
-        via_state = tl.sum(own.to(tl.float32) * from_state, axis=1)
-    else:
-        via_state = pair
-    acc += from_state
+    acc = mma(u, state, DT, INTERPRETED) * state_decay(cs_ptr, cs_r, chunk_len, REVERSE)[:, None]
     for s0 in range(lo, hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
-        # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
-        # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
-        in_chunk = row_ok[:, None] & col_ok[None, :]
-        if REVERSE:
-            keep = (cols[None, :] >= rows[:, None]) & in_chunk
-            scale = tl.exp(tl.where(keep, cs_c[None, :] - cs_r[:, None], float("-inf")))
-            scale *= row_scale[:, None]
-        else:
-            keep = (cols[None, :] <= rows[:, None]) & in_chunk
-            dt_c = tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
-            scale = tl.exp(tl.where(keep, cs_r[:, None] - cs_c[None, :], float("-inf")))
-            scale *= row_scale[:, None] * dt_c[None, :]
-        if GRAM_UV or GRAM_PAIR:
-            products = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
-                               mask=keep, other=0.0)
-        if GRAM_UV:
-            mixed = products * scale
+        keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)
+        scale = pair_decay(keep, cs_r, cs_c, REVERSE)
+        if not REVERSE:
+            scale *= tl.load(dt_ptr + cols, mask=col_ok, other=0.0)[None, :]
+        if GRAM:
+            scale *= tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
+                             mask=keep, other=0.0)
         else:
             v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
                           mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-            mixed = mma(u, v_t, DT, INTERPRETED) * scale
+            scale *= mma(u, v_t, DT, INTERPRETED)
         w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
-        acc += mma(mixed, w, DT, INTERPRETED)
-        if WITH_PAIR:
-            if GRAM_PAIR:
-                pair += tl.sum(mixed * products, axis=1)
-            else:
-                pair += tl.sum(mixed * mma(own, tl.trans(w), DT, INTERPRETED), axis=1)
-    return acc, via_state, pair
+        acc += mma(scale, w, DT, INTERPRETED)
+    return acc
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
        key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
-       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+       caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                           B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
@@ -160,15 +113,13 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
     x_base = x_ptr + b * s_x_b + t0 * s_x_l + h * s_x_h
     seg = ((b * H + h) * n_chunks + c) * CHUNK
     rows = m0 + tl.arange(0, BLOCK_M)
-    acc, _, _ = _mix_chunk(
-        tl.zeros((BLOCK_M, BLOCK_O), dtype=tl.float32),
+    acc = _mix_chunk(
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
-        None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
+        cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        CHUNK, 1, False, False, HAS_GRAM, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K,
-        BLOCK_O)
+        CHUNK, 1, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
     if HAS_D:
@@ -187,7 +138,7 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_GRAM"],
-       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
+       caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
@@ -211,15 +162,13 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
     dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h * s_dy_h
     seg = ((b * H + h) * n_chunks + c) * CHUNK
     rows = m0 + tl.arange(0, BLOCK_M)
-    grad, _, _ = _mix_chunk(
-        tl.zeros((BLOCK_M, BLOCK_O), dtype=tl.float32),
+    grad = _mix_chunk(
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
-        None, tl.full((BLOCK_M,), 1.0, tl.float32), cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
+        cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        1, CHUNK, True, False, HAS_GRAM, False, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K,
-        BLOCK_O)
+        1, CHUNK, True, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     ok = row_ok[:, None] & (offs_p < P)[None, :]
@@ -236,69 +185,6 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=0), mask=offs_p < P)
     tl.store(dx_ptr + ((b * L + t0 + rows[:, None]) * H + h) * P + offs_p[None, :],
              cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
-
-
-@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE", "HAS_GRAM"],
-       caps={"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"})
-@triton.jit
-def chunk_scan_dbc_kernel(u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
-                          v_ptr, s_v_b, s_v_l, s_v_h, s_v_p,
-                          w_ptr, s_w_b, s_w_l, s_w_g, s_w_n,
-                          own_ptr, s_o_b, s_o_l, s_o_g, s_o_n,
-                          states_ptr, cs_ptr, dt_ptr, gram_ptr, out_ptr, dcs_ptr, to_end_ptr,
-                          batch, L, H, G, heads_per_group, n_chunks, P, N,
-                          CHUNK: tl.constexpr, REVERSE: tl.constexpr, HAS_GRAM: tl.constexpr,
-                          DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
-                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
-    """dC or dB for rows m0 .. m0 + BLOCK_M of one (batch, chunk, group), summed over the
-    group's heads, and each head's terms of the decay gradient (module docstring).
-
-    dC (forward: U=dy, V=x, W=B, own=C, states = h_{c-1}): dcs_i = row sum of M
-    + dy_i · exp(cs_i) h_{c-1} C_i. dB (REVERSE: U=x, V=dy, W=C, own=B, states = dh_c, all
-    times dt_j): dcs_j = -column sum of M, and to_end_j = exp(cs_last - cs_j) dt_j x_j·(dh_c B_j).
-    Each program takes BLOCK_O of the N columns (64 at most: wider tiles spill registers), so
-    dcs and to_end come as one partial sum per column tile: (N / BLOCK_O, b, H, nc, CHUNK) fp32.
-    With HAS_GRAM, the pairs' C_i · B_j come whole from gram (b, nc, G, CHUNK, CHUNK) fp32, and
-    column tile 0 alone adds them to dcs. out: (b, L, G, N) in B's dtype."""
-    n_cols = tl.cdiv(N, BLOCK_O)
-    c, tile, b, g, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M) * n_cols, G,
-                                                 n_chunks, L, CHUNK)
-    m0 = tile // n_cols * BLOCK_M
-    col_tile = tile % n_cols
-    n0 = col_tile * BLOCK_O
-    rows = m0 + tl.arange(0, BLOCK_M)
-    offs_n = n0 + tl.arange(0, BLOCK_O)
-    part = col_tile * (batch * H * n_chunks * CHUNK)
-    row_ok = rows < chunk_len
-    ok = row_ok[:, None] & (offs_n < N)[None, :]
-    own = tl.load(own_ptr + b * s_o_b + (t0 + rows[:, None]) * s_o_l + g * s_o_g
-                  + offs_n[None, :] * s_o_n, mask=ok, other=0.0)
-    total = tl.zeros((BLOCK_M, BLOCK_O), dtype=tl.float32)
-    for i in range(heads_per_group):
-        h = g * heads_per_group + i
-        seg = ((b * H + h) * n_chunks + c) * CHUNK
-        if REVERSE:
-            row_scale = tl.load(dt_ptr + seg + rows, mask=row_ok, other=0.0)
-        else:
-            row_scale = tl.full((BLOCK_M,), 1.0, tl.float32)
-        total, via_state, pair = _mix_chunk(
-            total, u_ptr + b * s_u_b + t0 * s_u_l + h * s_u_h, s_u_l, s_u_p,
-            v_ptr + b * s_v_b + t0 * s_v_l + h * s_v_h, s_v_l, s_v_p,
-            w_ptr + b * s_w_b + t0 * s_w_l + g * s_w_g + n0 * s_w_n, s_w_l, s_w_n,
-            states_ptr + ((c * batch + b) * H + h) * P * N + n0, N, 1, own, row_scale,
-            cs_ptr + seg, dt_ptr + seg, m0, chunk_len, P, N - n0,
-            gram_ptr + ((b * n_chunks + c) * G + g) * CHUNK * CHUNK,
-            1 if REVERSE else CHUNK, CHUNK if REVERSE else 1,
-            REVERSE, True, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
-        if HAS_GRAM:
-            pair = tl.where(col_tile == 0, pair, 0.0)
-        if REVERSE:
-            tl.store(dcs_ptr + part + seg + rows, -pair, mask=rows < CHUNK)
-            tl.store(to_end_ptr + part + seg + rows, via_state, mask=rows < CHUNK)
-        else:
-            tl.store(dcs_ptr + part + seg + rows, pair + via_state, mask=rows < CHUNK)
-    tl.store(out_ptr + ((b * L + t0 + rows[:, None]) * G + g) * N + offs_n[None, :],
-             cast_nearest(total, out_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 
 @triton.jit

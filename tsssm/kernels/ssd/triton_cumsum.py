@@ -43,16 +43,16 @@ def dt_cumsum_fwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_out
 
 @triton.jit
 def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff_ptr,
-                         ddt_direct_ptr, dcs_ptr, n_dcs_parts, to_end_ptr, n_to_end_parts,
-                         dlast_ptr, n_dlast_parts, ddt_ptr, dA_part_ptr, dbias_part_ptr,
+                         ddt_direct_ptr, dcs_ptr, to_end_ptr, dlast_ptr, n_dlast_parts,
+                         ddt_ptr, dA_part_ptr, dbias_part_ptr,
                          batch, L, H, n_chunks,
                          CHUNK: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                          BLOCK_H: tl.constexpr):
     """Gradients of the step sizes: direct (ddt_direct) and through the decay a_k = dt_k A.
 
     d a_k = sum_{i >= k} dcs_i + sum_{j < k} to_end_j + dlast (see the module docstring):
-    dcs and to_end (parts, b, H, nc, CHUNK) per step, dlast
-    (parts, b, H, nc) per chunk. Writes ddt (b, L, H) fp32 and per (b, chunk, head) partial
+    dcs (2, b, H, nc, CHUNK), the terms of dC and of dB, to_end (b, H, nc, CHUNK) per step,
+    dlast (parts, b, H, nc) per chunk. Writes ddt (b, L, H) fp32 and per (b, chunk, head) partial
     sums of dA and d(dt_bias), (b, nc, H) fp32."""
     c = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
@@ -63,16 +63,13 @@ def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff
     ok = (t < L)[:, None] & h_ok[None, :]
     seg = ((b * H + heads[None, :]) * n_chunks + c) * CHUNK + steps[:, None]
     n_seg = batch * H * n_chunks * CHUNK
-    dcs = tl.zeros((CHUNK, BLOCK_H), dtype=tl.float32)
-    for k in range(n_dcs_parts):
-        dcs += tl.load(dcs_ptr + k * n_seg + seg, mask=h_ok[None, :], other=0.0)
+    dcs = (tl.load(dcs_ptr + seg, mask=h_ok[None, :], other=0.0)
+           + tl.load(dcs_ptr + n_seg + seg, mask=h_ok[None, :], other=0.0))
     dlast = tl.zeros((BLOCK_H,), dtype=tl.float32)
     for k in range(n_dlast_parts):
         dlast += tl.load(dlast_ptr + ((k * batch + b) * H + heads) * n_chunks + c, mask=h_ok,
                          other=0.0)
-    to_end = tl.zeros((CHUNK, BLOCK_H), dtype=tl.float32)
-    for k in range(n_to_end_parts):
-        to_end += tl.load(to_end_ptr + k * n_seg + seg, mask=h_ok[None, :], other=0.0)
+    to_end = tl.load(to_end_ptr + seg, mask=h_ok[None, :], other=0.0)
     d_log_decay = (tl.cumsum(dcs, axis=0, reverse=True) + (tl.cumsum(to_end, axis=0) - to_end)
                    + dlast[None, :])
     a = tl.load(A_ptr + heads, mask=h_ok, other=0.0).to(tl.float32)

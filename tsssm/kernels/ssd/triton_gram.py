@@ -1,6 +1,7 @@
 """The products C_i · B_j of a chunk's steps, once per (batch, chunk, group) instead of once per
 head: the forward's output and dx read them from here rather than multiply C and B again in
-each of the group's heads (``triton_chunk_scan._mix_chunk``).
+each of the group's heads (``triton_chunk_scan._mix_chunk``); dC and dB read them for the decay
+gradient's pair terms (``triton_chunk_dbc.py``).
 """
 
 from __future__ import annotations

@@ -58,6 +58,42 @@ def mma(a, b, DT: tl.constexpr, INTERPRETED: tl.constexpr):
 
 
 @triton.jit
+def causal_pairs(rows, cols, row_ok, col_ok, REVERSE: tl.constexpr):
+    """(BLOCK_M, BLOCK_S) mask of the step pairs (rows, cols) of one chunk that are causal
+    (col <= row; REVERSE: col >= row) and have both steps in the chunk."""
+    # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
+    # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
+    in_chunk = row_ok[:, None] & col_ok[None, :]
+    if REVERSE:
+        keep = (cols[None, :] >= rows[:, None]) & in_chunk
+    else:
+        keep = (cols[None, :] <= rows[:, None]) & in_chunk
+    return keep
+
+
+@triton.jit
+def pair_decay(keep, cs_r, cs_c, REVERSE: tl.constexpr):
+    """The decay between the steps of each kept pair, exp(cs_r - cs_c) (REVERSE:
+    exp(cs_c - cs_r)), and 0 where ``keep`` (``causal_pairs``) is false."""
+    if REVERSE:
+        log_decay = cs_c[None, :] - cs_r[:, None]
+    else:
+        log_decay = cs_r[:, None] - cs_c[None, :]
+    return tl.exp(tl.where(keep, log_decay, float("-inf")))
+
+
+@triton.jit
+def state_decay(cs_ptr, cs_r, chunk_len, REVERSE: tl.constexpr):
+    """The decay between the chunk's entering state and each row: exp(cs_r), or with REVERSE
+    from each row to the chunk's end, exp(cs_last - cs_r). cs_ptr: the chunk's running sums."""
+    if REVERSE:
+        decay = tl.exp(tl.load(cs_ptr + chunk_len - 1) - cs_r)
+    else:
+        decay = tl.exp(cs_r)
+    return decay
+
+
+@triton.jit
 def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     """Where a program of the per-chunk kernels stands in their one-dimensional grid of
     batch · n_chunks · n_tiles · rows_per_batch programs, heads (or groups) fastest: the programs
@@ -94,6 +130,10 @@ def fit_blocks(caps: dict[str, str]):
         return fitted
 
     return prune
+
+
+ROWS_AND_STEPS_IN_CHUNK = {"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"}
+"""The chunk scans' caps (``tuned``): row and step blocks no longer than the chunk."""
 
 
 def tuned(configs, interpreted, key, caps):
