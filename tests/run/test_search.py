@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from tests import cli
-from tests.compose import FAST
+from tests.compose import FAST, REPO
 from tsssm.run.search_record import TAG_BEST_PARAMS, TAG_BEST_VALUE, TAG_STUDY
 
 SPACE = '{model.optim.lr:"tag(log, interval(1e-4, 1e-2))",model.backbone.d_model:"choice(8, 64)"}'
@@ -47,3 +49,54 @@ def test_a_search_tunes_on_validation_under_its_cap_and_tags_its_runs(tmp_path):
     assert recipe.model.optim.lr == outcome.best_params["model.optim.lr"]
     assert recipe.model.backbone.d_model == outcome.best_params["model.backbone.d_model"] == 8
     assert "conf/recipe/None/mamba.yaml" in result.stdout
+
+
+def test_a_search_launched_again_replays_its_finished_trials_and_reruns_the_cut_one(tmp_path):
+    """The last trial's run is deleted, as if a time limit had cut it: the second launch takes the
+    first two trials' values from the store, trains nothing for them, and the seeded sampler
+    proposes the third trial's params again."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["-m", "hparams_search=ltsf_optuna", "model=mamba", "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweeper.params={SPACE}",
+            "max_params=20000", f"logger.tracking_uri={uri}", *FAST]
+    first = cli.run_module("tsssm.fit", [*args, "hydra.sweep.dir=first"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("default").experiment_id
+    runs = client.search_runs([experiment], order_by=["attributes.start_time ASC"])
+    cut = runs[-1]
+    client.delete_run(cut.info.run_id)
+    second = cli.run_module("tsssm.fit", [*args, "hydra.sweep.dir=second"], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (first.stdout + first.stderr).count("skipped: job") == 0
+    assert (second.stdout + second.stderr).count("skipped: job") == len(runs) - 1
+    rerun = client.search_runs([experiment], order_by=["attributes.start_time ASC"])
+    assert [r.info.run_id for r in rerun[:-1]] == [r.info.run_id for r in runs[:-1]]
+    def searched(run):
+        return {key: value for key, value in run.data.params.items()
+                if not key.startswith("callbacks.checkpoint.")}  # in each launch's sweep folder
+    assert searched(rerun[-1]) == searched(cut)
+    best = [OmegaConf.load(tmp_path / sweep / "optimization_results.yaml").best_params
+            for sweep in ("first", "second")]
+    assert best[0] == best[1]
+
+
+@pytest.mark.parametrize(("search", "experiment", "model", "lookbacks"), [
+    ("ltsf_optuna", "ltsf/etth1", "mamba", "choice(96, 336, 512, 720)"),
+    ("ltsf_optuna_ili", "ltsf/ili", "mamba", "choice(36, 60, 104, 148)"),
+    ("ltsf_optuna_linear", "ltsf/etth1", "dlinear", "choice(96, 336, 512, 720)"),
+    ("ltsf_optuna_linear_ili", "ltsf/ili", "dlinear", "choice(36, 60, 104, 148)")])
+def test_every_search_space_holds_only_keys_its_models_config_has(search, experiment, model,
+                                                                  lookbacks):
+    """The four searches share sampler, trials and settings; a backbone's width, depth and dropout
+    are searched only where the model has a backbone, and ILI's lookbacks are its own."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("fit", overrides=[f"hparams_search={search}", f"experiment={experiment}",
+                                        f"model={model}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert (sweeper.n_trials, sweeper.sampler.seed, cfg.skip_finished) == (24, 1234, True)
+    assert sweeper.params["data.lookback"] == lookbacks
+    for key in sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, f"{search} searches {key}, which {model} lacks"
+    assert ("model.backbone.d_model" in sweeper.params) == (model != "dlinear")

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Claims block search: the tuning C3 runs with (conf/hparams_search/: ltsf_optuna, DLinear's
+# ltsf_optuna_linear, and their _ili versions for ILI's shorter lookbacks), one search per LTSF
+# dataset and model at the experiment's horizon, on validation only; one process per model, side by
+# side, each running its datasets' searches in turn until the block's 520 s are spent. A search cut off
+# resumes when the block is launched again with PREVIOUS: its finished trials replay from the store
+# (the hparams_search config says how). OUT/recipes.tgz holds every finished search's recipe.yaml as
+# recipes/<experiment>/<model>.yaml: unpacked into conf/recipe/, the studies run the tuned recipes.
+# Usage: bash scripts/gpu/claims_search.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
+source "$(dirname "$0")/claims_block.sh" "$@"
+experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
+models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss dlinear)
+deadline=$((SECONDS + 520))
+for model in "${models[@]}"; do
+  for experiment in "${experiments[@]}"; do
+    left=$((deadline - SECONDS))
+    ((left > 0)) || break
+    search=ltsf_optuna$([[ $model == dlinear ]] && echo _linear)$([[ $experiment == ltsf/ili ]] && echo _ili)
+    name=${experiment#ltsf/}-$model
+    timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
+      "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \
+      logger.tracking_uri="$store" hydra.sweep.dir="$work/searches/$name" \
+      > "$work/search_$name.log" 2>&1
+  done &
+done
+wait
+for recipe in "$work"/searches/*/recipe.yaml; do
+  [[ -f $recipe ]] || continue
+  name=$(basename "$(dirname "$recipe")")
+  mkdir -p "$work/recipes/ltsf/${name%%-*}"
+  cp "$recipe" "$work/recipes/ltsf/${name%%-*}/${name#*-}.yaml"
+done
+[[ -d $work/recipes ]] && tar czf "$out/recipes.tgz" -C "$work" recipes
+grep -h "^search .*best value" "$work"/search_*.log
+finish_block
