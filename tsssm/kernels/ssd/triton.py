@@ -34,8 +34,8 @@ The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp
   + sum(dh_c ⊙ exp(cs_last) h_{c-1})                 the entering state's decay to the end
 The first is computed as a reverse running sum of (row sums - column sums) of M, both taken in
 fp32 from the same products (``pair`` in ``triton_chunk_dbc.py``: dC's program takes M's rows,
-dB's its columns), so their cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead, where dC and dB went
-through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
+dB's its columns), so their cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead,
+where dC and dB went through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
 (``triton_tiles.py``); the forward stores the states entering the chunks, and the backward
