@@ -19,16 +19,16 @@ for model in "${models[@]}"; do
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
       "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \
-      logger.tracking_uri="$store" hydra.sweep.dir="$work/searches/$name" \
+      logger.tracking_uri="$store" hydra.sweep.dir="$work/searches/$experiment/$model" \
       > "$work/search_$name.log" 2>&1
   done &
 done
 wait
-for recipe in "$work"/searches/*/recipe.yaml; do
+for recipe in "$work"/searches/*/*/*/recipe.yaml; do  # searches/<experiment>/<model>/
   [[ -f $recipe ]] || continue
-  name=$(basename "$(dirname "$recipe")")
-  mkdir -p "$work/recipes/ltsf/${name%%-*}"
-  cp "$recipe" "$work/recipes/ltsf/${name%%-*}/${name#*-}.yaml"
+  search=${recipe#"$work"/searches/}
+  mkdir -p "$work/recipes/$(dirname "${search%/recipe.yaml}")"
+  cp "$recipe" "$work/recipes/${search%/recipe.yaml}.yaml"
 done
 [[ -d $work/recipes ]] && tar czf "$out/recipes.tgz" -C "$work" recipes
 grep -h "^search .*best value" "$work"/search_*.log
