@@ -56,25 +56,33 @@ def wall_and_gpu(fn: Callable[[], object], leaves: list | None, rep: int = 100,
 
 
 def timed_modes(calls: dict[str, Callable[[], object]], leaves: list) -> dict[str, tuple]:
-    """``wall_and_gpu`` of each mode. The backward alone cannot be captured (its autograd graph
-    was recorded on another stream than the capture's), so its gpu time is the difference of
-    the other two: fwd+bwd gpu minus fwd gpu."""
+    """``wall_and_gpu`` of each mode, in ``calls``' order. The backward alone cannot be captured
+    (its retained autograd graph was recorded on another stream than the capture's), so its gpu
+    time is the difference of the other two: fwd+bwd gpu minus fwd gpu."""
     timed = {mode: wall_and_gpu(fn, leaves if mode != "fwd" else None, REP_MS, mode != "bwd")
              for mode, fn in calls.items()}
     timed["bwd"] = (timed["bwd"][0], timed["fwd+bwd"][1] - timed["fwd"][1])
-    return timed
+    return {mode: timed[mode] for mode in MODES}
 
 
 def mode_calls(inputs: dict, segments: int | None) -> dict[str, Callable[[], object]]:
-    """The forward without autograd, the backward alone and the two together."""
+    """The forward without autograd, the two together, then the backward alone. The backward's
+    retained graph is recorded at its first call, after fwd+bwd's capture: alive during that
+    capture, its leaves' gradient accumulators (on the default stream) would break it."""
     def forward() -> torch.Tensor:
         return sst.selective_scan_triton(**inputs, delta_softplus=True, segments=segments)
 
-    y = forward()
-    grad = torch.randn_like(y)
+    grad = torch.randn_like(torch.no_grad()(forward)())
+    retained: list[torch.Tensor] = []
+
+    def backward_alone() -> None:
+        if not retained:
+            retained.append(forward())
+        retained[0].backward(grad, retain_graph=True)
+
     return {"fwd": torch.no_grad()(forward),
-            "bwd": lambda: y.backward(grad, retain_graph=True),
-            "fwd+bwd": lambda: forward().backward(grad)}
+            "fwd+bwd": lambda: forward().backward(grad),
+            "bwd": backward_alone}
 
 
 def sweep(out: Path) -> list[str]:

@@ -22,7 +22,7 @@ So each pass has its ``SegmentPolicy``: cut a grid only when it is short, as man
 fill the GPU, none shorter than ``min_chunks`` chunks (the fold over the segments before a
 program grows with their count) and at least ``min_segments`` of them or none. Its numbers come
 from GPU time alone (the kernels replayed from a CUDA graph: the host's launch costs are
-``triton_launch``'s business), measured per forced count by ``scripts/gpu/launch_profile.py``,
+``triton_launch``'s business), measured per forced count by ``scripts/gpu/segment_sweep.py``,
 which prints the policies its table implies; the policies are in ``scan_plan``'s key, so
 setting ``FORWARD`` or ``BACKWARD`` here takes effect on the next call.
 """
@@ -55,8 +55,8 @@ class SegmentPolicy(NamedTuple):
     min_segments: int
 
 
-FORWARD = SegmentPolicy(wanted_rows=16384, below_rows=4096, min_chunks=8, min_segments=8)
-BACKWARD = SegmentPolicy(wanted_rows=65536, below_rows=65536, min_chunks=8, min_segments=8)
+FORWARD = SegmentPolicy(wanted_rows=49152, below_rows=4096, min_chunks=16, min_segments=8)
+BACKWARD = SegmentPolicy(wanted_rows=24576, below_rows=16384, min_chunks=8, min_segments=2)
 
 
 def segment_count(rows: int, n_chunks: int, policy: SegmentPolicy) -> int:
