@@ -385,11 +385,11 @@ def test_a_case_out_of_memory_is_recorded_and_the_next_one_runs(monkeypatch: pyt
     model = generation.preset_language_model("mamba").eval()
     prefill, calls = model.prefill, []
 
-    def prefill_failing_when_timed(ids):
+    def prefill_failing_when_timed(ids, capacity):
         calls.append(ids.shape[1])
         if len(calls) == 2:  # the warm-up's prefill passed; the timed one runs out of memory
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80 GiB")
-        return prefill(ids)
+        return prefill(ids, capacity)
 
     monkeypatch.setattr(model, "prefill", prefill_failing_when_timed)
     clock, generator = generation.Clock(torch.device("cpu")), torch.Generator().manual_seed(0)
@@ -418,6 +418,9 @@ def test_quick_generation_on_the_cpu_needs_no_training_stack(tmp_path: Path):
         assert row["prefill_peak_bytes"] is None, "the CPU has no allocator statistics"
     assert rows["mamba", 8]["state_bytes"] == rows["mamba", 32]["state_bytes"], "fixed state"
     assert rows["transformer", 32]["state_bytes"] > rows["transformer", 8]["state_bytes"]
+    for (name, context), row in rows.items():  # the KV cache: allocated for context + new tokens
+        model = generation.preset_language_model(name)
+        assert row["state_bytes"] == model.state_nbytes(model.init_state(1, capacity=context + 4))
     assert (out / "generation.md").read_text().startswith("# Generation benchmark")
 
 
@@ -429,3 +432,4 @@ def test_generation_measures_gpu_memory(tmp_path: Path):
     for row in rows:
         assert row["note"] == "" and row["step_ms"] > 0
         assert row["decode_peak_bytes"] >= row["state_bytes"] > 0 and row["prefill_peak_bytes"] > 0
+        assert row["capture_ms"] > 0, f"{row['model']} decoded eagerly, not from a CUDA graph"

@@ -27,6 +27,7 @@ from tsssm.benchmarks.generation import (DTYPES, VOCAB_SIZE, Clock, GenerationRo
 
 BACKENDS = ("reference", "auto")
 CONTEXT, NEW_TOKENS = 1024, 256
+PROMPT = 64  # the kernel counts' prompt; its states have room for as many steps
 
 
 def kernels_of(run: Callable[[], object]) -> tuple[Counter, float]:
@@ -51,14 +52,14 @@ def case(name: str, backend: str, batch: int, dtype: str) -> dict[str, object]:
     row = GenerationRow(name, sum(p.numel() for p in model.parameters()), batch, CONTEXT,
                         NEW_TOKENS)
     measure(model, row, Clock(torch.device("cuda")), torch.Generator().manual_seed(0))
-    ids = torch.randint(VOCAB_SIZE, (batch, 64), device="cuda")
-    logits, states = model.prefill(ids)
+    ids = torch.randint(VOCAB_SIZE, (batch, PROMPT), device="cuda")
+    logits, states = model.prefill(ids, capacity=2 * PROMPT)
     next_ids = logits.argmax(-1)
     model.step(next_ids, states)
     model_kernels, _ = kernels_of(lambda: model.step(next_ids, states))
     x = model.embed(next_ids)
     layer_kernels, layer_us = kernels_of(lambda: model.backbone.blocks[0].step(x, states[0]))
-    graphed = model.decoder(next_ids, states)
+    graphed = model.decoder(next_ids, states, PROMPT + 3)  # two model steps, one of layer 0
     graph_kernels, _ = kernels_of(lambda: graphed(next_ids, states))
     return {"model": name, "step_backend": backend, "batch": batch, "dtype": dtype,
             "layers": len(model.backbone.blocks), "model_step_kernels": sum(model_kernels.values()),

@@ -1,4 +1,5 @@
-"""Attention and rotary positions: step loop = forward, a growing KV cache, relative positions, errors."""
+"""Attention and rotary positions: step loop = forward, a static KV cache of a given capacity,
+relative positions, errors."""
 
 from __future__ import annotations
 
@@ -30,33 +31,71 @@ def test_step_loop_matches_forward(n_heads: int, rotary: bool, bias: bool) -> No
     with torch.no_grad():
         stepped, cache = step_through(attn, x)
         assert (stepped - attn(x)).abs().max().item() <= 1e-10
-    assert cache.length == L
+    assert cache.length.tolist() == [L] and cache.keys.shape[2] == L
 
 
-def test_kv_cache_grows_linearly_by_doubling() -> None:
-    attn = _attention(n_heads=4)
-    bytes_per_position = 2 * B * D * 8  # keys and values, float64
-    cache = attn.init_state(B)
-    assert state_nbytes(cache) == 0 and cache.keys.dtype == torch.float64
-    buffers = set()
+def test_the_cache_is_allocated_once_and_stepped_in_place() -> None:
+    attn, x = _attention(n_heads=4), _x(9)
+    cache = attn.init_state(B, capacity=9)
+    assert state_nbytes(cache) == 2 * B * 9 * D * 8 + 8  # keys and values, float64, and the length
+    assert cache.length.tolist() == [0] and not cache.keys.any()
+    buffers = [t.data_ptr() for t in cache]
     with torch.no_grad():
-        for t in range(1, 101):
-            _, cache = attn.step(torch.randn(B, D, dtype=torch.float64), cache)
-            nbytes = state_nbytes(cache)
-            assert t * bytes_per_position <= nbytes < 2 * t * bytes_per_position
-            if t & (t - 1) == 0:  # a power of two fills the buffer exactly
-                assert nbytes == t * bytes_per_position
-            buffers.add(cache.keys.data_ptr())
-    assert len(buffers) == 8  # capacities 1, 2, 4, ..., 128: O(log L) re-allocations, not one per step
+        for t in range(4):
+            _, stepped = attn.step(x[:, t], cache)
+            assert stepped is cache and [u.data_ptr() for u in cache] == buffers
+            assert cache.length.tolist() == [t + 1]
+    assert cache.keys[:, :, :4].abs().min() > 0 and not cache.keys[:, :, 4:].any()
 
 
-def test_prefill_fills_the_cache_to_capacity_and_the_next_step_doubles_it() -> None:
-    attn = _attention(n_heads=4)
+def test_prefill_allocates_the_capacity_it_is_given() -> None:
+    attn, x = _attention(n_heads=4), _x(9)
     with torch.no_grad():
-        _, cache = attn.prefill(torch.randn(B, 5, D, dtype=torch.float64))
-        assert cache.length == 5 and cache.keys.shape == cache.values.shape == (B, 4, 5, D // 4)
-        _, cache = attn.step(torch.randn(B, D, dtype=torch.float64), cache)
-    assert cache.length == 6 and cache.keys.shape[2] == 10
+        _, exact = attn.prefill(x[:, :5])
+        _, roomy = attn.prefill(x[:, :5], capacity=9)
+    assert exact.keys.shape == exact.values.shape == (B, 4, 5, D // 4)
+    assert roomy.keys.shape == (B, 4, 9, D // 4) and roomy.length.tolist() == [5]
+    torch.testing.assert_close(roomy.keys[:, :, :5], exact.keys, rtol=0, atol=0)
+    assert not roomy.values[:, :, 5:].any()
+    with pytest.raises(ValueError, match=r"capacity=4 cannot hold the prompt's 5 positions; "
+                                         r"expected capacity >= 5"):
+        attn.prefill(x[:, :5], capacity=4)
+
+
+def test_positions_past_the_length_are_masked_out() -> None:
+    """Whatever the unfilled positions hold, a step attends to the filled ones alone."""
+    attn, x = _attention(n_heads=2), _x(9)
+    with torch.no_grad():
+        expected = attn(x)[:, 5:]
+        _, cache = attn.prefill(x[:, :5], capacity=20)
+        cache.keys[:, :, 5:] = 1e3
+        cache.values[:, :, 5:] = -1e3
+        stepped, _ = step_through(attn, x[:, 5:], cache)
+    assert (stepped - expected).abs().max().item() <= 1e-10
+
+
+def test_a_step_past_capacity_writes_nothing() -> None:
+    attn, x = _attention(n_heads=2), _x(4)
+    with torch.no_grad():
+        _, cache = attn.prefill(x, capacity=4)
+        before = [t.clone() for t in cache]
+        with pytest.raises(IndexError, match="out of bounds for dimension 2 with size 4"):
+            attn.step(x[:, 0], cache)
+    assert all(torch.equal(a, b) for a, b in zip(cache, before))
+
+
+def test_scratch_steps_leave_the_cache_as_the_next_step_needs_it() -> None:
+    attn, x = _attention(n_heads=2), _x(9)
+    with torch.no_grad():
+        expected = attn(x)[:, 5:]
+        _, cache = attn.prefill(x[:, :5], capacity=9)
+        scratch = attn.scratch_state(cache)
+        assert scratch.keys is cache.keys and scratch.length is not cache.length
+        step_through(attn, -x[:, 5:7], scratch)
+        assert cache.length.tolist() == [5] and scratch.length.tolist() == [7]
+        stepped, _ = step_through(attn, x[:, 5:], cache)
+    assert (stepped - expected).abs().max().item() <= 1e-10
+    assert attn.capacity(cache) == 9
 
 
 def test_rotary_scores_depend_only_on_relative_position() -> None:
@@ -81,6 +120,15 @@ def test_rotary_is_a_rotation_from_position_zero() -> None:
     assert not torch.allclose(rotated[:, :, 1:], x[:, :, 1:])
     torch.testing.assert_close(rotated.norm(dim=-1), x.norm(dim=-1), rtol=0, atol=1e-12)
     assert rope(x.float()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_rotary_at_a_tensor_position_is_the_tables_rotation(dtype: torch.dtype) -> None:
+    rope = RotaryEmbedding(8)
+    x = torch.randn(2, 3, 1, 8).to(dtype)
+    for position in (0, 1, 37, 1000, 70000):
+        torch.testing.assert_close(rope(x, offset=torch.tensor([position])), rope(x, offset=position),
+                                   rtol=0, atol=0)
 
 
 def test_rotary_offset_matches_the_full_sequence() -> None:

@@ -4,8 +4,8 @@ For each model and context length: prefill a context of random tokens in paralle
 (``LanguageModel.prefill``), then generate ``new_tokens`` tokens one ``step`` at a time, greedily.
 Reported per (model, context): the prefill's time, the decoding's time per step and tokens per
 second (CUDA-synchronised wall time), the peak GPU memory of each phase, and the bytes of the
-decoding state after the last step (``LanguageModel.state_nbytes``): fixed for an SSM, a KV cache
-that grows with the context for attention.
+decoding state after the last step (``LanguageModel.state_nbytes``): fixed for an SSM; for
+attention, a KV cache allocated at the prefill for the context plus the tokens to decode.
 
 The models are the size presets of the sequence experiments (``conf/model/seq/<name>.yaml``,
 composed by Hydra from the mixer configs they list) at the bytes experiments' vocabulary, randomly
@@ -13,10 +13,9 @@ initialised: the work of a prefill or a step does not depend on the weights' val
 does its speed.
 
 Each (model, context) is warmed up first (a prefill and a few steps at the same shapes compile and
-autotune the kernels), then measured. Attention's cache holds exactly the context after the
-prefill, so its first step doubles the cache (``tsssm.mixers.attention.KVCache``): that copy is
-part of the decoding time, as it would be in use. A case that runs out of memory, or fails, is a
-row that says so, and the run goes on.
+autotune the kernels), then measured. On CUDA the steps replay the model's step from a CUDA graph
+(``LanguageModel.decoder``), whose capture is timed apart. A case that runs out of memory, or
+fails, is a row that says so, and the run goes on.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from torch import Tensor
 from tsssm.data.atomic import write_text_atomically
 from tsssm.benchmarks.results import MISSING, format_ms
 from tsssm.benchmarks.timing import _why, release
-from tsssm.models.graphed_step import StepFn
+from tsssm.models.graphed_step import GraphedStep, StepFn
 from tsssm.models.language_model import LanguageModel
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -123,19 +122,20 @@ def measure(model: LanguageModel, row: GenerationRow, clock: Clock,
     phase = "warm-up"
     try:
         with torch.no_grad():
-            logits, states = model.prefill(ids)
+            logits, states = model.prefill(ids, capacity=row.context + WARMUP_STEPS)
             decode(model.step, logits, states, WARMUP_STEPS)
             release()
             phase = "prefill"
             clock.reset_peak()
             start = clock.now()
-            logits, states = model.prefill(ids)
+            logits, states = model.prefill(ids, capacity=row.context + row.new_tokens)
             row.prefill_ms = (clock.now() - start) * 1e3
             row.prefill_peak_bytes = clock.peak_bytes()
             phase = "capture"
             start = clock.now()
-            step = model.decoder(logits.argmax(-1), states)
-            row.capture_ms = (clock.now() - start) * 1e3 if step is not model.step else None
+            step = model.decoder(logits.argmax(-1), states, row.context)
+            row.capture_ms = ((clock.now() - start) * 1e3 if isinstance(step.step, GraphedStep)
+                              else None)
             phase = "decoding"
             clock.reset_peak()
             start = clock.now()
@@ -220,11 +220,12 @@ def render_markdown(meta: Mapping[str, object], rows: list[GenerationRow]) -> st
         f"randomly initialised (speed does not depend on the weights), {meta.get('dtype')}",
         f"- prefill: one parallel pass over `context` random tokens; decoding: "
         f"{meta.get('new_tokens')} greedy steps of batch {meta.get('batch')}, one token per "
-        "sequence each, replayed from a CUDA graph where the model's states have a fixed size "
+        "sequence each, replayed from a CUDA graph on CUDA "
         "(graph ms: its capture, untimed in ms / step; — : decoded eagerly); times are "
         "CUDA-synchronised wall time after a warm-up at the same shapes",
-        "- state: bytes of the decoding state after the last step (attention: the KV cache's "
-        "buffers); peak: the most memory allocated during that phase, weights and state included",
+        "- state: bytes of the decoding state after the last step (attention: the KV cache, "
+        "allocated at the prefill for context + new tokens); peak: the most memory allocated "
+        "during that phase, weights and state included",
         "",
         TABLE_HEADER,
         *[table_line(row) for row in rows],

@@ -1,8 +1,12 @@
 """Multi-head self-attention, the Transformer's mixer, with rotary positions and a KV cache.
 
 Attention is the project's foil to the SSMs: in parallel mode every position looks at every (earlier)
-position, O(L^2) work; when decoding, its state is the keys and values of all past steps, a cache that
-GROWS with the sequence where an SSM's state stays fixed. ``state_nbytes`` of the cache shows it.
+position, O(L^2) work; when decoding, its state is the keys and values of all past steps, a cache as
+long as the sequence where an SSM's state stays fixed. ``state_nbytes`` of the cache shows it.
+
+The cache is static, as serving stacks keep it: allocated once for the positions decoding will
+reach (``capacity``), its fill a device tensor. A step then has fixed shapes and no host read, so a
+whole model's step can be captured in a CUDA graph and replayed per token.
 """
 
 from __future__ import annotations
@@ -18,20 +22,22 @@ from tsssm.mixers.rotary import RotaryEmbedding
 
 
 class KVCache(NamedTuple):
-    """Attention's decoding state: keys and values of the first ``length`` steps.
+    """Attention's decoding state: keys and values of the first ``length`` positions.
 
-    ``keys`` and ``values`` are ``(B, heads, capacity, head_dim)`` buffers of which positions
-    ``[0, length)`` are filled. Capacity doubles when full, so decoding L steps copies O(L) entries in
-    all instead of O(L^2) for re-concatenating every step, and holds at most 2x what it uses.
-    ``state_nbytes`` counts the whole buffers: the memory the cache really holds.
+    ``keys`` and ``values`` are ``(B, heads, capacity, head_dim)`` buffers, zeros beyond the
+    filled positions ``[0, length)``; ``length`` is a ``(1,)`` long tensor on their device. A step
+    writes its key and value at ``length`` and advances it, all in place, so the cache keeps its
+    addresses (a CUDA graph replays them) and ``state_nbytes`` counts the whole capacity.
 
-    Steps write into the buffers in place: step a cache once (clone its tensors to branch), and
-    decode under ``torch.no_grad()`` (autograd refuses to backpropagate through overwritten buffers).
+    A step past the capacity is not checked here (the device's ``length`` is not read back): the
+    host that issues the steps checks, see ``LanguageModel.decoder``. Step a cache once (clone its
+    tensors to branch), and decode under ``torch.no_grad()`` (autograd refuses to backpropagate
+    through overwritten buffers).
     """
 
     keys: Tensor
     values: Tensor
-    length: int
+    length: Tensor
 
 
 class Attention(Mixer):
@@ -42,8 +48,6 @@ class Attention(Mixer):
     ``scaled_dot_product_attention`` (flash/memory-efficient kernels where available), and an output
     projection. ``dropout`` drops attention probabilities while training.
     """
-
-    fixed_state = False  # the KV cache grows with every token
 
     def __init__(self, d_model: int, n_heads: int = 4, causal: bool = True, rotary: bool = True,
                  dropout: float = 0.0, bias: bool = False) -> None:
@@ -65,7 +69,7 @@ class Attention(Mixer):
         self.out = nn.Linear(d_model, d_model, bias=bias)
         self.rotary = RotaryEmbedding(head_dim) if rotary else None
 
-    def _heads(self, x: Tensor, offset: int) -> tuple[Tensor, Tensor, Tensor]:
+    def _heads(self, x: Tensor, offset: int | Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``x (B, L, D)`` at positions ``offset + [0, L)`` -> q, k, v, each ``(B, heads, L, head_dim)``."""
         batch, length, _ = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)
@@ -82,12 +86,16 @@ class Attention(Mixer):
     def forward(self, x: Tensor) -> Tensor:
         return self._parallel(x, "forward")[0]
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, KVCache]:
-        """``x (B, L, D)`` -> ``forward``'s output and a cache holding its L keys and values
-        (capacity L, so the next step doubles it); stepping continues at position L."""
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, KVCache]:
+        """``x (B, L, D)`` -> ``forward``'s output and a cache of ``capacity`` positions (None: L)
+        holding its L keys and values; stepping continues at position L."""
         self._require_causal()
         y, k, v = self._parallel(x, "prefill")
-        return y, KVCache(k.contiguous(), v.contiguous(), x.shape[1])
+        cache = self._empty_cache(x.shape[0], x.device, k.dtype,
+                                  x.shape[1] if capacity is None else capacity, x.shape[1])
+        cache.keys[:, :, :x.shape[1]] = k
+        cache.values[:, :, :x.shape[1]] = v
+        return y, cache
 
     def _parallel(self, x: Tensor, caller: str) -> tuple[Tensor, Tensor, Tensor]:
         """The whole-sequence pass: output ``(B, L, D)`` and keys, values ``(B, heads, L, head_dim)``."""
@@ -104,38 +112,57 @@ class Attention(Mixer):
                                       "be stepped; build it with causal=True to decode")
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> KVCache:
-        """An empty cache (capacity 0) for ``batch`` sequences; device and dtype default to the weights'."""
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> KVCache:
+        """An empty cache of ``capacity`` positions (None: 0) for ``batch`` sequences; device
+        and dtype default to the weights'."""
         self._require_causal()
         weight = self.qkv.weight
-        empty = torch.empty(batch, self.n_heads, 0, self.head_dim,
-                            device=weight.device if device is None else device,
-                            dtype=weight.dtype if dtype is None else dtype)
-        return KVCache(empty, empty.clone(), 0)
+        return self._empty_cache(batch, weight.device if device is None else device,
+                                 weight.dtype if dtype is None else dtype,
+                                 0 if capacity is None else capacity, 0)
+
+    def _empty_cache(self, batch: int, device: torch.device | str, dtype: torch.dtype,
+                     capacity: int, length: int) -> KVCache:
+        """Zero buffers of ``capacity`` positions, ``length`` of them counted as filled."""
+        if capacity < length:
+            raise ValueError(f"Attention: a KV cache of capacity={capacity} cannot hold the "
+                             f"prompt's {length} positions; expected capacity >= {length}")
+        keys = torch.zeros(batch, self.n_heads, capacity, self.head_dim, device=device, dtype=dtype)
+        return KVCache(keys, torch.zeros_like(keys),
+                       torch.full((1,), length, dtype=torch.long, device=device))
+
+    def capacity(self, state: KVCache) -> int:
+        return state.keys.shape[2]
+
+    def scratch_state(self, state: KVCache) -> KVCache:
+        """The same buffers with a length of its own: a throwaway step writes only positions at
+        or past ``length``, which the real step at each position overwrites before it reads."""
+        return state._replace(length=state.length.clone())
 
     def step(self, x: Tensor, state: KVCache) -> tuple[Tensor, KVCache]:
-        """``x (B, D)`` at position ``state.length``: append its key and value, attend over the cache."""
+        """``x (B, D)`` at position ``state.length``: write its key and value there, advance the
+        length and attend over the filled positions; ``state`` is updated in place and returned."""
         self._require_causal()
         keys, values, length = state
         if x.dim() != 2 or x.shape[-1] != self.d_model:
             raise ValueError(f"Attention.step expects (B, d_model={self.d_model}), got {tuple(x.shape)}")
         if x.shape[0] != keys.shape[0]:
             raise ValueError(f"Attention.step: input batch {x.shape[0]} != cache batch {keys.shape[0]}")
-        if length == keys.shape[2]:
-            keys, values = _grow(keys, length), _grow(values, length)
         q, k, v = self._heads(x.unsqueeze(1), offset=length)
-        keys[:, :, length] = k[:, :, 0]
-        values[:, :, length] = v[:, :, 0]
-        length += 1
-        y = self._attend_one(q, keys[:, :, :length], values[:, :, :length])
-        return self._merge(y).squeeze(1), KVCache(keys, values, length)
+        keys.index_copy_(2, length, k)
+        values.index_copy_(2, length, v)
+        length.add_(1)
+        filled = torch.arange(keys.shape[2], device=length.device) < length
+        return self._merge(self._attend_one(q, keys, values, filled)).squeeze(1), state
 
-    def _attend_one(self, q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        """One query per sequence ``q (B, heads, 1, head_dim)`` over ``keys``, ``values`` ``(B,
-        heads, L, head_dim)``, as two matrix-vector products and a softmax, each parallel over
-        L. SDPA's fused kernels parallelise over queries and heads, so with the one query of a
-        step a handful of thread blocks would each read a whole head's cache in turn."""
+    def _attend_one(self, q: Tensor, keys: Tensor, values: Tensor, filled: Tensor) -> Tensor:
+        """One query per sequence ``q (B, heads, 1, head_dim)`` over the ``filled (C,)``
+        positions of ``keys``, ``values`` ``(B, heads, C, head_dim)``, as two matrix-vector
+        products and a softmax, each parallel over C. SDPA's fused kernels parallelise over
+        queries and heads, so with the one query of a step a handful of thread blocks would each
+        read a whole head's cache in turn."""
         scores = (q @ keys.transpose(-1, -2)) * self.head_dim ** -0.5
+        scores = scores.masked_fill(~filled, float("-inf"))
         probs = scores.softmax(dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
         probs = F.dropout(probs, self.dropout, self.training)
         return probs.to(values.dtype) @ values
@@ -143,10 +170,3 @@ class Attention(Mixer):
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, dropout={self.dropout}"
 
-
-def _grow(buffer: Tensor, length: int) -> Tensor:
-    """A buffer of twice the capacity (at least 1) along dim 2 holding the first ``length`` entries."""
-    batch, heads, capacity, head_dim = buffer.shape
-    grown = buffer.new_empty(batch, heads, max(1, 2 * capacity), head_dim)
-    grown[:, :, :length] = buffer[:, :, :length]
-    return grown

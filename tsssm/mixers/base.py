@@ -4,7 +4,10 @@ A mixer maps a sequence ``(B, L, D) -> (B, L, D)``. Causal mixers can also run o
 with an explicit state, which is how models generate, and ``prefill`` a prompt: the parallel
 forward that also returns the state after its last position, so generation continues from there
 without stepping through the prompt token by token. The state's size is the point of the project:
-an SSM's state is fixed (``B x D x N``) whatever the length, attention's KV cache grows with it.
+an SSM's state is fixed (``B x D x N``) whatever the length, attention's KV cache holds every
+position. Both keep one size while decoding, so a whole model's step can be replayed from a CUDA
+graph: attention allocates its cache once, for the ``capacity`` that ``init_state`` and ``prefill``
+are given (the prompt plus the tokens to generate), and mixers of fixed-size states ignore it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,6 @@ class Mixer(nn.Module, ABC):
     """
 
     causal: bool = True
-    fixed_state: bool = True
-    """Whether the state keeps one size whatever the length (SSMs, RNNs); attention's KV cache
-    grows. Decoding replays a CUDA graph only over fixed states."""
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
@@ -43,13 +43,24 @@ class Mixer(nn.Module, ABC):
         """Whole sequence, parallel mode: ``(B, L, D) -> (B, L, D)``."""
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> State:
-        """The state before the first token; only causal mixers have one."""
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> State:
+        """The state before the first token, with room for ``capacity`` steps where its size
+        depends on them (None: none); only causal mixers have one."""
         raise NotImplementedError(f"{type(self).__name__} is not causal and cannot be stepped")
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """One time step: ``x (B, D) -> y (B, D)`` and the next state."""
         raise NotImplementedError(f"{type(self).__name__} is not causal and cannot be stepped")
+
+    def capacity(self, state: State) -> int | None:
+        """The most positions ``state`` can hold, prompt included; None where it holds any
+        number (a fixed-size state)."""
+        return None
+
+    def scratch_state(self, state: State) -> State:
+        """A state to take throwaway steps from (a CUDA graph's warm-up) that leaves ``state``
+        as the next real step needs it. This default copies it."""
+        return clone_state(state)
 
     def residual_step(self, x: Tensor, state: State, norm: nn.Module) -> Tensor | None:
         """A pre-norm block's whole step, ``x + step(norm(x))`` for ``x (B, D)``, with ``state``
@@ -57,9 +68,10 @@ class Mixer(nn.Module, ABC):
         otherwise, and the block runs ``norm`` and ``step`` itself. This default has none."""
         return None
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, State]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, State]:
         """``x (B, L, D)`` -> ``forward``'s ``y (B, L, D)`` and the state after position L - 1,
-        ready for ``step`` to continue from.
+        ready for ``step`` to continue from, up to position ``capacity - 1`` where the state's
+        size depends on it (None: L, the prompt alone).
 
         This default steps from ``init_state`` through the sequence: always right, O(L) sequential
         steps. Mixers with a parallel way to the final state override it.
@@ -67,12 +79,26 @@ class Mixer(nn.Module, ABC):
         if x.dim() != 3 or x.shape[-1] != self.d_model or x.shape[1] == 0:
             raise ValueError(f"{type(self).__name__}.prefill: expected input (B, L >= 1, "
                              f"d_model={self.d_model}), got {tuple(x.shape)}")
-        state = self.init_state(x.shape[0], x.device, x.dtype)
+        state = self.init_state(x.shape[0], x.device, x.dtype,
+                                x.shape[1] if capacity is None else capacity)
         ys = []
         for t in range(x.shape[1]):
             y, state = self.step(x[:, t], state)
             ys.append(y)
         return torch.stack(ys, dim=1), state
+
+
+def clone_state(state: State) -> State:
+    """A deep copy of a state's tensors, same structure."""
+    if isinstance(state, Tensor):
+        return state.clone()
+    if isinstance(state, dict):
+        return {key: clone_state(value) for key, value in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(clone_state(item) for item in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(clone_state(item) for item in state)
+    return state
 
 
 def state_nbytes(state: State) -> int:

@@ -87,7 +87,7 @@ class GSS(Mixer):
         """``x (B, L, D) -> (B, L, D)``."""
         return self._parallel(x, "forward")[0]
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, Tensor]:
         """``x (B, L, D)`` -> ``forward``'s output and the ``(B, H', N/2)`` state after it, in
         closed form beside the FFT convolution."""
         y, u = self._parallel(x, "prefill")
@@ -102,7 +102,7 @@ class GSS(Mixer):
         return self._gated_output(x, self.convolve(u).to(x.dtype)), u
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> Tensor:
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> Tensor:
         """Zeros ``(batch, H', N/2)``, complex128 for float64 and complex64 otherwise."""
         return self.ssm.init_state(batch, device, dtype)
 

@@ -124,7 +124,7 @@ class LinearAttention(Mixer):
         """``x (B, L, D) -> (B, L, D)``."""
         return self._parallel(x, "forward", keep_state=False)[0]
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, Tensor]:
         """``x (B, L, D)`` -> ``forward``'s output and the scan's final state (B, H, P, N)."""
         return self._parallel(x, "prefill", keep_state=True)
 
@@ -140,7 +140,7 @@ class LinearAttention(Mixer):
         return self.read_out(y), state
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> Tensor:
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> Tensor:
         """Zeros ``(batch, H, P, N)``: per head the ``d_v × N`` state S, and with the denominator
         the normaliser z as row P - 1. fp32 at least (float64 for float64 models): it sums over
         the whole sequence."""

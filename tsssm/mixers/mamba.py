@@ -111,7 +111,7 @@ class Mamba(Mixer):
         """``u (B, L, d_model) -> (B, L, d_model)``."""
         return self._parallel(u, "forward", keep_state=False)[0]
 
-    def prefill(self, u: Tensor) -> tuple[Tensor, MambaState]:
+    def prefill(self, u: Tensor, capacity: int | None = None) -> tuple[Tensor, MambaState]:
         """``u (B, L, d_model)`` -> ``forward``'s output and the state after the last position:
         the conv's last d_conv - 1 inputs and the scan's final state, in parallel."""
         return self._parallel(u, "prefill", keep_state=True)
@@ -134,7 +134,7 @@ class Mamba(Mixer):
         return self.out_proj(y), state
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> MambaState:
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> MambaState:
         """Zeros: ``conv (batch, E, d_conv - 1)`` in ``dtype``, ``ssm (batch, E, N)`` in float32
         (float64 when ``dtype`` is float64). ``dtype``/``device`` default to the parameters'."""
         device = self.A_log.device if device is None else device

@@ -84,7 +84,7 @@ class Mamba2(Mixer):
         """``x (B, L, d_model) -> (B, L, d_model)``."""
         return self._parallel(x, "forward", keep_state=False)[0]
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """``x (B, L, d_model)`` -> ``forward``'s output and ``(conv_state, ssm_state)`` after the
         last position (the layout of ``init_state``), from the SSD scan's final state."""
         return self._parallel(x, "prefill", keep_state=True)
@@ -105,7 +105,8 @@ class Mamba2(Mixer):
         return self.out_proj(self.norm(y.flatten(-2), z)), state
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+                   dtype: torch.dtype | None = None,
+                   capacity: int | None = None) -> tuple[Tensor, Tensor]:
         """``(conv_state (B, conv_dim, d_conv - 1), ssm_state (B, H, P, N))``, both zeros.
 
         The scan state is kept in fp32 at least (float64 for float64 models): it accumulates

@@ -39,7 +39,7 @@ class RNN(Mixer):
     def forward(self, x: Tensor) -> Tensor:
         return self._parallel(x, "forward")[0]
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, State]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, State]:
         """``x (B, L, D)`` -> ``forward``'s output and torch's final state (``init_state``'s layout)."""
         return self._parallel(x, "prefill")
 
@@ -49,7 +49,7 @@ class RNN(Mixer):
         return self.rnn(x)
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> State:
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> State:
         """Zeros, as ``forward`` starts from; device and dtype default to the weights'."""
         weight = self.rnn.weight_ih_l0
         h = torch.zeros(self.n_layers, batch, self.d_model,

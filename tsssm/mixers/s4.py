@@ -336,7 +336,7 @@ class S4(Mixer):
         y = fft_convolve(u, taps) + self.D.unsqueeze(-1) * u
         return self._mix(y.transpose(1, 2).to(x.dtype))
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, Tensor]:
         """``x (B, L, H)`` -> ``forward``'s output and the ``(B, H, N/2)`` state after it, both
         in parallel over the sequence: S4D's state in closed form, S4's by chunks
         (``DPLRSSM.final_state``)."""
@@ -348,7 +348,7 @@ class S4(Mixer):
         return y, self.ssm.final_state(x.transpose(1, 2).to(self.D.dtype), self.rate)
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> Tensor:
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> Tensor:
         """Zeros ``(batch, H, N/2)``, complex128 for float64 and complex64 otherwise."""
         self._require_causal()
         return self.ssm.init_state(batch, device, dtype)

@@ -64,9 +64,10 @@ class Block(nn.Module):
             mixed = x + self.dropout(y)
         return self._feed_forward(mixed), state
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, State]:
-        """``(B, L, D) -> (B, L, D)`` and the mixer's state after the last position."""
-        y, state = self.mixer.prefill(self.norm_mixer(x))
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, State]:
+        """``(B, L, D) -> (B, L, D)`` and the mixer's state after the last position, with room
+        for ``capacity`` positions in all (see ``Mixer.prefill``)."""
+        y, state = self.mixer.prefill(self.norm_mixer(x), capacity)
         return self._feed_forward(x + self.dropout(y)), state
 
     def _feed_forward(self, x: Tensor) -> Tensor:
@@ -111,28 +112,35 @@ class Backbone(nn.Module):
     def causal(self) -> bool:
         return all(block.mixer.causal for block in self.blocks)
 
-    @property
-    def fixed_state(self) -> bool:
-        """Whether every layer's decoding state keeps one size (no attention KV cache)."""
-        return all(block.mixer.fixed_state for block in self.blocks)
-
     def forward(self, x: Tensor) -> Tensor:
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> list[State]:
-        return [block.mixer.init_state(batch, device, dtype) for block in self.blocks]
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> list[State]:
+        """Each layer's state before the first token, with room for ``capacity`` steps."""
+        return [block.mixer.init_state(batch, device, dtype, capacity) for block in self.blocks]
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, list[State]]:
+    def prefill(self, x: Tensor, capacity: int | None = None) -> tuple[Tensor, list[State]]:
         """A prompt through every layer in parallel: ``(B, L, D) -> (B, L, D)`` as ``forward``,
-        plus each layer's state after the last position, ready for ``step``."""
+        plus each layer's state after the last position, ready for ``step`` up to position
+        ``capacity - 1`` (None: L, no room to step where a layer's state is sized by it)."""
         states = []
         for block in self.blocks:
-            x, state = block.prefill(x)
+            x, state = block.prefill(x, capacity)
             states.append(state)
         return self.norm(x), states
+
+    def capacity(self, states: list[State]) -> int | None:
+        """The most positions every layer's state can hold; None where all hold any number."""
+        held = [c for block, state in zip(self.blocks, states)
+                if (c := block.mixer.capacity(state)) is not None]
+        return min(held, default=None)
+
+    def scratch_states(self, states: list[State]) -> list[State]:
+        """States to take throwaway steps from, leaving ``states`` as they are (``Mixer.scratch_state``)."""
+        return [block.mixer.scratch_state(state) for block, state in zip(self.blocks, states)]
 
     def step(self, x: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
         """One time step through every layer: ``(B, D) -> (B, D)``."""

@@ -4,9 +4,10 @@ At the batch sizes of generation a step is a few dozen small kernels, and from P
 waits on each launch; a graph replays them all with one launch. A graph replays fixed addresses,
 so the step's inputs, outputs and states must keep theirs: the token ids and the logits live in
 buffers of this class, and the states are the ones passed in, updated in place at every replay
-(a mixer whose ``step`` returns new tensors has them copied back inside the graph). That needs
-states of one size whatever the context (``Backbone.fixed_state``): SSMs qualify, attention's
-growing KV cache does not, and such models decode eagerly.
+(a mixer whose ``step`` returns new tensors has them copied back inside the graph). Every mixer's
+decoding state keeps one size and its addresses: an SSM's is fixed, attention's KV cache is
+allocated once for the positions decoding will reach, with its fill a device tensor
+(``tsssm.mixers.attention.KVCache``). So every model decodes through the graph on CUDA.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from torch import Tensor
 from tsssm.mixers.base import State
 
 WARMUP_STEPS = 2
-"""Eager steps before the capture, on copies of the states: they compile and autotune the kernels
-(work a graph cannot record) without advancing the real decoding state."""
+"""Eager steps before the capture, on scratch states (``Mixer.scratch_state``): they compile and
+autotune the kernels (work a graph cannot record) without advancing the real decoding state."""
 
 StepFn = Callable[[Tensor, list[State]], tuple[Tensor, list[State]]]
 
@@ -37,19 +38,6 @@ def state_tensors(state: State) -> list[Tensor]:
     return []
 
 
-def clone_state(state: State) -> State:
-    """A deep copy of a state's tensors, same structure."""
-    if isinstance(state, Tensor):
-        return state.clone()
-    if isinstance(state, dict):
-        return {key: clone_state(value) for key, value in state.items()}
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(clone_state(item) for item in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(clone_state(item) for item in state)
-    return state
-
-
 @cache
 def warmup_stream(device: int) -> torch.cuda.Stream:
     """The side stream every capture on ``device`` warms up on. One per device, not one per
@@ -58,26 +46,23 @@ def warmup_stream(device: int) -> torch.cuda.Stream:
     return torch.cuda.Stream(device)
 
 
-def can_graph(ids: Tensor, fixed_state: bool) -> bool:
-    """Whether a step on ``ids`` may be captured: CUDA tensors and fixed-size states."""
-    return ids.is_cuda and fixed_state
-
-
 class GraphedStep:
     """``step(ids (B,), states) -> (logits (B, V), states)`` replayed from one CUDA graph.
 
     ``states`` given at construction are the buffers every replay reads and updates; the logits
     returned are a buffer of this object, overwritten by the next call (read them first).
+    ``scratch`` are states the warm-up may step (``Backbone.scratch_states``), ``warmup_steps``
+    times: no more than the states have room for.
     """
 
-    def __init__(self, step: StepFn, ids: Tensor, states: list[State]) -> None:
+    def __init__(self, step: StepFn, ids: Tensor, states: list[State], scratch: list[State],
+                 warmup_steps: int = WARMUP_STEPS) -> None:
         self.ids = ids.clone()
         self.states = states
         stream = warmup_stream(ids.device.index)
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            scratch = clone_state(states)
-            for _ in range(WARMUP_STEPS):
+            for _ in range(warmup_steps):
                 _, scratch = step(self.ids, scratch)
         torch.cuda.current_stream().wait_stream(stream)
         del scratch

@@ -4,9 +4,11 @@
 norm), and a linear head back to the vocabulary, optionally sharing the embedding's weights.
 
 Generation runs the prompt through the backbone in parallel (``prefill``), then one ``step`` per new
-token. Each step costs the same for an SSM, whose state is fixed in size, while attention's KV cache
-grows with every token: ``state_nbytes`` reports it. On CUDA, models with fixed states replay the
-step from a CUDA graph (``graphed_step``), so decoding does not wait on Python's kernel launches.
+token. An SSM's state is fixed in size, while attention's KV cache holds every position: it is
+allocated at the prefill for the prompt plus the tokens to generate (``capacity``), and
+``state_nbytes`` reports it. Every state thus keeps its size while decoding, so on CUDA the step
+is replayed from a CUDA graph (``graphed_step``) and decoding does not wait on Python's kernel
+launches.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from torch import Tensor, nn
 
 from tsssm.mixers.base import State, state_nbytes
 from tsssm.models.backbone import Backbone
-from tsssm.models.graphed_step import GraphedStep, StepFn, can_graph
+from tsssm.models.bounded_step import BoundedStep
+from tsssm.models.graphed_step import WARMUP_STEPS, GraphedStep
 from tsssm.models.sampling import sample_next
 
 
@@ -56,9 +59,10 @@ class LanguageModel(nn.Module):
         return self.head(self.backbone(self.embed(ids)))
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
-                   dtype: torch.dtype | None = None) -> list[State]:
-        """The backbone's states before the first token, one per layer."""
-        return self.backbone.init_state(batch, device, dtype)
+                   dtype: torch.dtype | None = None, capacity: int | None = None) -> list[State]:
+        """The backbone's states before the first token, one per layer, with room for
+        ``capacity`` steps (attention's KV cache; None: none)."""
+        return self.backbone.init_state(batch, device, dtype, capacity)
 
     def step(self, ids: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
         """One token per sequence: ``ids (B,)`` -> next-token ``logits (B, V)``, new states."""
@@ -66,14 +70,15 @@ class LanguageModel(nn.Module):
         features, states = self.backbone.step(self.embed(ids), states)
         return self.head(features), states
 
-    def prefill(self, ids: Tensor) -> tuple[Tensor, list[State]]:
+    def prefill(self, ids: Tensor, capacity: int | None = None) -> tuple[Tensor, list[State]]:
         """A prompt ``ids (B, P)``, P >= 1, in parallel -> the logits after its last token
-        ``(B, V)`` and the states to ``step`` on from."""
+        ``(B, V)`` and the states to ``step`` on from, with room for ``capacity`` positions in
+        all, the prompt's included (None: P, no room for attention's KV cache to step)."""
         self._check_ids(ids, "(B, P)", 2)
         if ids.shape[1] == 0:
             raise ValueError("LanguageModel.prefill: the prompt is empty; give at least one token "
                              "(a start token when there is nothing to continue)")
-        features, states = self.backbone.prefill(self.embed(ids))
+        features, states = self.backbone.prefill(self.embed(ids), capacity)
         return self.head(features[:, -1]), states
 
     @torch.no_grad()
@@ -93,10 +98,12 @@ class LanguageModel(nn.Module):
                              top_p: float = 1.0, generator: torch.Generator | None = None,
                              cuda_graph: bool = True) -> tuple[Tensor, list[State]]:
         """``generate``, and the decoding states the last token was sampled from (the buffers the
-        decoding actually held: fixed for SSMs, the KV cache with its growth room for attention)."""
+        decoding actually held: fixed for SSMs; for attention, a KV cache of the P + n_new - 1
+        positions that were stepped through, the last sampled token never being one)."""
         if n_new < 0:
             raise ValueError(f"LanguageModel.generate: n_new must be >= 0, got {n_new}")
-        logits, states = self.prefill(prompt)
+        length = prompt.shape[-1]
+        logits, states = self.prefill(prompt, capacity=length + max(n_new - 1, 0))
         tokens = [prompt]
         step = None
         for i in range(n_new):
@@ -104,18 +111,25 @@ class LanguageModel(nn.Module):
             tokens.append(next_ids.unsqueeze(1))
             if i + 1 == n_new:
                 break
-            step = step or self.decoder(next_ids, states, cuda_graph)
+            step = step or self.decoder(next_ids, states, length, cuda_graph)
             logits, states = step(next_ids, states)
         return torch.cat(tokens, dim=1), states
 
-    def decoder(self, ids: Tensor, states: list[State], cuda_graph: bool = True) -> StepFn:
-        """The step function to decode with from ``states``: a ``GraphedStep`` captured on them
-        when ``cuda_graph`` and the model and device allow it, else ``step`` itself."""
-        if cuda_graph and can_graph(ids, self.backbone.fixed_state):
-            return GraphedStep(self.step, ids, states)
-        return self.step
+    def decoder(self, ids: Tensor, states: list[State], position: int,
+                cuda_graph: bool = True) -> BoundedStep:
+        """The step function to decode with from ``states``, which hold ``position`` positions
+        (the prompt's length after a prefill): a ``GraphedStep`` captured on them when
+        ``cuda_graph`` and ``ids (B,)`` are on CUDA, else ``step`` itself, either counted on the
+        host so that a step past the states' capacity raises instead of writing past it."""
+        bounded = BoundedStep(self.step, position, self.backbone.capacity(states))
+        room = bounded.room
+        if cuda_graph and ids.is_cuda and room != 0:
+            warmup_steps = WARMUP_STEPS if room is None else min(room, WARMUP_STEPS)
+            bounded.step = GraphedStep(self.step, ids, states, self.backbone.scratch_states(states),
+                                       warmup_steps)
+        return bounded
 
     @staticmethod
     def state_nbytes(states: list[State]) -> int:
-        """Bytes held by the decoding states (fixed for SSMs, growing for attention's KV cache)."""
+        """Bytes held by the decoding states (fixed for SSMs; attention's KV cache: its capacity)."""
         return state_nbytes(states)
