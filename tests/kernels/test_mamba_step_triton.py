@@ -223,7 +223,8 @@ def test_cuda_graph_of_fused_steps_matches_eager_steps_over_many_replays():
     with torch.no_grad():
         eager_logits, eager_states = eager.prefill(ids)
         fused_logits, fused_states = fused.prefill(ids)
-        graphed = GraphedStep(fused.step, eager_logits.argmax(-1), fused_states)
+        graphed = GraphedStep(fused.step, eager_logits.argmax(-1), fused_states,
+                              fused.backbone.scratch_states(fused_states))
         for t in range(64):
             next_ids = eager_logits.argmax(-1)
             eager_logits, eager_states = eager.step(next_ids, eager_states)

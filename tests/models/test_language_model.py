@@ -257,7 +257,7 @@ def test_graph_replays_step_the_static_cache_as_eager_steps_do(name, dtype):
                 step(ids[:, -1], states)
     (graph_logits, graph_states), (eager_logits, eager_states) = decoded[True], decoded[False]
     torch.testing.assert_close(graph_logits, eager_logits, rtol=0, atol=TOLERANCE[dtype] / 10)
-    assert (graph_logits[:, :-1].float() - expected.float()).abs().max().item() <= TOLERANCE[dtype]
+    assert (graph_logits.float() - expected.float()).abs().max().item() <= TOLERANCE[dtype]
     for graph_state, eager_state in zip(graph_states, eager_states):
         torch.testing.assert_close(graph_state, eager_state, rtol=0, atol=TOLERANCE[dtype] / 10)
 
@@ -265,29 +265,30 @@ def test_graph_replays_step_the_static_cache_as_eager_steps_do(name, dtype):
 @pytest.mark.gpu
 def test_capturing_a_kv_cache_does_not_copy_it():
     """The capture's warm-up steps scratch states that share the cache's buffers, so capturing
-    allocates far less than the cache holds."""
+    allocates far less than the cache holds (1.2 GB here; a copy would take as much again)."""
     model = language_model("attention").float().cuda()
     prompt = torch.randint(V, (3, 5), generator=torch.Generator().manual_seed(1)).cuda()
     with torch.no_grad():
-        logits, states = model.prefill(prompt, capacity=1 << 16)
+        logits, states = model.prefill(prompt, capacity=1 << 20)
         cache_bytes = model.state_nbytes(states)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
         step = model.decoder(logits.argmax(-1), states, 5)
         torch.cuda.synchronize()
-        assert torch.cuda.max_memory_allocated() - before < cache_bytes / 4
-        step(logits.argmax(-1), states)
+        assert torch.cuda.max_memory_allocated() - before < cache_bytes / 2
+        assert isinstance(step.step, GraphedStep)
 
 
 @pytest.mark.gpu
-def test_captures_one_after_another_keep_no_memory():
-    model = language_model("mamba").float().cuda()
+@pytest.mark.parametrize("name", ["mamba", "attention"])
+def test_captures_one_after_another_keep_no_memory(name):
+    model = language_model(name).float().cuda()
     prompt = torch.randint(V, (3, 5), generator=torch.Generator().manual_seed(1)).cuda()
     held = []
     for _ in range(3):
-        logits, states = model.prefill(prompt)
-        step = model.decoder(logits.argmax(-1), states)
+        logits, states = model.prefill(prompt, capacity=8)
+        step = model.decoder(logits.argmax(-1), states, 5)
         step(logits.argmax(-1), states)
         del logits, states, step
         torch.cuda.synchronize()

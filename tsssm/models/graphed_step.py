@@ -51,8 +51,9 @@ class GraphedStep:
 
     ``states`` given at construction are the buffers every replay reads and updates; the logits
     returned are a buffer of this object, overwritten by the next call (read them first).
-    ``scratch`` are states the warm-up may step (``Backbone.scratch_states``), ``warmup_steps``
-    times: no more than the states have room for.
+    ``scratch`` are states the warm-up may step, ``warmup_steps`` times (no more than the states
+    have room for) without changing ``states``: ``Backbone.scratch_states``, which copies the
+    SSMs' states and shares attention's KV cache.
     """
 
     def __init__(self, step: StepFn, ids: Tensor, states: list[State], scratch: list[State],
