@@ -5,7 +5,7 @@ module and the network are rebuilt from it alone (``tsssm.run.checkpoint.load_ta
 (a nested mapping) is merged over that config first, e.g. to run an S4 model trained at 8 kHz on a
 16 kHz grid (``data.sample_rate`` and the S4 mixers' ``rate``). Generation is
 ``LanguageModel.generate``: a parallel prefill of the prompt, then one ``step`` per token, with a
-fixed-size state for SSMs and a KV cache for attention.
+fixed-size state for SSMs and a KV cache of the prompt plus the tokens to generate for attention.
 
 Outputs, in ``output`` (prompts and samples take the data's form: ``tsssm.tasks.sample_formats``):
 - ``sample_000.wav`` + ``sample_000.png`` ... (audio) or ``sample_000.txt`` ... (text, token ids);

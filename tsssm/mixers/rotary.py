@@ -19,9 +19,10 @@ class RotaryEmbedding(nn.Module):
     """Rotates ``(B, heads, L, head_dim)`` queries or keys by their positions ``offset .. offset + L - 1``.
 
     The cos/sin tables are computed in float64 (angles at position 1e5 would lose ~1e-2 rad in float32)
-    and cached per device, growing by doubling, so a long decode computes them O(log L) times. They are
-    plain attributes, not buffers: ``model.to(bfloat16)`` must not round the angles, and checkpoints
-    need not carry what a formula gives.
+    and cached per device, growing by doubling, so sequences of growing length compute them O(log L)
+    times. They are plain attributes, not buffers: ``model.to(bfloat16)`` must not round the angles, and
+    checkpoints need not carry what a formula gives. A decoding step, at a tensor position, computes
+    its one row instead.
     """
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
