@@ -410,6 +410,17 @@ def test_scan_matches_reference_on_gpu_with_16_wide_states(dtype, length):
 
 @pytest.mark.gpu
 @needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length", [63, 64])
+def test_scan_matches_reference_on_gpu_with_16_wide_heads(dtype, length):
+    """Mamba-2's forecaster at width 32: 4 heads of P 16, N 32, one group, about one chunk of
+    patches, a channel-independent batch of 224 (an illegal address on the GPU in a search)."""
+    compare_with_reference(224, length, 4, 1, 16, 32, 64, dtype, {"Dh", "bias", "softplus"},
+                           seed=5, device="cuda")
+
+
+@pytest.mark.gpu
+@needs_cuda
 def test_auto_backend_picks_triton_on_gpu():
     inputs = make_inputs(2, 300, 4, 1, 64, 64, torch.bfloat16, {"D"}, seed=8, device="cuda")
     inputs = {k: None if v is None else v.detach() for k, v in inputs.items()}
