@@ -21,6 +21,7 @@ from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
 from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS, chunk_scan_dbc_kernel
 from tsssm.kernels.ssd.triton_chunk_scan import (SCAN_CONFIGS, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel)
+from tsssm.kernels.ssd.triton_pairs import PAIR_CONFIGS, chunk_pairs_kernel
 from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
                                              pass_states_bwd_kernel)
 
@@ -157,6 +158,7 @@ GPU_CONFIGS = {
     chunk_outer_kernel: OUTER_CONFIGS,
     chunk_scan_fwd_kernel: SCAN_CONFIGS,
     chunk_scan_dx_kernel: SCAN_CONFIGS,
+    chunk_pairs_kernel: PAIR_CONFIGS,
     chunk_scan_dbc_kernel: DBC_CONFIGS,
 }
 RAGGED_CHUNK, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 16, 32
