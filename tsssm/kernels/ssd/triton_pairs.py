@@ -43,8 +43,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from tsssm.kernels.ssd.triton_tiles import (cast_nearest, causal_pairs, chunk_program, mma,
-                                            pair_decay, tuned)
+from tsssm.kernels.ssd.triton_gram import gram_tile
+from tsssm.kernels.ssd.triton_tiles import (cast_nearest, causal_pairs, mma, pair_decay,
+                                            tile_pair_program, tuned)
 from tsssm.kernels.triton_common import INTERPRETED, dot_width
 
 # 64-step tiles on 4 or 8 warps (HGMMA), 32-step ones on 4 (HMMA).
@@ -81,10 +82,8 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr,
     pairs (b, nc, G, CHUNK, CHUNK) in its dtype, the causal tiles only (zeros where j > i or a
     step lies past a ragged chunk's end), and terms (CHUNK / BLOCK, b, H, nc, CHUNK) fp32, each
     slot at every step."""
-    n_side = CHUNK // BLOCK
-    c, tile, b, g, t0, chunk_len = chunk_program(n_side * n_side, G, n_chunks, L, CHUNK)
-    tile_i = tile // n_side
-    tile_j = tile % n_side
+    c, b, g, t0, chunk_len, tile_i, tile_j = tile_pair_program(CHUNK // BLOCK, G, n_chunks, L,
+                                                               CHUNK)
     if tile_j <= tile_i:
         rows = tile_i * BLOCK + tl.arange(0, BLOCK)
         cols = tile_j * BLOCK + tl.arange(0, BLOCK)
@@ -98,15 +97,9 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr,
         if HAS_GRAM:
             products = tl.load(gram_ptr + tile_at, mask=keep, other=0.0)
         else:
-            offs_n = tl.arange(0, BLOCK_N)
-            n_ok = offs_n < N
-            c_rows = tl.load(C_ptr + b * s_C_b + (t0 + rows[:, None]) * s_C_l + g * s_C_g
-                             + offs_n[None, :] * s_C_n,
-                             mask=row_ok[:, None] & n_ok[None, :], other=0.0)
-            b_cols = tl.load(B_ptr + b * s_B_b + (t0 + cols[None, :]) * s_B_l + g * s_B_g
-                             + offs_n[:, None] * s_B_n,
-                             mask=n_ok[:, None] & col_ok[None, :], other=0.0)
-            products = mma(c_rows, b_cols, DT, INTERPRETED)
+            products = gram_tile(C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
+                                 B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
+                                 rows, cols, chunk_len, N, DT, INTERPRETED, BLOCK_N)
         dy_rows = (dy_ptr + b * s_dy_b + (t0 + rows[:, None]) * s_dy_l
                    + offs_k[None, :] * s_dy_p)
         x_cols = x_ptr + b * s_x_b + (t0 + cols[None, :]) * s_x_l + offs_k[:, None] * s_x_p

@@ -112,6 +112,16 @@ def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0)
 
 
+@triton.jit
+def tile_pair_program(n_side, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
+    """``chunk_program`` for kernels over square tile pairs of a chunk's steps (n_side tiles a
+    side, row tile fastest after the heads or groups): (chunk c, batch row b, head or group r,
+    t0, chunk length, row tile, column tile)."""
+    c, tile, b, r, t0, chunk_len = chunk_program(n_side * n_side, rows_per_batch, n_chunks, L,
+                                                 CHUNK)
+    return c, b, r, t0, chunk_len, tile // n_side, tile % n_side
+
+
 def fit_blocks(caps: dict[str, str]):
     """Autotune pruner: cap each block (name -> argument it must not exceed, padded to a power
     of two >= 16), then drop the configs that became duplicates."""
