@@ -41,8 +41,9 @@ products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
 (``triton_tiles.py``); the forward stores the states entering the chunks, and the backward
-their gradients dh_c, in x's dtype, to which the products that read them round them anyway (the
-backward's entering states stay fp32: its decay gradient reads them outside a product).
+their gradients dh_c and the head-summed pair tiles of dB and dC, in x's dtype, to which the
+products that read them round them anyway (the backward's entering states stay fp32: its decay
+gradient reads them outside a product).
 """
 
 from __future__ import annotations
@@ -270,7 +271,6 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
             CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
             BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), DBC_MIN_BLOCK_N))
-    del pairs
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)

@@ -52,7 +52,10 @@ from tsssm.kernels.triton_common import INTERPRETED, dot_width
 PAIR_CONFIGS = [triton.Config({"BLOCK": block}, num_warps=warps, num_stages=stages)
                 for block, warps in ((64, 4), (64, 8), (32, 4)) for stages in (2, 3)]
 PAIR_INTERPRETED = triton.Config({"BLOCK": 16})
-SMALLEST_PAIR_BLOCK = min(c.kwargs["BLOCK"] for c in [*PAIR_CONFIGS, PAIR_INTERPRETED])
+SMALLEST_PAIR_BLOCK = min(c.kwargs["BLOCK"]
+                          for c in ([PAIR_INTERPRETED] if INTERPRETED else PAIR_CONFIGS))
+"""The narrowest tiles the autotuner may pick here: they set how many slots of pair terms to
+allocate (chunk / 32 on the GPU, of which 64-step tiles fill half)."""
 
 
 @triton.jit
