@@ -27,7 +27,7 @@ from triton.runtime.jit import JITFunction
 
 from tsssm.kernels.ssd import triton as ssd_triton
 from tsssm.kernels.ssd import (triton_chunk_dbc, triton_chunk_scan, triton_cumsum, triton_gram,
-                               triton_pairs, triton_states)
+                               triton_pairs, triton_states, triton_tiles)
 from tsssm.kernels.triton_common import dot_width
 
 CHUNK, HEADS, HEAD_DIM, GROUPS = 256, 24, 64, 1
@@ -122,7 +122,7 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
     block_h = ssd_triton._cumsum_block_h(HEADS, CHUNK)
     pass_block = ssd_triton._pass_block(HEAD_DIM * state)
     dbc_widths = {"BLOCK_K": dot_width(HEAD_DIM),
-                  "BLOCK_N": max(dot_width(state), triton_chunk_dbc.DBC_MIN_BLOCK_N)}
+                  "BLOCK_N": max(dot_width(state), triton_tiles.MIN_LOOP_WIDTH)}
     gram = state >= ssd_triton.GRAM_MIN_STATE
     scan_widths = {"BLOCK_K": dot_width(state), "BLOCK_O": dot_width(HEAD_DIM), "HAS_GRAM": gram}
 
@@ -147,7 +147,8 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
         (triton_pairs.chunk_pairs_kernel,
-         {"HAS_GRAM": gram, "BLOCK_K": dot_width(HEAD_DIM), "BLOCK_N": dot_width(state)},
+         {"HAS_GRAM": gram, "BLOCK_K": max(dot_width(HEAD_DIM), triton_tiles.MIN_LOOP_WIDTH),
+          "BLOCK_N": dot_width(state)},
          kept(triton_pairs.chunk_pairs_kernel)),
         *[(triton_chunk_dbc.chunk_scan_dbc_kernel, {"REVERSE": r} | dbc_widths,
            kept(triton_chunk_dbc.chunk_scan_dbc_kernel)) for r in (0, 1)],

@@ -20,11 +20,10 @@ one dimension, heads fastest):
 Backward (states recomputed, not stored; 10 launches, one more with z, one with ``chunk_gram``):
 ``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z);
 ``chunk_outer`` for the gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``;
-``chunk_gram``; ``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_pairs`` (each head's
-dy·x^T tiles, decayed and summed over the group's heads, and the decay gradient's pair terms;
-one (rows, columns) tile pair per program, b·nc·tiles²·G); ``chunk_scan_dbc`` twice (dC, then
-dB, from those summed tiles and the states; one (BLOCK_M rows, all N) tile per (b, chunk,
-group), b·nc·tiles·G); ``dt_cumsum_bwd`` (ddt, dA, d dt_bias).
+``chunk_gram``; ``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_pairs`` (a tile
+pair per program, b·nc·tiles²·G: each head's decayed dy·x^T summed over the group, and the
+decay gradient's pair terms); ``chunk_scan_dbc`` twice (dC, then dB, from those sums and the
+states; BLOCK_M rows, all N per program, b·nc·tiles·G); ``dt_cumsum_bwd`` (ddt, dA, dt_bias).
 With z, the forward also stores y before the gate (for dz); nothing else is kept.
 
 The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp(cs_i - cs_j) dt_j
@@ -54,7 +53,7 @@ import triton.language as tl
 from torch import Tensor
 
 from tsssm.kernels.ssd.reference import check_ssd_inputs, check_state_update_inputs
-from tsssm.kernels.ssd.triton_chunk_dbc import DBC_MIN_BLOCK_N, chunk_scan_dbc_kernel
+from tsssm.kernels.ssd.triton_chunk_dbc import chunk_scan_dbc_kernel
 from tsssm.kernels.ssd.triton_chunk_scan import (SMALLEST_BLOCK_M, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel, gate_bwd_kernel)
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
@@ -63,6 +62,7 @@ from tsssm.kernels.ssd.triton_pairs import chunk_pairs, pair_slots
 from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
+from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH
 from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
 
 DOT_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
@@ -270,7 +270,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
             state, cs, dt_eff, pairs,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
             CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
-            BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), DBC_MIN_BLOCK_N))
+            BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)

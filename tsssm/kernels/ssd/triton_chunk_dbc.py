@@ -23,22 +23,17 @@ import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
                                             chunk_program, mma, state_decay, tuned)
-from tsssm.kernels.triton_common import INTERPRETED
 
 # All N columns in one program: 64- and 128-row tiles on 8 warps (on 4 they spill at N = 128),
 # 32-row ones on 4 (HMMA); these spill no registers at N = 16 or 128 (ptxas, sm_90;
 # scripts/ssd_sass_stats.py). No 16-step blocks: Triton 3.6 pipelines 16-wide fp32 tiles wrongly
-# (``DBC_MIN_BLOCK_N``).
+# (``triton_tiles.MIN_LOOP_WIDTH``).
 DBC_CONFIGS = [triton.Config({"BLOCK_M": rows, "BLOCK_S": steps}, num_warps=warps,
                              num_stages=stages)
                for rows, steps, warps, stages in ((64, 32, 8, 2), (64, 32, 8, 3), (64, 64, 8, 2),
                                                   (64, 64, 8, 3), (128, 32, 8, 2), (32, 64, 4, 2),
                                                   (32, 32, 4, 3))]
 DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
-DBC_MIN_BLOCK_N = 16 if INTERPRETED else 32
-"""The narrowest N tile on the GPU: Triton 3.6's pipelined loop over 16-wide fp32 tiles reads
-shared memory out of range (N = 16 in fp32, found by compute-sanitizer), so N = 16 runs in a
-half-masked 32-wide tile."""
 
 
 @tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE"],

@@ -44,8 +44,8 @@ import triton.language as tl
 from torch import Tensor
 
 from tsssm.kernels.ssd.triton_gram import gram_tile
-from tsssm.kernels.ssd.triton_tiles import (cast_nearest, causal_pairs, mma, pair_decay,
-                                            tile_pair_program, tuned)
+from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, mma,
+                                            pair_decay, tile_pair_program, tuned)
 from tsssm.kernels.triton_common import INTERPRETED, dot_width
 
 # 64-step tiles on 4 or 8 warps (HGMMA), 32-step ones on 4 (HMMA).
@@ -158,5 +158,5 @@ def chunk_pairs(dy: Tensor, x: Tensor, B: Tensor, C: Tensor, cs: Tensor, dt_eff:
         cs, dt_eff, x if gram is None else gram,
         batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
         CHUNK=chunk, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
-        BLOCK_K=dot_width(head_dim), BLOCK_N=dot_width(state_dim))
+        BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
     return pairs, chunk // chunk_pairs_kernel.best_config.kwargs["BLOCK"]

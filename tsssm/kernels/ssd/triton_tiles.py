@@ -13,7 +13,12 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import autotune, dot_width
+from tsssm.kernels.triton_common import INTERPRETED, autotune, dot_width
+
+MIN_LOOP_WIDTH = 16 if INTERPRETED else 32
+"""The narrowest last dimension of a tile loaded in a pipelined loop on the GPU: Triton 3.6's
+pipelined loop over 16-wide fp32 tiles reads shared memory out of range (dB/dC's B or C tiles
+at N = 16 in fp32, found by compute-sanitizer), so a 16-wide dimension runs half-masked in 32."""
 
 
 @triton.jit
