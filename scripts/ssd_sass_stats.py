@@ -27,7 +27,7 @@ from triton.runtime.jit import JITFunction
 
 from tsssm.kernels.ssd import triton as ssd_triton
 from tsssm.kernels.ssd import (triton_chunk_dbc, triton_chunk_scan, triton_cumsum, triton_gram,
-                               triton_states)
+                               triton_pairs, triton_states, triton_tiles)
 from tsssm.kernels.triton_common import dot_width
 
 CHUNK, HEADS, HEAD_DIM, GROUPS = 256, 24, 64, 1
@@ -39,7 +39,8 @@ BF16_POINTERS = {
     "pass_states_bwd_kernel": {"dh_ptr"},
     "chunk_scan_fwd_kernel": {"x_ptr", "B_ptr", "C_ptr", "z_ptr", "y_ptr", "y_pre_ptr"},
     "chunk_scan_dx_kernel": {"x_ptr", "B_ptr", "C_ptr", "dy_ptr", "dx_ptr"},
-    "chunk_scan_dbc_kernel": {"u_ptr", "v_ptr", "w_ptr", "own_ptr", "out_ptr"},
+    "chunk_pairs_kernel": {"dy_ptr", "x_ptr", "B_ptr", "C_ptr", "pairs_ptr"},
+    "chunk_scan_dbc_kernel": {"u_ptr", "w_ptr", "own_ptr", "out_ptr", "pairs_ptr"},
     "gate_bwd_kernel": {"dout_ptr", "z_ptr", "y_pre_ptr", "dy_ptr", "dz_ptr"},
     "chunk_gram_kernel": {"C_ptr", "B_ptr"}}
 """The pointers that read or write bf16 tensors; every other one is fp32."""
@@ -52,7 +53,8 @@ def int_values(batch: int, length: int, state: int) -> dict[str, int]:
     values = {"batch": batch, "L": length, "H": HEADS, "G": GROUPS, "P": HEAD_DIM, "N": state,
               "heads_per_group": HEADS // GROUPS, "n_chunks": triton.cdiv(length, CHUNK),
               "PN": pn, "n_rows": batch * length * HEADS,
-              "n_dlast_parts": triton.cdiv(pn, ssd_triton._pass_block(pn))}
+              "n_dlast_parts": triton.cdiv(pn, ssd_triton._pass_block(pn)),
+              "n_dcs_parts": 1 + CHUNK // 64}
     layouts = {"x": {"b": length * HEADS * HEAD_DIM, "l": HEADS * HEAD_DIM, "h": HEAD_DIM, "p": 1},
                "B": {"b": length * GROUPS * state, "l": GROUPS * state, "g": state, "n": 1},
                "dt": {"b": length * HEADS, "l": HEADS, "h": 1}, "D": {"h": 1, "p": 0}}
@@ -120,9 +122,7 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
     block_h = ssd_triton._cumsum_block_h(HEADS, CHUNK)
     pass_block = ssd_triton._pass_block(HEAD_DIM * state)
     dbc_widths = {"BLOCK_K": dot_width(HEAD_DIM),
-                  "BLOCK_N": max(dot_width(state), triton_chunk_dbc.DBC_MIN_BLOCK_N),
-                  "BLOCK_H": min(triton.next_power_of_2(HEADS // GROUPS),
-                                 triton_chunk_dbc.DBC_HEADS)}
+                  "BLOCK_N": max(dot_width(state), triton_tiles.MIN_LOOP_WIDTH)}
     gram = state >= ssd_triton.GRAM_MIN_STATE
     scan_widths = {"BLOCK_K": dot_width(state), "BLOCK_O": dot_width(HEAD_DIM), "HAS_GRAM": gram}
 
@@ -146,8 +146,11 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
-        *[(triton_chunk_dbc.chunk_scan_dbc_kernel,
-           {"REVERSE": r, "HAS_GRAM": gram} | dbc_widths,
+        (triton_pairs.chunk_pairs_kernel,
+         {"HAS_GRAM": gram, "BLOCK_K": max(dot_width(HEAD_DIM), triton_tiles.MIN_LOOP_WIDTH),
+          "BLOCK_N": dot_width(state)},
+         kept(triton_pairs.chunk_pairs_kernel)),
+        *[(triton_chunk_dbc.chunk_scan_dbc_kernel, {"REVERSE": r} | dbc_widths,
            kept(triton_chunk_dbc.chunk_scan_dbc_kernel)) for r in (0, 1)],
         (triton_cumsum.dt_cumsum_bwd_kernel, {"BLOCK_H": block_h}, one)]
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Claims block search: the tuning C3 runs with (conf/hparams_search/: ltsf_optuna, DLinear's
-# ltsf_optuna_linear, and their _ili versions for ILI's shorter lookbacks), one search per LTSF
-# dataset and model at the experiment's horizon, on validation only; one process per model, side by
-# side, each running its datasets' searches in turn until the block's 520 s are spent. A search cut off
+# ltsf_optuna_linear, the hybrid's ltsf_optuna_hybrid, and their _ili versions for ILI's shorter
+# lookbacks), one search per LTSF dataset and model at the experiment's horizon, on validation only;
+# one process per model, side by side, each running its datasets' searches in turn until the block's
+# 520 s are spent. A search cut off
 # resumes when the block is launched again with PREVIOUS: its finished trials replay from the store
 # (the hparams_search config says how). OUT/recipes.tgz holds every finished search's recipe.yaml as
 # recipes/<experiment>/<model>.yaml: unpacked into conf/recipe/, the studies run the tuned recipes.
@@ -10,12 +11,14 @@
 source "$(dirname "$0")/claims_block.sh" "$@"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss dlinear)
-deadline=$((SECONDS + 520))
+deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))  # SEARCH_SECONDS: a shorter block, in a call with less time left
 for model in "${models[@]}"; do
   for experiment in "${experiments[@]}"; do
     left=$((deadline - SECONDS))
     ((left > 0)) || break
-    search=ltsf_optuna$([[ $model == dlinear ]] && echo _linear)$([[ $experiment == ltsf/ili ]] && echo _ili)
+    search=ltsf_optuna
+    case $model in dlinear) search+=_linear ;; hybrid) search+=_hybrid ;; esac
+    [[ $experiment == ltsf/ili ]] && search+=_ili
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
       "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \

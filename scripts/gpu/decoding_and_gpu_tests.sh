@@ -5,15 +5,24 @@
 #  - generate/: python -m tsssm.generate from that checkpoint, n=3 samples of 8000 tokens (tokens/s in
 #    generation.json, decoded through a CUDA graph of the model's step);
 #  - generation/: python -m tsssm.bench generation at batch 3 (prefill, graph capture, ms per step).
-# The GPU tests run in groups side by side, while the FSDD run trains.
+# The GPU tests run in eight groups side by side, while the FSDD run trains.
 # Usage: bash scripts/gpu/decoding_and_gpu_tests.sh OUT_DIR
 set -uo pipefail
 out=${1:?usage: decoding_and_gpu_tests.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/device.csv"
+scan=tests/kernels/test_selective_scan_triton.py
+ssd=tests/kernels/test_ssd_triton.py
+# Each scan shape autotunes its kernels (tens of seconds a shape), so the scans' tests are split
+# by test function: in one process the SSD's ran past 420 s.
 groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.py tests/kernels/test_mamba_step_triton.py"
-        tests/kernels/test_selective_scan_triton.py tests/kernels/test_ssd_triton.py
+        "$scan::test_scan_matches_reference_on_gpu"
+        "$scan::test_scan_matches_reference_on_gpu_in_default_segments"
+        "$scan::test_scan_matches_reference_on_gpu_odd_length_no_options $scan::test_auto_backend_picks_triton_on_gpu $scan::test_state_update_matches_reference_on_gpu"
+        "$ssd::test_scan_matches_reference_on_gpu"
+        "$ssd::test_scan_matches_reference_on_gpu_ragged_chunk_256"
+        "$ssd::test_scan_matches_reference_on_gpu_with_16_wide_states $ssd::test_scan_matches_reference_on_gpu_with_16_wide_heads $ssd::test_auto_backend_picks_triton_on_gpu $ssd::test_state_update_matches_reference_on_gpu"
         "tests/mixers tests/models tests/test_bench.py")
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
   timeout 420 python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs --durations=5 \

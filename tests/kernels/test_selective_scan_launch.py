@@ -111,3 +111,18 @@ def test_sweep_takes_the_backwards_gpu_time_as_the_difference_of_the_captured_mo
     assert captured == [("fwd", True), ("fwd+bwd", True), ("bwd", False)]
     assert list(timed.items()) == [("fwd", (13.0, 2.0)), ("bwd", (13.0, 3.0)),
                                    ("fwd+bwd", (17.0, 5.0))]
+
+
+def test_launch_floors_empty_kernels_take_their_argument_counts_and_store_once(tmp_path,
+                                                                              monkeypatch):
+    """The generated kernels compile with 1, 16 and 48 arguments and write through the first
+    (a kernel that did nothing could be compiled away and time nothing)."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))  # as when run as a script
+    floor = runpy.run_path(str(REPO / "scripts" / "gpu" / "launch_floor.py"))
+    target = torch.ones(4)
+    for n_args, kernel in floor["empty_kernels"](tmp_path).items():
+        args = floor["arguments"](n_args, target)
+        assert len(args) == n_args and len(kernel.arg_names) == n_args
+        target.fill_(1.0)
+        kernel[(1,)](*args)
+        assert target.tolist() == [0.0, 1.0, 1.0, 1.0]

@@ -21,6 +21,8 @@ from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
 from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS, chunk_scan_dbc_kernel
 from tsssm.kernels.ssd.triton_chunk_scan import (SCAN_CONFIGS, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel)
+from tsssm.kernels.ssd.triton_pairs import (PAIR_CONFIGS, chunk_pairs, chunk_pairs_kernel,
+                                            pair_slots)
 from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
                                              pass_states_bwd_kernel)
 
@@ -157,6 +159,7 @@ GPU_CONFIGS = {
     chunk_outer_kernel: OUTER_CONFIGS,
     chunk_scan_fwd_kernel: SCAN_CONFIGS,
     chunk_scan_dx_kernel: SCAN_CONFIGS,
+    chunk_pairs_kernel: PAIR_CONFIGS,
     chunk_scan_dbc_kernel: DBC_CONFIGS,
 }
 RAGGED_CHUNK, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 16, 32
@@ -254,6 +257,53 @@ def test_entering_states_in_a_narrower_dtype_are_the_fp32_ones_rounded(dtype):
     assert returned is narrow
     assert torch.equal(narrow, in_place.to(dtype))
     assert torch.equal(narrow_final, final)
+
+
+@pytest.mark.parametrize("gram", [False, True])
+def test_pair_tiles_and_their_decay_terms(gram):
+    """``chunk_pairs`` against float64: the group's tile sum_h M^h (M^h_ij = exp(cs_i - cs_j)
+    dt_j dy_i · x_j, j <= i) and, added over its slots, each head's row sums minus column sums
+    of M^h ⊙ (C·B); every slot written at every step. Three heads per group, two groups, a
+    ragged second chunk, two tiles per chunk (the interpreter's 16-step tiles)."""
+    batch, length, heads, groups, head_dim, state, chunk = 2, 40, 6, 2, 16, 24, 32
+    inputs = make_inputs(batch, length, heads, groups, head_dim, state, torch.float32, set(),
+                         seed=12)
+    x, B, C = (inputs[name].detach() for name in ("x", "B", "C"))
+    dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(13)).to(DEVICE)
+    dt_eff, cs = ssdt._dt_cumsum(inputs["dt"].detach(), inputs["A"].detach(), None, False, chunk)
+    n_chunks = cs.shape[2]
+    products = (ssdt.chunk_products(B, C, n_chunks, chunk, ssdt.DOT_DTYPES[x.dtype]) if gram
+                else None)
+    with poisoned_allocations():
+        terms = torch.empty(pair_slots(chunk), *cs.shape, device=DEVICE)
+        pairs, used = chunk_pairs(dy, x, B, C, cs, dt_eff, products, terms,
+                                  ssdt.DOT_DTYPES[x.dtype])
+    assert used == chunk // 16 and torch.isfinite(terms[:used]).all()
+
+    def by_chunk(t: torch.Tensor) -> torch.Tensor:
+        """(b, L, ...) -> (b, nc, chunk, ...) float64, zero past L."""
+        padded = torch.zeros(batch, n_chunks * chunk, *t.shape[2:], dtype=torch.float64)
+        padded[:, :length] = t.double().cpu()
+        return padded.unflatten(1, (n_chunks, chunk))
+
+    dy64, x64, B64, C64 = by_chunk(dy), by_chunk(x), by_chunk(B), by_chunk(C)
+    cs64, dt64 = cs.double().cpu(), dt_eff.double().cpu()  # (b, H, nc, chunk)
+    steps = torch.arange(n_chunks * chunk).view(n_chunks, chunk)
+    valid = steps < length
+    causal = (torch.tril(torch.ones(chunk, chunk, dtype=torch.bool))
+              & valid[:, :, None] & valid[:, None, :])  # (nc, i, j)
+    decay = torch.exp((cs64[..., :, None] - cs64[..., None, :]).masked_fill(~causal, -torch.inf))
+    M = (decay * dt64[..., None, :]
+         * torch.einsum("bcihp,bcjhp->bhcij", dy64, x64))  # (b, H, nc, i, j)
+    per_group = heads // groups
+    exact_pairs = M.unflatten(1, (groups, per_group)).sum(2).transpose(1, 2)  # (b, nc, G, i, j)
+    gram64 = torch.einsum("bcign,bcjgn->bgcij", C64, B64).repeat_interleave(per_group, dim=1)
+    weighted = M * gram64
+    exact_terms = weighted.sum(-1) - weighted.sum(-2)  # (b, H, nc, chunk)
+    written = causal.any(0)  # the causal triangle, unmasked by raggedness
+    assert relative_error(pairs.double().cpu()[..., written],
+                          exact_pairs[..., written]) <= 1e-5
+    assert relative_error(terms[:used].sum(0).double().cpu(), exact_terms) <= 1e-5
 
 
 def test_state_gradients_along_the_chunks():
@@ -406,6 +456,17 @@ def test_scan_matches_reference_on_gpu_with_16_wide_states(dtype, length):
     """Linear attention's shape on a forecaster's patches: N 16, P 17 (values and the
     normaliser's column), one group per head, shorter than a chunk and two whole chunks."""
     compare_with_reference(2, length, 4, 4, 17, 16, 64, dtype, set(), seed=3, device="cuda")
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("length", [63, 64])
+def test_scan_matches_reference_on_gpu_with_16_wide_heads(dtype, length):
+    """Mamba-2's forecaster at width 32: 4 heads of P 16, N 32, one group, about one chunk of
+    patches, a channel-independent batch of 224 (an illegal address on the GPU in a search)."""
+    compare_with_reference(224, length, 4, 1, 16, 32, 64, dtype, {"Dh", "bias", "softplus"},
+                           seed=5, device="cuda")
 
 
 @pytest.mark.gpu

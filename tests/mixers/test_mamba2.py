@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -112,3 +114,28 @@ def test_bad_input_shapes_are_refused():
         mixer.step(torch.randn(2, 1, 16), mixer.init_state(2))
     with pytest.raises(ValueError, match="group_size"):
         GatedRMSNorm(12, group_size=5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("length", [42, 63, 91])
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-4), (torch.bfloat16, 3e-2)])
+def test_training_step_on_gpu_at_the_forecasters_width_matches_float64(length, dtype, tolerance):
+    """The LTSF preset's shape at its searched width 32 (4 heads of 16, N 32, chunk 64) over the
+    patch counts of lookbacks 336, 512 and 720, at a forecaster's channel-independent batch:
+    fp32 and bf16 autocast take the kernels, float64 the reference; outputs and gradients agree."""
+    torch.manual_seed(0)
+    reference = Mamba2(32, d_state=32, headdim=16).double().cuda()
+    fast = copy.deepcopy(reference).float()
+    x = torch.randn(224, length, 32, dtype=F64, device="cuda")
+    grads = []
+    for mixer, inputs in ((reference, x), (fast, x.float())):
+        inputs = inputs.clone().requires_grad_(True)
+        with torch.autocast("cuda", dtype=torch.bfloat16,
+                            enabled=mixer is fast and dtype == torch.bfloat16):
+            y = mixer(inputs)
+        y.float().square().mean().backward()
+        grads.append([y.detach().double(), inputs.grad.double(),
+                      *(p.grad.double() for p in mixer.parameters())])
+    for got, want in zip(grads[1], grads[0]):
+        assert (got - want).norm() <= tolerance * want.norm()

@@ -6,6 +6,8 @@ them as a recipe headed by the search."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -15,6 +17,7 @@ from omegaconf import OmegaConf
 
 from tests import cli
 from tests.compose import FAST, REPO
+from tsssm.run.training import build
 from tsssm.run.search_record import TAG_BEST_PARAMS, TAG_BEST_VALUE, TAG_STUDY
 
 SPACE = '{model.optim.lr:"tag(log, interval(1e-4, 1e-2))",model.backbone.d_model:"choice(8, 64)"}'
@@ -100,3 +103,48 @@ def test_every_search_space_holds_only_keys_its_models_config_has(search, experi
     for key in sweeper.params:
         assert OmegaConf.select(cfg, key) is not None, f"{search} searches {key}, which {model} lacks"
     assert ("model.backbone.d_model" in sweeper.params) == (model != "dlinear")
+
+
+SEARCH_SCRIPT = REPO / "scripts" / "gpu" / "claims_search.sh"
+
+
+def script_list(name: str) -> list[str]:
+    """The words of the bash array ``name=(...)`` in claims_search.sh."""
+    return re.search(rf"^{name}=\((.*)\)$", SEARCH_SCRIPT.read_text(), re.M).group(1).split()
+
+
+def search_for(model: str, experiment: str) -> str:
+    """The search claims_search.sh runs for a model on an experiment, by its own lines (from
+    ``search=`` to the one adding ``_ili``) run in bash."""
+    rule = re.search(r"^ *search=ltsf_optuna$.*?_ili$", SEARCH_SCRIPT.read_text(), re.M | re.S)
+    result = subprocess.run(["bash", "-c", f"model={model}; experiment={experiment}\n"
+                             f"{rule.group(0)}\necho $search"],
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+def choices(space: str) -> list[int]:
+    """The values of a sweeper ``choice(a, b, ...)`` of whole numbers."""
+    return [int(value) for value in re.fullmatch(r"choice\((.*)\)", space).group(1).split(",")]
+
+
+@pytest.mark.parametrize("experiment", ["ltsf/etth1", "ltsf/ili"])
+@pytest.mark.parametrize("model", script_list("models"))
+def test_every_corner_of_a_searched_space_builds_under_its_cap(model, experiment):
+    """Each search claims_search.sh launches: its smallest and largest widths, depths and lookbacks
+    build the model (the hybrid's pattern needs whole repeats) and stay under max_params, so no
+    trial of the budget is spent on a refusal or an error."""
+    assert experiment in script_list("experiments")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        search = [f"hparams_search={search_for(model, experiment)}", f"experiment={experiment}",
+                  f"model={model}"]
+        space = compose("fit", overrides=search, return_hydra_config=True).hydra.sweeper.params
+        keys = [key for key in ("data.lookback", "model.backbone.d_model",
+                                "model.backbone.n_layers") if key in space]
+        for pick in (min, max):
+            corner = [f"{key}={pick(choices(space[key]))}" for key in keys]
+            cfg = compose("fit", overrides=[*search, *corner])
+            task = build(cfg)[1]
+            n_params = sum(p.numel() for p in task.net.parameters() if p.requires_grad)
+            assert n_params <= cfg.max_params, f"{model} at {corner}: {n_params} parameters"

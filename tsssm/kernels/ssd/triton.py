@@ -1,7 +1,7 @@
 """Mamba-2's SSD scan as Triton kernels on tensor cores: forward, backward, and one decode step;
 the autograd Function and the launchers (the device code: ``triton_cumsum.py``,
-``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_chunk_dbc.py``,
-``triton_step.py``, their shared helpers in ``triton_tiles.py``).
+``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_pairs.py``,
+``triton_chunk_dbc.py``, ``triton_step.py``, their shared helpers in ``triton_tiles.py``).
 
 The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q steps, local steps
 ``i, j`` and the log-decay running sum ``cs_i = sum_{k <= i} dt_k A`` inside the chunk::
@@ -17,12 +17,13 @@ one dimension, heads fastest):
   ``pass_states``    h_c along the chunks, from S_c into x's dtype            (PN/BLOCK, b·H)
   ``chunk_gram``     C_i · B_j (j <= i) once per group, from N = GRAM_MIN_STATE (b·nc·tiles·G)
   ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (b·nc·tiles·H)
-Backward (states recomputed, not stored; 9 launches, 10 with ``chunk_gram``): ``dt_cumsum_fwd``,
-``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z); ``chunk_outer`` for the
-gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``; ``chunk_gram``;
-``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_scan_dbc`` twice (dC, then dB;
-one (BLOCK_M rows, all N) tile per (b, chunk, group), b·nc·tiles·G); ``dt_cumsum_bwd`` (ddt, dA,
-d dt_bias).
+Backward (states recomputed, not stored; 10 launches, one more with z, one with ``chunk_gram``):
+``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z);
+``chunk_outer`` for the gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``;
+``chunk_gram``; ``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_pairs`` (a tile
+pair per program, b·nc·tiles²·G: each head's decayed dy·x^T summed over the group, and the
+decay gradient's pair terms); ``chunk_scan_dbc`` twice (dC, then dB, from those sums and the
+states; BLOCK_M rows, all N per program, b·nc·tiles·G); ``dt_cumsum_bwd`` (ddt, dA, dt_bias).
 With z, the forward also stores y before the gate (for dz); nothing else is kept.
 
 The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp(cs_i - cs_j) dt_j
@@ -33,14 +34,15 @@ The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp
   + sum_{j < k} exp(cs_last - cs_j) dt_j x_j · (dh_c B_j)   the decay from step j to the end
   + sum(dh_c ⊙ exp(cs_last) h_{c-1})                 the entering state's decay to the end
 The first is computed as a reverse running sum of (row sums - column sums) of M, both taken in
-fp32 from the same products (``pair`` in ``triton_chunk_dbc.py``: dC's program takes M's rows,
-dB's its columns), so their cancellation costs only fp32 rounding. (Summing C·dC - B·dB instead,
-where dC and dB went through low-precision products, turned bf16 rounding into 5-7% errors in dA.)
+fp32 from the same tile of M in one program (``triton_pairs.py``), so their cancellation costs
+only fp32 rounding. (Summing C·dC - B·dB instead, where dC and dB went through low-precision
+products, turned bf16 rounding into 5-7% errors in dA.)
 
 Precision: matmul operands in x's dtype, states, decays and running sums in fp32
 (``triton_tiles.py``); the forward stores the states entering the chunks, and the backward
-their gradients dh_c, in x's dtype, to which the products that read them round them anyway (the
-backward's entering states stay fp32: its decay gradient reads them outside a product).
+their gradients dh_c and the head-summed pair tiles of dB and dC, in x's dtype, to which the
+products that read them round them anyway (the backward's entering states stay fp32: its decay
+gradient reads them outside a product).
 """
 
 from __future__ import annotations
@@ -51,15 +53,16 @@ import triton.language as tl
 from torch import Tensor
 
 from tsssm.kernels.ssd.reference import check_ssd_inputs, check_state_update_inputs
-from tsssm.kernels.ssd.triton_chunk_dbc import (DBC_HEADS, DBC_MIN_BLOCK_N,
-                                                chunk_scan_dbc_kernel)
+from tsssm.kernels.ssd.triton_chunk_dbc import chunk_scan_dbc_kernel
 from tsssm.kernels.ssd.triton_chunk_scan import (SMALLEST_BLOCK_M, chunk_scan_dx_kernel,
                                                  chunk_scan_fwd_kernel, gate_bwd_kernel)
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
 from tsssm.kernels.ssd.triton_gram import chunk_products
+from tsssm.kernels.ssd.triton_pairs import chunk_pairs, pair_slots
 from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
+from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH
 from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
 
 DOT_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
@@ -254,21 +257,20 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
         dD = dD_parts[:used].sum(dim=(0, 1, 2))
         dD = (dD.sum(dim=-1) if D.dim() == 1 else dD).to(D.dtype)
 
-    dcs = torch.empty(2, *cs.shape, **f32)  # dC's terms, dB's terms
+    # The decay gradient's terms summed from each step on: dC's via-state ones, the pairs' slots.
+    dcs = torch.empty(1 + pair_slots(chunk), *cs.shape, **f32)
+    pairs, n_pair_parts = chunk_pairs(dy, x, B, C, cs, dt_eff, gram, dcs[1:], dot_dtype)
     to_end = torch.empty_like(cs)
     dB = torch.empty(B.shape, device=B.device, dtype=B.dtype)
     dC = torch.empty(C.shape, device=C.device, dtype=C.dtype)
-    for out, (u, v, w, own, state, terms, reverse) in (
-            (dC, (dy, x, B, C, states, dcs[0], False)),
-            (dB, (x, dy, C, B, dh, dcs[1], True))):
+    for out, (u, w, own, state, via_state, reverse) in (
+            (dC, (dy, B, C, states, dcs[0], False)), (dB, (x, C, B, dh, to_end, True))):
         chunk_scan_dbc_kernel[_scan_grid(chunk, n_chunks, batch * groups)](
-            out, terms, to_end, u, *u.stride(), v, *v.stride(), w, *w.stride(),
-            own, *own.stride(), state, cs, dt_eff, x if gram is None else gram,
+            out, via_state, u, *u.stride(), w, *w.stride(), own, *own.stride(),
+            state, cs, dt_eff, pairs,
             batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
-            CHUNK=chunk, REVERSE=reverse, HAS_GRAM=gram is not None, DT=dot_dtype,
-            INTERPRETED=INTERPRETED, BLOCK_K=dot_width(head_dim),
-            BLOCK_N=max(dot_width(state_dim), DBC_MIN_BLOCK_N),
-            BLOCK_H=min(triton.next_power_of_2(heads // groups), DBC_HEADS))
+            CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
+            BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)
@@ -276,7 +278,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     block_h = _cumsum_block_h(heads, chunk)
     dt_cumsum_bwd_kernel[(n_chunks, batch, triton.cdiv(heads, block_h))](
         dt, *dt.stride(), A, dt if dt_bias is None else dt_bias, dt_eff,
-        ddt_direct, dcs, to_end, dlast, n_blocks,
+        ddt_direct, dcs, 1 + n_pair_parts, to_end, dlast, n_blocks,
         ddt, dA_parts, dbias_parts,
         batch, length, heads, n_chunks,
         CHUNK=chunk, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, BLOCK_H=block_h)

@@ -43,7 +43,8 @@ def dt_cumsum_fwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_out
 
 @triton.jit
 def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff_ptr,
-                         ddt_direct_ptr, dcs_ptr, to_end_ptr, dlast_ptr, n_dlast_parts,
+                         ddt_direct_ptr, dcs_ptr, n_dcs_parts, to_end_ptr, dlast_ptr,
+                         n_dlast_parts,
                          ddt_ptr, dA_part_ptr, dbias_part_ptr,
                          batch, L, H, n_chunks,
                          CHUNK: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
@@ -51,9 +52,10 @@ def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff
     """Gradients of the step sizes: direct (ddt_direct) and through the decay a_k = dt_k A.
 
     d a_k = sum_{i >= k} dcs_i + sum_{j < k} to_end_j + dlast (see the module docstring):
-    dcs (2, b, H, nc, CHUNK), the terms of dC and of dB, to_end (b, H, nc, CHUNK) per step,
-    dlast (parts, b, H, nc) per chunk. Writes ddt (b, L, H) fp32 and per (b, chunk, head) partial
-    sums of dA and d(dt_bias), (b, nc, H) fp32."""
+    dcs (parts, b, H, nc, CHUNK), its parts added (dC's via-state terms, then the slots of pair
+    terms, ``triton_pairs.py``), to_end (b, H, nc, CHUNK), dlast (parts, b, H, nc) per chunk.
+    Writes ddt (b, L, H) fp32 and per (b, chunk, head) partial sums of dA and d(dt_bias),
+    (b, nc, H) fp32."""
     c = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     heads = tl.program_id(2) * BLOCK_H + tl.arange(0, BLOCK_H)
@@ -62,9 +64,10 @@ def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff
     h_ok = heads < H
     ok = (t < L)[:, None] & h_ok[None, :]
     seg = ((b * H + heads[None, :]) * n_chunks + c) * CHUNK + steps[:, None]
-    n_seg = batch * H * n_chunks * CHUNK
-    dcs = (tl.load(dcs_ptr + seg, mask=h_ok[None, :], other=0.0)
-           + tl.load(dcs_ptr + n_seg + seg, mask=h_ok[None, :], other=0.0))
+    dcs = tl.zeros((CHUNK, BLOCK_H), dtype=tl.float32)
+    for k in range(n_dcs_parts):
+        dcs += tl.load(dcs_ptr + (((k * batch + b) * H + heads[None, :]) * n_chunks + c) * CHUNK
+                       + steps[:, None], mask=h_ok[None, :], other=0.0)
     dlast = tl.zeros((BLOCK_H,), dtype=tl.float32)
     for k in range(n_dlast_parts):
         dlast += tl.load(dlast_ptr + ((k * batch + b) * H + heads) * n_chunks + c, mask=h_ok,

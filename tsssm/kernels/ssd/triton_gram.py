@@ -1,7 +1,8 @@
 """The products C_i · B_j of a chunk's steps, once per (batch, chunk, group) instead of once per
 head: the forward's output and dx read them from here rather than multiply C and B again in
-each of the group's heads (``triton_chunk_scan._mix_chunk``); dC and dB read them for the decay
-gradient's pair terms (``triton_chunk_dbc.py``).
+each of the group's heads (``triton_chunk_scan._mix_chunk``); the pair tiles of dB and dC read
+them for the decay gradient's pair terms (``triton_pairs.py``, which below GRAM_MIN_STATE
+multiplies its tiles with ``gram_tile`` instead).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from tsssm.kernels.ssd.triton_tiles import chunk_program, mma
+from tsssm.kernels.ssd.triton_tiles import mma, tile_pair_program
 from tsssm.kernels.triton_common import INTERPRETED, dot_width
 
 GRAM_BLOCK = 16 if INTERPRETED else 64
@@ -26,24 +27,30 @@ def chunk_gram_kernel(C_ptr, s_C_b, s_C_l, s_C_g, s_C_n, B_ptr, s_B_b, s_B_l, s_
     """gram[b, c, g, i, j] = C_i · B_j (fp32, products of operands in DT) for the tiles with
     j <= i, the only ones the scans read; tiles above the diagonal are left unwritten. Rows past
     a ragged chunk's end hold zeros. gram: (b, nc, G, CHUNK, CHUNK) fp32; BLOCK <= CHUNK."""
-    n_side = tl.cdiv(CHUNK, BLOCK)
-    c, tile, b, g, t0, chunk_len = chunk_program(n_side * n_side, G, n_chunks, L, CHUNK)
-    tile_i = tile // n_side
-    tile_j = tile % n_side
+    c, b, g, t0, chunk_len, tile_i, tile_j = tile_pair_program(tl.cdiv(CHUNK, BLOCK), G,
+                                                               n_chunks, L, CHUNK)
     if tile_j <= tile_i:
         rows = tile_i * BLOCK + tl.arange(0, BLOCK)
         cols = tile_j * BLOCK + tl.arange(0, BLOCK)
-        offs_k = tl.arange(0, BLOCK_K)
-        k_ok = offs_k < N
-        c_rows = tl.load(C_ptr + b * s_C_b + (t0 + rows[:, None]) * s_C_l + g * s_C_g
-                         + offs_k[None, :] * s_C_n,
-                         mask=(rows < chunk_len)[:, None] & k_ok[None, :], other=0.0)
-        b_cols = tl.load(B_ptr + b * s_B_b + (t0 + cols[None, :]) * s_B_l + g * s_B_g
-                         + offs_k[:, None] * s_B_n,
-                         mask=k_ok[:, None] & (cols < chunk_len)[None, :], other=0.0)
         out = gram_ptr + ((b * n_chunks + c) * G + g) * CHUNK * CHUNK
         tl.store(out + rows[:, None] * CHUNK + cols[None, :],
-                 mma(c_rows, b_cols, DT, INTERPRETED))
+                 gram_tile(C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
+                           B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
+                           rows, cols, chunk_len, N, DT, INTERPRETED, BLOCK_K))
+
+
+@triton.jit
+def gram_tile(C_ptr, s_C_l, s_C_n, B_ptr, s_B_l, s_B_n, rows, cols, chunk_len, N,
+              DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr):
+    """C_i · B_j for the chunk's steps i in rows and j in cols, (rows, cols) fp32 from operands
+    in DT, zero past chunk_len; C_ptr and B_ptr at the chunk's first step and the group."""
+    offs_k = tl.arange(0, BLOCK_K)
+    k_ok = offs_k < N
+    c_rows = tl.load(C_ptr + rows[:, None] * s_C_l + offs_k[None, :] * s_C_n,
+                     mask=(rows < chunk_len)[:, None] & k_ok[None, :], other=0.0)
+    b_cols = tl.load(B_ptr + cols[None, :] * s_B_l + offs_k[:, None] * s_B_n,
+                     mask=k_ok[:, None] & (cols < chunk_len)[None, :], other=0.0)
+    return mma(c_rows, b_cols, DT, INTERPRETED)
 
 
 def chunk_products(B: Tensor, C: Tensor, n_chunks: int, chunk: int, dot_dtype) -> Tensor:

@@ -13,7 +13,12 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import autotune, dot_width
+from tsssm.kernels.triton_common import INTERPRETED, autotune, dot_width
+
+MIN_LOOP_WIDTH = 16 if INTERPRETED else 32
+"""The narrowest last dimension of a tile loaded in a pipelined loop on the GPU: Triton 3.6's
+pipelined loop over 16-wide fp32 tiles reads shared memory out of range (dB/dC's B or C tiles
+at N = 16 in fp32, found by compute-sanitizer), so a 16-wide dimension runs half-masked in 32."""
 
 
 @triton.jit
@@ -110,6 +115,16 @@ def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     b = (rest // n_chunks).to(tl.int64)
     t0 = c.to(tl.int64) * CHUNK
     return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0)
+
+
+@triton.jit
+def tile_pair_program(n_side, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
+    """``chunk_program`` for kernels over square tile pairs of a chunk's steps (n_side tiles a
+    side, row tile fastest after the heads or groups): (chunk c, batch row b, head or group r,
+    t0, chunk length, row tile, column tile)."""
+    c, tile, b, r, t0, chunk_len = chunk_program(n_side * n_side, rows_per_batch, n_chunks, L,
+                                                 CHUNK)
+    return c, b, r, t0, chunk_len, tile // n_side, tile % n_side
 
 
 def fit_blocks(caps: dict[str, str]):
