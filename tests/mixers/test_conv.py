@@ -21,7 +21,7 @@ def test_step_loop_matches_forward(bias, d_conv, length):
     conv = CausalDepthwiseConv(5, d_conv, bias=bias).double()
     x = torch.randn(2, length, 5, dtype=F64)
     with torch.no_grad():
-        y_steps, state = step_through(conv, x)
+        y_steps, state = step_through(conv, x, conv.init_state(2))
         y = conv(x)
     assert y.shape == x.shape
     assert (y_steps - y).abs().max() <= 1e-12
