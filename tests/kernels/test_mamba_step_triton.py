@@ -154,8 +154,8 @@ def test_model_step_through_the_fused_blocks_matches_the_eager_one():
     eager, fused = language_model("reference"), language_model("triton")
     ids = torch.randint(13, (3, 4), generator=torch.Generator().manual_seed(6))
     with torch.no_grad(), counting_fused_steps() as fused_steps:
-        eager_logits, eager_states = eager.prefill(ids)
-        fused_logits, fused_states = fused.prefill(ids)
+        eager_logits, eager_states = eager.prefill(ids, capacity=7)
+        fused_logits, fused_states = fused.prefill(ids, capacity=7)
         for _ in range(3):
             next_ids = eager_logits.argmax(-1)
             eager_logits, eager_states = eager.step(next_ids, eager_states)
