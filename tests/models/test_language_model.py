@@ -25,6 +25,9 @@ BACKBONES["hybrid"] = ("mas", {"m": CAUSAL_MIXERS["mamba"], "a": CAUSAL_MIXERS["
 BACKBONES["mamba_attention"] = ("mma", {"m": CAUSAL_MIXERS["mamba"], "a": CAUSAL_MIXERS["attention"]})
 WITH_KV_CACHE = ("attention", "hybrid", "mamba_attention")
 IN_BF16 = ("attention", "mamba_attention")  # S4's complex parameters have no bfloat16
+KV_CACHE_CASES = [pytest.param(name, dtype, id=f"{name}-{str(dtype).removeprefix('torch.')}")
+                  for dtype, names in ((torch.float32, WITH_KV_CACHE), (torch.bfloat16, IN_BF16))
+                  for name in names]
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 0.05}
 """Steps against the parallel forward, max abs logit difference: float rounding of logits of ~10."""
 
@@ -68,8 +71,7 @@ def stepped_logits(model: LanguageModel, ids: torch.Tensor, prompt_length: int) 
 
 
 @pytest.mark.parametrize("prompt_length", [1, 4, 7])
-@pytest.mark.parametrize(("name", "dtype"), [*((name, torch.float32) for name in WITH_KV_CACHE),
-                                             *((name, torch.bfloat16) for name in IN_BF16)])
+@pytest.mark.parametrize(("name", "dtype"), KV_CACHE_CASES)
 def test_static_cache_steps_give_the_forward_logits(name, dtype, prompt_length):
     model = language_model(name).to(dtype)
     ids = torch.randint(0, V, (3, 12), generator=torch.Generator().manual_seed(prompt_length))
@@ -238,8 +240,7 @@ def test_cuda_graph_decoding_samples_what_eager_decoding_samples(name):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize(("name", "dtype"), [*((name, torch.float32) for name in WITH_KV_CACHE),
-                                             *((name, torch.bfloat16) for name in IN_BF16)])
+@pytest.mark.parametrize(("name", "dtype"), KV_CACHE_CASES)
 def test_graph_replays_step_the_static_cache_as_eager_steps_do(name, dtype):
     """Over every position up to a capacity of exactly prompt + steps, the graph's logits are
     the eager steps' and the forward's, its cache ends as theirs, and one step more raises."""
