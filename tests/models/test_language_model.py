@@ -254,7 +254,10 @@ def test_graph_replays_step_the_static_cache_as_eager_steps_do(name, dtype):
             logits, states = model.prefill(ids[:, :prompt_length], capacity=ids.shape[1])
             step = model.decoder(ids[:, prompt_length], states, prompt_length, cuda_graph=graphed)
             assert isinstance(step.step, GraphedStep) == graphed
-            steps = [step(ids[:, t], states)[0].clone() for t in range(prompt_length, ids.shape[1])]
+            steps = []
+            for t in range(prompt_length, ids.shape[1]):  # S4 returns new states: thread them
+                logits, states = step(ids[:, t], states)
+                steps.append(logits.clone())
             decoded[graphed] = torch.stack(steps, 1), [t.clone() for t in state_tensors(states)]
             with pytest.raises(ValueError, match="decoding past capacity"):
                 step(ids[:, -1], states)
