@@ -126,3 +126,15 @@ def test_launch_floors_empty_kernels_take_their_argument_counts_and_store_once(t
         target.fill_(1.0)
         kernel[(1,)](*args)
         assert target.tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
+def test_exp_rate_kernel_takes_every_chain_it_counts(monkeypatch):
+    """The kernel's sums are torch's float64 chains of exp2, so every exponential counted in its
+    rate is taken, and a changed step count changes them."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))
+    rate = runpy.run_path(str(REPO / "scripts" / "gpu" / "exp_rate.py"))
+    out = torch.empty(2 * rate["BLOCK"], device=DEVICE)
+    rate["run"](out, 3)
+    torch.testing.assert_close(out.double().cpu(), rate["expected_sums"](out.numel(), 3),
+                               rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(out.double().cpu(), rate["expected_sums"](out.numel(), 2))
