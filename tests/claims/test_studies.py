@@ -38,9 +38,9 @@ def launch(study: str, uri: str, sweep_dir: Path) -> None:
         fit_main()
 
 
-def measure_costs(claim: str, uri: str) -> None:
-    """``python scripts/claims_costs.py CLAIM`` at tiny sizes into ``uri``."""
-    argv = ["claims_costs.py", claim, "--tracking-uri", uri, *TINY_PRESETS]
+def measure_costs(claim: str, uri: str, *options: str) -> None:
+    """``python scripts/claims_costs.py CLAIM [OPTIONS]`` at tiny sizes into ``uri``."""
+    argv = ["claims_costs.py", claim, "--tracking-uri", uri, *TINY_PRESETS, *options]
     with mock.patch.object(sys, "argv", argv):
         runpy.run_path(str(REPO / "scripts" / "claims_costs.py"), run_name="__main__")
 
@@ -104,3 +104,26 @@ def test_a_study_launched_again_trains_nothing_and_each_job_is_held_once(store, 
     out = capsys.readouterr().out
     assert out.count("skipped: job") == 6 and out.count("skipped: ") == 6 + 8
     assert not (folder / "sweeps" / "again" / "0" / "checkpoints").exists(), "nothing trained"
+
+
+def test_lengths_past_a_step_over_the_cap_are_logged_over_time_not_run(tmp_path, capsys):
+    """With a cap every step exceeds, each model and seed runs its shortest length only; the
+    longer one is logged over_time (and nothing else), skipped when launched again, and named
+    in the report's notes."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    measure_costs("c1", uri, "--max-step-s", "0")
+    runs = all_runs(uri)
+    by_length = {}
+    for run in runs:
+        by_length.setdefault(run.data.tags["tsssm.horizon"], []).append(run.data.metrics)
+    assert sorted(by_length) == ["L128", "L64"]
+    assert all(metrics["train/step_s"] > 0 for metrics in by_length["L64"])
+    assert by_length["L128"] == [{"over_time": 1.0}] * 4
+    capsys.readouterr()
+    measure_costs("c1", uri, "--max-step-s", "0")
+    assert capsys.readouterr().out.count("skipped: ") == 8 and len(all_runs(uri)) == 8
+    claims_main(["--output", str(tmp_path / "report"), "--tracking-uri", uri])
+    report = (tmp_path / "report" / "claims.md").read_text()
+    for model in ("mamba", "transformer"):
+        assert (f"- {model} not run (a shorter length's step took over the time cap) at L 128"
+                in report)

@@ -10,7 +10,7 @@ import pytest
 
 from tsssm.claims.comparison import Comparison
 from tsssm.claims.runs import DATASET, HORIZON, LENGTH, MODEL
-from tsssm.claims.scaling import OOM, Measure, Scaling
+from tsssm.claims.scaling import OOM, OVER_TIME, Measure, Scaling
 from tsssm.claims.spec import ENTITY, SEED, Metric
 from tsssm.claims.summary import missing_blocks
 from tsssm.claims.verdicts import NO_RUNS, Verdict, combine, judge
@@ -134,7 +134,9 @@ def scaling_frame(powers: dict[str, float], seeds: int = 3) -> pd.DataFrame:
     rows = [[model, length, seed, 1e-9 * length ** power * (1 + 0.01 * seed), np.nan]
             for (model, power), length, seed in itertools.product(powers.items(), SCALING.lengths,
                                                                    range(1, seeds + 1))]
-    return pd.DataFrame(rows, columns=[ENTITY, "L", SEED, STEP.key, OOM])
+    frame = pd.DataFrame(rows, columns=[ENTITY, "L", SEED, STEP.key, OOM])
+    frame[OVER_TIME] = np.nan
+    return frame
 
 
 def scaling_verdict(frame: pd.DataFrame) -> Verdict:
@@ -151,12 +153,14 @@ def test_scaling_holds_and_depends_on_the_model() -> None:
                         "threshold 1.5)")
 
 
-def test_scaling_needs_seeds_and_lengths_and_lists_out_of_memory() -> None:
+def test_scaling_needs_seeds_and_lengths_and_lists_what_was_not_measured() -> None:
     assert scaling_verdict(scaling_frame({"s4": 1.0}, seeds=2)).word == "not enough seeds (2)"
     frame = scaling_frame({"s4": 1.0, "transformer": 2.0})
     frame.loc[(frame[ENTITY] == "transformer") & (frame["L"] == 8192), [STEP.key, OOM]] = [np.nan, 1.0]
+    frame.loc[(frame[ENTITY] == "s4") & (frame["L"] == 8192), [STEP.key, OVER_TIME]] = [np.nan, 1.0]
     analysis = SCALING.analyse(frame)
-    assert analysis.notes == ["transformer ran out of memory at L 8192"]
+    assert analysis.notes == ["transformer ran out of memory at L 8192",
+                              "s4 not run (a shorter length's step took over the time cap) at L 8192"]
     transformer = [row for row in analysis.rows if row[0] == "transformer"]
     assert transformer == [["transformer", "step time (s)", "-", "2048-4096", "3",
                             "not enough lengths with 3 seeds from 2048 on (2)"]]

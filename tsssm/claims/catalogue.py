@@ -13,7 +13,8 @@ conditions and seed are one run: when run again, the latest finished run counts.
 experiment                         tags besides model and seed                  metrics
 =================================  ===========================================  ==========================
 claims/c1-linear-time              dataset ``random``, horizon ``L<length>``    train/step_s,
-                                   (2^10 ... 2^20)                              train/peak_bytes, oom
+                                   (2^10 ... 2^20)                              train/peak_bytes, oom,
+                                                                                over_time
 claims/c2-constant-memory          dataset ``random``, horizon ``L<context>``   decode/token_s,
                                    (2^10 ... 2^17)                              decode/peak_bytes,
                                                                                 prefill/peak_bytes, oom
@@ -50,7 +51,10 @@ random weights and inputs; models ``s4``, ``mamba``, ``mamba2``, ``transformer``
 - ``decode/token_s``: seconds per token decoded after a prefill of the context;
 - ``decode/peak_bytes``: peak memory while decoding, counter reset after the prefill;
 - ``prefill/peak_bytes``: the prefill's peak, stated separately and not judged;
-- ``oom``: 1 for a configuration that ran out of memory, logged instead of the others.
+- ``oom``: 1 for a configuration that ran out of memory, logged instead of the others;
+- ``over_time`` (C1): 1 for a length not run because the same model and seed's step at a shorter
+  length took over the time cap (``scripts/claims_costs.py --max-step-s``), logged instead of the
+  others: attention's quadratic step would take minutes at 1M tokens.
 
 Models are the tags of the model configs (``s4``, ``s4d``, ``mamba``, ``mamba2``, ``transformer``,
 ``hybrid``, ``lstm``, ``linear_attention``, ``gss``, ``dlinear``); the closed-form least-squares

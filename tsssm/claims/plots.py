@@ -98,5 +98,6 @@ def log_log(summary: pd.DataFrame, axis: str, labels: Mapping[str, str],
         ax.set_yscale("log")
         ax.set_xlabel(axis)
         ax.set_ylabel(label)
-        ax.legend(fontsize="x-small")
+        if ax.get_legend_handles_labels()[0]:  # a metric with no runs yet (memory on a CPU) has none
+            ax.legend(fontsize="x-small")
     return fig

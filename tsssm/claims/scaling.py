@@ -24,6 +24,11 @@ from tsssm.claims.verdicts import Cell, Factor, Outcome, not_enough_seeds
 
 OOM = "oom"
 """Metric of a benchmark run that ran out of memory: 1, with no measurement."""
+OVER_TIME = "over_time"
+"""Metric of a benchmark case not run because the same model and seed's step at a shorter length
+already took over the run's time cap: 1, with no measurement."""
+UNMEASURED = {OOM: "ran out of memory", OVER_TIME: "not run (a shorter length's step took over "
+                                                   "the time cap)"}
 MIN_LENGTHS = 3
 MEASURE = Factor("measure", "for")
 
@@ -73,7 +78,7 @@ class Scaling(Study):
 
     @property
     def extra_metrics(self) -> tuple[str, ...]:
-        return (OOM,)
+        return tuple(UNMEASURED)
 
     @property
     def axis(self) -> str:
@@ -121,7 +126,7 @@ class Scaling(Study):
                   f"fitted on {self.axis}", "seeds (fewest)", "outcome"]
         factors = [Factor(self.entity_name, self.entity[0].preposition), MEASURE]
         undecided = "undecided at {seeds} seeds (an exponent interval spans its threshold)"
-        return Analysis(cells, factors, undecided, header, rows, self._out_of_memory(frame))
+        return Analysis(cells, factors, undecided, header, rows, self._unmeasured(frame))
 
     def _cell(self, entity: str, metric: Metric, threshold: float, found: Growth) -> Cell:
         levels = ((self.entity_name, entity), (MEASURE.name, metric.label))
@@ -137,11 +142,14 @@ class Scaling(Study):
         margin = max(threshold - fit.hi, fit.lo - threshold)
         return Cell(levels, outcome, found.seeds, evidence, margin=margin)
 
-    def _out_of_memory(self, frame: pd.DataFrame) -> list[str]:
-        failed = frame[frame[OOM] == 1]
-        return [f"{entity} ran out of memory at {self.axis} "
-                f"{', '.join(str(v) for v in sorted(runs[self.axis].unique()))}"
-                for entity, runs in failed.groupby(ENTITY, sort=False)]
+    def _unmeasured(self, frame: pd.DataFrame) -> list[str]:
+        """A note per model and reason (``UNMEASURED``) naming the lengths it has no measurement at."""
+        notes = []
+        for metric, reason in UNMEASURED.items():
+            notes += [f"{entity} {reason} at {self.axis} "
+                      f"{', '.join(str(v) for v in sorted(runs[self.axis].unique()))}"
+                      for entity, runs in frame[frame[metric] == 1].groupby(ENTITY, sort=False)]
+        return notes
 
     def figure(self, frame: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         fits = {key: (found.fit, found.lengths[0], found.lengths[-1])
