@@ -4,6 +4,9 @@
 # OUT/claims.db with the logs and writes the claims report (OUT/report). To continue a block where an
 # earlier call stopped, pass that call's claims.db as PREVIOUS: the jobs it holds FINISHED are skipped.
 set -uo pipefail
+# Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
+# them thrash the cores, and a small model's fit runs several times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=${1:?usage: bash $0 OUT [PREVIOUS]}
 here=$(dirname "${BASH_SOURCE[0]}")
 work=${WORK:-/tmp/tsssm-claims}

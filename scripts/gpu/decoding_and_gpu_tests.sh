@@ -9,6 +9,9 @@
 # The GPU tests run in eight groups side by side, while the FSDD run trains.
 # Usage: bash scripts/gpu/decoding_and_gpu_tests.sh OUT_DIR
 set -uo pipefail
+# Two CPU threads per process: nine run side by side on the machine's cores (torch's default of one
+# thread per core in each would thrash them).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 out=${1:?usage: decoding_and_gpu_tests.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

@@ -6,6 +6,9 @@
 # Every job runs in the background, one Hydra multirun per (rate, horizon), all into one MLflow store.
 # Usage: bash scripts/gpu/ltsf_etth1.sh OUT_DIR
 set -euo pipefail
+# Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
+# them thrash the cores, and a small model's fit runs several times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=${1:?usage: ltsf_etth1.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

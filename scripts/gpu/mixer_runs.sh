@@ -10,6 +10,9 @@
 # picks the parts to run.
 # Usage: bash scripts/gpu/mixer_runs.sh OUT_DIR [STEPS] [MAX_TIME] [PARTS]
 set -uo pipefail
+# Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
+# them thrash the cores, and a small model's fit runs several times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=${1:?usage: mixer_runs.sh OUT_DIR [STEPS] [MAX_TIME] [PARTS]}
 steps=${2:-1000}
 max_time=${3:-00:00:04:00}

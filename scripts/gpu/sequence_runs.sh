@@ -8,6 +8,9 @@
 # max_time caps every job (a job that hits it trains fewer steps: the report shows trained_steps).
 # Usage: bash scripts/gpu/sequence_runs.sh OUT_DIR [STEPS] [MAX_TIME]
 set -uo pipefail
+# Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
+# them thrash the cores, and a small model's fit runs several times slower.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=${1:?usage: sequence_runs.sh OUT_DIR [STEPS] [MAX_TIME]}
 steps=${2:-1000}
 max_time=${3:-00:00:05:30}
