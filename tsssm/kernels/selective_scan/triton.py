@@ -56,7 +56,7 @@ from tsssm.kernels.selective_scan import triton_segments
 from tsssm.kernels.selective_scan.reference import check_scan_args, check_step_args
 from tsssm.kernels.selective_scan.triton_backward import scan_bwd_kernel
 from tsssm.kernels.selective_scan.triton_forward import scan_fwd_kernel
-from tsssm.kernels.selective_scan.triton_launch import TunedLaunch, cdiv, next_power_of_2
+from tsssm.kernels.triton_launch import TunedLaunch, cdiv, next_power_of_2
 from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
                                                           segment_adjoints_kernel,
                                                           segment_ends_kernel)
