@@ -1,0 +1,208 @@
+"""Direct launches of tuned Triton kernels (``triton_launch``) and the specialization key they
+are cached by (``triton_specialization``), on the CPU: the key against Triton's own binder
+(which runs without a GPU), the cache's entries with a stand-in compiled kernel, and the
+interpreter's path."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+import triton.language as tl
+from triton import knobs
+from triton.backends.compiler import GPUTarget
+from triton.compiler import make_backend
+from triton.runtime.jit import JITFunction, create_function_from_signature
+
+from tsssm.kernels import triton_launch
+from tsssm.kernels.selective_scan import triton as sst
+from tsssm.kernels.triton_launch import TunedLaunch
+from tsssm.kernels.triton_specialization import (NOT_ALIGNED, NOT_SPECIALIZED, SPECIALIZED,
+                                                 argument_class, launch_tail, parameter_modes)
+
+SCAN_LAUNCHES = (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS, sst._STEP)
+INTS = (0, 1, 2, 8, 16, 17, 48, -16, (1 << 31) - 16, 1 << 31, (1 << 63) + 16, (1 << 63) + 1)
+
+
+def tiny(x_ptr, y_ptr, n, m, BLOCK: tl.constexpr, FLAG: tl.constexpr = True):
+    """A kernel's signature (never compiled): two pointers, a specialized int, an int under
+    ``do_not_specialize``, a constexpr and a constexpr with a default."""
+
+
+def compiled_jit(interpreted) -> JITFunction:
+    """The JIT function Triton builds on a GPU from an interpreted kernel's function."""
+    return JITFunction(interpreted.fn, **interpreted.kwargs)
+
+
+def triton_binder(jit: JITFunction):
+    """Triton's binder for ``jit`` on an sm_90 GPU: ``(bound arguments, specialization,
+    options)`` of a call."""
+    return create_function_from_signature(jit.signature, jit.params,
+                                          make_backend(GPUTarget("cuda", 90, 32)))
+
+
+def test_ints_are_classed_by_one_divisibility_and_width():
+    classes = {value: argument_class(SPECIALIZED, value) for value in INTS}
+    assert classes[16] == classes[48] == classes[0] == classes[-16] != classes[17]
+    assert classes[2] == classes[8] == classes[17] != classes[1]
+    assert len({classes[16], classes[1 << 31], classes[(1 << 63) + 16]}) == 3
+    assert classes[(1 << 31) - 16] == classes[16]
+    assert argument_class(SPECIALIZED, 1 << 64) != classes[(1 << 63) + 16]
+
+
+def test_unspecialized_ints_keep_only_their_width_and_unaligned_ones_their_one():
+    assert argument_class(NOT_SPECIALIZED, 1) == argument_class(NOT_SPECIALIZED, 16) \
+        == argument_class(NOT_SPECIALIZED, 17)
+    assert argument_class(NOT_SPECIALIZED, 16) != argument_class(NOT_SPECIALIZED, 1 << 31)
+    assert argument_class(NOT_ALIGNED, 16) == argument_class(NOT_ALIGNED, 17) \
+        != argument_class(NOT_ALIGNED, 1)
+
+
+def test_tensors_are_classed_by_alignment_and_other_arguments_by_type():
+    base = torch.zeros(64)
+    assert argument_class(SPECIALIZED, base) == argument_class(SPECIALIZED, base[4:]) == "D"
+    assert argument_class(SPECIALIZED, base[1:]) == argument_class(SPECIALIZED, base[2:]) == ""
+    assert argument_class(NOT_ALIGNED, base) == ""
+    assert argument_class(SPECIALIZED, torch.nn.Parameter(base)) == "D"
+    assert len({argument_class(SPECIALIZED, v) for v in (True, 1, 1.0, None)}) == 4
+    with pytest.raises(TypeError, match="got tuple"):
+        argument_class(SPECIALIZED, (1, 2))
+
+
+def test_do_not_specialize_lists_give_the_parameters_modes():
+    jit = JITFunction(tiny, do_not_specialize=["m"], do_not_specialize_on_alignment=["y_ptr"])
+    assert parameter_modes(jit) == (SPECIALIZED, NOT_ALIGNED, SPECIALIZED, NOT_SPECIALIZED,
+                                    SPECIALIZED, SPECIALIZED)
+
+
+def scan_arguments(jit: JITFunction, rng: random.Random) -> tuple[tuple, dict]:
+    """Random runtime arguments of a scan kernel (fp32 and bf16 views at aligned and unaligned
+    offsets, ints from ``INTS``) and its constexprs by name."""
+    storage = {dtype: torch.zeros(64, dtype=dtype) for dtype in (torch.float32, torch.bfloat16)}
+    args = []
+    for param in jit.params:
+        if param.is_constexpr:
+            break
+        if param.name.endswith("_ptr"):
+            args.append(storage[rng.choice(list(storage))][rng.choice((0, 1, 4, 8)):])
+        else:
+            args.append(rng.choice(INTS))
+    named = {param.name: 4 for param in jit.params[len(args):]} | {"num_warps": 4}
+    return tuple(args), named
+
+
+@pytest.mark.parametrize("launch", SCAN_LAUNCHES, ids=lambda launch: launch.jit.__name__)
+def test_the_key_splits_argument_tuples_exactly_where_tritons_specialization_does(launch):
+    """Over random argument tuples of each scan kernel, two have equal keys (classes and
+    dtypes, as ``TunedLaunch`` keys them) iff Triton's binder specializes them alike."""
+    jit = compiled_jit(launch.jit)
+    binder, modes = triton_binder(jit), parameter_modes(jit)
+    assert (NOT_SPECIALIZED in modes) == (launch is not sst._STEP)  # the segment arguments
+    rng = random.Random(7)
+    keys, specializations = [], []
+    for _ in range(60):
+        args, named = scan_arguments(jit, rng)
+        keys.append((tuple(map(argument_class, modes, args)),
+                     tuple(a.dtype for a in args if isinstance(a, torch.Tensor))))
+        specializations.append(tuple(binder(*args, **named)[1]))
+    for (key_a, spec_a), (key_b, spec_b) in itertools.combinations(
+            zip(keys, specializations), 2):
+        assert (key_a == key_b) == (spec_a == spec_b)
+    assert len(set(keys)) > 50
+
+
+@pytest.mark.parametrize("launch", SCAN_LAUNCHES, ids=lambda launch: launch.jit.__name__)
+def test_launch_arguments_are_the_binders_bound_arguments(launch):
+    jit = compiled_jit(launch.jit)
+    args, named = scan_arguments(jit, random.Random(3))
+    bound = triton_binder(jit)(*args, **named)[0]
+    assert tuple(bound.values()) == (*args, *launch_tail(jit, len(args), named))
+
+
+def test_launch_tail_applies_defaults_and_refuses_missing_or_doubled_parameters():
+    jit = JITFunction(tiny)
+    assert launch_tail(jit, 4, {"BLOCK": 8, "num_warps": 2}) == (8, True)
+    assert launch_tail(jit, 4, {"BLOCK": 8, "FLAG": False}) == (8, False)
+    with pytest.raises(ValueError, match=r"\['BLOCK'\]"):
+        launch_tail(jit, 4, {})
+    with pytest.raises(ValueError, match="positional"):
+        launch_tail(jit, 4, {"m": 1, "BLOCK": 8})
+
+
+class StandIn:
+    """What ``JITFunction.run`` gives a ``TunedLaunch``: a compiled kernel per call, whose
+    launcher records its arguments."""
+
+    def __init__(self, jit: JITFunction) -> None:
+        self.jit, self.runs, self.launches = jit, 0, []
+
+    def run(self, *args, grid, warmup, **kwargs):
+        self.runs += 1
+        for hook in self.jit.pre_run_hooks:
+            hook(*args, **kwargs)
+        return SimpleNamespace(run=lambda *launch: self.launches.append(launch),
+                               function="function", packed_metadata="metadata")
+
+
+@pytest.fixture
+def stand_in(monkeypatch) -> StandIn:
+    """A ``tiny`` JIT function (``m`` not specialized) whose runs ``StandIn`` records, on a
+    driver at device 0 whose stream is 7."""
+    jit = JITFunction(tiny, do_not_specialize=["m"])
+    fake = StandIn(jit)
+    monkeypatch.setattr(jit, "run", fake.run)
+    stream = SimpleNamespace(get_current_device=lambda: 0, get_current_stream=lambda device: 7)
+    monkeypatch.setattr(triton_launch, "driver", SimpleNamespace(active=stream))
+    return fake
+
+
+def test_each_specialization_goes_through_the_jit_function_once_then_launches_directly(
+        stand_in, monkeypatch):
+    monkeypatch.setattr(triton_launch, "INTERPRETED", False)
+    launch = TunedLaunch(stand_in.jit)
+    x, y = torch.zeros(64), torch.zeros(64)
+
+    def call(x: torch.Tensor, n: int, m: int) -> tuple[int, int]:
+        launch(lambda meta: (3,), (x, y), (n, m), (), BLOCK=8)
+        return stand_in.runs, len(stand_in.launches)
+
+    assert call(x, 32, 5) == (1, 0)  # through the decorators: the config is recorded
+    assert call(x, 32, 5) == (2, 0)  # through the JIT function: the kernel is recorded
+    assert call(x, 32, 5) == (2, 1)
+    assert stand_in.launches[-1] == (3, 1, 1, 7, "function", "metadata", None, None, None,
+                                     x, y, 32, 5, 8, True)
+    assert call(x, 48, 1) == (2, 2)  # the same classes: no new run
+    assert call(x, 16, 1 << 20) == (2, 3)
+    assert call(x[1:], 32, 5) == (3, 3)  # misaligned: its own entry
+    assert call(x[1:], 32, 5) == (3, 4)
+    assert call(x, 1, 5) == (4, 4)
+    assert call(x, 33, 5) == (5, 4)
+    assert call(x, 32, 1 << 40) == (6, 4)  # m's width, though m is not specialized
+    assert len(launch.compiled) == 5
+
+
+def test_launches_go_through_the_jit_function_while_a_launch_hook_is_set(stand_in,
+                                                                          monkeypatch):
+    monkeypatch.setattr(triton_launch, "INTERPRETED", False)
+    launch = TunedLaunch(stand_in.jit)
+    x = torch.zeros(64)
+    for _ in range(3):
+        launch(lambda meta: (1,), (x, x), (32, 5), (), BLOCK=8)
+    hook = knobs.runtime.launch_enter_hook
+    hook.add(print)
+    try:
+        launch(lambda meta: (1,), (x, x), (32, 5), (), BLOCK=8)
+    finally:
+        hook.remove(print)
+    assert (stand_in.runs, len(stand_in.launches)) == (3, 1)
+
+
+def test_the_interpreter_launches_every_call_through_the_jit_function(stand_in):
+    launch = TunedLaunch(stand_in.jit)
+    x = torch.zeros(64)
+    for _ in range(3):
+        launch(lambda meta: (1,), (x, x), (32, 5), (), BLOCK=8)
+    assert (stand_in.runs, stand_in.launches, launch.compiled) == (3, [], {})
