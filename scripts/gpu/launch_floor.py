@@ -9,8 +9,9 @@ as many ints, as a scan's tensors and strides), launched through ``JITFunction.r
 48 arguments also through its compiled kernel's launcher directly (with the current stream looked
 up per call: the least a Python launch costs) and through ``TunedLaunch`` (which launches so after
 its first calls, building its key of the arguments on the way); one PyTorch elementwise op (a
-launch from C++); ``torch.empty`` alone. Writes ``OUT/launch_floor.md``. The empty kernels are generated into a temporary module:
-Triton compiles a function from its source file. Needs a GPU; no hydra or mlflow.
+launch from C++); ``torch.empty`` alone. Writes ``OUT/launch_floor.md``. The empty kernels are
+generated into a temporary module: Triton compiles a function from its source file. Needs a
+GPU and tsssm on the path; no hydra or mlflow.
 """
 
 from __future__ import annotations
