@@ -1,4 +1,4 @@
-"""Launching tuned Triton kernels with as little host Python as a launch allows.
+"""Launching tsssm's Triton kernels with as little host Python as a launch allows.
 
 A scan kernel takes ~50-70 arguments. Through its decorators (``scan_tuning``) every launch
 would first pass Triton's autotuner, which builds dicts of all of them to look up its key (one
@@ -17,8 +17,11 @@ which Triton's key holds) goes through ``JITFunction.run``, which returns the co
 it is recorded, and later launches call its launcher directly with the arguments the binder
 would have passed. While a launch hook is set (a profiler's) launches go through the JIT
 function, which gives the hook its metadata; an empty hook chain (Triton's default) counts as
-none. Not repeated per direct launch: Triton's check
-that the globals a kernel read kept their values (done at the first launch of each key).
+none. Not repeated per direct launch: Triton's check that the globals a kernel read kept their
+values (made at the launches through the JIT function).
+
+The scan's, the causal conv's, the fused Mamba step's and S4's kernels launch so (the plain JIT
+functions among them with an empty key); SSD's still launch through ``kernel[grid]``.
 
 Under Triton's interpreter (``INTERPRETED``) there is no compiled kernel: every launch after
 the first of its key goes through the JIT function; this choice is made once, in ``__init__``.
