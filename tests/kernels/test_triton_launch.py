@@ -23,7 +23,8 @@ from tsssm.kernels.s4 import triton as s4
 from tsssm.kernels.selective_scan import triton as sst
 from tsssm.kernels.triton_launch import TunedLaunch
 from tsssm.kernels.triton_specialization import (NOT_ALIGNED, NOT_SPECIALIZED, SPECIALIZED,
-                                                 argument_class, launch_tail, parameter_modes)
+                                                 launch_tail, parameter_modes, scalar_class,
+                                                 tensor_alignment)
 
 LAUNCHES = (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS, sst._STEP, conv._FORWARD,
             conv._GRAD, mamba_step._STEP_IN, mamba_step._STEP_OUT, s4._VANDERMONDE_FWD,
@@ -50,31 +51,30 @@ def triton_binder(jit: JITFunction):
 
 
 def test_ints_are_classed_by_one_divisibility_and_width():
-    classes = {value: argument_class(SPECIALIZED, value) for value in INTS}
+    classes = {value: scalar_class(SPECIALIZED, value) for value in INTS}
     assert classes[16] == classes[48] == classes[0] == classes[-16] != classes[17]
     assert classes[2] == classes[8] == classes[17] != classes[1]
     assert len({classes[16], classes[1 << 31], classes[(1 << 63) + 16]}) == 3
     assert classes[(1 << 31) - 16] == classes[16]
-    assert argument_class(SPECIALIZED, 1 << 64) != classes[(1 << 63) + 16]
+    assert scalar_class(SPECIALIZED, 1 << 64) != classes[(1 << 63) + 16]
 
 
 def test_unspecialized_ints_keep_only_their_width_and_unaligned_ones_their_one():
-    assert argument_class(NOT_SPECIALIZED, 1) == argument_class(NOT_SPECIALIZED, 16) \
-        == argument_class(NOT_SPECIALIZED, 17)
-    assert argument_class(NOT_SPECIALIZED, 16) != argument_class(NOT_SPECIALIZED, 1 << 31)
-    assert argument_class(NOT_ALIGNED, 16) == argument_class(NOT_ALIGNED, 17) \
-        != argument_class(NOT_ALIGNED, 1)
+    assert scalar_class(NOT_SPECIALIZED, 1) == scalar_class(NOT_SPECIALIZED, 16) \
+        == scalar_class(NOT_SPECIALIZED, 17)
+    assert scalar_class(NOT_SPECIALIZED, 16) != scalar_class(NOT_SPECIALIZED, 1 << 31)
+    assert scalar_class(NOT_ALIGNED, 16) == scalar_class(NOT_ALIGNED, 17) \
+        != scalar_class(NOT_ALIGNED, 1)
 
 
-def test_tensors_are_classed_by_alignment_and_other_arguments_by_type():
+def test_tensors_are_keyed_by_alignment_and_other_arguments_by_type():
     base = torch.zeros(64)
-    assert argument_class(SPECIALIZED, base) == argument_class(SPECIALIZED, base[4:]) == "D"
-    assert argument_class(SPECIALIZED, base[1:]) == argument_class(SPECIALIZED, base[2:]) == ""
-    assert argument_class(NOT_ALIGNED, base) == ""
-    assert argument_class(SPECIALIZED, torch.nn.Parameter(base)) == "D"
-    assert len({argument_class(SPECIALIZED, v) for v in (True, 1, 1.0, None)}) == 4
-    with pytest.raises(TypeError, match="got tuple"):
-        argument_class(SPECIALIZED, (1, 2))
+    assert tensor_alignment((base, base[4:], base[1:], base[2:], torch.nn.Parameter(base),
+                             base.to(torch.bfloat16)[8:])) == (True, True, False, False, True,
+                                                               True)
+    assert len({scalar_class(SPECIALIZED, v) for v in (True, 1, 1.0, None)}) == 4
+    with pytest.raises(TypeError, match="got Tensor"):
+        scalar_class(SPECIALIZED, base)
 
 
 def test_do_not_specialize_lists_give_the_parameters_modes():
@@ -110,8 +110,9 @@ def test_the_key_changes_exactly_where_tritons_specialization_does(launch):
     binder, modes = triton_binder(jit), parameter_modes(jit)
 
     def key_and_specialization(args: tuple) -> tuple[tuple, tuple]:
-        key = (tuple(map(argument_class, modes, args)),
-               tuple(a.dtype for a in args if isinstance(a, torch.Tensor)))
+        tensors = tuple(a for a in args if isinstance(a, torch.Tensor))
+        key = (tensor_alignment(tensors), tuple(a.dtype for a in tensors),
+               tuple(map(scalar_class, modes[len(tensors):], args[len(tensors):])))
         return key, tuple(binder(*args, **named)[1])
 
     rng = random.Random(7)
@@ -222,3 +223,16 @@ def test_the_interpreter_launches_every_call_through_the_jit_function(stand_in):
     for _ in range(3):
         launch(lambda meta: (1,), (x, x), (32, 5), (), BLOCK=8)
     assert (stand_in.runs, stand_in.launches, launch.compiled) == (3, [], {})
+
+
+def test_remembered_scalar_classes_are_forgotten_past_a_bound(stand_in, monkeypatch):
+    """The classes of each scalar tuple are remembered until ``_KNOWN_SCALARS`` of them are,
+    then forgotten all at once; the launches stay direct where their classes were seen."""
+    monkeypatch.setattr(triton_launch, "INTERPRETED", False)
+    monkeypatch.setattr(triton_launch, "_KNOWN_SCALARS", 2)
+    launch = TunedLaunch(stand_in.jit)
+    x = torch.zeros(64)
+    for n in (32, 32, 48, 64, 80):
+        launch(lambda meta: (1,), (x, x), (n, 5), (), BLOCK=8)
+    assert (stand_in.runs, len(stand_in.launches)) == (2, 3)
+    assert list(launch.scalar_classes) == [(2, (64, 5)), (2, (80, 5))]

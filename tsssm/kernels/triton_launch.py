@@ -40,10 +40,12 @@ from triton import knobs
 from triton.runtime import driver
 
 from tsssm.kernels.triton_common import INTERPRETED
-from tsssm.kernels.triton_specialization import argument_class, launch_tail, parameter_modes
+from tsssm.kernels.triton_specialization import (launch_tail, parameter_modes, scalar_class,
+                                                 tensor_alignment)
 
 _DTYPE = attrgetter("dtype")
 _SET_BY_RUN = ("debug", "instrumentation_mode")  # options the JIT function fills in itself
+_KNOWN_SCALARS = 4096  # scalar tuples whose classes a launch remembers before it forgets all
 
 
 def cdiv(a: int, b: int) -> int:
@@ -75,8 +77,10 @@ class TunedLaunch:
         self.jit = jit
         self.meta: dict[tuple, dict] = {}
         self.compiled: dict[tuple, tuple] = {}
-        """(key, device, knobs, argument classes) -> (launcher, function, packed metadata,
-        arguments after the positional ones)."""
+        """(key, device, knobs, tensor alignments, scalar classes) -> (launcher, function,
+        packed metadata, arguments after the positional ones)."""
+        self.scalar_classes: dict[tuple, tuple] = {}
+        """(tensor count, scalars) -> their classes: the same strides and sizes recur."""
         if INTERPRETED:
             self._launch = self._jit_launch
         else:
@@ -96,7 +100,7 @@ class TunedLaunch:
         if meta is None:
             self._tune(grid, (*tensors, *scalars), full_key, constexprs)
         else:
-            self._launch(grid, (*tensors, *scalars), full_key, meta, constexprs)
+            self._launch(grid, tensors, scalars, full_key, meta, constexprs)
 
     def _tune(self, grid, args: tuple, full_key: tuple, constexprs: dict) -> None:
         """Launch through the decorators and record the meta-parameters they chose."""
@@ -113,32 +117,47 @@ class TunedLaunch:
         self.meta[full_key] = {name: value for name, value in seen[-1].items()
                                if name not in constexprs and name not in _SET_BY_RUN}
 
-    def _jit_launch(self, grid, args: tuple, full_key: tuple, meta: dict, constexprs: dict):
+    def _jit_launch(self, grid, tensors: tuple, scalars: tuple, full_key: tuple, meta: dict,
+                    constexprs: dict):
         """Launch through the JIT function with the recorded meta-parameters; returns what it
         returns (the compiled kernel on a GPU)."""
-        return self.jit.run(*args, grid=grid(meta), warmup=False, **constexprs, **meta)
+        return self.jit.run(*tensors, *scalars, grid=grid(meta), warmup=False, **constexprs,
+                            **meta)
 
-    def _direct_launch(self, grid, args: tuple, full_key: tuple, meta: dict,
+    def _direct_launch(self, grid, tensors: tuple, scalars: tuple, full_key: tuple, meta: dict,
                        constexprs: dict) -> None:
         """Launch the compiled kernel of the arguments' specialization, recording it first."""
         runtime = knobs.runtime
         if _is_set(runtime.launch_enter_hook) or _is_set(runtime.launch_exit_hook):
-            self._jit_launch(grid, args, full_key, meta, constexprs)
+            self._jit_launch(grid, tensors, scalars, full_key, meta, constexprs)
             return
         active = driver.active
         device = active.get_current_device()
+        scalar_key = (len(tensors), scalars)
+        classes = self.scalar_classes.get(scalar_key)
+        if classes is None:
+            classes = self._classify(scalar_key)
         entry_key = (full_key, device, runtime.debug, knobs.compilation.instrumentation_mode,
-                     tuple(map(argument_class, self.modes, args)))
+                     tensor_alignment(tensors), classes)
         entry = self.compiled.get(entry_key)
         if entry is None:
-            compiled = self._jit_launch(grid, args, full_key, meta, constexprs)
+            compiled = self._jit_launch(grid, tensors, scalars, full_key, meta, constexprs)
             if compiled is None:  # a compile hook kept Triton from compiling
                 return
+            tail = launch_tail(self.jit, len(tensors) + len(scalars), constexprs | meta)
             self.compiled[entry_key] = (compiled.run, compiled.function,
-                                        compiled.packed_metadata,
-                                        launch_tail(self.jit, len(args), constexprs | meta))
+                                        compiled.packed_metadata, tail)
             return
         launcher, function, packed_metadata, tail = entry
         blocks = (*grid(meta), 1, 1)
         launcher(blocks[0], blocks[1], blocks[2], active.get_current_stream(device), function,
-                 packed_metadata, None, None, None, *args, *tail)
+                 packed_metadata, None, None, None, *tensors, *scalars, *tail)
+
+    def _classify(self, scalar_key: tuple[int, tuple]) -> tuple:
+        """The classes of the scalars after ``scalar_key[0]`` tensors, remembered."""
+        if len(self.scalar_classes) >= _KNOWN_SCALARS:
+            self.scalar_classes.clear()
+        first, scalars = scalar_key
+        classes = tuple(map(scalar_class, self.modes[first:], scalars))
+        self.scalar_classes[scalar_key] = classes
+        return classes

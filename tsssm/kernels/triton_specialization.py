@@ -10,10 +10,13 @@ compiled kernel up by it at every launch. It looks at, per argument:
 - tensor: its dtype and whether its data pointer is 16-byte aligned (not under either list);
 - float, bool, None: their type alone.
 
-``argument_class`` maps one argument to a small value that holds exactly these properties
-(but the dtype, which the launchers key on already), so that two argument tuples with equal
-classes get the same compiled kernel. ``launch_tail`` gives the arguments a launch passes after
-the positional ones: every parameter in declaration order, as the binder's bound arguments.
+``scalar_class`` maps one non-tensor argument to a small value that holds exactly these
+properties, ``tensor_alignment`` the tensors to their alignments (their dtypes the launchers
+key on already), so that two argument tuples with equal classes get the same compiled kernel.
+Tensors are keyed by alignment whatever their parameter's lists say: none of tsssm's kernels
+exempts a pointer, and for one that did the key would only be finer than Triton's (one more
+record, never a wrong kernel). ``launch_tail`` gives the arguments a launch passes after the
+positional ones: every parameter in declaration order, as the binder's bound arguments.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ _I32 = range(-(1 << 31), 1 << 31)
 _I64 = range(-(1 << 63), 1 << 63)
 _U64 = range(1 << 64)
 _UNSPECIALIZED_TYPES = (float, bool, type(None))
+_DATA_PTR = Tensor.data_ptr
+_LOW_BITS = (15).__and__
+_IS_ZERO = (0).__eq__
 
 
 def parameter_modes(jit) -> tuple[int, ...]:
@@ -39,23 +45,26 @@ def parameter_modes(jit) -> tuple[int, ...]:
                  for param in jit.params)
 
 
-def argument_class(mode: int, arg: object) -> object:
-    """What Triton's specialization sees of ``arg`` for a parameter of ``mode``: ints give
-    ``_ONE`` or width (0, 2, 4 for i32, i64, u64; 6 for none, which Triton refuses) plus 1
-    when divisible by 16; tensors "D" when aligned, else "" (their dtype not included); float,
-    bool and None their type."""
+def tensor_alignment(tensors: tuple[Tensor, ...]) -> tuple[bool, ...]:
+    """Whether each tensor's data pointer is 16-byte aligned (built-in calls only: this runs at
+    every launch)."""
+    return tuple(map(_IS_ZERO, map(_LOW_BITS, map(_DATA_PTR, tensors))))
+
+
+def scalar_class(mode: int, arg: object) -> object:
+    """What Triton's specialization sees of the non-tensor ``arg`` for a parameter of
+    ``mode``: ints give ``_ONE`` or width (0, 2, 4 for i32, i64, u64; 6 for none, which Triton
+    refuses) plus 1 when divisible by 16; float, bool and None their type."""
     kind = arg.__class__
     if kind is int:
         if mode and arg == 1:
             return _ONE
         width = 0 if arg in _I32 else 2 if arg in _I64 else 4 if arg in _U64 else 6
         return width + (mode == SPECIALIZED and not arg & 15)
-    if kind is Tensor or isinstance(arg, Tensor):
-        return "D" if mode == SPECIALIZED and not arg.data_ptr() & 15 else ""
     if kind in _UNSPECIALIZED_TYPES:
         return kind
-    raise TypeError(f"a directly launched Triton kernel takes tensors, ints, floats, bools and "
-                    f"None as runtime arguments, got {kind.__name__}")
+    raise TypeError(f"a directly launched Triton kernel takes ints, floats, bools and None "
+                    f"after its tensors, got {kind.__name__}")
 
 
 def launch_tail(jit, positional: int, named: dict) -> tuple:
