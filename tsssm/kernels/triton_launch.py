@@ -65,7 +65,7 @@ def _is_set(hook) -> bool:
 
 
 class TunedLaunch:
-    """A decorated kernel (autotuner or heuristics over a JIT function) whose config is looked
+    """A kernel (a JIT function, or an autotuner or heuristics over one) whose config is looked
     up once per key, then launched directly: into its compiled kernel's launcher on a GPU, into
     its JIT function under the interpreter."""
 
