@@ -5,11 +5,13 @@
 
 Runs ``selective_scan(..., backend="triton")`` (what the kernel benchmark calls) with the
 kernels as compiled for a GPU (Triton's autotuner, heuristics and JIT function, not its
-interpreter) and three things stubbed (``stub_triton``): ``JITFunction.run``, where Triton
-binds the arguments and launches, runs its pre-run hooks, evaluates the grid and returns; the
-autotuner's benchmark of each config returns a constant; the kernels' device check accepts any
-device. What remains is everything above the launch: argument checks, autograd, allocations
-and torch ops, segment and config choices, the autotuner's dispatch. The tensors are on the
+interpreter) and four things stubbed (``stub_triton``): Triton's active driver answers device 0,
+stream 0 and an sm_90 target; compiling a kernel gives a stand-in whose launcher (what a
+compiled kernel's ``run`` calls in C) only counts the launch; the autotuner's benchmark of each
+config returns a constant; the kernels' device check accepts any device. What remains is
+everything above the launcher: argument checks, autograd, allocations and torch ops, segment
+and config choices, the autotuner's dispatch, ``JITFunction.run``'s binding and cache lookup
+where a launch goes through it, tsssm's direct launches where not. The tensors are on the
 CPU, whose torch ops compute (bf16 → fp32 copies of B and C, sums: more host time than a
 GPU's queued ops take; a small ``--dim`` shrinks them), or with ``--device meta`` shapes
 without data (no compute, but many meta ops are Python functions).
@@ -37,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.runtime import driver  # noqa: E402
 from triton.runtime.autotuner import Autotuner  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
 
@@ -45,22 +49,49 @@ from tsssm.kernels import triton_common  # noqa: E402
 from tsssm.kernels.selective_scan import triton as sst  # noqa: E402
 
 LAUNCHES: Counter[str] = Counter()
-"""Kernel launches that reached ``JITFunction.run``, by kernel name."""
+"""Kernel launches that reached a compiled kernel's launcher, by kernel name."""
 
 
-def _no_launch(self: JITFunction, *args, grid, warmup: bool, **kwargs) -> None:
-    """``JITFunction.run`` without binding, compiling or launching: its pre-run hooks still run
-    and the grid is still evaluated."""
-    LAUNCHES[self.__name__] += 1
-    for hook in self.pre_run_hooks:
-        hook(*args, **kwargs)
-    if callable(grid):
-        grid(dict(zip(self.arg_names, args)) | kwargs)
+class StubDriver:
+    """Triton's driver for a GPU that is not there: device 0, its stream 0, an sm_90 target."""
+
+    def get_current_device(self) -> int:
+        return 0
+
+    def get_current_stream(self, device: int) -> int:
+        return 0
+
+    def get_current_target(self) -> GPUTarget:
+        return GPUTarget("cuda", 90, 32)
+
+
+class StubKernel:
+    """A compiled kernel whose launcher counts the launch and does nothing else."""
+
+    function = packed_metadata = None
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def launch_metadata(self, grid, stream, *args) -> None:
+        return None
+
+    def run(self, *args) -> None:
+        LAUNCHES[self.name] += 1
+
+
+def _stub_compile(self: JITFunction, key: str, signature, device: int, *args) -> StubKernel:
+    """``JITFunction._do_compile`` without compiling: a ``StubKernel``, cached as Triton caches
+    the kernels it compiles."""
+    kernel = StubKernel(self.__name__)
+    self.device_caches[device][0][key] = kernel
+    return kernel
 
 
 def stub_triton() -> None:
     """Make every Triton launch of this process a no-op and let the kernels take CPU tensors."""
-    JITFunction.run = _no_launch
+    driver.set_active(StubDriver())
+    JITFunction._do_compile = _stub_compile
     Autotuner._bench = lambda self, *args, config, **meta: [1.0, 1.0, 1.0]
     triton_common.device_problem = lambda device: None  # read by tensors_problem at each call
 

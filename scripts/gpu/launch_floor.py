@@ -4,11 +4,14 @@ small shapes, where the GPU finishes before Python has issued the next call.
     python scripts/gpu/launch_floor.py OUT
 
 Host µs per call (the mean of ``launch_profile.HOST_CALLS`` calls back to back, the GPU idle
-when they start) of: an empty Triton kernel with 1, 16 and 48 runtime arguments, launched through
-``JITFunction.run`` as tsssm's ``TunedLaunch`` launches its kernels (half pointers, half ints, as
-a scan's tensors and strides); one PyTorch elementwise op (a launch from C++); ``torch.empty``
-alone. Writes ``OUT/launch_floor.md``. The empty kernels are generated into a temporary module:
-Triton compiles a function from its source file. Needs a GPU; no hydra or mlflow.
+when they start) of: an empty Triton kernel with 1, 16 and 48 runtime arguments (pointers, then
+as many ints, as a scan's tensors and strides), launched through ``JITFunction.run``; the one of
+48 arguments also through its compiled kernel's launcher directly (with the current stream looked
+up per call: the least a Python launch costs) and through ``TunedLaunch`` (which launches so after
+its first calls, building its key of the arguments on the way); one PyTorch elementwise op (a
+launch from C++); ``torch.empty`` alone. Writes ``OUT/launch_floor.md``. The empty kernels are
+generated into a temporary module: Triton compiles a function from its source file. Needs a
+GPU and tsssm on the path; no hydra or mlflow.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pathlib import Path
 import torch
 import triton
 from launch_profile import host_us
+from triton.runtime import driver
+
+from tsssm.kernels.triton_launch import TunedLaunch
 
 ARGUMENT_COUNTS = (1, 16, 48)
 
@@ -45,9 +51,37 @@ def empty_kernels(folder: Path) -> dict[int, object]:
     return {n: getattr(module, f"empty_{n}") for n in ARGUMENT_COUNTS}
 
 
-def arguments(n_args: int, target: torch.Tensor) -> list:
-    """The first argument the target; then tensors and ints alternating."""
-    return [target] + [target if i % 2 else 7 + i for i in range(1, n_args)]
+def arguments(n_args: int, target: torch.Tensor) -> tuple[tuple, tuple]:
+    """(tensors, ints): the target ``ceil(n_args / 2)`` times, then ints."""
+    pointers = -(-n_args // 2)
+    return (target,) * pointers, tuple(7 + i for i in range(n_args - pointers))
+
+
+def direct_launch(kernel, args: tuple):
+    """A call of ``kernel``'s compiled kernel's launcher over one block, as ``TunedLaunch``
+    makes it: the current device's stream, no launch hooks."""
+    compiled = kernel.run(*args, grid=(1,), warmup=False)
+    active = driver.active
+
+    def launch() -> None:
+        device = active.get_current_device()
+        compiled.run(1, 1, 1, active.get_current_stream(device), compiled.function,
+                     compiled.packed_metadata, None, None, None, *args)
+
+    return launch
+
+
+def tuned_launch(kernel, tensors: tuple, ints: tuple):
+    """A call of ``kernel`` through ``TunedLaunch``, after the two that record its config and
+    its compiled kernel."""
+    tuned = TunedLaunch(kernel)
+
+    def launch() -> None:
+        tuned(lambda meta: (1,), tensors, ints, ())
+
+    launch()
+    launch()
+    return launch
 
 
 def warm_host_us(fn) -> float:
@@ -67,13 +101,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for n_args, kernel in empty_kernels(Path(folder)).items():
-            args = arguments(n_args, target)
+            tensors, ints = arguments(n_args, target)
+            args = tensors + ints
 
             def launch(kernel=kernel, args=args) -> None:
                 kernel.run(*args, grid=(1,), warmup=False)
 
             rows.append((f"empty Triton kernel, {n_args} arguments (`JITFunction.run`)",
                          warm_host_us(launch)))
+        rows.append((f"empty Triton kernel, {n_args} arguments (compiled kernel's launcher)",
+                     warm_host_us(direct_launch(kernel, args))))
+        rows.append((f"empty Triton kernel, {n_args} arguments (`TunedLaunch`)",
+                     warm_host_us(tuned_launch(kernel, tensors, ints))))
     rows.append(("PyTorch elementwise op (`x.add_(1)`)", warm_host_us(lambda: target.add_(1))))
     rows.append(("`torch.empty` of 1024 floats",
                  warm_host_us(lambda: torch.empty(1024, device="cuda"))))

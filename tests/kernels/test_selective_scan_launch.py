@@ -9,12 +9,16 @@ import os
 import runpy
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+import pytest
 import torch
+from triton import knobs
+from triton.runtime.jit import JITFunction
 
 from tests.kernels.numerics import relative_error
-from tests.kernels.test_selective_scan_triton import (DEVICE, make_inputs,
+from tests.kernels.test_selective_scan_triton import (DEVICE, make_inputs, needs_cuda,
                                                       run_and_differentiate)
 from tsssm.kernels.selective_scan import triton as sst
 from tsssm.kernels.selective_scan import triton_segments
@@ -53,6 +57,87 @@ def test_direct_launches_repeat_the_decorated_ones(monkeypatch):
         monkeypatch.setattr(launch, "kernel", Refuses())
     for first, again in ((first_even, scan(even, 31)), (first_odd, scan(odd, 32))):
         assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def shifted(inputs: dict, offset: int) -> dict:
+    """The inputs with u, delta and z as views ``offset`` elements into rows one element wider
+    (at 1, their data pointers are not 16-byte aligned), still differentiable."""
+    out = dict(inputs)
+    for name in ("u", "delta", "z"):
+        tensor = inputs[name].detach()
+        wide = torch.zeros(*tensor.shape[:-1], tensor.shape[-1] + 1, dtype=tensor.dtype,
+                           device=tensor.device)
+        wide[..., offset:offset + tensor.shape[-1]] = tensor
+        out[name] = wide.requires_grad_(True)[..., offset:offset + tensor.shape[-1]]
+    return out
+
+
+def gpu_scan(inputs: dict) -> dict[str, torch.Tensor]:
+    """Outputs (y, final) and gradients (by input name) of the Triton scan at its default
+    chunk and segments."""
+    (y, final), grads = run_and_differentiate(sst.selective_scan_triton, inputs, True, True, 5)
+    return {"y": y, "final": final, **grads}
+
+
+def ignore_launch(metadata) -> None:
+    """A launch hook that does nothing: while it is set, launches go through the JIT
+    functions."""
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("offset", [0, 1])
+def test_direct_launches_match_the_jit_functions_on_gpu(offset):
+    """Launched through the compiled kernels' launchers (after the calls that record them) and
+    through ``JITFunction.run`` (a launch hook set): the same outputs and gradients, dB and dC
+    to their atomics' rounding (in bf16); at one short row, so the segment kernels run too."""
+    inputs = shifted(make_inputs(1, 2048, 64, 1, 16, torch.bfloat16, "cuda", FEATURES, 5),
+                     offset)
+    assert (inputs["u"].data_ptr() % 16 == 0) == (offset == 0)
+    for _ in range(2):
+        gpu_scan(inputs)
+    direct = gpu_scan(inputs)
+    hook = knobs.runtime.launch_enter_hook
+    hook.add(ignore_launch)
+    try:
+        through_jit = gpu_scan(inputs)
+    finally:
+        hook.remove(ignore_launch)
+    assert direct.keys() == through_jit.keys()
+    for name, value in direct.items():
+        if name in ("B", "C"):
+            assert relative_error(through_jit[name], value) <= 1e-2, name
+        else:
+            assert torch.equal(through_jit[name], value), name
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_repeated_launches_do_not_enter_the_jit_function_on_gpu(monkeypatch):
+    """After the calls that record a key's config and compiled kernels, forward and backward
+    never enter ``JITFunction.run``; a misaligned view of the same shape enters it once per
+    kernel (its own compiled kernels), then no more."""
+    runs: Counter[str] = Counter()
+    run = JITFunction.run
+
+    def counted(self, *args, **kwargs):
+        runs[self.__name__] += 1
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(JITFunction, "run", counted)
+    inputs = make_inputs(1, 2048, 64, 1, 16, torch.bfloat16, "cuda", FEATURES, 6)
+    aligned, misaligned = shifted(inputs, 0), shifted(inputs, 1)
+    for _ in range(2):
+        gpu_scan(aligned)
+    recorded = Counter(runs)
+    for _ in range(3):
+        gpu_scan(aligned)
+    assert runs == recorded
+    gpu_scan(misaligned)
+    assert set(runs - recorded) == set(recorded) and set((runs - recorded).values()) == {1}
+    again = Counter(runs)
+    gpu_scan(misaligned)
+    assert runs == again
 
 
 def test_short_segments_match_one_segment():
@@ -121,10 +206,14 @@ def test_launch_floors_empty_kernels_take_their_argument_counts_and_store_once(t
     floor = runpy.run_path(str(REPO / "scripts" / "gpu" / "launch_floor.py"))
     target = torch.ones(4)
     for n_args, kernel in floor["empty_kernels"](tmp_path).items():
-        args = floor["arguments"](n_args, target)
-        assert len(args) == n_args and len(kernel.arg_names) == n_args
+        tensors, ints = floor["arguments"](n_args, target)
+        assert len(tensors) + len(ints) == n_args and len(kernel.arg_names) == n_args
+        assert all(isinstance(arg, int) for arg in ints) and tensors[0] is target
         target.fill_(1.0)
-        kernel[(1,)](*args)
+        kernel[(1,)](*tensors, *ints)
+        assert target.tolist() == [0.0, 1.0, 1.0, 1.0]
+        target.fill_(1.0)
+        floor["tuned_launch"](kernel, tensors, ints)()
         assert target.tolist() == [0.0, 1.0, 1.0, 1.0]
 
 

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from tsssm.kernels.causal_conv.reference import check_causal_conv_args
 from tsssm.kernels.triton_common import INTERPRETED, KERNEL_DTYPES, autotune, device_problem
+from tsssm.kernels.triton_launch import TunedLaunch
 
 MAX_TAPS = 8  # the window tile grows with K; the configs are sized for K <= 8
 MAX_BATCH = 65535  # the batch is grid axis 1
@@ -188,6 +189,12 @@ def grad_kernel(x_ptr, w_ptr, bias_ptr, dy_ptr, g_ptr, dw_ptr, dbias_ptr,
         tl.store(dbias_ptr + part * channels + c, tl.sum(dbias, axis=0), mask=c_mask)
 
 
+_FORWARD = TunedLaunch(forward_kernel)
+_GRAD = TunedLaunch(grad_kernel)
+"""Launched with the config their autotuner chose for the key (the channels; ``TunedLaunch``
+adds the flags and dtypes), which is all it keys on and its pruning reads."""
+
+
 def _reversed_in_time(t: Tensor) -> tuple[Tensor, tuple[int, int, int]]:
     """``t`` (batch, L, C) backwards in time, for the kernels: a view that starts at step L - 1,
     and t's strides with the step stride negated."""
@@ -205,9 +212,9 @@ def conv_forward(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, y: 
     y_arg, y_strides = _reversed_in_time(y) if reverse else (y, y.stride())
     grid = lambda meta: (triton.cdiv(length, meta["BLOCK_L"]), batch,  # noqa: E731
                          triton.cdiv(channels, meta["BLOCK_C"]))
-    forward_kernel[grid](x_arg, weight, weight if bias is None else bias, y_arg, length, channels,
-                         *x_strides, *y_strides, HAS_BIAS=bias is not None, SILU=silu, K=taps,
-                         K_PAD=triton.next_power_of_2(taps))
+    _FORWARD(grid, (x_arg, weight, weight if bias is None else bias, y_arg),
+             (length, channels, *x_strides, *y_strides), (channels,), HAS_BIAS=bias is not None,
+             SILU=silu, K=taps, K_PAD=triton.next_power_of_2(taps))
 
 
 def conv_grad(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, dy: Tensor,
@@ -221,11 +228,11 @@ def conv_grad(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, dy: Te
     g_arg = dy if g is None else g
     grid = lambda meta: (triton.cdiv(length, ROWS_PER_PROGRAM), batch,  # noqa: E731
                          triton.cdiv(channels, meta["BLOCK_C"]))
-    grad_kernel[grid](x, weight, weight if bias is None else bias, dy, g_arg, dweight_parts,
-                      dweight_parts if dbias_parts is None else dbias_parts,
-                      length, channels, ROWS_PER_PROGRAM, *x.stride(), *dy.stride(),
-                      *g_arg.stride(), HAS_BIAS=bias is not None, SILU=silu, K=taps,
-                      K_PAD=triton.next_power_of_2(taps))
+    _GRAD(grid, (x, weight, weight if bias is None else bias, dy, g_arg, dweight_parts,
+                 dweight_parts if dbias_parts is None else dbias_parts),
+          (length, channels, ROWS_PER_PROGRAM, *x.stride(), *dy.stride(), *g_arg.stride()),
+          (channels,), HAS_BIAS=bias is not None, SILU=silu, K=taps,
+          K_PAD=triton.next_power_of_2(taps))
 
 
 class _CausalConv1d(torch.autograd.Function):

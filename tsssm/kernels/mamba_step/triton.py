@@ -21,11 +21,16 @@ from torch import Tensor
 
 from tsssm.kernels.mamba_step.triton_kernels import step_in_kernel, step_out_kernel
 from tsssm.kernels.triton_common import INTERPRETED, or_stand_in as _or, tensors_problem
+from tsssm.kernels.triton_launch import TunedLaunch
 
 PRODUCT_TILE = 4096
 """fp32 products in a program's (batch, rows, reduction) tile: 32 per thread at 4 warps."""
 NUM_WARPS = 4
 CHANNELS_PER_PROGRAM = 4
+
+_STEP_IN = TunedLaunch(step_in_kernel)
+_STEP_OUT = TunedLaunch(step_out_kernel)
+"""Plain JIT functions: ``TunedLaunch`` only spares them Triton's binding (no key)."""
 
 _workspaces: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
 
@@ -86,25 +91,25 @@ def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
     xp, count = workspace(device, batch * n_proj)
     eps = torch.finfo(residual.dtype).eps if weights.norm_eps is None else weights.norm_eps
     conv_w = weights.conv_weight
-    grid = (triton.cdiv(d_inner, blocks["BLOCK_E"]), triton.cdiv(batch, blocks["BLOCK_B"]))
-    step_in_kernel[grid](
-        residual, weights.norm_weight, weights.in_proj_weight, _or(weights.in_proj_bias, xp),
-        conv_w, _or(weights.conv_bias, xp), conv_state, weights.x_proj_weight,
-        _or(weights.out_proj_bias, xp), x, z, xp, out,
-        batch, d_model, d_inner, n_proj, float(eps),
-        *residual.stride(), *weights.in_proj_weight.stride(), conv_w.stride(0), conv_w.stride(2),
-        *conv_state.stride(), *weights.x_proj_weight.stride(),
+    tiles = (triton.cdiv(d_inner, blocks["BLOCK_E"]), triton.cdiv(batch, blocks["BLOCK_B"]))
+    grid = lambda meta: tiles  # noqa: E731
+    _STEP_IN(
+        grid, (residual, weights.norm_weight, weights.in_proj_weight,
+               _or(weights.in_proj_bias, xp), conv_w, _or(weights.conv_bias, xp), conv_state,
+               weights.x_proj_weight, _or(weights.out_proj_bias, xp), x, z, xp, out),
+        (batch, d_model, d_inner, n_proj, float(eps), *residual.stride(),
+         *weights.in_proj_weight.stride(), conv_w.stride(0), conv_w.stride(2),
+         *conv_state.stride(), *weights.x_proj_weight.stride()), (),
         HAS_IN_BIAS=weights.in_proj_bias is not None, HAS_CONV_BIAS=weights.conv_bias is not None,
         HAS_OUT_BIAS=weights.out_proj_bias is not None, D_CONV=conv_w.shape[2],
         WINDOW=triton.next_power_of_2(conv_w.shape[2]),
         BLOCK_B=blocks["BLOCK_B"], BLOCK_E=blocks["BLOCK_E"], BLOCK_K=blocks["BLOCK_K"],
         BLOCK_J=blocks["BLOCK_J"], num_warps=NUM_WARPS)
-    step_out_kernel[grid](
-        xp, count, x, z, weights.dt_proj_weight, weights.dt_proj_bias, weights.A_log,
-        weights.D, ssm_state, weights.out_proj_weight, out,
-        batch, d_model, d_inner, dt_rank, n_proj,
-        *weights.dt_proj_weight.stride(), *weights.A_log.stride(), *ssm_state.stride(),
-        *weights.out_proj_weight.stride(),
+    _STEP_OUT(
+        grid, (xp, count, x, z, weights.dt_proj_weight, weights.dt_proj_bias, weights.A_log,
+               weights.D, ssm_state, weights.out_proj_weight, out),
+        (batch, d_model, d_inner, dt_rank, n_proj, *weights.dt_proj_weight.stride(),
+         *weights.A_log.stride(), *ssm_state.stride(), *weights.out_proj_weight.stride()), (),
         DSTATE=d_state, BLOCK_N=blocks["BLOCK_N"], BLOCK_B=blocks["BLOCK_B"],
         BLOCK_E=blocks["BLOCK_E"], BLOCK_R=blocks["BLOCK_R"], BLOCK_M=blocks["BLOCK_M"],
         BLOCK_ZERO=blocks["BLOCK_ZERO"], num_warps=NUM_WARPS)

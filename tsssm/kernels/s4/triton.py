@@ -30,6 +30,13 @@ from torch.autograd.function import once_differentiable
 from tsssm.kernels.s4.triton_cauchy import cauchy_bwd_kernel, cauchy_fwd_kernel
 from tsssm.kernels.s4.triton_vandermonde import vandermonde_bwd_kernel, vandermonde_fwd_kernel
 from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
+from tsssm.kernels.triton_launch import TunedLaunch
+
+_VANDERMONDE_FWD = TunedLaunch(vandermonde_fwd_kernel)
+_VANDERMONDE_BWD = TunedLaunch(vandermonde_bwd_kernel)
+_CAUCHY_FWD = TunedLaunch(cauchy_fwd_kernel)
+_CAUCHY_BWD = TunedLaunch(cauchy_bwd_kernel)
+"""Plain JIT functions: ``TunedLaunch`` only spares them Triton's binding (no key)."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,10 @@ def _vandermonde_forward(c: Tensor, dt_a: Tensor, length: int) -> Tensor:
     span = _span(length, rows * mode_chunks, chunk, TILES.min_chunks, c.device)
     out = torch.empty(mode_chunks, *c.shape[:2], length, dtype=torch.float32, device=c.device)
     grid = (rows, triton.cdiv(length, span), mode_chunks)
-    vandermonde_fwd_kernel[grid](torch.view_as_real(c), torch.view_as_real(dt_a), out,
-                                 c.shape[1], modes, length, span, BLOCK_N=block_n,
-                                 BLOCK_L=block_l, STEPS=TILES.steps,
-                                 num_warps=NUM_WARPS if block_n <= 32 else 2 * NUM_WARPS)
+    _VANDERMONDE_FWD(lambda meta: grid, (torch.view_as_real(c), torch.view_as_real(dt_a), out),
+                     (c.shape[1], modes, length, span), (), BLOCK_N=block_n, BLOCK_L=block_l,
+                     STEPS=TILES.steps,
+                     num_warps=NUM_WARPS if block_n <= 32 else 2 * NUM_WARPS)
     return out[0] if mode_chunks == 1 else out.sum(0)
 
 
@@ -102,10 +109,11 @@ def _vandermonde_backward(c: Tensor, dt_a: Tensor, grad: Tensor) -> tuple[Tensor
     spans = triton.cdiv(length, span)
     dc = torch.empty(spans, *c.shape, 2, dtype=torch.float32, device=c.device)
     da = torch.empty_like(dc)
-    vandermonde_bwd_kernel[(rows, mode_blocks, spans)](
-        torch.view_as_real(c), torch.view_as_real(dt_a), grad, dc, da, c.shape[1], modes,
-        length, span, BLOCK_N=block_n, BLOCK_L=block_l, STEPS=TILES.bwd_steps,
-        num_warps=NUM_WARPS)
+    grid = (rows, mode_blocks, spans)
+    _VANDERMONDE_BWD(lambda meta: grid,
+                     (torch.view_as_real(c), torch.view_as_real(dt_a), grad, dc, da),
+                     (c.shape[1], modes, length, span), (), BLOCK_N=block_n, BLOCK_L=block_l,
+                     STEPS=TILES.bwd_steps, num_warps=NUM_WARPS)
     return torch.view_as_complex(dc).sum(0), torch.view_as_complex(da).sum((0, 1))
 
 
@@ -159,10 +167,10 @@ def _cauchy_forward(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     block_l = max(16, TILES.tile // (block_r * block_n))
     out = torch.empty(*v.shape[:2], length, 2, dtype=torch.float32, device=v.device)
     grid = (w.shape[0] * heads * row_blocks, triton.cdiv(length, block_l))
-    cauchy_fwd_kernel[grid](torch.view_as_real(v), torch.view_as_real(z),
-                            torch.view_as_real(w), out, heads, modes, length, rows, row_blocks,
-                            BLOCK_R=block_r, BLOCK_N=block_n, BLOCK_L=block_l,
-                            num_warps=NUM_WARPS)
+    _CAUCHY_FWD(lambda meta: grid,
+                (torch.view_as_real(v), torch.view_as_real(z), torch.view_as_real(w), out),
+                (heads, modes, length, rows, row_blocks), (), BLOCK_R=block_r, BLOCK_N=block_n,
+                BLOCK_L=block_l, num_warps=NUM_WARPS)
     return torch.view_as_complex(out)
 
 
@@ -176,10 +184,11 @@ def _cauchy_backward(v: Tensor, z: Tensor, w: Tensor, grad: Tensor) -> tuple[Ten
     spans = triton.cdiv(length, span)
     dv = torch.empty(spans, *v.shape, 2, dtype=torch.float32, device=v.device)
     dw = torch.empty(spans * row_blocks, *w.shape, 2, dtype=torch.float32, device=v.device)
-    cauchy_bwd_kernel[(groups, mode_blocks, spans)](
-        torch.view_as_real(v), torch.view_as_real(z), torch.view_as_real(w),
-        torch.view_as_real(grad), dv, dw, heads, modes, length, rows, row_blocks, span,
-        BLOCK_R=block_r, BLOCK_N=block_n, BLOCK_L=block_l, num_warps=NUM_WARPS)
+    grid = (groups, mode_blocks, spans)
+    _CAUCHY_BWD(lambda meta: grid, (torch.view_as_real(v), torch.view_as_real(z),
+                                    torch.view_as_real(w), torch.view_as_real(grad), dv, dw),
+                (heads, modes, length, rows, row_blocks, span), (), BLOCK_R=block_r,
+                BLOCK_N=block_n, BLOCK_L=block_l, num_warps=NUM_WARPS)
     return torch.view_as_complex(dv).sum(0), torch.view_as_complex(dw).sum(0)
 
 

@@ -1,7 +1,8 @@
 """Triton fast path of Mamba-1's selective scan: forward, backward and one decode step; the
 autograd Function and the launchers (the device code: ``triton_forward.py``,
 ``triton_backward.py``, ``triton_segments.py``, ``triton_step.py``, their shared tile and chunk
-helpers and block shapes in ``triton_tiles.py``; how a launch is issued: ``triton_launch.py``).
+helpers and block shapes in ``triton_tiles.py``; how a launch is issued:
+``tsssm/kernels/triton_launch.py``).
 
 The scan, per batch ``b``, channel ``d`` and state index ``n`` (channel ``d`` reads group
 ``g = d // (D / G)`` of ``B`` and ``C``)::
@@ -35,8 +36,9 @@ microseconds, so the Python that issues a call counts as much: per call the laun
 torch ops they need and no more (B and C converted to fp32 once for both passes and kept for
 the backward; no autograd Function when no gradient is due; the dispatcher's device check not
 repeated), the shape's decisions come from a cache (``scan_plan``), and each kernel is
-launched straight into its JIT function with the config recorded at the first call of its key
-(``triton_launch``). ``scripts/scan_host_cost.py`` times this path with the launches stubbed.
+launched with the config recorded at the first call of its key straight into the launcher of
+the kernel Triton compiled for its arguments' specialization (``triton_launch``).
+``scripts/scan_host_cost.py`` times this path with the launchers stubbed.
 
 **Where the time goes.** The forward is held back by its issue slots, its shared-memory reads
 (each thread's copy of B, C, u, Δ) and its exponentials together, with B·D·N / 4 threads as all
@@ -56,7 +58,7 @@ from tsssm.kernels.selective_scan import triton_segments
 from tsssm.kernels.selective_scan.reference import check_scan_args, check_step_args
 from tsssm.kernels.selective_scan.triton_backward import scan_bwd_kernel
 from tsssm.kernels.selective_scan.triton_forward import scan_fwd_kernel
-from tsssm.kernels.selective_scan.triton_launch import TunedLaunch, cdiv, next_power_of_2
+from tsssm.kernels.triton_launch import TunedLaunch, cdiv, next_power_of_2
 from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
                                                           segment_adjoints_kernel,
                                                           segment_ends_kernel)
