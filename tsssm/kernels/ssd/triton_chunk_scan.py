@@ -48,8 +48,14 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
     """out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
 
     U, V: (chunk, KD) row-strided; W: (chunk, OD); S: (KD, OD); cs, dt: this chunk's. With GRAM,
-    U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in fp32, ``triton_gram.py``),
-    read where it is used (the causal triangle), instead of being multiplied here."""
+    U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in fp32, ``triton_gram.py``)
+    instead of being multiplied here.
+
+    Step blocks wholly on the causal side of the rows ("far") take the decay in two factors
+    through a reference step ref between them, exp(cs_r - cs_s) = exp(cs_r - cs_ref) ·
+    exp(cs_ref - cs_s), each at most 1: one exp per step, the rows' factor applied once after
+    the far blocks, and no causal mask. Only the blocks that straddle the diagonal ("near")
+    take an exp and a mask per pair."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
     offs_o = tl.arange(0, BLOCK_O)
@@ -62,13 +68,38 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
     state = tl.load(s_ptr + offs_k[:, None] * s_s_k + offs_o[None, :] * s_s_o,
                     mask=k_ok[:, None] & o_ok[None, :], other=0.0)
     if REVERSE:
-        lo = (m0 // BLOCK_S) * BLOCK_S
-        hi = chunk_len
+        ref = tl.minimum(m0 + BLOCK_M, chunk_len) - 1
+        near_lo = (m0 // BLOCK_S) * BLOCK_S
+        near_hi = tl.minimum(tl.cdiv(m0 + BLOCK_M, BLOCK_S) * BLOCK_S, chunk_len)
+        far_lo = near_hi
+        far_hi = chunk_len
     else:
-        lo = 0
-        hi = tl.minimum(m0 + BLOCK_M, chunk_len)
-    acc = mma(u, state, DT, INTERPRETED) * state_decay(cs_ptr, cs_r, chunk_len, REVERSE)[:, None]
-    for s0 in range(lo, hi, BLOCK_S):
+        ref = tl.minimum(m0, chunk_len - 1)
+        near_hi = tl.minimum(m0 + BLOCK_M, chunk_len)
+        near_lo = tl.minimum((m0 // BLOCK_S) * BLOCK_S, near_hi)
+        far_lo = 0
+        far_hi = near_lo
+    cs_ref = tl.load(cs_ptr + ref)
+    acc = mma(u, state, DT, INTERPRETED) * state_decay(cs_ptr, cs_ref, chunk_len, REVERSE)
+    for s0 in range(far_lo, far_hi, BLOCK_S):
+        cols = s0 + tl.arange(0, BLOCK_S)
+        col_ok = cols < chunk_len
+        cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
+        if REVERSE:
+            weight = tl.where(col_ok, tl.exp(cs_c - cs_ref), 0.0)
+        else:
+            weight = tl.exp(cs_ref - cs_c) * tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
+        scale = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
+                       k_ok, col_ok, GRAM, DT, INTERPRETED) * weight[None, :]
+        w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
+                    mask=col_ok[:, None] & o_ok[None, :], other=0.0)
+        acc += mma(scale, w, DT, INTERPRETED)
+    if REVERSE:
+        to_ref = tl.exp(cs_ref - cs_r)
+    else:
+        to_ref = tl.exp(cs_r - cs_ref)
+    acc = tl.where(row_ok[:, None], acc * to_ref[:, None], 0.0)
+    for s0 in range(near_lo, near_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
@@ -76,17 +107,31 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
         scale = pair_decay(keep, cs_r, cs_c, REVERSE)
         if not REVERSE:
             scale *= tl.load(dt_ptr + cols, mask=col_ok, other=0.0)[None, :]
-        if GRAM:
-            scale *= tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
-                             mask=keep, other=0.0)
-        else:
-            v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
-                          mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-            scale *= mma(u, v_t, DT, INTERPRETED)
+        scale = tl.where(keep, scale * _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s,
+                                               rows, cols, offs_k, k_ok, col_ok, GRAM, DT,
+                                               INTERPRETED), 0.0)
         w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
         acc += mma(scale, w, DT, INTERPRETED)
     return acc
+
+
+@triton.jit
+def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k_ok, col_ok,
+           GRAM: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr):
+    """U_r · V_s for the rows' U (BLOCK_M, BLOCK_K) and the steps cols, (BLOCK_M, BLOCK_S) fp32.
+
+    From gram without a mask (unmasked contiguous loads go 16 bytes at a time): its (CHUNK,
+    CHUNK) block has room for every pair of the chunk. The far blocks lie in the tiles
+    ``chunk_gram`` writes; the near ones zero (``tl.where``) the pairs past the diagonal, whose
+    tiles it may leave unwritten."""
+    if GRAM:
+        pairs = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s)
+    else:
+        v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
+                      mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        pairs = mma(u, v_t, DT, INTERPRETED)
+    return pairs
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
