@@ -86,7 +86,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
         col_ok = cols < chunk_len
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
         if REVERSE:
-            weight = tl.where(col_ok, tl.exp(cs_c - cs_ref), 0.0)
+            weight = tl.exp(tl.where(col_ok, cs_c - cs_ref, float("-inf")))
         else:
             weight = tl.exp(cs_ref - cs_c) * tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
         scale = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
@@ -95,10 +95,10 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
         acc += mma(scale, w, DT, INTERPRETED)
     if REVERSE:
-        to_ref = tl.exp(cs_ref - cs_r)
+        to_ref = cs_ref - cs_r
     else:
-        to_ref = tl.exp(cs_r - cs_ref)
-    acc = tl.where(row_ok[:, None], acc * to_ref[:, None], 0.0)
+        to_ref = cs_r - cs_ref
+    acc *= tl.exp(tl.where(row_ok, to_ref, float("-inf")))[:, None]
     for s0 in range(near_lo, near_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len

@@ -117,8 +117,8 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr,
             dt_c = tl.load(dt_ptr + seg + cols, mask=col_ok, other=0.0)
             if tile_j < tile_i:  # every column before every row: the decay in two factors
                 cs_ref = tl.load(cs_ptr + seg + tl.minimum(tile_i * BLOCK, chunk_len - 1))
-                to_row = tl.where(row_ok, tl.exp(cs_r - cs_ref), 0.0)
-                from_col = tl.where(col_ok, tl.exp(cs_ref - cs_c), 0.0) * dt_c
+                to_row = tl.exp(tl.where(row_ok, cs_r - cs_ref, float("-inf")))
+                from_col = tl.exp(tl.where(col_ok, cs_ref - cs_c, float("-inf"))) * dt_c
                 mixed = to_row[:, None] * from_col[None, :]
             else:
                 mixed = pair_decay(keep, cs_r, cs_c, False) * dt_c[None, :]
