@@ -53,8 +53,8 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
 
     Step blocks wholly on the causal side of the rows ("far") take the decay in two factors
     through a reference step ref between them, exp(cs_r - cs_s) = exp(cs_r - cs_ref) ·
-    exp(cs_ref - cs_s), each at most 1: one exp per step, the rows' factor applied once after
-    the far blocks, and no causal mask. Only the blocks that straddle the diagonal ("near")
+    exp(cs_ref - cs_s), each at most 1 where the steps dt are positive: one exp per step, the
+    rows' factor applied once after the far blocks, and no causal mask. Only the blocks that straddle the diagonal ("near")
     take an exp and a mask per pair."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)

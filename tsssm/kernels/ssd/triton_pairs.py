@@ -12,8 +12,9 @@ group, row tile, column tile at or below it) and loops over the group's heads: p
 product dy·x^T (K = P), its decay, and both sums; the head-summed tile goes to memory in x's
 dtype, to which the products by B and C (``triton_chunk_dbc.py``) round it anyway. Below the
 diagonal (every column before every row) the decay is the outer product exp(cs_i - cs_ref) ·
-exp(cs_ref - cs_j) dt_j through the row tile's first step ref, both factors at most 1: an exp
-per step instead of per pair, and no mask; only the diagonal tiles take one per pair.
+exp(cs_ref - cs_j) dt_j through the row tile's first step ref (both factors at most 1 where
+dt > 0): an exp per step instead of per pair, and no mask; only the diagonal tiles take one per
+pair.
 
 Why: dy·x^T per head (heads × Q² × P) is the largest work of dB and dC. Made in both of their
 launches, with the elementwise decay work on it, it cost twice what one launch does. Counts at
