@@ -8,8 +8,10 @@ its pruning at these sizes, its integer arguments specialised as the launch woul
 constant, multiples of 16 marked divisible). Prints per kernel and config: registers per thread,
 spill stack and spill instructions (STL/LDL), shared memory, and the tensor-core instructions —
 Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole kernel and in its hot loop
-(the longest backward branch); ``--kernel`` keeps the kernels whose name contains K. An offline
-compile: no timing. Needs triton and the repository on the path; no CUDA.
+(the longest backward branch), and the length of every loop that holds tensor-core instructions
+(a kernel may run several, such as the chunk scans' far and near step blocks); ``--kernel``
+keeps the kernels whose name contains K. An offline compile: no timing. Needs triton and the
+repository on the path; no CUDA.
 """
 
 from __future__ import annotations
@@ -106,14 +108,31 @@ def instructions(code: str) -> list[tuple[int, str]]:
     return found
 
 
-def hot_loop_span(code: str) -> tuple[int, int]:
-    """(first, last) address of the longest backward branch's body; (1, 0) if none."""
+def loop_spans(code: str) -> list[tuple[int, int]]:
+    """(first, last) address of each backward branch's body, in address order."""
     spans = []
     for line in code.splitlines():
         match = re.match(r"\s+/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?BRA\S*\s+.*?0x([0-9a-f]+)", line)
         if match and int(match.group(2), 16) < int(match.group(1), 16):
             spans.append((int(match.group(2), 16), int(match.group(1), 16)))
-    return max(spans, key=lambda s: s[1] - s[0], default=(1, 0))
+    return sorted(spans)
+
+
+def hot_loop_span(code: str) -> tuple[int, int]:
+    """(first, last) address of the longest backward branch's body; (1, 0) if none."""
+    return max(loop_spans(code), key=lambda s: s[1] - s[0], default=(1, 0))
+
+
+def mma_loops(code: str) -> str:
+    """Each loop holding tensor-core instructions, in address order, as "instructions (MMAs)"."""
+    found = instructions(code)
+    shown = []
+    for first, last in loop_spans(code):
+        body = [op for address, op in found if first <= address <= last]
+        mmas = sum(op.startswith(("HGMMA", "HMMA")) for op in body)
+        if mmas:
+            shown.append(f"{len(body)} ({mmas})")
+    return ", ".join(shown) or "—"
 
 
 def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
@@ -166,8 +185,9 @@ def main() -> None:
         print(f"\n## N {state}: sm_90, bf16, B{args.batch} L{args.length}, {HEADS} heads × "
               f"{HEAD_DIM}, chunk {CHUNK}\n")
         print("| kernel | flags | config | registers | spill stack (bytes) | STL/LDL | "
-              "shared (bytes) | HGMMA / HMMA | in hot loop | hot-loop instructions |")
-        print("|---|---|---|---:|---:|---:|---:|---|---|---:|")
+              "shared (bytes) | HGMMA / HMMA | in hot loop | hot-loop instructions | "
+              "MMA loops: instructions (MMAs) |")
+        print("|---|---|---|---:|---:|---:|---:|---|---|---:|---|")
         values = int_values(args.batch, args.length, state)
         for kernel, extra, configs in kernels(state):
             fn = kernel if isinstance(kernel, JITFunction) else kernel.fn  # autotuner -> JIT
@@ -196,7 +216,8 @@ def main() -> None:
                       f"{config.num_stages}s"
                       f" | {registers} | {stack}"
                       f" | {ops['STL'] + ops['LDL']} | {compiled.metadata.shared}"
-                      f" | {fmt(whole)} | {fmt(loop)} | {hot_loop_length(code)} |", flush=True)
+                      f" | {fmt(whole)} | {fmt(loop)} | {hot_loop_length(code)}"
+                      f" | {mma_loops(code)} |", flush=True)
 
 
 def fmt(counts: Counter) -> str:

@@ -42,14 +42,20 @@ SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPR
 def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
                s_ptr, s_s_k, s_s_o, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
-               REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
+               CHUNK: tl.constexpr, REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
                INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
                BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
     """out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
 
     U, V: (chunk, KD) row-strided; W: (chunk, OD); S: (KD, OD); cs, dt: this chunk's. With GRAM,
-    U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in fp32, ``triton_gram.py``),
-    read where it is used (the causal triangle), instead of being multiplied here."""
+    U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in fp32, ``triton_gram.py``)
+    instead of being multiplied here.
+
+    Step blocks wholly on the causal side of the rows ("far") take the decay in two factors
+    through a reference step ref between them, exp(cs_r - cs_s) = exp(cs_r - cs_ref) ·
+    exp(cs_ref - cs_s), each at most 1 where the steps dt are positive: one exp per step, the
+    rows' factor applied once after the far blocks, and no causal mask. Only the blocks that
+    straddle the diagonal ("near") take an exp and a mask per pair."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
     offs_o = tl.arange(0, BLOCK_O)
@@ -62,13 +68,38 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
     state = tl.load(s_ptr + offs_k[:, None] * s_s_k + offs_o[None, :] * s_s_o,
                     mask=k_ok[:, None] & o_ok[None, :], other=0.0)
     if REVERSE:
-        lo = (m0 // BLOCK_S) * BLOCK_S
-        hi = chunk_len
+        ref = tl.minimum(m0 + BLOCK_M, chunk_len) - 1
+        near_lo = (m0 // BLOCK_S) * BLOCK_S
+        near_hi = tl.minimum(tl.cdiv(m0 + BLOCK_M, BLOCK_S) * BLOCK_S, chunk_len)
+        far_lo = near_hi
+        far_hi = chunk_len
     else:
-        lo = 0
-        hi = tl.minimum(m0 + BLOCK_M, chunk_len)
-    acc = mma(u, state, DT, INTERPRETED) * state_decay(cs_ptr, cs_r, chunk_len, REVERSE)[:, None]
-    for s0 in range(lo, hi, BLOCK_S):
+        ref = tl.minimum(m0, chunk_len - 1)
+        near_hi = tl.minimum(m0 + BLOCK_M, chunk_len)
+        near_lo = tl.minimum((m0 // BLOCK_S) * BLOCK_S, near_hi)
+        far_lo = 0
+        far_hi = near_lo
+    cs_ref = tl.load(cs_ptr + ref)
+    acc = mma(u, state, DT, INTERPRETED) * state_decay(cs_ptr, cs_ref, chunk_len, REVERSE)
+    for s0 in range(far_lo, far_hi, BLOCK_S):
+        cols = s0 + tl.arange(0, BLOCK_S)
+        col_ok = cols < chunk_len
+        cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
+        if REVERSE:
+            weight = tl.exp(tl.where(col_ok, cs_c - cs_ref, float("-inf")))
+        else:
+            weight = tl.exp(cs_ref - cs_c) * tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
+        scale = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
+                       k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED) * weight[None, :]
+        w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
+                    mask=col_ok[:, None] & o_ok[None, :], other=0.0)
+        acc += mma(scale, w, DT, INTERPRETED)
+    if REVERSE:
+        to_ref = cs_ref - cs_r
+    else:
+        to_ref = cs_r - cs_ref
+    acc *= tl.exp(tl.where(row_ok, to_ref, float("-inf")))[:, None]
+    for s0 in range(near_lo, near_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
         cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
@@ -76,17 +107,33 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
         scale = pair_decay(keep, cs_r, cs_c, REVERSE)
         if not REVERSE:
             scale *= tl.load(dt_ptr + cols, mask=col_ok, other=0.0)[None, :]
-        if GRAM:
-            scale *= tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
-                             mask=keep, other=0.0)
-        else:
-            v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
-                          mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-            scale *= mma(u, v_t, DT, INTERPRETED)
+        products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
+                          k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
+        scale = tl.where(keep, scale * products, 0.0)
         w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
                     mask=col_ok[:, None] & o_ok[None, :], other=0.0)
         acc += mma(scale, w, DT, INTERPRETED)
     return acc
+
+
+@triton.jit
+def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k_ok, col_ok,
+           CHUNK: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
+           INTERPRETED: tl.constexpr):
+    """U_r · V_s for the rows' U (BLOCK_M, BLOCK_K) and the steps cols, (BLOCK_M, BLOCK_S) fp32.
+
+    From gram masked only by its (CHUNK, CHUNK) block, which holds every pair of the chunk: a
+    mask by the chunk's length would split the contiguous loads into 4-byte ones. The far blocks
+    lie in the tiles ``chunk_gram`` writes; the near ones zero (``tl.where``) the pairs past the
+    diagonal, whose tiles it may leave unwritten."""
+    if GRAM:
+        pairs = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
+                        mask=(rows < CHUNK)[:, None] & (cols < CHUNK)[None, :], other=0.0)
+    else:
+        v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
+                      mask=k_ok[:, None] & col_ok[None, :], other=0.0)
+        pairs = mma(u, v_t, DT, INTERPRETED)
+    return pairs
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
@@ -120,7 +167,7 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        CHUNK, 1, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        CHUNK, 1, CHUNK, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
     if HAS_D:
@@ -169,7 +216,7 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
         cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        1, CHUNK, True, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
+        1, CHUNK, CHUNK, True, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
     offs_p = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     ok = row_ok[:, None] & (offs_p < P)[None, :]

@@ -10,7 +10,11 @@ minus its column sum at column k, both in fp32 from the same tile (their differe
 of each; ``triton.py``: the decay's gradient). ``chunk_pairs_kernel`` takes one (batch, chunk,
 group, row tile, column tile at or below it) and loops over the group's heads: per head one
 product dy·x^T (K = P), its decay, and both sums; the head-summed tile goes to memory in x's
-dtype, to which the products by B and C (``triton_chunk_dbc.py``) round it anyway.
+dtype, to which the products by B and C (``triton_chunk_dbc.py``) round it anyway. Below the
+diagonal (every column before every row) the decay is the outer product exp(cs_i - cs_ref) ·
+exp(cs_ref - cs_j) dt_j through the row tile's first step ref (both factors at most 1 where
+dt > 0): an exp per step instead of per pair, and no mask; only the diagonal tiles take one per
+pair.
 
 Why: dy·x^T per head (heads × Q² × P) is the largest work of dB and dC. Made in both of their
 launches, with the elementwise decay work on it, it cost twice what one launch does. Counts at
@@ -111,8 +115,14 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr,
             seg = ((b * H + h) * n_chunks + c) * CHUNK
             cs_r = tl.load(cs_ptr + seg + rows, mask=row_ok, other=0.0)
             cs_c = tl.load(cs_ptr + seg + cols, mask=col_ok, other=0.0)
-            mixed = (pair_decay(keep, cs_r, cs_c, False)
-                     * tl.load(dt_ptr + seg + cols, mask=col_ok, other=0.0)[None, :])
+            dt_c = tl.load(dt_ptr + seg + cols, mask=col_ok, other=0.0)
+            if tile_j < tile_i:  # every column before every row: the decay in two factors
+                cs_ref = tl.load(cs_ptr + seg + tl.minimum(tile_i * BLOCK, chunk_len - 1))
+                to_row = tl.exp(tl.where(row_ok, cs_r - cs_ref, float("-inf")))
+                from_col = tl.exp(tl.where(col_ok, cs_ref - cs_c, float("-inf"))) * dt_c
+                mixed = to_row[:, None] * from_col[None, :]
+            else:
+                mixed = pair_decay(keep, cs_r, cs_c, False) * dt_c[None, :]
             dy = tl.load(dy_rows + h * s_dy_h, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
             x_t = tl.load(x_cols + h * s_x_h, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
             mixed *= mma(dy, x_t, DT, INTERPRETED)

@@ -105,7 +105,8 @@ def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     of one chunk's heads run side by side and share its B and C rows while they sit in L2.
     Returns (chunk c, tile within the chunk, batch row b as int64 for offsets, head or group r
     of that row, the chunk's first step t0 (int64) and its length, shorter for a ragged last
-    chunk)."""
+    chunk, int32: the step indices and loop bounds made from it stay 32-bit, so the per-pair
+    masks compare in one instruction, not two)."""
     pid = tl.program_id(0)
     r = pid % rows_per_batch
     rest = pid // rows_per_batch
@@ -114,7 +115,7 @@ def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     c = rest % n_chunks
     b = (rest // n_chunks).to(tl.int64)
     t0 = c.to(tl.int64) * CHUNK
-    return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0)
+    return c, tile, b, r, t0, tl.minimum(CHUNK, L - t0).to(tl.int32)
 
 
 @triton.jit
