@@ -20,7 +20,7 @@ scan=tests/kernels/test_selective_scan_triton.py
 ssd=tests/kernels/test_ssd_triton.py
 # Each scan shape autotunes its kernels (tens of seconds a shape), so the scans' tests are split
 # by test function: in one process the SSD's ran past 420 s.
-groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.py tests/kernels/test_mamba_step_triton.py"
+groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.py tests/kernels/test_mamba_step_triton.py tests/kernels/test_selective_scan_launch.py"
         "$scan::test_scan_matches_reference_on_gpu"
         "$scan::test_scan_matches_reference_on_gpu_in_default_segments"
         "$scan::test_scan_matches_reference_on_gpu_odd_length_no_options $scan::test_auto_backend_picks_triton_on_gpu $scan::test_state_update_matches_reference_on_gpu"
