@@ -20,7 +20,7 @@ from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
 from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS, chunk_scan_dbc_kernel
 from tsssm.kernels.ssd.triton_chunk_scan import (SCAN_CONFIGS, chunk_scan_dx_kernel,
-                                                 chunk_scan_fwd_kernel)
+                                                 chunk_scan_fwd_kernel, scan_config)
 from tsssm.kernels.ssd.triton_pairs import (PAIR_CONFIGS, chunk_pairs, chunk_pairs_kernel,
                                             pair_slots)
 from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
@@ -162,14 +162,30 @@ GPU_CONFIGS = {
     chunk_pairs_kernel: PAIR_CONFIGS,
     chunk_scan_dbc_kernel: DBC_CONFIGS,
 }
-RAGGED_CHUNK, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 16, 32
+RAGGED_CHUNK, RAGGED_HEADS, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 2, 16, 32
+
+
+@pytest.mark.parametrize("heads_per_program", [1, 2, 4])
+@pytest.mark.parametrize("heads,groups", [(5, 1), (6, 2)])
+def test_scan_with_several_heads_per_program(heads, groups, heads_per_program):
+    """y and dx from programs of 1, 2 or 4 heads of a group sharing its C·B tiles and C rows,
+    where the program's heads divide the group's and where they do not (5 and 3 heads a
+    group: the last program of a group holds fewer)."""
+    config = [scan_config(16, 32, heads=heads_per_program)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssdt, "GRAM_MIN_STATE", 1)
+        for kernel in (chunk_scan_fwd_kernel, chunk_scan_dx_kernel):
+            patch.setattr(kernel, "configs", config)
+        compare_with_reference(2, 100, heads, groups, 16, 24, 64, torch.float32,
+                               {"D", "z", "bias", "h0", "final"}, seed=heads + heads_per_program)
 
 
 @contextlib.contextmanager
 def gpu_configs(index: int):
     """Every autotuned kernel runs its ``index``-th GPU config (cycling through shorter lists),
     its blocks capped by the kernel's own pruner as the GPU's autotuner caps them."""
-    shape = {"CHUNK": RAGGED_CHUNK, "P": RAGGED_HEAD_DIM, "N": RAGGED_STATE}
+    shape = {"CHUNK": RAGGED_CHUNK, "P": RAGGED_HEAD_DIM, "N": RAGGED_STATE,
+             "heads_per_group": RAGGED_HEADS}
     with pytest.MonkeyPatch.context() as patch:
         for kernel, configs in GPU_CONFIGS.items():
             config = configs[index % len(configs)]
@@ -186,7 +202,7 @@ def test_ragged_steep_chunk_under_every_gpu_config(index, gram):
     exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
     with gpu_configs(index), pytest.MonkeyPatch.context() as patch:
         patch.setattr(ssdt, "GRAM_MIN_STATE", 1 if gram else ssdt.MAX_DIM + 1)
-        compare_with_reference(1, RAGGED_CHUNK + 80, 2, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
+        compare_with_reference(1, RAGGED_CHUNK + 80, RAGGED_HEADS, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
                                RAGGED_CHUNK, torch.float32, {"Dh", "steep"}, seed=11)
 
 

@@ -152,10 +152,12 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
     return entering
 
 
-def _scan_grid(chunk: int, n_chunks: int, programs: int):
-    """Grid of the chunk-scan kernels: row tiles × chunks × programs, in one dimension
-    (``triton_tiles.chunk_program``)."""
-    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * n_chunks * programs,)
+def _scan_grid(chunk: int, n_chunks: int, programs: int, heads_per_group: int = 1):
+    """Grid of the chunk-scan kernels: row tiles × chunks × programs (batch · groups or heads)
+    × the blocks of HEADS_PER_PROGRAM heads a group splits into, in one dimension
+    (``triton_tiles.chunk_program``, ``head_block_program``)."""
+    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * n_chunks * programs
+                         * triton.cdiv(heads_per_group, meta.get("HEADS_PER_PROGRAM", 1)),)
 
 
 def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int,
@@ -179,7 +181,7 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
     skip, s_d_h, s_d_p = _skip_strides(D, x)
     gate = x if z is None else z
     gram = _gram(B, C, n_chunks, chunk)
-    chunk_scan_fwd_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
+    chunk_scan_fwd_kernel[_scan_grid(chunk, n_chunks, batch * groups, heads // groups)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), gate, *gate.stride(),
         skip, s_d_h, s_d_p, cs, dt_eff, states, x if gram is None else gram,
         y, y if y_pre is None else y_pre,
@@ -243,7 +245,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
                 else torch.empty(slots, batch, n_chunks, heads, head_dim, **f32))
     skip, s_d_h, s_d_p = _skip_strides(D, x)
     gram = _gram(B, C, n_chunks, chunk)
-    chunk_scan_dx_kernel[_scan_grid(chunk, n_chunks, batch * heads)](
+    chunk_scan_dx_kernel[_scan_grid(chunk, n_chunks, batch * groups, heads // groups)](
         x, *x.stride(), B, *B.stride(), C, *C.stride(), dy, *dy.stride(),
         skip, s_d_h, s_d_p, cs, dt_eff, dh, x if gram is None else gram,
         dx, ddt_direct, dD_parts,

@@ -17,56 +17,83 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
-                                            chunk_program, mma, pair_decay, state_decay, tuned)
+                                            head_block_program, mma, state_decay, tuned)
+
+
+
+def scan_config(block_m: int, block_s: int, warps: int = 4, stages: int = 2,
+                heads: int = 1) -> triton.Config:
+    """A chunk scan's config: BLOCK_M rows × BLOCK_S steps a block, for ``heads`` heads of one
+    group per program (HEADS_PER_PROGRAM)."""
+    return triton.Config({"BLOCK_M": block_m, "BLOCK_S": block_s, "HEADS_PER_PROGRAM": heads},
+                         num_warps=warps, num_stages=stages)
+
 
 SCAN_CONFIGS = [
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=2),
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=2),
-    triton.Config({"BLOCK_M": 128, "BLOCK_S": 32}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 32, "BLOCK_S": 64}, num_warps=4, num_stages=2),
+    scan_config(64, 64, 4, 2),
+    scan_config(64, 64, 4, 3),
+    scan_config(64, 32, 4, 3),
+    scan_config(128, 64, 8, 2),
+    scan_config(128, 32, 8, 3),
+    scan_config(32, 64, 4, 2),
     # Deeper pipelines and a two-warp HMMA tile, as Hopper's SSD kernels elsewhere run: none
     # spills registers at N = 16 or 128 (ptxas, sm_90; scripts/ssd_sass_stats.py).
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 64}, num_warps=4, num_stages=4),
-    triton.Config({"BLOCK_M": 64, "BLOCK_S": 32}, num_warps=4, num_stages=4),
-    triton.Config({"BLOCK_M": 128, "BLOCK_S": 64}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 32, "BLOCK_S": 32}, num_warps=2, num_stages=4),
+    scan_config(64, 64, 4, 4),
+    scan_config(64, 32, 4, 4),
+    scan_config(128, 64, 8, 3),
+    scan_config(32, 32, 2, 4),
+    # Several heads of a group per program: each C·B tile and C row read once for them all,
+    # the accumulator (and registers) growing with the heads.
+    scan_config(64, 64, 4, 2, heads=2),
+    scan_config(64, 64, 8, 2, heads=2),
+    scan_config(64, 32, 4, 3, heads=2),
+    scan_config(32, 64, 4, 3, heads=2),
+    scan_config(64, 64, 8, 2, heads=4),
+    scan_config(32, 64, 4, 2, heads=4),
 ]
-SCAN_INTERPRETED = triton.Config({"BLOCK_M": 16, "BLOCK_S": 32})
+SCAN_INTERPRETED = scan_config(16, 32, heads=2)
 # dx writes dD's partial sums one slot per row tile; the smallest tile sets how many slots.
 SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPRETED])
 
 
 @triton.jit
-def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
-               s_ptr, s_s_k, s_s_o, cs_ptr, dt_ptr, m0, chunk_len, KD, OD,
+def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_w_o,
+               s_ptr, s_s_h, s_s_k, s_s_o, cs_ptr, dt_ptr, s_cs_h, heads, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
                CHUNK: tl.constexpr, REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
-               INTERPRETED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
-               BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
-    """out_r for rows r = m0 .. m0 + BLOCK_M, (BLOCK_M, BLOCK_O) fp32.
+               INTERPRETED: tl.constexpr, HEADS: tl.constexpr, BLOCK_M: tl.constexpr,
+               BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+    """out_r for rows r = m0 .. m0 + BLOCK_M of HEADS heads of one group, (HEADS, BLOCK_M,
+    BLOCK_O) fp32.
 
-    U, V: (chunk, KD) row-strided; W: (chunk, OD); S: (KD, OD); cs, dt: this chunk's. With GRAM,
-    U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in fp32, ``triton_gram.py``)
-    instead of being multiplied here.
+    U, V: (chunk, KD) row-strided, shared by the heads; per head (``heads``: (HEADS,) indices
+    from the pointers' head, repeats for padding) W: (chunk, OD), S: (KD, OD), cs and dt: this
+    chunk's. With GRAM, U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in
+    fp32, ``triton_gram.py``) instead of being multiplied here.
 
     Step blocks wholly on the causal side of the rows ("far") take the decay in two factors
-    through a reference step ref between them, exp(cs_r - cs_s) = exp(cs_r - cs_ref) ·
-    exp(cs_ref - cs_s), each at most 1 where the steps dt are positive: one exp per step, the
-    rows' factor applied once after the far blocks, and no causal mask. Only the blocks that
-    straddle the diagonal ("near") take an exp and a mask per pair."""
+    through a reference step ref between them, exp(cs_r - cs_ref) = exp(cs_r - cs_ref) ·
+    exp(cs_ref - cs_s), each at most 1 where the steps dt are positive: one exp per step and
+    head, folded into W's rows, so one U·V tile feeds one product for all the heads (their W
+    side by side); the rows' factor is applied once after the far blocks, and no causal mask.
+    Only the blocks that straddle the diagonal ("near") take an exp and a mask per pair and
+    head, and a product per head."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
     offs_o = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     k_ok = offs_k < KD
     o_ok = offs_o < OD
+    # The heads' columns side by side: column j is head j // BLOCK_O, column j % BLOCK_O.
+    wide = tl.arange(0, HEADS * BLOCK_O)
+    wide_head = tl.reshape(tl.broadcast_to(heads[:, None], (HEADS, BLOCK_O)), (HEADS * BLOCK_O,))
+    wide_o = wide % BLOCK_O
+    wide_ok = wide_o < OD
     u = tl.load(u_ptr + rows[:, None] * s_u_t + offs_k[None, :] * s_u_k,
                 mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-    cs_r = tl.load(cs_ptr + rows, mask=row_ok, other=0.0)
-    state = tl.load(s_ptr + offs_k[:, None] * s_s_k + offs_o[None, :] * s_s_o,
-                    mask=k_ok[:, None] & o_ok[None, :], other=0.0)
+    cs_heads = cs_ptr + heads * s_cs_h
+    state = tl.load(s_ptr + offs_k[:, None] * s_s_k + (wide_head * s_s_h + wide_o * s_s_o)[None, :],
+                    mask=k_ok[:, None] & wide_ok[None, :], other=0.0)
     if REVERSE:
         ref = tl.minimum(m0 + BLOCK_M, chunk_len) - 1
         near_lo = (m0 // BLOCK_S) * BLOCK_S
@@ -79,41 +106,66 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_o,
         near_lo = tl.minimum((m0 // BLOCK_S) * BLOCK_S, near_hi)
         far_lo = 0
         far_hi = near_lo
-    cs_ref = tl.load(cs_ptr + ref)
-    acc = mma(u, state, DT, INTERPRETED) * state_decay(cs_ptr, cs_ref, chunk_len, REVERSE)
+    cs_ref = tl.load(cs_heads + ref)
+    acc = mma(u, state, DT, INTERPRETED) * _side_by_side(
+        state_decay(cs_heads, cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
     for s0 in range(far_lo, far_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
-        cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
+        cs_c = tl.load(cs_heads[None, :] + cols[:, None], mask=col_ok[:, None], other=0.0)
         if REVERSE:
-            weight = tl.exp(tl.where(col_ok, cs_c - cs_ref, float("-inf")))
+            weight = tl.exp(tl.where(col_ok[:, None], cs_c - cs_ref[None, :], float("-inf")))
         else:
-            weight = tl.exp(cs_ref - cs_c) * tl.load(dt_ptr + cols, mask=col_ok, other=0.0)
-        scale = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
-                       k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED) * weight[None, :]
-        w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
-                    mask=col_ok[:, None] & o_ok[None, :], other=0.0)
-        acc += mma(scale, w, DT, INTERPRETED)
+            weight = tl.exp(cs_ref[None, :] - cs_c) * tl.load(
+                dt_ptr + heads[None, :] * s_cs_h + cols[:, None], mask=col_ok[:, None], other=0.0)
+        w = tl.load(w_ptr + cols[:, None] * s_w_t + (wide_head * s_w_h + wide_o * s_w_o)[None, :],
+                    mask=col_ok[:, None] & wide_ok[None, :], other=0.0)
+        w = w.to(tl.float32) * _side_by_side(weight, BLOCK_S, HEADS, BLOCK_O)
+        pairs = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
+                       k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
+        acc += mma(pairs, w, DT, INTERPRETED)
+    cs_r = tl.load(cs_heads[None, :] + rows[:, None], mask=row_ok[:, None], other=0.0)
     if REVERSE:
-        to_ref = cs_ref - cs_r
+        to_ref = cs_ref[None, :] - cs_r
     else:
-        to_ref = cs_r - cs_ref
-    acc *= tl.exp(tl.where(row_ok, to_ref, float("-inf")))[:, None]
+        to_ref = cs_r - cs_ref[None, :]
+    acc *= _side_by_side(tl.exp(tl.where(row_ok[:, None], to_ref, float("-inf"))), BLOCK_M,
+                         HEADS, BLOCK_O)
+    out = tl.permute(tl.reshape(acc, (BLOCK_M, HEADS, BLOCK_O)), (1, 0, 2))
+    cs_r = tl.trans(cs_r)
     for s0 in range(near_lo, near_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
-        cs_c = tl.load(cs_ptr + cols, mask=col_ok, other=0.0)
-        keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)
-        scale = pair_decay(keep, cs_r, cs_c, REVERSE)
+        keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)[None, :, :]
+        cs_c = tl.load(cs_heads[:, None] + cols[None, :], mask=col_ok[None, :], other=0.0)
+        if REVERSE:
+            log_decay = cs_c[:, None, :] - cs_r[:, :, None]
+        else:
+            log_decay = cs_r[:, :, None] - cs_c[:, None, :]
+        scale = tl.exp(tl.where(keep, log_decay, float("-inf")))
         if not REVERSE:
-            scale *= tl.load(dt_ptr + cols, mask=col_ok, other=0.0)[None, :]
+            scale *= tl.load(dt_ptr + heads[:, None] * s_cs_h + cols[None, :],
+                             mask=col_ok[None, :], other=0.0)[:, None, :]
         products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
                           k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
-        scale = tl.where(keep, scale * products, 0.0)
-        w = tl.load(w_ptr + cols[:, None] * s_w_t + offs_o[None, :] * s_w_o,
-                    mask=col_ok[:, None] & o_ok[None, :], other=0.0)
-        acc += mma(scale, w, DT, INTERPRETED)
-    return acc
+        scale = tl.where(keep, scale * products[None, :, :], 0.0)
+        w = tl.load(w_ptr + heads[:, None, None] * s_w_h + cols[None, :, None] * s_w_t
+                    + offs_o[None, None, :] * s_w_o,
+                    mask=col_ok[None, :, None] & o_ok[None, None, :], other=0.0)
+        if HEADS == 1:
+            out += mma(tl.reshape(scale, (BLOCK_M, BLOCK_S)), tl.reshape(w, (BLOCK_S, BLOCK_O)),
+                       DT, INTERPRETED)[None, :, :]
+        else:
+            out += mma(scale, w, DT, INTERPRETED)
+    return out
+
+
+@triton.jit
+def _side_by_side(v, ROWS: tl.constexpr, HEADS: tl.constexpr, BLOCK_O: tl.constexpr):
+    """(ROWS, HEADS) per-head values -> (ROWS, HEADS · BLOCK_O), each repeated over its head's
+    columns (the layout of ``_mix_chunk``'s side-by-side heads)."""
+    return tl.reshape(tl.broadcast_to(v[:, :, None], (ROWS, HEADS, BLOCK_O)),
+                      (ROWS, HEADS * BLOCK_O))
 
 
 @triton.jit
@@ -137,7 +189,7 @@ def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
-       key=["CHUNK", "P", "N", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
+       key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
        caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
@@ -149,43 +201,48 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                           CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr,
                           STORE_PRE: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
                           INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
-                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
-    """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk, head), all P columns.
+                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
+                          HEADS_PER_PROGRAM: tl.constexpr):
+    """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk) and HEADS_PER_PROGRAM heads of one
+    group, all P columns.
 
     y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE.
     With HAS_GRAM, C_i · B_j from gram (b, nc, G, CHUNK, CHUNK) fp32 (``triton_gram.py``)."""
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
-                                                 CHUNK)
+    c, tile, b, g, h0, heads, head_ok, t0, chunk_len = head_block_program(
+        tl.cdiv(CHUNK, BLOCK_M), H // heads_per_group, heads_per_group, n_chunks, L, CHUNK,
+        HEADS_PER_PROGRAM)
     m0 = tile * BLOCK_M
-    g = h // heads_per_group
-    x_base = x_ptr + b * s_x_b + t0 * s_x_l + h * s_x_h
-    seg = ((b * H + h) * n_chunks + c) * CHUNK
-    rows = m0 + tl.arange(0, BLOCK_M)
+    x_base = x_ptr + b * s_x_b + t0 * s_x_l + h0 * s_x_h
+    seg = ((b * H + h0) * n_chunks + c) * CHUNK
     acc = _mix_chunk(
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
-        x_base, s_x_l, s_x_p, states_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
-        cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
+        x_base, s_x_l, s_x_h, s_x_p, states_ptr + ((c * batch + b) * H + h0) * P * N, P * N, 1, N,
+        cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        CHUNK, 1, CHUNK, False, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
-    offs_p = tl.arange(0, BLOCK_O)
-    ok = (rows < chunk_len)[:, None] & (offs_p < P)[None, :]
+        CHUNK, 1, CHUNK, False, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
+        BLOCK_K, BLOCK_O)
+    rows = (m0 + tl.arange(0, BLOCK_M))[None, :, None]
+    offs_p = tl.arange(0, BLOCK_O)[None, None, :]
+    heads = heads[:, None, None]
+    ok = head_ok[:, None, None] & (rows < chunk_len) & (offs_p < P)
     if HAS_D:
-        x = tl.load(x_base + rows[:, None] * s_x_l + offs_p[None, :] * s_x_p, mask=ok, other=0.0)
-        d = tl.load(D_ptr + h * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
-        acc += x.to(tl.float32) * d.to(tl.float32)[None, :]
-    out = ((b * L + t0 + rows[:, None]) * H + h) * P + offs_p[None, :]
+        x = tl.load(x_base + heads * s_x_h + rows * s_x_l + offs_p * s_x_p, mask=ok, other=0.0)
+        d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
+        acc += x.to(tl.float32) * d.to(tl.float32)
+    out = ((b * L + t0 + rows) * H + h0 + heads) * P + offs_p
     if HAS_Z:
         if STORE_PRE:
             tl.store(y_pre_ptr + out, cast_nearest(acc, y_pre_ptr.dtype.element_ty, INTERPRETED),
                      mask=ok)
-        z = tl.load(z_ptr + b * s_z_b + (t0 + rows[:, None]) * s_z_l + h * s_z_h
-                    + offs_p[None, :] * s_z_p, mask=ok, other=0.0).to(tl.float32)
+        z = tl.load(z_ptr + b * s_z_b + (t0 + rows) * s_z_l + (h0 + heads) * s_z_h
+                    + offs_p * s_z_p, mask=ok, other=0.0).to(tl.float32)
         acc *= z * tl.sigmoid(z)
     tl.store(y_ptr + out, cast_nearest(acc, y_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 
-@tuned(SCAN_CONFIGS, SCAN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_D", "HAS_GRAM"],
+@tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
+       key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_GRAM"],
        caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
@@ -197,41 +254,49 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                          batch, L, H, heads_per_group, n_chunks, P, N,
                          CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_GRAM: tl.constexpr,
                          DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
-                         BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
-    """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M, where
+                         BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
+                         HEADS_PER_PROGRAM: tl.constexpr):
+    """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M of
+    HEADS_PER_PROGRAM heads of one group, where
     g_j = sum_{i >= j} exp(cs_i - cs_j) (B_j · C_i) dy_i + exp(cs_last - cs_j) dh_c B_j.
 
     dx (b, L, H, P) in x's dtype; ddt (b, H, nc, CHUNK) fp32; dD partial sums
     (CHUNK / SMALLEST_BLOCK_M, b, nc, H, P) fp32, one slot per row block."""
-    c, tile, b, h, t0, chunk_len = chunk_program(tl.cdiv(CHUNK, BLOCK_M), H, n_chunks, L,
-                                                 CHUNK)
+    c, tile, b, g, h0, heads, head_ok, t0, chunk_len = head_block_program(
+        tl.cdiv(CHUNK, BLOCK_M), H // heads_per_group, heads_per_group, n_chunks, L, CHUNK,
+        HEADS_PER_PROGRAM)
     m0 = tile * BLOCK_M
-    g = h // heads_per_group
-    dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h * s_dy_h
-    seg = ((b * H + h) * n_chunks + c) * CHUNK
-    rows = m0 + tl.arange(0, BLOCK_M)
+    dy_base = dy_ptr + b * s_dy_b + t0 * s_dy_l + h0 * s_dy_h
+    seg = ((b * H + h0) * n_chunks + c) * CHUNK
     grad = _mix_chunk(
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
-        dy_base, s_dy_l, s_dy_p, dstates_ptr + ((c * batch + b) * H + h) * P * N, 1, N,
-        cs_ptr + seg, dt_ptr + seg, m0, chunk_len,
+        dy_base, s_dy_l, s_dy_h, s_dy_p, dstates_ptr + ((c * batch + b) * H + h0) * P * N,
+        P * N, 1, N, cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        1, CHUNK, CHUNK, True, HAS_GRAM, DT, INTERPRETED, BLOCK_M, BLOCK_S, BLOCK_K, BLOCK_O)
-    offs_p = tl.arange(0, BLOCK_O)
-    row_ok = rows < chunk_len
-    ok = row_ok[:, None] & (offs_p < P)[None, :]
-    x = tl.load(x_ptr + b * s_x_b + (t0 + rows[:, None]) * s_x_l + h * s_x_h
-                + offs_p[None, :] * s_x_p, mask=ok, other=0.0).to(tl.float32)
-    tl.store(ddt_ptr + seg + rows, tl.sum(x * grad, axis=1), mask=rows < CHUNK)
-    dx = grad * tl.load(dt_ptr + seg + rows, mask=row_ok, other=0.0)[:, None]
+        1, CHUNK, CHUNK, True, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
+        BLOCK_K, BLOCK_O)
+    rows = m0 + tl.arange(0, BLOCK_M)
+    head_rows = seg + heads[:, None] * (n_chunks * CHUNK) + rows[None, :]  # (heads, rows)
+    dt_rows = tl.load(dt_ptr + head_rows, mask=(rows < chunk_len)[None, :], other=0.0)
+    in_chunk = head_ok[:, None] & (rows < CHUNK)[None, :]
+    heads = heads[:, None, None]
+    rows = rows[None, :, None]
+    offs_p = tl.arange(0, BLOCK_O)[None, None, :]
+    ok = head_ok[:, None, None] & (rows < chunk_len) & (offs_p < P)
+    x = tl.load(x_ptr + b * s_x_b + (t0 + rows) * s_x_l + (h0 + heads) * s_x_h
+                + offs_p * s_x_p, mask=ok, other=0.0).to(tl.float32)
+    tl.store(ddt_ptr + head_rows, tl.sum(x * grad, axis=2), mask=in_chunk)
+    dx = grad * dt_rows[:, :, None]
     if HAS_D:
-        dy = tl.load(dy_base + rows[:, None] * s_dy_l + offs_p[None, :] * s_dy_p, mask=ok,
+        dy = tl.load(dy_base + heads * s_dy_h + rows * s_dy_l + offs_p * s_dy_p, mask=ok,
                      other=0.0).to(tl.float32)
-        d = tl.load(D_ptr + h * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
-        dx += dy * d.to(tl.float32)[None, :]
-        slot = ((tile * batch + b) * n_chunks + c) * H + h
-        tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=0), mask=offs_p < P)
-    tl.store(dx_ptr + ((b * L + t0 + rows[:, None]) * H + h) * P + offs_p[None, :],
+        d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
+        dx += dy * d.to(tl.float32)
+        slot = ((tile * batch + b) * n_chunks + c) * H + h0 + heads
+        tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=1, keep_dims=True),
+                 mask=head_ok[:, None, None] & (offs_p < P))
+    tl.store(dx_ptr + ((b * L + t0 + rows) * H + h0 + heads) * P + offs_p,
              cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 

@@ -119,6 +119,22 @@ def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
 
 
 @triton.jit
+def head_block_program(n_tiles, groups, heads_per_group, n_chunks, L, CHUNK: tl.constexpr,
+                       HEADS: tl.constexpr):
+    """``chunk_program`` for kernels taking HEADS heads of one group a program, the group's
+    blocks of heads fastest: (chunk c, tile, batch row b, group g, the block's first head h0,
+    its heads' indices from h0 (HEADS,), the last real one repeated where the group's heads run
+    out, which of them are real (HEADS,), t0, chunk length)."""
+    blocks = tl.cdiv(heads_per_group, HEADS)
+    c, tile, b, r, t0, chunk_len = chunk_program(n_tiles, groups * blocks, n_chunks, L, CHUNK)
+    g = r // blocks
+    first = (r % blocks) * HEADS
+    offs = tl.arange(0, HEADS)
+    heads = tl.minimum(offs, heads_per_group - first - 1)
+    return c, tile, b, g, g * heads_per_group + first, heads, offs == heads, t0, chunk_len
+
+
+@triton.jit
 def tile_pair_program(n_side, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     """``chunk_program`` for kernels over square tile pairs of a chunk's steps (n_side tiles a
     side, row tile fastest after the heads or groups): (chunk c, batch row b, head or group r,
@@ -130,13 +146,14 @@ def tile_pair_program(n_side, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
 
 def fit_blocks(caps: dict[str, str]):
     """Autotune pruner: cap each block (name -> argument it must not exceed, padded to a power
-    of two >= 16), then drop the configs that became duplicates."""
+    of two >= 16; a count of heads in ``HEAD_COUNTS`` to a power of two), then drop the configs
+    that became duplicates."""
 
     def prune(configs, named_args, **kwargs):
         args = {**named_args, **kwargs}
         fitted, seen = [], set()
         for config in configs:
-            blocks = {name: min(size, dot_width(args[caps[name]])) if name in caps else size
+            blocks = {name: min(size, _cap(name, args[caps[name]])) if name in caps else size
                       for name, size in config.kwargs.items()}
             key = (tuple(sorted(blocks.items())), config.num_warps, config.num_stages)
             if key not in seen:
@@ -148,8 +165,17 @@ def fit_blocks(caps: dict[str, str]):
     return prune
 
 
-ROWS_AND_STEPS_IN_CHUNK = {"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK"}
-"""The chunk scans' caps (``tuned``): row and step blocks no longer than the chunk."""
+HEAD_COUNTS = {"HEADS_PER_PROGRAM"}
+
+
+def _cap(name: str, bound: int) -> int:
+    return triton.next_power_of_2(bound) if name in HEAD_COUNTS else dot_width(bound)
+
+
+ROWS_AND_STEPS_IN_CHUNK = {"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK",
+                           "HEADS_PER_PROGRAM": "heads_per_group"}
+"""The chunk scans' caps (``tuned``): row and step blocks no longer than the chunk, no more
+heads a program than a group has (to a power of two)."""
 
 
 def tuned(configs, interpreted, key, caps):
