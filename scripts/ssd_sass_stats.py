@@ -46,6 +46,8 @@ BF16_POINTERS = {
     "gate_bwd_kernel": {"dout_ptr", "z_ptr", "y_pre_ptr", "dy_ptr", "dz_ptr"},
     "chunk_gram_kernel": {"C_ptr", "B_ptr"}}
 """The pointers that read or write bf16 tensors; every other one is fp32."""
+SHORT_NAMES = {"HEADS_PER_PROGRAM": "heads"}
+"""Config names shown shorter (blocks lose their ``BLOCK_`` prefix)."""
 
 
 def int_values(batch: int, length: int, state: int) -> dict[str, int]:
@@ -137,7 +139,7 @@ def mma_loops(code: str) -> str:
 
 def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
     """(kernel, its constants, the configs kept) for every launch of the forward and backward."""
-    shape = {"CHUNK": CHUNK, "P": HEAD_DIM, "N": state}
+    shape = {"CHUNK": CHUNK, "P": HEAD_DIM, "N": state, "heads_per_group": HEADS // GROUPS}
     block_h = ssd_triton._cumsum_block_h(HEADS, CHUNK)
     pass_block = ssd_triton._pass_block(HEAD_DIM * state)
     dbc_widths = {"BLOCK_K": dot_width(HEAD_DIM),
@@ -209,7 +211,7 @@ def main() -> None:
                 stack = re.search(r"STACK:(\d+)", usage).group(1)
                 shown = {k: int(v) for k, v in extra.items()
                          if k in ("FOR_STATES", "REVERSE", "HAS_GRAM")}
-                blocks = ", ".join(f"{k[6:] if k.startswith('BLOCK_') else k} {v}"
+                blocks = ", ".join(f"{SHORT_NAMES.get(k, k.removeprefix('BLOCK_'))} {v}"
                                    for k, v in config.kwargs.items())
                 print(f"| {fn.__name__} | {' '.join(f'{k}={v}' for k, v in shown.items()) or '—'}"
                       f" | {blocks + ', ' if blocks else ''}{config.num_warps}w "

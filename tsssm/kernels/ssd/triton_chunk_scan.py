@@ -43,13 +43,15 @@ SCAN_CONFIGS = [
     scan_config(128, 64, 8, 3),
     scan_config(32, 32, 2, 4),
     # Several heads of a group per program: each C·B tile and C row read once for them all,
-    # the accumulator (and registers) growing with the heads.
-    scan_config(64, 64, 4, 2, heads=2),
+    # the accumulator and the wide x tiles growing with the heads; none spills at N = 16 or 128
+    # (4 heads at 64 rows would: in registers on 4 warps, past the SM's shared memory on 8).
     scan_config(64, 64, 8, 2, heads=2),
+    scan_config(64, 64, 8, 3, heads=2),
+    scan_config(64, 32, 8, 2, heads=2),
     scan_config(64, 32, 4, 3, heads=2),
     scan_config(32, 64, 4, 3, heads=2),
-    scan_config(64, 64, 8, 2, heads=4),
-    scan_config(32, 64, 4, 2, heads=4),
+    scan_config(32, 32, 8, 2, heads=4),
+    scan_config(32, 64, 8, 2, heads=4),
 ]
 SCAN_INTERPRETED = scan_config(16, 32, heads=2)
 # dx writes dD's partial sums one slot per row tile; the smallest tile sets how many slots.
@@ -58,40 +60,39 @@ SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPR
 
 @triton.jit
 def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_w_o,
-               s_ptr, s_s_h, s_s_k, s_s_o, cs_ptr, dt_ptr, s_cs_h, heads, m0, chunk_len, KD, OD,
+               s_ptr, s_s_h, s_s_k, s_s_o, cs_ptr, dt_ptr, s_cs_h, n_heads, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
                CHUNK: tl.constexpr, REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
                INTERPRETED: tl.constexpr, HEADS: tl.constexpr, BLOCK_M: tl.constexpr,
                BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
-    """out_r for rows r = m0 .. m0 + BLOCK_M of HEADS heads of one group, (HEADS, BLOCK_M,
-    BLOCK_O) fp32.
+    """out_r for rows r = m0 .. m0 + BLOCK_M of HEADS heads of one group side by side,
+    (BLOCK_M, HEADS · BLOCK_O) fp32: head h in columns h · BLOCK_O .. (h + 1) · BLOCK_O.
 
-    U, V: (chunk, KD) row-strided, shared by the heads; per head (``heads``: (HEADS,) indices
-    from the pointers' head, repeats for padding) W: (chunk, OD), S: (KD, OD), cs and dt: this
-    chunk's. With GRAM, U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B products in
-    fp32, ``triton_gram.py``) instead of being multiplied here.
+    U, V: (chunk, KD) row-strided, shared by the heads; per head (the first n_heads of HEADS
+    from the pointers' head are real, the rest read as zeros) W: (chunk, OD), S: (KD, OD), cs
+    and dt: this chunk's. With GRAM, U_r · V_s comes from gram_ptr + r s_g_r + s s_g_s (C·B
+    products in fp32, ``triton_gram.py``) instead of being multiplied here.
 
     Step blocks wholly on the causal side of the rows ("far") take the decay in two factors
-    through a reference step ref between them, exp(cs_r - cs_ref) = exp(cs_r - cs_ref) ·
+    through a reference step ref between them, exp(cs_r - cs_s) = exp(cs_r - cs_ref) ·
     exp(cs_ref - cs_s), each at most 1 where the steps dt are positive: one exp per step and
-    head, folded into W's rows, so one U·V tile feeds one product for all the heads (their W
-    side by side); the rows' factor is applied once after the far blocks, and no causal mask.
-    Only the blocks that straddle the diagonal ("near") take an exp and a mask per pair and
-    head, and a product per head."""
+    head, folded into the U·V tile's columns for one head and into W's rows for several, so one
+    U·V tile feeds one product for all the heads; the rows' factor is applied once after the far
+    blocks, and no causal mask. Only the blocks that straddle the diagonal ("near") take an exp
+    and a mask per pair and head: the heads' decayed pair tiles side by side times their W
+    blocks on a block diagonal, one product."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
-    offs_o = tl.arange(0, BLOCK_O)
     row_ok = rows < chunk_len
     k_ok = offs_k < KD
-    o_ok = offs_o < OD
-    # The heads' columns side by side: column j is head j // BLOCK_O, column j % BLOCK_O.
-    wide = tl.arange(0, HEADS * BLOCK_O)
-    wide_head = tl.reshape(tl.broadcast_to(heads[:, None], (HEADS, BLOCK_O)), (HEADS * BLOCK_O,))
-    wide_o = wide % BLOCK_O
-    wide_ok = wide_o < OD
+    heads = tl.arange(0, HEADS)
+    head_ok = heads < n_heads
+    cs_heads = cs_ptr + heads * s_cs_h
+    wide_head, wide_o = side_by_side_index(HEADS, BLOCK_O)
+    wide_ok = (wide_head < n_heads) & (wide_o < OD)
+    w_cols = wide_head * s_w_h + wide_o * s_w_o
     u = tl.load(u_ptr + rows[:, None] * s_u_t + offs_k[None, :] * s_u_k,
                 mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-    cs_heads = cs_ptr + heads * s_cs_h
     state = tl.load(s_ptr + offs_k[:, None] * s_s_k + (wide_head * s_s_h + wide_o * s_s_o)[None, :],
                     mask=k_ok[:, None] & wide_ok[None, :], other=0.0)
     if REVERSE:
@@ -106,66 +107,77 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         near_lo = tl.minimum((m0 // BLOCK_S) * BLOCK_S, near_hi)
         far_lo = 0
         far_hi = near_lo
-    cs_ref = tl.load(cs_heads + ref)
-    acc = mma(u, state, DT, INTERPRETED) * _side_by_side(
-        state_decay(cs_heads, cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
+    cs_ref = tl.load(cs_heads + ref, mask=head_ok, other=0.0)
+    acc = mma(u, state, DT, INTERPRETED) * side_by_side(
+        state_decay(cs_ptr + tl.minimum(heads, n_heads - 1) * s_cs_h,  # padding: a real head's
+                    cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
     for s0 in range(far_lo, far_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
-        cs_c = tl.load(cs_heads[None, :] + cols[:, None], mask=col_ok[:, None], other=0.0)
+        in_heads = col_ok[:, None] & head_ok[None, :]
+        cs_c = tl.load(cs_heads[None, :] + cols[:, None], mask=in_heads, other=0.0)
         if REVERSE:
-            weight = tl.exp(tl.where(col_ok[:, None], cs_c - cs_ref[None, :], float("-inf")))
+            weight = tl.exp(tl.where(in_heads, cs_c - cs_ref[None, :], float("-inf")))
         else:
             weight = tl.exp(cs_ref[None, :] - cs_c) * tl.load(
-                dt_ptr + heads[None, :] * s_cs_h + cols[:, None], mask=col_ok[:, None], other=0.0)
-        w = tl.load(w_ptr + cols[:, None] * s_w_t + (wide_head * s_w_h + wide_o * s_w_o)[None, :],
-                    mask=col_ok[:, None] & wide_ok[None, :], other=0.0)
-        w = w.to(tl.float32) * _side_by_side(weight, BLOCK_S, HEADS, BLOCK_O)
+                dt_ptr + heads[None, :] * s_cs_h + cols[:, None], mask=in_heads, other=0.0)
         pairs = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
                        k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
-        acc += mma(pairs, w, DT, INTERPRETED)
-    cs_r = tl.load(cs_heads[None, :] + rows[:, None], mask=row_ok[:, None], other=0.0)
+        w = tl.load(w_ptr + cols[:, None] * s_w_t + w_cols[None, :],
+                    mask=col_ok[:, None] & wide_ok[None, :], other=0.0)
+        if HEADS == 1:  # weights on the pair tile: W goes to the product as loaded
+            acc += mma(pairs * tl.trans(weight), w, DT, INTERPRETED)
+        else:
+            acc += mma(pairs, w.to(tl.float32) * side_by_side(weight, BLOCK_S, HEADS, BLOCK_O),
+                       DT, INTERPRETED)
+    cs_r = tl.load(cs_heads[None, :] + rows[:, None], mask=row_ok[:, None] & head_ok[None, :],
+                   other=0.0)
     if REVERSE:
         to_ref = cs_ref[None, :] - cs_r
     else:
         to_ref = cs_r - cs_ref[None, :]
-    acc *= _side_by_side(tl.exp(tl.where(row_ok[:, None], to_ref, float("-inf"))), BLOCK_M,
-                         HEADS, BLOCK_O)
-    out = tl.permute(tl.reshape(acc, (BLOCK_M, HEADS, BLOCK_O)), (1, 0, 2))
-    cs_r = tl.trans(cs_r)
+    acc *= side_by_side(tl.exp(tl.where(row_ok[:, None], to_ref, float("-inf"))), BLOCK_M,
+                        HEADS, BLOCK_O)
+    step_head, step = side_by_side_index(HEADS, BLOCK_S)
+    block_diagonal = step_head[:, None] == wide_head[None, :]
     for s0 in range(near_lo, near_hi, BLOCK_S):
-        cols = s0 + tl.arange(0, BLOCK_S)
-        col_ok = cols < chunk_len
-        keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)[None, :, :]
-        cs_c = tl.load(cs_heads[:, None] + cols[None, :], mask=col_ok[None, :], other=0.0)
+        cols = s0 + step
+        col_ok = (cols < chunk_len) & (step_head < n_heads)
+        keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)
+        cs_c = tl.load(cs_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0)
         if REVERSE:
-            log_decay = cs_c[:, None, :] - cs_r[:, :, None]
+            log_decay = cs_c[None, :] - side_by_side(cs_r, BLOCK_M, HEADS, BLOCK_S)
         else:
-            log_decay = cs_r[:, :, None] - cs_c[:, None, :]
+            log_decay = side_by_side(cs_r, BLOCK_M, HEADS, BLOCK_S) - cs_c[None, :]
         scale = tl.exp(tl.where(keep, log_decay, float("-inf")))
         if not REVERSE:
-            scale *= tl.load(dt_ptr + heads[:, None] * s_cs_h + cols[None, :],
-                             mask=col_ok[None, :], other=0.0)[:, None, :]
-        products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
-                          k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
-        scale = tl.where(keep, scale * products[None, :, :], 0.0)
-        w = tl.load(w_ptr + heads[:, None, None] * s_w_h + cols[None, :, None] * s_w_t
-                    + offs_o[None, None, :] * s_w_o,
-                    mask=col_ok[None, :, None] & o_ok[None, None, :], other=0.0)
-        if HEADS == 1:
-            out += mma(tl.reshape(scale, (BLOCK_M, BLOCK_S)), tl.reshape(w, (BLOCK_S, BLOCK_O)),
-                       DT, INTERPRETED)[None, :, :]
-        else:
-            out += mma(scale, w, DT, INTERPRETED)
-    return out
+            scale *= tl.load(dt_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0)[None, :]
+        steps = s0 + tl.arange(0, BLOCK_S)
+        products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, steps, offs_k,
+                          k_ok, steps < chunk_len, CHUNK, GRAM, DT, INTERPRETED)
+        products = tl.reshape(tl.broadcast_to(products[:, None, :], (BLOCK_M, HEADS, BLOCK_S)),
+                              (BLOCK_M, HEADS * BLOCK_S))  # the same tile for every head
+        scale = tl.where(keep, scale * products, 0.0)
+        w = tl.load(w_ptr + cols[:, None] * s_w_t + w_cols[None, :],
+                    mask=col_ok[:, None] & block_diagonal & wide_ok[None, :], other=0.0)
+        acc += mma(scale, w, DT, INTERPRETED)
+    return acc
 
 
 @triton.jit
-def _side_by_side(v, ROWS: tl.constexpr, HEADS: tl.constexpr, BLOCK_O: tl.constexpr):
-    """(ROWS, HEADS) per-head values -> (ROWS, HEADS · BLOCK_O), each repeated over its head's
-    columns (the layout of ``_mix_chunk``'s side-by-side heads)."""
-    return tl.reshape(tl.broadcast_to(v[:, :, None], (ROWS, HEADS, BLOCK_O)),
-                      (ROWS, HEADS * BLOCK_O))
+def side_by_side_index(HEADS: tl.constexpr, WIDTH: tl.constexpr):
+    """Of HEADS blocks of WIDTH columns side by side, each column's block and place in it,
+    two (HEADS · WIDTH,) int32."""
+    wide = tl.arange(0, HEADS * WIDTH)
+    return wide // WIDTH, wide % WIDTH
+
+
+@triton.jit
+def side_by_side(v, ROWS: tl.constexpr, HEADS: tl.constexpr, WIDTH: tl.constexpr):
+    """(ROWS, HEADS) per-head values -> (ROWS, HEADS · WIDTH), each repeated over its head's
+    WIDTH columns (``side_by_side_index``)."""
+    return tl.reshape(tl.broadcast_to(v[:, :, None], (ROWS, HEADS, WIDTH)),
+                      (ROWS, HEADS * WIDTH))
 
 
 @triton.jit
@@ -208,7 +220,7 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
     y, y_pre: (b, L, H, P) contiguous in x's dtype; y_pre (before the gate) only if STORE_PRE.
     With HAS_GRAM, C_i · B_j from gram (b, nc, G, CHUNK, CHUNK) fp32 (``triton_gram.py``)."""
-    c, tile, b, g, h0, heads, head_ok, t0, chunk_len = head_block_program(
+    c, tile, b, g, h0, n_heads, t0, chunk_len = head_block_program(
         tl.cdiv(CHUNK, BLOCK_M), H // heads_per_group, heads_per_group, n_chunks, L, CHUNK,
         HEADS_PER_PROGRAM)
     m0 = tile * BLOCK_M
@@ -218,17 +230,20 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         x_base, s_x_l, s_x_h, s_x_p, states_ptr + ((c * batch + b) * H + h0) * P * N, P * N, 1, N,
-        cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, heads, m0, chunk_len,
+        cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
         CHUNK, 1, CHUNK, False, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
         BLOCK_K, BLOCK_O)
-    rows = (m0 + tl.arange(0, BLOCK_M))[None, :, None]
-    offs_p = tl.arange(0, BLOCK_O)[None, None, :]
-    heads = heads[:, None, None]
-    ok = head_ok[:, None, None] & (rows < chunk_len) & (offs_p < P)
+    rows = (m0 + tl.arange(0, BLOCK_M))[:, None]
+    heads, offs_p = side_by_side_index(HEADS_PER_PROGRAM, BLOCK_O)
+    head_p_ok = (heads < n_heads) & (offs_p < P)
+    heads = heads[None, :]
+    offs_p = offs_p[None, :]
+    ok = (rows < chunk_len) & head_p_ok[None, :]
     if HAS_D:
-        x = tl.load(x_base + heads * s_x_h + rows * s_x_l + offs_p * s_x_p, mask=ok, other=0.0)
-        d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
+        x = tl.load(x_base + rows * s_x_l + heads * s_x_h + offs_p * s_x_p, mask=ok, other=0.0)
+        d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=head_p_ok[None, :],
+                    other=0.0)
         acc += x.to(tl.float32) * d.to(tl.float32)
     out = ((b * L + t0 + rows) * H + h0 + heads) * P + offs_p
     if HAS_Z:
@@ -262,7 +277,7 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
     dx (b, L, H, P) in x's dtype; ddt (b, H, nc, CHUNK) fp32; dD partial sums
     (CHUNK / SMALLEST_BLOCK_M, b, nc, H, P) fp32, one slot per row block."""
-    c, tile, b, g, h0, heads, head_ok, t0, chunk_len = head_block_program(
+    c, tile, b, g, h0, n_heads, t0, chunk_len = head_block_program(
         tl.cdiv(CHUNK, BLOCK_M), H // heads_per_group, heads_per_group, n_chunks, L, CHUNK,
         HEADS_PER_PROGRAM)
     m0 = tile * BLOCK_M
@@ -272,31 +287,33 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
         B_ptr + b * s_B_b + t0 * s_B_l + g * s_B_g, s_B_l, s_B_n,
         C_ptr + b * s_C_b + t0 * s_C_l + g * s_C_g, s_C_l, s_C_n,
         dy_base, s_dy_l, s_dy_h, s_dy_p, dstates_ptr + ((c * batch + b) * H + h0) * P * N,
-        P * N, 1, N, cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, heads, m0, chunk_len,
+        P * N, 1, N, cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
         1, CHUNK, CHUNK, True, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
         BLOCK_K, BLOCK_O)
     rows = m0 + tl.arange(0, BLOCK_M)
-    head_rows = seg + heads[:, None] * (n_chunks * CHUNK) + rows[None, :]  # (heads, rows)
-    dt_rows = tl.load(dt_ptr + head_rows, mask=(rows < chunk_len)[None, :], other=0.0)
-    in_chunk = head_ok[:, None] & (rows < CHUNK)[None, :]
-    heads = heads[:, None, None]
-    rows = rows[None, :, None]
-    offs_p = tl.arange(0, BLOCK_O)[None, None, :]
-    ok = head_ok[:, None, None] & (rows < chunk_len) & (offs_p < P)
-    x = tl.load(x_ptr + b * s_x_b + (t0 + rows) * s_x_l + (h0 + heads) * s_x_h
-                + offs_p * s_x_p, mask=ok, other=0.0).to(tl.float32)
-    tl.store(ddt_ptr + head_rows, tl.sum(x * grad, axis=2), mask=in_chunk)
-    dx = grad * dt_rows[:, :, None]
+    heads = tl.arange(0, HEADS_PER_PROGRAM)
+    head_rows = seg + heads[None, :] * (n_chunks * CHUNK) + rows[:, None]  # (rows, heads)
+    head_ok = (heads < n_heads)[None, :]
+    dt_rows = tl.load(dt_ptr + head_rows, mask=(rows < chunk_len)[:, None] & head_ok, other=0.0)
+    in_chunk = (rows < CHUNK)[:, None] & head_ok
+    heads, offs_p = side_by_side_index(HEADS_PER_PROGRAM, BLOCK_O)
+    head_p_ok = (heads < n_heads) & (offs_p < P)
+    rows = rows[:, None]
+    ok = (rows < chunk_len) & head_p_ok[None, :]
+    x = tl.load(x_ptr + b * s_x_b + (t0 + rows) * s_x_l + ((h0 + heads) * s_x_h
+                + offs_p * s_x_p)[None, :], mask=ok, other=0.0).to(tl.float32)
+    per_head = tl.reshape(x * grad, (BLOCK_M, HEADS_PER_PROGRAM, BLOCK_O))
+    tl.store(ddt_ptr + head_rows, tl.sum(per_head, axis=2), mask=in_chunk)
+    dx = grad * side_by_side(dt_rows, BLOCK_M, HEADS_PER_PROGRAM, BLOCK_O)
     if HAS_D:
-        dy = tl.load(dy_base + heads * s_dy_h + rows * s_dy_l + offs_p * s_dy_p, mask=ok,
-                     other=0.0).to(tl.float32)
-        d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=offs_p < P, other=0.0)
-        dx += dy * d.to(tl.float32)
+        dy = tl.load(dy_base + rows * s_dy_l + (heads * s_dy_h + offs_p * s_dy_p)[None, :],
+                     mask=ok, other=0.0).to(tl.float32)
+        d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=head_p_ok, other=0.0)
+        dx += dy * d.to(tl.float32)[None, :]
         slot = ((tile * batch + b) * n_chunks + c) * H + h0 + heads
-        tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=1, keep_dims=True),
-                 mask=head_ok[:, None, None] & (offs_p < P))
-    tl.store(dx_ptr + ((b * L + t0 + rows) * H + h0 + heads) * P + offs_p,
+        tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=0), mask=head_p_ok)
+    tl.store(dx_ptr + ((b * L + t0 + rows) * H + h0 + heads[None, :]) * P + offs_p[None, :],
              cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
 
 

@@ -121,17 +121,14 @@ def chunk_program(n_tiles, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
 @triton.jit
 def head_block_program(n_tiles, groups, heads_per_group, n_chunks, L, CHUNK: tl.constexpr,
                        HEADS: tl.constexpr):
-    """``chunk_program`` for kernels taking HEADS heads of one group a program, the group's
-    blocks of heads fastest: (chunk c, tile, batch row b, group g, the block's first head h0,
-    its heads' indices from h0 (HEADS,), the last real one repeated where the group's heads run
-    out, which of them are real (HEADS,), t0, chunk length)."""
+    """``chunk_program`` for kernels taking a block of HEADS heads of one group a program, the
+    group's blocks fastest: (chunk c, tile, batch row b, group g, the block's first head h0,
+    how many of its HEADS heads the group has (fewer in its last block), t0, chunk length)."""
     blocks = tl.cdiv(heads_per_group, HEADS)
     c, tile, b, r, t0, chunk_len = chunk_program(n_tiles, groups * blocks, n_chunks, L, CHUNK)
     g = r // blocks
     first = (r % blocks) * HEADS
-    offs = tl.arange(0, HEADS)
-    heads = tl.minimum(offs, heads_per_group - first - 1)
-    return c, tile, b, g, g * heads_per_group + first, heads, offs == heads, t0, chunk_len
+    return c, tile, b, g, g * heads_per_group + first, heads_per_group - first, t0, chunk_len
 
 
 @triton.jit
