@@ -51,7 +51,6 @@ SCAN_CONFIGS = [
     scan_config(64, 32, 4, 3, heads=2),
     scan_config(32, 64, 4, 3, heads=2),
     scan_config(32, 32, 8, 2, heads=4),
-    scan_config(32, 64, 8, 2, heads=4),
 ]
 SCAN_INTERPRETED = scan_config(16, 32, heads=2)
 # dx writes dD's partial sums one slot per row tile; the smallest tile sets how many slots.
@@ -155,8 +154,10 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         steps = s0 + tl.arange(0, BLOCK_S)
         products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, steps, offs_k,
                           k_ok, steps < chunk_len, CHUNK, GRAM, DT, INTERPRETED)
-        products = tl.reshape(tl.broadcast_to(products[:, None, :], (BLOCK_M, HEADS, BLOCK_S)),
-                              (BLOCK_M, HEADS * BLOCK_S))  # the same tile for every head
+        if HEADS > 1:  # the same tile for every head
+            products = tl.reshape(tl.broadcast_to(products[:, None, :],
+                                                  (BLOCK_M, HEADS, BLOCK_S)),
+                                  (BLOCK_M, HEADS * BLOCK_S))
         scale = tl.where(keep, scale * products, 0.0)
         w = tl.load(w_ptr + cols[:, None] * s_w_t + w_cols[None, :],
                     mask=col_ok[:, None] & block_diagonal & wide_ok[None, :], other=0.0)
