@@ -16,7 +16,7 @@ one dimension, heads fastest):
   ``chunk_outer``    S_c = (x · w)^T B, one (P, N) tile per program         (b·nc·tiles·H)
   ``pass_states``    h_c along the chunks, from S_c into x's dtype            (PN/BLOCK, b·H)
   ``chunk_gram``     C_i · B_j (j <= i) once per group, from N = GRAM_MIN_STATE (b·nc·tiles·G)
-  ``chunk_scan_fwd`` y, one (BLOCK_M rows, all P) tile per program          (b·nc·tiles·H)
+  ``chunk_scan_fwd`` y, BLOCK_M rows × all P of k heads of a group   (b·nc·tiles·G·⌈H/(G·k)⌉)
 Backward (states recomputed, not stored; 10 launches, one more with z, one with ``chunk_gram``):
 ``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z);
 ``chunk_outer`` for the gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``;

@@ -6,7 +6,8 @@ y and for dx, which share its shape. One helper, ``_mix_chunk``, serves both::
     y:  U=C,  V=B,  W=x,  S=h_{c-1}^T (forward)     dx/dt: U=B, V=C,  W=dy, S=dh_c^T (reverse)
 
 ``chunk_scan_fwd_kernel`` gives y, ``chunk_scan_dx_kernel`` dx (with the direct part of ddt
-and dD). dC and dB are sums of the same form over the group's heads (``triton_pairs.py``,
+and dD), each program for HEADS_PER_PROGRAM heads of one group (an autotuned choice): U, V and
+their products are the group's, so one load of each serves all of the program's heads. dC and dB are sums of the same form over the group's heads (``triton_pairs.py``,
 ``triton_chunk_dbc.py``).
 ``gate_bwd_kernel`` is the backward of the output gate.
 """
