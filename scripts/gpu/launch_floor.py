@@ -77,7 +77,7 @@ def tuned_launch(kernel, tensors: tuple, ints: tuple):
     tuned = TunedLaunch(kernel)
 
     def launch() -> None:
-        tuned(lambda meta: (1,), tensors, ints, ())
+        tuned((1,), tensors, ints, ())
 
     launch()
     launch()

@@ -198,6 +198,8 @@ def test_each_specialization_goes_through_the_jit_function_once_then_launches_di
     assert call(x, 33, 5) == (5, 4)
     assert call(x, 32, 1 << 40) == (6, 4)  # m's width, though m is not specialized
     assert len(launch.compiled) == 5
+    launch((3, 2), (x, y), (32, 5), (), BLOCK=8)  # block counts, as kernel[grid] takes them
+    assert stand_in.launches[-1][:3] == (3, 2, 1) and stand_in.runs == 6
 
 
 def test_launches_go_through_the_jit_function_while_a_launch_hook_is_set(stand_in,

@@ -58,6 +58,14 @@ def next_power_of_2(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
+Grid = Callable[[dict], tuple[int, ...]] | tuple[int, ...]
+
+
+def blocks(grid: Grid, meta: dict) -> tuple[int, ...]:
+    """``grid``'s block counts for a launch with the meta-parameters ``meta``."""
+    return grid(meta) if callable(grid) else grid
+
+
 def _is_set(hook) -> bool:
     """Whether a launch hook knob holds a hook: a function, or a chain (Triton's default, which
     the JIT function calls even when empty) with one."""
@@ -87,9 +95,10 @@ class TunedLaunch:
             self.modes = parameter_modes(jit)
             self._launch = self._direct_launch
 
-    def __call__(self, grid: Callable[[dict], tuple[int, ...]], tensors: tuple[Tensor, ...],
+    def __call__(self, grid: Grid, tensors: tuple[Tensor, ...],
                  scalars: tuple, key: tuple, **constexprs) -> None:
-        """Launch over ``grid`` (a function of the meta-parameters) with ``tensors`` and then
+        """Launch over ``grid`` (block counts, or a function of the meta-parameters giving
+        them, as ``kernel[grid]`` takes) with ``tensors`` and then
         ``scalars`` (ints, floats, bools, None) as the positional arguments and
         ``constexprs`` by name.
 
@@ -121,8 +130,8 @@ class TunedLaunch:
                     constexprs: dict):
         """Launch through the JIT function with the recorded meta-parameters; returns what it
         returns (the compiled kernel on a GPU)."""
-        return self.jit.run(*tensors, *scalars, grid=grid(meta), warmup=False, **constexprs,
-                            **meta)
+        return self.jit.run(*tensors, *scalars, grid=blocks(grid, meta), warmup=False,
+                            **constexprs, **meta)
 
     def _direct_launch(self, grid, tensors: tuple, scalars: tuple, full_key: tuple, meta: dict,
                        constexprs: dict) -> None:
@@ -149,8 +158,8 @@ class TunedLaunch:
                                         compiled.packed_metadata, tail)
             return
         launcher, function, packed_metadata, tail = entry
-        blocks = (*grid(meta), 1, 1)
-        launcher(blocks[0], blocks[1], blocks[2], active.get_current_stream(device), function,
+        x, y, z, *_ = (*blocks(grid, meta), 1, 1)
+        launcher(x, y, z, active.get_current_stream(device), function,
                  packed_metadata, None, None, None, *tensors, *scalars, *tail)
 
     def _classify(self, scalar_key: tuple[int, tuple]) -> tuple:

@@ -91,8 +91,7 @@ def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
     xp, count = workspace(device, batch * n_proj)
     eps = torch.finfo(residual.dtype).eps if weights.norm_eps is None else weights.norm_eps
     conv_w = weights.conv_weight
-    tiles = (triton.cdiv(d_inner, blocks["BLOCK_E"]), triton.cdiv(batch, blocks["BLOCK_B"]))
-    grid = lambda meta: tiles  # noqa: E731
+    grid = (triton.cdiv(d_inner, blocks["BLOCK_E"]), triton.cdiv(batch, blocks["BLOCK_B"]))
     _STEP_IN(
         grid, (residual, weights.norm_weight, weights.in_proj_weight,
                _or(weights.in_proj_bias, xp), conv_w, _or(weights.conv_bias, xp), conv_state,

@@ -92,7 +92,7 @@ def _vandermonde_forward(c: Tensor, dt_a: Tensor, length: int) -> Tensor:
     span = _span(length, rows * mode_chunks, chunk, TILES.min_chunks, c.device)
     out = torch.empty(mode_chunks, *c.shape[:2], length, dtype=torch.float32, device=c.device)
     grid = (rows, triton.cdiv(length, span), mode_chunks)
-    _VANDERMONDE_FWD(lambda meta: grid, (torch.view_as_real(c), torch.view_as_real(dt_a), out),
+    _VANDERMONDE_FWD(grid, (torch.view_as_real(c), torch.view_as_real(dt_a), out),
                      (c.shape[1], modes, length, span), (), BLOCK_N=block_n, BLOCK_L=block_l,
                      STEPS=TILES.steps,
                      num_warps=NUM_WARPS if block_n <= 32 else 2 * NUM_WARPS)
@@ -109,8 +109,7 @@ def _vandermonde_backward(c: Tensor, dt_a: Tensor, grad: Tensor) -> tuple[Tensor
     spans = triton.cdiv(length, span)
     dc = torch.empty(spans, *c.shape, 2, dtype=torch.float32, device=c.device)
     da = torch.empty_like(dc)
-    grid = (rows, mode_blocks, spans)
-    _VANDERMONDE_BWD(lambda meta: grid,
+    _VANDERMONDE_BWD((rows, mode_blocks, spans),
                      (torch.view_as_real(c), torch.view_as_real(dt_a), grad, dc, da),
                      (c.shape[1], modes, length, span), (), BLOCK_N=block_n, BLOCK_L=block_l,
                      STEPS=TILES.bwd_steps, num_warps=NUM_WARPS)
@@ -167,7 +166,7 @@ def _cauchy_forward(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     block_l = max(16, TILES.tile // (block_r * block_n))
     out = torch.empty(*v.shape[:2], length, 2, dtype=torch.float32, device=v.device)
     grid = (w.shape[0] * heads * row_blocks, triton.cdiv(length, block_l))
-    _CAUCHY_FWD(lambda meta: grid,
+    _CAUCHY_FWD(grid,
                 (torch.view_as_real(v), torch.view_as_real(z), torch.view_as_real(w), out),
                 (heads, modes, length, rows, row_blocks), (), BLOCK_R=block_r, BLOCK_N=block_n,
                 BLOCK_L=block_l, num_warps=NUM_WARPS)
@@ -184,9 +183,9 @@ def _cauchy_backward(v: Tensor, z: Tensor, w: Tensor, grad: Tensor) -> tuple[Ten
     spans = triton.cdiv(length, span)
     dv = torch.empty(spans, *v.shape, 2, dtype=torch.float32, device=v.device)
     dw = torch.empty(spans * row_blocks, *w.shape, 2, dtype=torch.float32, device=v.device)
-    grid = (groups, mode_blocks, spans)
-    _CAUCHY_BWD(lambda meta: grid, (torch.view_as_real(v), torch.view_as_real(z),
-                                    torch.view_as_real(w), torch.view_as_real(grad), dv, dw),
+    _CAUCHY_BWD((groups, mode_blocks, spans),
+                (torch.view_as_real(v), torch.view_as_real(z), torch.view_as_real(w),
+                 torch.view_as_real(grad), dv, dw),
                 (heads, modes, length, rows, row_blocks, span), (), BLOCK_R=block_r,
                 BLOCK_N=block_n, BLOCK_L=block_l, num_warps=NUM_WARPS)
     return torch.view_as_complex(dv).sum(0), torch.view_as_complex(dw).sum(0)
