@@ -106,7 +106,7 @@ def main() -> None:
     uri = args.tracking_uri or tracking.default_tracking_uri()
     experiment = EXPERIMENTS[args.claim]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    slow_from: dict[tuple[str, int], int] = {}  # (model, seed): a length whose step took over the cap
+    slow_from: dict[tuple[str, int], int] = {}  # (model, seed): first length over the step cap
     for model_name in args.models.split(","):
         for k in sorted(args.powers or powers("10-20" if args.claim == "c1" else "10-17")):
             for seed in (int(s) for s in args.seeds.split(",")):
@@ -117,7 +117,8 @@ def main() -> None:
                 name = tracking.format_run_name(model_name, "random", f"L{length}", seed)
                 done = finished_run(uri, experiment, key)
                 if done is not None:
-                    note_slow(slow_from, model_name, seed, length, done.data.metrics, args.max_step_s)
+                    note_slow(slow_from, model_name, seed, length, done.data.metrics,
+                              args.max_step_s)
                     print(f"skipped: {name} is in {uri} already")
                     continue
                 if args.claim == "c1" and (model_name, seed) in slow_from:

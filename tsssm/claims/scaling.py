@@ -143,7 +143,8 @@ class Scaling(Study):
         return Cell(levels, outcome, found.seeds, evidence, margin=margin)
 
     def _unmeasured(self, frame: pd.DataFrame) -> list[str]:
-        """A note per model and reason (``UNMEASURED``) naming the lengths it has no measurement at."""
+        """A note per model and reason (``UNMEASURED``) naming the lengths it was not measured
+        at."""
         notes = []
         for metric, reason in UNMEASURED.items():
             notes += [f"{entity} {reason} at {self.axis} "

@@ -7,7 +7,8 @@ y and for dx, which share its shape. One helper, ``_mix_chunk``, serves both::
 
 ``chunk_scan_fwd_kernel`` gives y, ``chunk_scan_dx_kernel`` dx (with the direct part of ddt
 and dD), each program for HEADS_PER_PROGRAM heads of one group (an autotuned choice): U, V and
-their products are the group's, so one load of each serves all of the program's heads. dC and dB are sums of the same form over the group's heads (``triton_pairs.py``,
+their products are the group's, so one load of each serves all of the program's heads. dC and
+dB are sums of the same form over the group's heads (``triton_pairs.py``,
 ``triton_chunk_dbc.py``).
 ``gate_bwd_kernel`` is the backward of the output gate.
 """
@@ -19,7 +20,6 @@ import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
                                             head_block_program, mma, state_decay, tuned)
-
 
 
 def scan_config(block_m: int, block_s: int, warps: int = 4, stages: int = 2,
@@ -109,7 +109,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         far_hi = near_lo
     cs_ref = tl.load(cs_heads + ref, mask=head_ok, other=0.0)
     acc = mma(u, state, DT, INTERPRETED) * side_by_side(
-        state_decay(cs_ptr + tl.minimum(heads, n_heads - 1) * s_cs_h,  # padding: a real head's
+        state_decay(cs_ptr + tl.minimum(heads, n_heads - 1) * s_cs_h,  # padded heads: a real one's
                     cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
     for s0 in range(far_lo, far_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
