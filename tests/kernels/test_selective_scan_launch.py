@@ -116,7 +116,11 @@ def test_direct_launches_match_the_jit_functions_on_gpu(offset):
 def test_repeated_launches_do_not_enter_the_jit_function_on_gpu(monkeypatch):
     """After the calls that record a key's config and compiled kernels, forward and backward
     never enter ``JITFunction.run``; a misaligned view of the same shape enters it once per
-    kernel (its own compiled kernels), then no more."""
+    kernel (its own compiled kernels), then no more. The launches start with nothing recorded
+    (another test may have launched this shape in the same process)."""
+    for launch in (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS):
+        monkeypatch.setattr(launch, "meta", {})
+        monkeypatch.setattr(launch, "compiled", {})
     runs: Counter[str] = Counter()
     run = JITFunction.run
 
