@@ -18,8 +18,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
-                                            head_block_program, mma, state_decay, tuned)
+from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, SCAN_TILE, cast_nearest,
+                                            causal_pairs, head_block_program, mma, state_decay,
+                                            tuned)
 
 
 def scan_config(block_m: int, block_s: int, warps: int = 4, stages: int = 2,
@@ -204,7 +205,7 @@ def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
        key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
-       caps=ROWS_AND_STEPS_IN_CHUNK)
+       caps=ROWS_AND_STEPS_IN_CHUNK, tile=SCAN_TILE)
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                           B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
@@ -260,7 +261,7 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
        key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_GRAM"],
-       caps=ROWS_AND_STEPS_IN_CHUNK)
+       caps=ROWS_AND_STEPS_IN_CHUNK, tile=SCAN_TILE)
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,

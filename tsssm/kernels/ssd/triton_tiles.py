@@ -141,10 +141,16 @@ def tile_pair_program(n_side, rows_per_batch, n_chunks, L, CHUNK: tl.constexpr):
     return c, b, r, t0, chunk_len, tile // n_side, tile % n_side
 
 
-def fit_blocks(caps: dict[str, str]):
+def fit_blocks(caps: dict[str, str], tile: tuple[str, ...] = ()):
     """Autotune pruner: cap each block (name -> argument it must not exceed, padded to a power
-    of two >= 16; a count of heads in ``HEAD_COUNTS`` to a power of two), then drop the configs
-    that became duplicates."""
+    of two >= 16; a count of heads in ``HEAD_COUNTS`` to a power of two), take the warps down
+    by as much as the blocks named in ``tile`` (the accumulator's dimensions) shrank, then drop
+    the configs that became duplicates.
+
+    A capped tile keeps its warps' share of it: 8 warps on a 64-row tile capped from 128 rows
+    (or from two heads to one) are no config anyone chose, and Triton 3.6 built one of them
+    (64 × 64, one head, 2 stages, P 17, N 16) so that it read shared memory out of range
+    (``scripts/gpu/config_faults.py``)."""
 
     def prune(configs, named_args, **kwargs):
         args = {**named_args, **kwargs}
@@ -152,10 +158,14 @@ def fit_blocks(caps: dict[str, str]):
         for config in configs:
             blocks = {name: min(size, _cap(name, args[caps[name]])) if name in caps else size
                       for name, size in config.kwargs.items()}
-            key = (tuple(sorted(blocks.items())), config.num_warps, config.num_stages)
+            warps = config.num_warps
+            for name in tile:
+                warps = warps * blocks[name] // config.kwargs[name]
+            warps = max(1, warps)
+            key = (tuple(sorted(blocks.items())), warps, config.num_stages)
             if key not in seen:
                 seen.add(key)
-                fitted.append(triton.Config(blocks, num_warps=config.num_warps,
+                fitted.append(triton.Config(blocks, num_warps=warps,
                                             num_stages=config.num_stages))
         return fitted
 
@@ -175,7 +185,12 @@ ROWS_AND_STEPS_IN_CHUNK = {"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK",
 heads a program than a group has (to a power of two)."""
 
 
-def tuned(configs, interpreted, key, caps):
-    """Autotune over ``configs`` on the GPU; the interpreter runs the one small ``interpreted``
-    config (its blocks are deliberately unequal, so the tests cross block boundaries)."""
-    return autotune(configs, interpreted, key=key, prune=fit_blocks(caps))
+SCAN_TILE = ("BLOCK_M", "HEADS_PER_PROGRAM")
+"""The chunk scans' accumulator: BLOCK_M rows × HEADS_PER_PROGRAM heads' columns."""
+
+
+def tuned(configs, interpreted, key, caps, tile: tuple[str, ...] = ()):
+    """Autotune over ``configs`` on the GPU (pruned by ``fit_blocks(caps, tile)``); the
+    interpreter runs the one small ``interpreted`` config (its blocks are deliberately unequal,
+    so the tests cross block boundaries)."""
+    return autotune(configs, interpreted, key=key, prune=fit_blocks(caps, tile))
