@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Claims block search: the tuning C3 runs with (conf/hparams_search/: ltsf_optuna, DLinear's
-# ltsf_optuna_linear, the hybrid's ltsf_optuna_hybrid, and their _ili versions for ILI's shorter
-# lookbacks), one search per LTSF dataset and model at the experiment's horizon, on validation only;
+# Claims block search: the tuning C3 runs with (conf/hparams_search/: ltsf_optuna, the hybrid's
+# ltsf_optuna_hybrid, and their _ili versions for ILI's shorter lookbacks), one search per LTSF
+# dataset and model at the experiment's horizon, on validation only (DLinear's, ltsf_optuna_linear,
+# run on a CPU: scripts/claims_linear_cpu.sh);
 # one process per model, side by side, each running its datasets' searches in turn until the block's
 # 520 s are spent. A search cut off
 # resumes when the block is launched again with PREVIOUS: its finished trials replay from the store
@@ -10,14 +11,14 @@
 # Usage: bash scripts/gpu/claims_search.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
-models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss dlinear)
+models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
 deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))  # SEARCH_SECONDS: a shorter block, in a call with less time left
 for model in "${models[@]}"; do
   for experiment in "${experiments[@]}"; do
     left=$((deadline - SECONDS))
     ((left > 0)) || break
     search=ltsf_optuna
-    case $model in dlinear) search+=_linear ;; hybrid) search+=_hybrid ;; esac
+    [[ $model == hybrid ]] && search+=_hybrid
     [[ $experiment == ltsf/ili ]] && search+=_ili
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \

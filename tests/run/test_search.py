@@ -106,6 +106,8 @@ def test_every_search_space_holds_only_keys_its_models_config_has(search, experi
 
 
 SEARCH_SCRIPT = REPO / "scripts" / "gpu" / "claims_search.sh"
+LINEAR_SCRIPT = REPO / "scripts" / "claims_linear_cpu.sh"
+"""DLinear's searches, run on a CPU."""
 
 
 def script_list(name: str) -> list[str]:
@@ -114,9 +116,10 @@ def script_list(name: str) -> list[str]:
 
 
 def search_for(model: str, experiment: str) -> str:
-    """The search claims_search.sh runs for a model on an experiment, by its own lines (from
-    ``search=`` to the one adding ``_ili``) run in bash."""
-    rule = re.search(r"^ *search=ltsf_optuna$.*?_ili$", SEARCH_SCRIPT.read_text(), re.M | re.S)
+    """The search a script runs for a model on an experiment (DLinear's: the CPU script), by its
+    own lines (from ``search=`` to the one adding ``_ili``) run in bash."""
+    script = LINEAR_SCRIPT if model == "dlinear" else SEARCH_SCRIPT
+    rule = re.search(r"^ *search=ltsf_optuna\w*$.*?_ili$", script.read_text(), re.M | re.S)
     result = subprocess.run(["bash", "-c", f"model={model}; experiment={experiment}\n"
                              f"{rule.group(0)}\necho $search"],
                             capture_output=True, text=True, check=True)
@@ -129,12 +132,14 @@ def choices(space: str) -> list[int]:
 
 
 @pytest.mark.parametrize("experiment", ["ltsf/etth1", "ltsf/ili"])
-@pytest.mark.parametrize("model", script_list("models"))
+@pytest.mark.parametrize("model", [*script_list("models"), "dlinear"])
 def test_every_corner_of_a_searched_space_builds_under_its_cap(model, experiment):
-    """Each search claims_search.sh launches: its smallest and largest widths, depths and lookbacks
-    build the model (the hybrid's pattern needs whole repeats) and stay under max_params, so no
-    trial of the budget is spent on a refusal or an error."""
+    """Each search claims_search.sh launches, and DLinear's that claims_linear_cpu.sh does: its
+    smallest and largest widths, depths and lookbacks build the model (the hybrid's pattern needs
+    whole repeats) and stay under max_params, so no trial of the budget is spent on a refusal or
+    an error."""
     assert experiment in script_list("experiments")
+    assert model != "dlinear" or experiment in LINEAR_SCRIPT.read_text()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         search = [f"hparams_search={search_for(model, experiment)}", f"experiment={experiment}",
