@@ -1,8 +1,10 @@
 # Sourced by every claims block (claims_<block>.sh OUT [PREVIOUS]); docs/claims/README.md.
 # A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into a
-# store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it to
-# OUT/claims.db with the logs and writes the claims report (OUT/report). To continue a block where an
-# earlier call stopped, pass that call's claims.db as PREVIOUS: the jobs it holds FINISHED are skipped.
+# store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it, gzipped,
+# to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call returns; gzip
+# takes it to about a fifth) with the logs, and writes the claims report (OUT/report). To continue a
+# block where an earlier call stopped, pass that call's store (claims.db or claims.db.gz) as
+# PREVIOUS: the jobs it holds FINISHED are skipped.
 set -uo pipefail
 # Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
 # them thrash the cores, and a small model's fit runs several times slower.
@@ -13,13 +15,18 @@ work=${WORK:-/tmp/tsssm-claims}
 mkdir -p "$work" "$out"
 work=$(cd "$work" && pwd)
 store="sqlite:///$work/claims.db"
-[[ -n ${2:-} ]] && cp "$2" "$work/claims.db"
+case ${2:-} in
+  "") ;;
+  *.gz) gunzip -c "$2" > "$work/claims.db" ;;
+  *) cp "$2" "$work/claims.db" ;;
+esac
 
 run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by side
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
 }
 
 finish_block() {
-  cp "$work/claims.db" "$work"/*.log "$out/"
+  gzip -c "$work/claims.db" > "$out/claims.db.gz"
+  cp "$work"/*.log "$out/"
   python -m tsssm.claims --tracking-uri "$store" --output "$out/report"
 }

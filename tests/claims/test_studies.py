@@ -14,7 +14,7 @@ from unittest import mock
 import mlflow
 import pytest
 
-from tests.compose import REPO
+from tests.compose import REPO, compose_fit
 from tests.test_experiments import config_names
 from tsssm.claims.__main__ import main as claims_main
 from tsssm.claims.catalogue import CLAIMS
@@ -64,6 +64,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_every_study_has_a_ci_version():
     assert STUDIES == [f"ci/{name}" for name in config_names("study") if not name.startswith("ci/")]
+
+
+@pytest.mark.parametrize("overrides", [["study=c3_ltsf", "model=mamba"],
+                                       ["study=c6_recall", "model=seq/mamba"],
+                                       ["hparams_search=ltsf_optuna", "experiment=ltsf/etth1",
+                                        "model=mamba"]])
+def test_studies_and_searches_log_step_losses_every_200_steps(tmp_path, overrides):
+    """Their hundreds of runs share one store that travels in a GPU call: the step losses every
+    200 steps on the GPU's trainer, where a single run logs every 10."""
+    assert compose_fit(tmp_path, [*overrides, "trainer=gpu"]).trainer.log_every_n_steps == 200
+    single = compose_fit(tmp_path, ["experiment=ltsf/etth1", "model=mamba", "trainer=gpu"])
+    assert single.trainer.log_every_n_steps == 10
 
 
 def test_the_studies_log_what_the_catalogue_reads(store):

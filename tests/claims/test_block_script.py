@@ -1,0 +1,58 @@
+"""The claims blocks' shared shell (scripts/gpu/claims_block.sh): a previous store, plain or
+gzipped, is where the block's runs go, and the block hands its store back gzipped with its logs
+and report."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.compose import REPO
+
+BLOCK = REPO / "scripts" / "gpu" / "claims_block.sh"
+
+
+def marked_store(path: Path, mark: str) -> None:
+    """A sqlite file holding one table, ``mark``, to follow through the block."""
+    with sqlite3.connect(path) as db:
+        db.execute(f"create table {mark} (x)")
+
+
+def tables(data: bytes, folder: Path) -> set[str]:
+    path = folder / "returned.db"
+    path.write_bytes(data)
+    with sqlite3.connect(path) as db:
+        return {name for (name,) in db.execute("select name from sqlite_master where type='table'")}
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_block_continues_the_previous_store_and_returns_it_gzipped(tmp_path, gzipped):
+    previous = tmp_path / "claims.db"
+    marked_store(previous, "from_before")
+    if gzipped:
+        previous = tmp_path / "claims.db.gz"
+        previous.write_bytes(gzip.compress((tmp_path / "claims.db").read_bytes()))
+    work, out = tmp_path / "work", tmp_path / "out"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "python"  # the block calls `python`: this interpreter, its packages
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = dict(os.environ, WORK=str(work), PYTHONPATH=str(REPO),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    script = (f"source {BLOCK} {out} {previous}\n"
+              f"echo made > \"$work/study_x.log\"\n"
+              "finish_block\n")
+    subprocess.run(["bash", "-c", script], cwd=REPO, env=env, check=True, timeout=600,
+                   capture_output=True)
+    returned = gzip.decompress((out / "claims.db.gz").read_bytes())
+    assert "from_before" in tables(returned, tmp_path)
+    assert (out / "study_x.log").read_text() == "made\n"
+    assert (out / "report" / "claims.md").is_file()
+    assert not (out / "claims.db").exists()
