@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -101,6 +102,18 @@ def test_ssd_cases_hold_each_state_size_at_the_anchors_shapes():
     assert all(c.state == 128 for c in full if c.batch == 1)
     assert SSDCase(4, 65536, 128).label == "B4 L64K H24x64 N128"
     assert set(cases.ssd_cases(quick=True)) < set(full)
+
+
+def test_ssd_profile_runs_the_shapes_its_cases_name(monkeypatch: pytest.MonkeyPatch):
+    """``scripts/gpu/ssd_profile.py --cases``: every shape whose label holds a part, an unmatched
+    part an error naming the labels."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))
+    chosen = runpy.run_path(str(REPO / "scripts" / "gpu" / "ssd_profile.py"))["chosen_cases"]
+    assert [c.label for c in chosen("B1 L64K, B8")] == ["ssd B1 L64K H24x64 chunk 256 N128",
+                                                         "ssd B8 L8K H24x64 chunk 256 N128"]
+    assert len(chosen(None)) == len(chosen("ssd")) == 4
+    with pytest.raises(SystemExit, match="'B9'.*match none of"):
+        chosen("B9,N16")
 
 
 # ----------------------------------------------------------------------------------- writer

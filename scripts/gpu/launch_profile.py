@@ -31,7 +31,7 @@ import torch
 import triton.testing
 
 from tsssm.benchmarks.cases import OURS, THEIRS, PairCase, pair_cases
-from tsssm.benchmarks.peer_library import PeerKernel, load_peer_scan
+from tsssm.benchmarks.peer_library import load_peer_scan
 from tsssm.benchmarks.peers import scan_inputs
 from tsssm.kernels.selective_scan import selective_scan
 
@@ -117,13 +117,6 @@ def peer_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument("out", type=Path)
     parser.add_argument("--peer-dir", type=Path)
     return parser
-
-
-def out_and_peer(doc: str, load: Callable[[Path], PeerKernel]) -> tuple[Path, Callable | None]:
-    """The output folder and the peer's kernel loaded from ``--peer-dir`` by ``load`` (None
-    without it)."""
-    args = peer_parser(doc).parse_args()
-    return args.out, None if args.peer_dir is None else load(args.peer_dir).fn
 
 
 def profile_section(libraries: dict[str, Callable], out: Path) -> None:

@@ -1,6 +1,6 @@
 """Which of the SSD scan's kernels lose the time to mamba_ssm's, shape by shape.
 
-    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR]
+    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR] [--cases "B1 L64K,B8 L8K"]
 
 For each SSD shape of the side-by-side comparison (``cases.pair_cases``: bf16, 24 heads × 64,
 chunk 256, every Mamba-2 option on), each mode and each library: ``wall``, ``gpu`` and ``host``
@@ -9,6 +9,8 @@ per library (name, launches per call, µs per call), sorted by time, so a row of
 against the row of theirs that does the same work. The first shape of each state size autotunes
 both libraries (most of the run). Prints every row as it is measured and rewrites
 ``OUT/ssd_profile.md`` after every shape, so a run stopped by a time limit keeps what it finished.
+``--cases`` keeps the shapes whose label holds one of its comma-separated parts, to split the
+shapes over calls.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from collections.abc import Callable
 
 import torch
 import triton
-from launch_profile import out_and_peer, timed_calls
+from launch_profile import peer_parser, timed_calls
 
-from tsssm.benchmarks.cases import OURS, PEER_SSD_CHUNK, THEIRS, pair_cases
+from tsssm.benchmarks.cases import OURS, PEER_SSD_CHUNK, THEIRS, PairCase, pair_cases
 from tsssm.benchmarks.peer_library import load_peer_ssd
 from tsssm.benchmarks.peers import ssd_inputs
 from tsssm.kernels.ssd import ssd
@@ -35,6 +37,19 @@ def calls(peer: Callable | None) -> dict[str, Callable]:
     if peer is not None:
         libraries[THEIRS] = lambda t: peer(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True)
     return libraries
+
+
+def chosen_cases(parts: str | None) -> list[PairCase]:
+    """The SSD shapes of the comparison whose label holds one of the comma-separated ``parts``
+    (all of them for None); an unmatched part is an error naming the labels."""
+    cases = [case for case in pair_cases() if case.kernel == "ssd"]
+    if parts is None:
+        return cases
+    wanted = [part.strip() for part in parts.split(",") if part.strip()]
+    unmatched = [part for part in wanted if not any(part in case.label for case in cases)]
+    if unmatched:
+        raise SystemExit(f"--cases: {unmatched} match none of {[case.label for case in cases]}")
+    return [case for case in cases if any(part in case.label for part in wanted)]
 
 
 def kernel_rows(fn: Callable[[], object]) -> list[tuple[str, float, float]]:
@@ -62,7 +77,11 @@ def kernel_table(title: str, rows: list[tuple[str, float, float]]) -> list[str]:
 
 
 def main() -> None:
-    out, peer = out_and_peer(__doc__, load_peer_ssd)
+    parser = peer_parser(__doc__)
+    parser.add_argument("--cases", help="comma-separated parts of the shapes' labels to run")
+    args = parser.parse_args()
+    cases = chosen_cases(args.cases)
+    out, peer = args.out, None if args.peer_dir is None else load_peer_ssd(args.peer_dir).fn
     libraries = calls(peer)
     head = [f"# The SSD scan's kernels, tsssm and mamba_ssm, on {torch.cuda.get_device_name()}",
             "",
@@ -75,7 +94,7 @@ def main() -> None:
             "|---|---|---|---:|---:|---:|"]
     details: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
-    for case in [c for c in pair_cases() if c.kernel == "ssd"]:
+    for case in cases:
         for mode in ("fwd", "fwd+bwd"):
             details += ["", f"## {case.label}, {mode}"]
             for library, fn, (wall, gpu, host) in timed_calls(case, mode, libraries, ssd_inputs):
