@@ -106,6 +106,10 @@ def test_sections_list_exponents_differences_missing_runs_and_plots(report) -> N
     assert [cell.strip() for cell in exchange.split("|")[1:-1]] == [
         "mamba - transformer", "Exchange", "96", "+0.05 [0.0475, 0.0525] (n=3)", "fails"]
     assert "![long-horizon forecasting](c3-ltsf.png)" in text
+    goal = text.split("### quality goal: ", 1)[1].split("\n## ", 1)[0]
+    etth1 = next(line for line in goal.splitlines() if line.startswith("| ETTh1"))
+    assert [cell.strip() for cell in etth1.split("|")[1:-1]][:5] == [
+        "ETTh1", "0.413", "-", "-", "no candidate with every horizon at 3 seeds yet"]
     assert ("### FSDD trained at 8 kHz\n\nExperiment `claims/c7-sampling-rate`: 0 run(s) counted.\n\n"
             "No runs yet.") in text
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from tsssm.claims.assess import ClaimResult, StudyResult
+from tsssm.claims.quality_goal import HEADER as GOAL_HEADER
+from tsssm.claims.quality_goal import QualityGoal
 from tsssm.claims.spec import ENTITY, format_value
 from tsssm.claims.stats import MIN_SEEDS
 from tsssm.claims.summary import METRIC, expected_runs
@@ -85,12 +87,27 @@ def study_section(result: StudyResult, with_verdict: bool) -> list[str]:
     return lines
 
 
+def goal_section(goal: QualityGoal, result: ClaimResult) -> list[str]:
+    """A goal's table, from the runs of the study it reads."""
+    frame = next(study.frame for study in result.studies if study.study.name == goal.study)
+    lines = [f"### {goal.name}", "",
+             f"Per dataset, the best of {', '.join(goal.candidates)} by `{goal.metric}` averaged "
+             f"over the dataset's horizons (per seed, then the mean ± 95% interval (seeds) over "
+             f"the seeds with every horizon), against {goal.source}; the best model of all "
+             f"beside it."]
+    if frame.empty:
+        return lines + ["", "No runs yet."]
+    return lines + ["", markdown_table(GOAL_HEADER, goal.rows(frame))]
+
+
 def claim_section(result: ClaimResult) -> list[str]:
     claim = result.claim
     lines = [f"## {claim.id} {claim.title}", "", f"> {claim.statement}", "",
              f"Verdict: {verdict_text(result.verdict)}"]
     for study in result.studies:
         lines += ["", *study_section(study, with_verdict=len(result.studies) > 1)]
+    for goal in claim.goals:
+        lines += ["", *goal_section(goal, result)]
     return lines
 
 

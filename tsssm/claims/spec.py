@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from tsssm.claims.quality_goal import QualityGoal
     from tsssm.claims.verdicts import Cell, Factor
 
 ENTITY = "entity"
@@ -124,9 +125,11 @@ class Study(ABC):
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim made for state-space models, its statement, and the studies that test it."""
+    """A claim made for state-space models, its statement, the studies that test it, and goals
+    held against their runs (reported beside the verdict, not part of it)."""
 
     id: str
     title: str
     statement: str
     studies: tuple[Study, ...]
+    goals: tuple[QualityGoal, ...] = ()
