@@ -8,9 +8,9 @@ reported at the next synchronisation, often in another kernel's benchmark. Here 
 ``--kernel`` that its autotuner would benchmark at the shape (its configs through the kernel's
 pruner, which caps the blocks by the chunk, P, N and the heads a group has) runs alone in a
 fresh process with ``CUDA_LAUNCH_BLOCKING=1``: the other kernels autotune as usual, the SSD's
-forward and backward
-run once at ``--shape`` (batch, L, heads, groups, head_dim, state, chunk) and the child prints
-``ok``, or the last line of its error. Writes ``OUT/config_faults_<attribute>.md``. Needs a GPU.
+forward and backward run once at ``--shape`` (batch, L, heads, groups, head_dim, state, chunk),
+and the child prints ``ok`` or the last line of its error. Writes
+``OUT/config_faults_<attribute>.md``. Needs a GPU.
 """
 
 from __future__ import annotations
