@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tsssm.claims.runs import DATASET, HORIZON
 from tsssm.claims.spec import ENTITY, SEED
 from tsssm.claims.stats import MIN_SEEDS, Interval, mean_interval
 
-DATASET, HORIZON = "dataset", "horizon"
 HEADER = ["dataset", "goal", "best candidate", "its average", "against the goal", "best of all"]
 
 
@@ -36,11 +36,11 @@ class QualityGoal:
     def averages(self, frame: pd.DataFrame, dataset: str) -> dict[str, Interval]:
         """Each model with every horizon of ``dataset`` at ``MIN_SEEDS`` seeds or more: its
         per-seed average over the horizons, as an interval over the seeds that ran them all."""
-        runs = frame[frame[DATASET] == dataset]
+        runs = frame[frame[DATASET.name] == dataset]
         wanted = list(self.horizons[dataset])
         found = {}
         for model, rows in runs.groupby(ENTITY):
-            by_seed = rows.pivot_table(index=SEED, columns=HORIZON, values=self.metric)
+            by_seed = rows.pivot_table(index=SEED, columns=HORIZON.name, values=self.metric)
             by_seed = by_seed.reindex(columns=wanted).dropna()
             if len(by_seed) >= MIN_SEEDS:
                 found[str(model)] = mean_interval(by_seed.mean(axis=1).to_numpy())
