@@ -7,12 +7,12 @@
 # the script continues where a stopped launch left off.
 # Usage: bash scripts/claims_linear_cpu.sh STORE.db WORK (TSSSM_DATA: the data root)
 set -euo pipefail
+source "$(dirname "$0")/search_for.sh"
 store=sqlite:///$(realpath "${1:?usage: claims_linear_cpu.sh STORE.db WORK}")
 work=$(mkdir -p "${2:?work folder}" && realpath "$2")
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 for experiment in ltsf/ili ltsf/exchange ltsf/etth1 ltsf/etth2 ltsf/ettm1; do
-  search=ltsf_optuna_linear
-  [[ $experiment == ltsf/ili ]] && search+=_ili
+  search=$(search_for dlinear "$experiment")
   python -m tsssm.fit -m "hparams_search=$search" "experiment=$experiment" model=dlinear \
     trainer=cpu trainer.enable_progress_bar=false logger.tracking_uri="$store" \
     hydra.sweep.dir="$work/searches/$experiment/dlinear" \

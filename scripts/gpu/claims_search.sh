@@ -10,6 +10,7 @@
 # recipes/<experiment>/<model>.yaml: unpacked into conf/recipe/, the studies run the tuned recipes.
 # Usage: bash scripts/gpu/claims_search.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
+source "$(dirname "$0")/../search_for.sh"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
 deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))  # SEARCH_SECONDS: a shorter block, in a call with less time left
@@ -17,9 +18,7 @@ for model in "${models[@]}"; do
   for experiment in "${experiments[@]}"; do
     left=$((deadline - SECONDS))
     ((left > 0)) || break
-    search=ltsf_optuna
-    [[ $model == hybrid ]] && search+=_hybrid
-    [[ $experiment == ltsf/ili ]] && search+=_ili
+    search=$(search_for "$model" "$experiment")
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
       "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \

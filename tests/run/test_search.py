@@ -108,6 +108,7 @@ def test_every_search_space_holds_only_keys_its_models_config_has(search, experi
 SEARCH_SCRIPT = REPO / "scripts" / "gpu" / "claims_search.sh"
 LINEAR_SCRIPT = REPO / "scripts" / "claims_linear_cpu.sh"
 """DLinear's searches, run on a CPU."""
+SEARCH_RULE = REPO / "scripts" / "search_for.sh"
 
 
 def script_list(name: str) -> list[str]:
@@ -116,14 +117,19 @@ def script_list(name: str) -> list[str]:
 
 
 def search_for(model: str, experiment: str) -> str:
-    """The search a script runs for a model on an experiment (DLinear's: the CPU script), by its
-    own lines (from ``search=`` to the one adding ``_ili``) run in bash."""
-    script = LINEAR_SCRIPT if model == "dlinear" else SEARCH_SCRIPT
-    rule = re.search(r"^ *search=ltsf_optuna\w*$.*?_ili$", script.read_text(), re.M | re.S)
-    result = subprocess.run(["bash", "-c", f"model={model}; experiment={experiment}\n"
-                             f"{rule.group(0)}\necho $search"],
-                            capture_output=True, text=True, check=True)
+    """The search the scripts run for a model on an experiment (DLinear's: the CPU script), by
+    their shared rule (scripts/search_for.sh) run in bash."""
+    command = f"source {SEARCH_RULE}; search_for {model} {experiment}"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
     return result.stdout.strip()
+
+
+@pytest.mark.parametrize("script", [SEARCH_SCRIPT, LINEAR_SCRIPT])
+def test_both_search_scripts_take_the_search_from_the_shared_rule(script):
+    text = script.read_text()
+    assert "/search_for.sh\"" in text and re.search(r"search=\$\(search_for ", text)
+    assert "ltsf_optuna" not in "".join(line for line in text.splitlines()
+                                        if not line.startswith("#"))
 
 
 def choices(space: str) -> list[int]:
