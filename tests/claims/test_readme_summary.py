@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tsssm.claims.readme import CLOSE, OPEN
+
 ROOT = Path(__file__).resolve().parents[2]
-OPEN, CLOSE = "<!-- claims summary -->\n", "\n<!-- /claims summary -->"
 
 
 def test_readme_summary_is_the_report_summary() -> None:

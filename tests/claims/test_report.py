@@ -159,6 +159,35 @@ def test_empty_store_reports_no_runs_for_every_claim(tmp_path, capsys) -> None:
     assert capsys.readouterr().out.count(": no runs yet\n") == 7
 
 
+def test_readme_block_is_replaced_by_the_summary_and_the_rest_kept(store, tmp_path, capsys) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# Project\n\n<!-- claims summary -->\n- stale line\n<!-- /claims summary -->"
+                      "\n\nAfter.\n")
+    main(["--output", str(tmp_path / "out"), "--tracking-uri", store, "--claims", "C1,C3",
+          "--readme", str(readme)])
+    report = (tmp_path / "out" / "claims.md").read_text()
+    summary = report.split("## Summary\n\n", 1)[1].split("\n\n", 1)[0]
+    assert summary.startswith("- C1 linear time: ") and summary.count("\n") == 1
+    assert readme.read_text() == ("# Project\n\n<!-- claims summary -->\n" + summary
+                                  + "\n<!-- /claims summary -->\n\nAfter.\n")
+    assert capsys.readouterr().out.endswith(f"; the summary into {readme}\n")
+
+
+@pytest.mark.parametrize("text", ["no markers\n", "<!-- /claims summary -->\n<!-- claims summary -->\n",
+                                  "<!-- claims summary -->\n<!-- claims summary -->\n"
+                                  "<!-- /claims summary -->\n"])
+def test_a_readme_without_one_pair_of_markers_is_refused_before_the_report(store, tmp_path, text,
+                                                                           capsys) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--output", str(tmp_path / "out"), "--tracking-uri", store, "--readme", str(readme)])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and error.count("\n") == 1
+    assert error.startswith(f"error: {readme} must hold one '<!-- claims summary -->' line")
+    assert readme.read_text() == text and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--claims", "C1,C9"], "error: argument --claims: unknown claim(s) ['C9'] in --claims; choose from "
                             "C1,C2,C3,C4,C5,C6,C7\n"),

@@ -1,10 +1,12 @@
 """``python -m tsssm.claims``: the verdict on every claim made for state-space models, from the runs.
 
     python -m tsssm.claims --output docs/claims [--tracking-uri sqlite:///mlflow.db] [--claims C1,C3]
+        [--readme README.md]
 
 Reads each claim's studies from the MLflow store (``tsssm.claims.catalogue`` says which experiments,
 tags and metrics), and writes ``claims.md`` (summary first), one CSV per claim and the plots under
-``--output``. A store without runs gives a report that says so for every claim.
+``--output``. A store without runs gives a report that says so for every claim. ``--readme``
+quotes the report's summary in a Markdown file, between its ``<!-- claims summary -->`` markers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 from tsssm.claims.assess import assess_claim
 from tsssm.claims.catalogue import CLAIMS
+from tsssm.claims.markdown import summary_line
+from tsssm.claims.readme import QuoteError, summary_slot
 from tsssm.claims.runs import StoreError, resolve_store
 from tsssm.claims.write import write_report
 
@@ -49,6 +53,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="MLflow tracking URI (default: sqlite ./mlflow.db, which must exist)")
     parser.add_argument("--claims", type=claim_list, default=list(CLAIMS),
                         help=f"comma-separated claim ids (default all: {','.join(CLAIMS)})")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="a Markdown file whose '<!-- claims summary -->' block is replaced "
+                             "with the report's summary (e.g. README.md)")
     return parser.parse_args(argv)
 
 
@@ -62,15 +69,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         uri = resolve_store(args.tracking_uri)
+        slot = None if args.readme is None else summary_slot(args.readme)
         results = [assess_claim(CLAIMS[claim], uri) for claim in args.claims]
         paths = write_report(results, args.output)
-    except StoreError as error:
+        if slot is not None:
+            slot.fill([summary_line(result) for result in results])
+    except (StoreError, QuoteError) as error:
         fail(str(error))
     except OSError as error:
         fail(f"cannot write the report under {args.output}: {error}")
     for result in results:
         print(f"{result.claim.id} {result.claim.title}: {result.verdict.line()}")
-    print(f"wrote {len(paths)} file(s) under {args.output}: {', '.join(p.name for p in paths)}")
+    print(f"wrote {len(paths)} file(s) under {args.output}: {', '.join(p.name for p in paths)}"
+          + ("" if args.readme is None else f"; the summary into {args.readme}"))
 
 
 if __name__ == "__main__":
