@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
-from tsssm.kernels.selective_scan.reference import (selective_scan_loop, selective_scan_ref,
+from tsssm.kernels.selective_scan.reference import (CHUNK_BYTES, MAX_CHUNK, chunk_steps,
+                                                    selective_scan_loop, selective_scan_ref,
                                                     selective_state_update_ref)
 
 F64 = torch.float64
@@ -94,6 +95,28 @@ def test_chunk_size_changes_nothing():
     for chunk_size in (1, 5, 100):
         y_chunked = selective_scan_ref(**inputs, **options, chunk_size=chunk_size)
         assert (y_chunked - y).abs().max() <= EXACT
+
+
+@pytest.mark.parametrize(("batch", "dim", "state", "dtype", "steps"), [
+    (2, 6, 4, F64, MAX_CHUNK),                    # a tiny state: the longest chunk
+    (112, 128, 16, torch.float32, 2),             # 896 KiB a step: two steps in 2 MiB
+    (8, 256, 16, torch.float32, 16),
+    (8, 256, 16, F64, 8),                          # twice the bytes, half the steps
+    (64, 1024, 16, torch.float32, 1),             # a step past the budget: one at a time
+])
+def test_chunk_steps_keeps_a_chunk_within_its_bytes(batch, dim, state, dtype, steps):
+    assert chunk_steps(batch, dim, state, dtype) == steps
+    item = torch.finfo(dtype).bits // 8
+    assert steps == 1 or steps * batch * dim * state * item <= CHUNK_BYTES
+
+
+def test_the_automatic_chunk_gives_the_loops_result_where_it_is_short():
+    inputs = make_inputs(21, batch=64, dim=64, state=16)  # 512 KiB a step: chunks of 4
+    assert chunk_steps(64, 64, 16, F64) == 4
+    options = make_options(inputs, D=True, z=True, bias=True, initial_state=True)
+    y, h = selective_scan_ref(**inputs, **options, return_final_state=True)
+    y_loop, h_loop = selective_scan_loop(**inputs, **options, return_final_state=True)
+    assert (y - y_loop).abs().max() <= EXACT and (h - h_loop).abs().max() <= EXACT
 
 
 @pytest.mark.parametrize("groups", [1, 2])

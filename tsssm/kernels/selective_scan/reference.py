@@ -15,9 +15,12 @@ Three functions:
 - ``selective_scan_ref``: the scan used on the CPU. It works chunk by chunk (T steps at a time):
   the discretised decays ``exp(delta A)`` and drives ``delta B u`` of a chunk are built in one
   vectorised pass, the recurrence itself is one fused multiply-add per step, and the readout
-  ``<C, h>`` is again one pass per chunk. Memory is O(batch * T * D * N) per chunk. A fully
-  parallel chunk (pairwise ``exp(S_t - S_s)`` from cumulative log-decays, or a log-step doubling
-  scan) avoids the per-step Python call but does T or log T times more arithmetic, and measured
+  ``<C, h>`` is again one pass per chunk. Memory is O(batch * T * D * N) per chunk. T is picked
+  so that a chunk's (batch, T, D, N) tensors stay about ``CHUNK_BYTES`` (``chunk_steps``): a
+  CPU's time here goes to moving those tensors, which a chunk that fits in its caches moves far
+  less, while a longer chunk makes fewer torch calls where the state is small. A fully parallel
+  chunk (pairwise ``exp(S_t - S_s)`` from cumulative log-decays, or a log-step doubling scan)
+  avoids the per-step Python call but does T or log T times more arithmetic, and measured
   slower on the CPU both forward and backward.
 - ``selective_scan_loop``: the same scan as a plain loop of decode steps; slow, obviously right.
 - ``selective_state_update_ref``: one decode step, updating the state in place.
@@ -153,11 +156,25 @@ def _skip_and_gate(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None) -> 
     return y
 
 
+CHUNK_BYTES = 2 << 20
+"""What one of a chunk's (batch, T, D, N) tensors may hold: about a CPU's L2 cache or a share of
+its L3 (docs/benchmarks/cpu-2026-12-04-reference-chunks/)."""
+MAX_CHUNK = 64
+
+
+def chunk_steps(batch: int, dim: int, state: int, dtype: torch.dtype) -> int:
+    """Steps per chunk of ``selective_scan_ref``: the largest power of two (1 to ``MAX_CHUNK``)
+    whose (batch, T, D, N) tensor of ``dtype`` stays within ``CHUNK_BYTES``."""
+    state_bytes = batch * dim * state * torch.finfo(dtype).bits // 8
+    steps = max(1, CHUNK_BYTES // max(state_bytes, 1))
+    return min(MAX_CHUNK, 1 << (steps.bit_length() - 1))
+
+
 def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                        D: Tensor | None = None, z: Tensor | None = None,
                        delta_bias: Tensor | None = None, delta_softplus: bool = False,
                        initial_state: Tensor | None = None, return_final_state: bool = False,
-                       chunk_size: int = 64) -> Tensor | tuple[Tensor, Tensor]:
+                       chunk_size: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Selective scan over a whole sequence, chunk by chunk (see the module docstring).
 
     Args:
@@ -172,6 +189,7 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
         initial_state: (batch, D, N) state before the first step, or None for zeros.
         return_final_state: also return the state after the last step.
         chunk_size: steps discretised together; bounds memory at O(batch * chunk_size * D * N).
+            None: ``chunk_steps``'s choice. It changes the cost, never the result.
 
     Returns:
         y (batch, L, D) in u's dtype, and with ``return_final_state`` the final state
@@ -179,10 +197,11 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     """
     fn = "selective_scan_ref"
     dims = check_scan_args(fn, u, delta, A, B, C, D, z, delta_bias, initial_state)
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"{fn}: chunk_size must be positive, got {chunk_size}")
     dtype = compute_dtype(u)
     batch, _, dim, _, n = dims
+    chunk_size = chunk_size or chunk_steps(batch, dim, n, dtype)
     u_c, A_c, B_c, C_c = (t.to(dtype) for t in (u, A, B, C))
     bias_c = None if delta_bias is None else delta_bias.to(dtype)
     delta_c = _step_sizes(delta.to(dtype), bias_c, delta_softplus)
