@@ -57,6 +57,8 @@ def ssd_ref(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: 
 
     # Zero-pad to whole chunks. A padded step has dt = 0: decay exp(0) = 1 and input 0, so it
     # leaves the state exactly as it was, and the final state is that of the last real step.
+    # A sequence shorter than a chunk is one chunk of its own length (no (T, T) pairs of padding).
+    chunk_size = min(chunk_size, length)
     n_chunks = -(-length // chunk_size)
     pad = n_chunks * chunk_size - length
     u, B, C = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (u, B, C))
