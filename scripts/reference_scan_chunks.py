@@ -91,7 +91,8 @@ def main() -> None:
     for shape in SHAPES:
         batch, _, dim, state = shape
         cells = [f"{best_ms(*shape, chunk, args.repeats):.0f}" for chunk in CHUNKS]
-        auto = f"{best_ms(*shape, None, args.repeats):.0f} ({chunk_steps(batch, dim, state, torch.float32)})"
+        picked = chunk_steps(batch, dim, state, torch.float32)
+        auto = f"{best_ms(*shape, None, args.repeats):.0f} ({picked})"
         print(f"| {', '.join(map(str, shape))} | {batch * dim * state * 4 / 1024:.0f} | "
               + " | ".join(cells) + f" | {auto} |", flush=True)
     longest = forecaster_step_ms(1 << 62, args.repeats)

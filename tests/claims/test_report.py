@@ -161,19 +161,20 @@ def test_empty_store_reports_no_runs_for_every_claim(tmp_path, capsys) -> None:
 
 def test_readme_block_is_replaced_by_the_summary_and_the_rest_kept(store, tmp_path, capsys) -> None:
     readme = tmp_path / "README.md"
-    readme.write_text("# Project\n\n<!-- claims summary -->\n- stale line\n<!-- /claims summary -->"
-                      "\n\nAfter.\n")
+    readme.write_bytes(b"# Project\r\n\n<!-- claims summary -->\n- stale line\n"
+                       b"<!-- /claims summary -->\n\nAfter.\r\n")
     main(["--output", str(tmp_path / "out"), "--tracking-uri", store, "--claims", "C1,C3",
           "--readme", str(readme)])
     report = (tmp_path / "out" / "claims.md").read_text()
     summary = report.split("## Summary\n\n", 1)[1].split("\n\n", 1)[0]
     assert summary.startswith("- C1 linear time: ") and summary.count("\n") == 1
-    assert readme.read_text() == ("# Project\n\n<!-- claims summary -->\n" + summary
-                                  + "\n<!-- /claims summary -->\n\nAfter.\n")
+    assert readme.read_bytes() == (b"# Project\r\n\n<!-- claims summary -->\n" + summary.encode()
+                                   + b"\n<!-- /claims summary -->\n\nAfter.\r\n")
     assert capsys.readouterr().out.endswith(f"; the summary into {readme}\n")
 
 
-@pytest.mark.parametrize("text", ["no markers\n", "<!-- /claims summary -->\n<!-- claims summary -->\n",
+@pytest.mark.parametrize("text", ["no markers\n",
+                                  "<!-- /claims summary -->\n<!-- claims summary -->\n",
                                   "<!-- claims summary -->\n<!-- claims summary -->\n"
                                   "<!-- /claims summary -->\n"])
 def test_a_readme_without_one_pair_of_markers_is_refused_before_the_report(store, tmp_path, text,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from tsssm.data.atomic import write_text_atomically
+from tsssm.data.atomic import write_atomically
 
 OPEN = "<!-- claims summary -->\n"
 CLOSE = "\n<!-- /claims summary -->"
@@ -29,7 +29,8 @@ class SummarySlot(NamedTuple):
     def fill(self, summary: Sequence[str]) -> Path:
         """Write the file back with ``summary`` (one line each) between its markers."""
         try:
-            return write_text_atomically(self.path, self.head + "\n".join(summary) + self.tail)
+            text = self.head + "\n".join(summary) + self.tail
+            return write_atomically(self.path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
         except OSError as error:
             raise QuoteError(f"cannot write {self.path}: {error.strerror or error}") from None
 
@@ -37,9 +38,11 @@ class SummarySlot(NamedTuple):
 def summary_slot(path: Path) -> SummarySlot:
     """Read ``path`` and find its one pair of markers (checked before any report is written)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # no newline translation: CRLF files stay so
     except OSError as error:
         raise QuoteError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise QuoteError(f"{path} is not UTF-8 text") from None
     if text.count(OPEN) != 1 or text.count(CLOSE) != 1 or text.index(OPEN) > text.index(CLOSE):
         raise QuoteError(f"{path} must hold one '{OPEN.strip()}' line and, after it, one "
                          f"'{CLOSE.strip()}' line, between which the summary goes")
