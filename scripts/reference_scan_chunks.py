@@ -6,9 +6,10 @@ For shapes from a forecaster's patched batch (ILI: 16 × 7 series, 41 patches, D
 single sequence, times ``selective_scan_ref``'s forward + backward (every Mamba option on: D skip,
 z gate, delta_bias, softplus; fp32) at chunk lengths 2 … 64 and at ``chunk_size=None`` (the
 automatic choice), and prints a Markdown table of the best of ``--repeats`` runs in ms. Then a
-Mamba forecaster's training step at ILI's default (``experiment=ltsf/ili model=mamba``: batch 16,
-7 series, 2 layers; the network's forward, MSE and backward) with every chunk up to 64 steps and
-with the automatic chunk.
+Mamba forecaster's training step at ILI's default (``experiment=ltsf/ili model=mamba ~recipe``:
+batch 16, 7 series, lookback 104, 2 layers, not the tuned recipe; the network's forward, MSE and
+backward) with every chunk up to 64 steps and with the automatic chunk (the forecaster is built
+from its data: ILI must be under the data root, ``TSSSM_DATA``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def forecaster_step_ms(chunk_bytes: int, repeats: int) -> float:
     """Best ms of a Mamba forecaster's training step at ILI's default, its scans' chunks chosen
     under ``chunk_bytes``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("fit", overrides=["experiment=ltsf/ili", "model=mamba", "trainer=cpu"])
+        cfg = compose("fit", overrides=["experiment=ltsf/ili", "model=mamba", "~recipe",
+                                           "trainer=cpu"])
     net = build(cfg)[1].net
     series = torch.randn(cfg.data.batch_size, cfg.data.lookback, 7)
 
