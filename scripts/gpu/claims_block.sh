@@ -2,9 +2,11 @@
 # A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into a
 # store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it, gzipped,
 # to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call returns; gzip
-# takes it to about a fifth) with the logs, and writes the claims report (OUT/report). To continue a
-# block where an earlier call stopped, pass that call's store (claims.db or claims.db.gz) as
-# PREVIOUS: the jobs it holds FINISHED are skipped.
+# takes it to about a fifth) with the logs, and writes the claims report (OUT/report) from that
+# store and the runs the committed report exported (docs/claims/runs: a fresh machine's store holds
+# only its own runs; a stored run supersedes an exported one of the same model, conditions and
+# seed). To continue a block where an earlier call stopped, pass that call's store (claims.db or
+# claims.db.gz) as PREVIOUS: the jobs it holds FINISHED are skipped.
 set -uo pipefail
 # Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
 # them thrash the cores, and a small model's fit runs several times slower.
@@ -28,5 +30,5 @@ run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by 
 finish_block() {
   gzip -c "$work/claims.db" > "$out/claims.db.gz"
   cp "$work"/*.log "$out/"
-  python -m tsssm.claims --tracking-uri "$store" --output "$out/report"
+  python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$out/report"
 }

@@ -6,7 +6,8 @@
 # one process per model, side by side, each running its datasets' searches in turn until the block's
 # 520 s are spent. A search cut off
 # resumes when the block is launched again with PREVIOUS: its finished trials replay from the store
-# (the hparams_search config says how). OUT/recipes.tgz holds every finished search's recipe.yaml as
+# (the hparams_search config says how). A search whose recipe is committed (conf/recipe/<experiment>/
+# <model>.yaml) is done and not run again: ILI's, made on a CPU. OUT/recipes.tgz holds every finished search's recipe.yaml as
 # recipes/<experiment>/<model>.yaml: unpacked into conf/recipe/, the studies run the tuned recipes.
 # Usage: bash scripts/gpu/claims_search.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
@@ -18,6 +19,7 @@ for model in "${models[@]}"; do
   for experiment in "${experiments[@]}"; do
     left=$((deadline - SECONDS))
     ((left > 0)) || break
+    [[ -f conf/recipe/$experiment/$model.yaml ]] && continue
     search=$(search_for "$model" "$experiment")
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \

@@ -202,3 +202,33 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys) -> No
     assert exit_info.value.code == 2
     assert error.startswith(message.format(tmp=tmp_path)) and error.count("\n") == 1
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_report_from_its_own_exports_alone_is_the_same_report(report, tmp_path) -> None:
+    again = tmp_path / "again"
+    main(["--output", str(again), "--runs", str(report / "runs"), "--claims", "C1,C3,C6,C7"])
+    store_note = "\n\nNotes:\n\n- 1 older run(s) of a seed run again left out (the latest counts)"
+    assert (again / "claims.md").read_text() == (report / "claims.md").read_text().replace(store_note, "")
+    for name in ("c1.csv", "c3.csv", "c6.csv", "runs/c1-linear-time.csv", "runs/c3-ltsf.csv",
+                 "runs/c6-recall.csv"):
+        assert (again / name).read_bytes() == (report / name).read_bytes(), name
+
+
+def test_exported_runs_count_beside_the_store_and_its_runs_supersede_them(store, report, tmp_path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    runs = pd.read_csv(report / "runs" / "c3-ltsf.csv")
+    runs.loc[runs["model"] == "mamba", "test/mse"] = 9.0  # superseded by the store's runs
+    etth2 = pd.DataFrame({"model": ["transformer"] * 3, "dataset": "ETTh2", "horizon": 96,
+                          "seed": [1, 2, 3], "test/mse": [0.3, 0.31, 0.32]})
+    pd.concat([runs, etth2]).to_csv(exports / "c3-ltsf.csv", index=False)
+    out = tmp_path / "out"
+    main(["--output", str(out), "--tracking-uri", store, "--runs", str(exports), "--claims", "C3"])
+    counted = pd.read_csv(out / "runs" / "c3-ltsf.csv")
+    assert len(counted) == len(runs) + 3
+    assert counted.query("model == 'mamba'")["test/mse"].max() < 1
+    assert list(counted.query("dataset == 'ETTh2'")["test/mse"]) == [0.3, 0.31, 0.32]
+    text = (out / "claims.md").read_text()
+    assert f"- {len(runs)} exported run(s) superseded by the store's run of the same model, " \
+           "conditions and seed" in text
+    assert "- no runs for dataset ETTm1, ILI\n" in text

@@ -6,6 +6,7 @@ them as a recipe headed by the search."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
@@ -130,6 +131,27 @@ def test_both_search_scripts_take_the_search_from_the_shared_rule(script):
     assert "/search_for.sh\"" in text and re.search(r"search=\$\(search_for ", text)
     assert "ltsf_optuna" not in "".join(line for line in text.splitlines()
                                         if not line.startswith("#"))
+
+
+def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_path):
+    """claims_search.sh, with a stand-in ``python`` that records what it is asked to run: one
+    search per model and experiment, except those whose recipe is in conf/recipe/ already."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (bin_dir / "python").chmod(0o755)
+    env = dict(os.environ, WORK=str(tmp_path / "work"), SEARCH_SECONDS="60",
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO, env=env,
+                   capture_output=True, timeout=120)
+    launched = {(re.search(r"experiment=(\S+)", line).group(1), re.search(r"model=(\S+)", line).group(1))
+                for line in calls.read_text().splitlines() if "hparams_search=" in line}
+    expected = {(experiment, model) for model in script_list("models")
+                for experiment in script_list("experiments")
+                if not (REPO / "conf" / "recipe" / experiment / f"{model}.yaml").is_file()}
+    assert launched == expected
+    assert ("ltsf/etth1", "mamba") in launched and ("ltsf/ili", "mamba") not in launched
 
 
 def choices(space: str) -> list[int]:

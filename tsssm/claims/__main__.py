@@ -1,10 +1,12 @@
 """``python -m tsssm.claims``: the verdict on every claim made for state-space models, from the runs.
 
     python -m tsssm.claims --output docs/claims [--tracking-uri sqlite:///mlflow.db] [--claims C1,C3]
-        [--readme README.md]
+        [--runs docs/claims/runs] [--readme README.md]
 
 Reads each claim's studies from the MLflow store (``tsssm.claims.catalogue`` says which experiments,
-tags and metrics), and writes ``claims.md`` (summary first), one CSV per claim and the plots under
+tags and metrics) and, with ``--runs``, the runs an earlier report exported (a stored run supersedes
+an exported one of the same entity, conditions and seed; ``--runs`` without ``--tracking-uri``
+reads the exports alone), and writes ``claims.md`` (summary first), one CSV per claim and the plots under
 ``--output``. A store without runs gives a report that says so for every claim. ``--readme``
 quotes the report's summary in a Markdown file, between its ``<!-- claims summary -->`` markers.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from tsssm.claims.assess import assess_claim
 from tsssm.claims.catalogue import CLAIMS
+from tsssm.claims.exported_runs import ExportError
 from tsssm.claims.markdown import summary_line
 from tsssm.claims.readme import QuoteError, summary_slot
 from tsssm.claims.runs import StoreError, resolve_store
@@ -50,7 +53,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"folder for claims.md, the CSVs and plots (default {DEFAULT_OUTPUT})")
     parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: sqlite ./mlflow.db, which must exist)")
+                        help="MLflow tracking URI (default: sqlite ./mlflow.db, which must exist; "
+                             "none with --runs alone)")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="a folder of runs an earlier report exported (e.g. docs/claims/runs), "
+                             "counted with the store's; a stored run supersedes an exported one "
+                             "of the same model, conditions and seed")
     parser.add_argument("--claims", type=claim_list, default=list(CLAIMS),
                         help=f"comma-separated claim ids (default all: {','.join(CLAIMS)})")
     parser.add_argument("--readme", type=Path, default=None,
@@ -68,13 +76,16 @@ def fail(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        uri = resolve_store(args.tracking_uri)
+        uri = None if args.runs and not args.tracking_uri else resolve_store(args.tracking_uri)
+        if args.runs is not None and not args.runs.is_dir():
+            raise ExportError(f"--runs {args.runs} is not a folder; expected the runs/ folder of "
+                              "an earlier report")
         slot = None if args.readme is None else summary_slot(args.readme)
-        results = [assess_claim(CLAIMS[claim], uri) for claim in args.claims]
+        results = [assess_claim(CLAIMS[claim], uri, args.runs) for claim in args.claims]
         paths = write_report(results, args.output)
         if slot is not None:
             slot.fill([summary_line(result) for result in results])
-    except (StoreError, QuoteError) as error:
+    except (StoreError, ExportError, QuoteError) as error:
         fail(str(error))
     except OSError as error:
         fail(f"cannot write the report under {args.output}: {error}")

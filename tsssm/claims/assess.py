@@ -1,12 +1,14 @@
-"""From the tracking store to verdicts: each study's runs, summary, evidence and verdict, and each
-claim's verdict from its studies'."""
+"""From the tracking store (and a report's exported runs) to verdicts: each study's runs, summary,
+evidence and verdict, and each claim's verdict from its studies'."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from tsssm.claims.exported_runs import exported_frame, with_exported
 from tsssm.claims.runs import read_experiment, study_frame
 from tsssm.claims.spec import Analysis, Claim, Study
 from tsssm.claims.summary import missing_blocks, summarise
@@ -35,9 +37,13 @@ class ClaimResult:
     verdict: Verdict
 
 
-def assess_study(study: Study, runs: pd.DataFrame) -> StudyResult:
-    """Everything the report says of one study, from ``mlflow.search_runs``' frame of its runs."""
+def assess_study(study: Study, runs: pd.DataFrame, exported: pd.DataFrame | None = None) -> StudyResult:
+    """Everything the report says of one study, from ``mlflow.search_runs``' frame of its runs and
+    the runs a report exported (``tsssm.claims.exported_runs``; the store's supersede them)."""
     frame, notes = study_frame(study, runs)
+    if exported is not None:
+        frame, superseded = with_exported(exported, frame, study)
+        notes = notes + superseded
     analysis = study.analyse(frame)
     if analysis.cells or frame.empty:
         verdict = judge(analysis.cells, analysis.factors, analysis.undecided)
@@ -47,9 +53,13 @@ def assess_study(study: Study, runs: pd.DataFrame) -> StudyResult:
                        missing_blocks(study, frame), notes + analysis.notes)
 
 
-def assess_claim(claim: Claim, tracking_uri: str) -> ClaimResult:
-    """The claim's studies, each read from its experiment in the store at ``tracking_uri``."""
-    studies = [assess_study(study, read_experiment(study.experiment, tracking_uri))
+def assess_claim(claim: Claim, tracking_uri: str | None, runs_dir: Path | None = None) -> ClaimResult:
+    """The claim's studies, each read from its experiment in the store at ``tracking_uri`` (None:
+    no store) and from the exports under ``runs_dir`` (None: none)."""
+    studies = [assess_study(study,
+                            pd.DataFrame() if tracking_uri is None
+                            else read_experiment(study.experiment, tracking_uri),
+                            None if runs_dir is None else exported_frame(study, runs_dir))
                for study in claim.studies]
     verdict = combine([(result.study.name, result.verdict) for result in studies])
     return ClaimResult(claim, studies, verdict)
