@@ -1,6 +1,6 @@
 """The claims blocks' shared shell (scripts/gpu/claims_block.sh): a previous store, plain or
 gzipped, is where the block's runs go, and the block hands its store back gzipped with its logs
-and report."""
+and a report over its store and the committed runs."""
 
 from __future__ import annotations
 
@@ -55,4 +55,6 @@ def test_a_block_continues_the_previous_store_and_returns_it_gzipped(tmp_path, g
     assert "from_before" in tables(returned, tmp_path)
     assert (out / "study_x.log").read_text() == "made\n"
     assert (out / "report" / "claims.md").is_file()
+    committed = REPO / "docs" / "claims" / "runs" / "c3-ltsf.csv"  # counted beside the block's store
+    assert (out / "report" / "runs" / "c3-ltsf.csv").read_bytes() == committed.read_bytes()
     assert not (out / "claims.db").exists()
