@@ -72,7 +72,9 @@ def test_ray_writes_the_local_table_for_a_folder_and_a_split_long_file(forecaste
     assert pd.read_csv(tmp_path / "ray.csv").equals(pd.read_csv(tmp_path / "local.csv"))
     source = long_file(tmp_path / "stores.csv", [100, 120, 140])
     local, on_ray = both([forecasters["quantile"], forecasters["dlinear"]], source, tmp_path)
-    pd.testing.assert_frame_equal(on_ray, local)
+    # Split by series, a worker's batch holds fewer series than the local run's; an fp32 matmul's
+    # row can round differently with the batch around it (by ~1e-7 on CPUs with AVX-512).
+    pd.testing.assert_frame_equal(on_ray, local, check_exact=False, rtol=1e-5, atol=1e-6)
     assert list(on_ray["unique_id"].unique()) == [f"s{i}/x{c}" for i in range(3) for c in range(4)]
     assert list(on_ray.columns) == ["unique_id", "ds", "dlinear", "dlinear-lo-90", "dlinear-lo-80",
                                     "dlinear-hi-80", "dlinear-hi-90", "dlinear-2"]
