@@ -26,18 +26,13 @@ def export_path(study: Study, runs_dir: Path) -> Path:
     return runs_dir / f"{study.slug}.csv"
 
 
-def metric_keys(study: Study) -> list[str]:
-    """Every metric the study reads, tabulated ones first."""
-    return [m.key for m in study.metrics] + list(study.extra_metrics)
-
-
 def exported_frame(study: Study, runs_dir: Path) -> pd.DataFrame:
     """The study's exported runs as ``tsssm.claims.runs.study_frame`` gives them: columns
     ``entity``, each condition, ``seed`` and one per metric key; empty when nothing was exported."""
-    keys = metric_keys(study)
+    keys = study.metric_keys
     path = export_path(study, runs_dir)
     if not path.is_file():
-        return pd.DataFrame(columns=[ENTITY, *study.condition_names, SEED, *keys])
+        return pd.DataFrame(columns=[*study.run_columns, *keys])
     fields = [study.entity_name, *study.condition_names, SEED]
     try:
         table = pd.read_csv(path, dtype={name: str for name in fields}, keep_default_na=False,
@@ -55,8 +50,9 @@ def exported_frame(study: Study, runs_dir: Path) -> pd.DataFrame:
     for name, kind in zip([*study.condition_names, SEED], [*kinds, int]):
         frame[name] = [_parse(path, name, kind, text) for text in table[name]]
     for key in keys:
-        frame[key] = [_parse(path, key, float, text) for text in table[key]] if key in table else float("nan")
-    repeated = frame.duplicated([ENTITY, *study.condition_names, SEED], keep=False)
+        frame[key] = ([_parse(path, key, float, text) for text in table[key]] if key in table
+                      else float("nan"))
+    repeated = frame.duplicated(study.run_columns, keep=False)
     if repeated.any():
         rows = ", ".join(str(row + 2) for row in frame.index[repeated][:4])
         raise ExportError(f"{path}: lines {rows} are runs of the same {study.entity_name}, "
@@ -64,29 +60,33 @@ def exported_frame(study: Study, runs_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def _parse(path: Path, column: str, kind: type, text: str) -> object:
+def _parse(path: Path, column: str, kind: type, text: str | float) -> object:
+    """A field as ``kind``: a non-empty name, a float (a metric pandas read already, NaN where
+    not logged), or a whole number."""
     try:
         if kind is str:
-            if not text:
-                raise ValueError("empty")
-            return text
-        if isinstance(text, float):  # a metric pandas already read as a number (NaN: not logged)
-            return text
-        return kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
+            if text:
+                return text
+        else:
+            value = float(text)
+            if kind is float:
+                return value
+            if value.is_integer():
+                return int(value)
     except ValueError:
-        raise ExportError(f"{path}: column {column!r} holds {text!r}; expected a "
-                          f"{kind.__name__}") from None
+        pass
+    raise ExportError(f"{path}: column {column!r} holds {text!r}; expected a {kind.__name__}")
 
 
-def with_exported(exported: pd.DataFrame, stored: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[str]]:
+def with_exported(exported: pd.DataFrame, stored: pd.DataFrame,
+                  study: Study) -> tuple[pd.DataFrame, list[str]]:
     """Exported runs and the store's in one frame, a stored run superseding an exported one of the
     same entity, conditions and seed; and a note on how many it superseded."""
     frames = [frame for frame in (exported, stored) if not frame.empty]
     if not frames:
         return stored, []
-    key = [ENTITY, *study.condition_names, SEED]
     both = pd.concat(frames, ignore_index=True)
-    latest = both.drop_duplicates(key, keep="last").reset_index(drop=True)
+    latest = both.drop_duplicates(study.run_columns, keep="last").reset_index(drop=True)
     superseded = len(both) - len(latest)
     notes = [f"{superseded} exported run(s) superseded by the store's run of the same "
              f"{study.entity_name}, conditions and seed"] if superseded else []

@@ -75,10 +75,10 @@ def study_frame(study: Study, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[st
 
     ``runs`` is ``mlflow.search_runs``' frame of the study's experiment.
     """
-    keys = [m.key for m in study.metrics] + list(study.extra_metrics)
+    keys = study.metric_keys
     columns = [*study.entity, *study.conditions, SEED_COLUMN]
     if runs.empty:
-        return pd.DataFrame(columns=[ENTITY, *study.condition_names, SEED, *keys]), []
+        return pd.DataFrame(columns=[*study.run_columns, *keys]), []
     sources = runs.reindex(columns=[c.source for c in columns])
     untagged = sources.isna().any(axis=1)
     notes = []
@@ -93,11 +93,11 @@ def study_frame(study: Study, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[st
     if not measured.all():
         notes.append(f"{int((~measured).sum())} run(s) with none of the metrics {', '.join(keys)} left out")
     frame = frame.loc[measured].sort_values(START_TIME, kind="stable")
-    latest = frame.drop_duplicates([ENTITY, *study.condition_names, SEED], keep="last")
+    latest = frame.drop_duplicates(study.run_columns, keep="last")
     if len(latest) < len(frame):
         notes.append(f"{len(frame) - len(latest)} older run(s) of a seed run again left out "
                      "(the latest counts)")
-    return latest[[ENTITY, *study.condition_names, SEED, *keys]].reset_index(drop=True), notes
+    return latest[[*study.run_columns, *keys]].reset_index(drop=True), notes
 
 
 def _fields(columns: list[Column], runs: pd.DataFrame) -> pd.DataFrame:

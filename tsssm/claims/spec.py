@@ -95,6 +95,16 @@ class Study(ABC):
         return [column.name for column in self.conditions]
 
     @property
+    def run_columns(self) -> list[str]:
+        """The columns that make one run of a tidy frame: entity, each condition, seed."""
+        return [ENTITY, *self.condition_names, SEED]
+
+    @property
+    def metric_keys(self) -> list[str]:
+        """Every metric the study reads, tabulated ones first."""
+        return [m.key for m in self.metrics] + list(self.extra_metrics)
+
+    @property
     @abstractmethod
     def metrics(self) -> tuple[Metric, ...]:
         """Every metric the study tabulates."""

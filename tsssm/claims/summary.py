@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tsssm.claims.spec import ENTITY, SEED, Study, format_value
+from tsssm.claims.spec import ENTITY, Study, format_value
 from tsssm.claims.stats import mean_interval
 
 METRIC = "metric"
@@ -50,7 +50,7 @@ def missing_blocks(study: Study, frame: pd.DataFrame) -> list[str]:
     if frame.empty:
         return []
     names = [study.entity_name, *study.condition_names]
-    observed = set(map(tuple, frame[[ENTITY, *study.condition_names, SEED]].itertuples(index=False)))
+    observed = set(map(tuple, frame[study.run_columns].itertuples(index=False)))
     expected = [(entity, *block, seed) for entity, block, seed in
                 itertools.product(study.entities, study.blocks, study.seeds)]
     missing = [key for key in expected if key not in observed]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tsssm.data.atomic import write_atomically, write_text_atomically
 from tsssm.claims.assess import ClaimResult
+from tsssm.claims.exported_runs import export_path
 from tsssm.claims.markdown import claims_markdown
 from tsssm.claims.spec import ENTITY
 from tsssm.claims.summary import METRIC, STATS
@@ -44,7 +45,7 @@ def write_report(results: Sequence[ClaimResult], out_dir: Path) -> list[Path]:
         for study in result.studies:
             if study.summary.empty:
                 continue
-            runs_csv = out_dir / RUNS / f"{study.study.slug}.csv"
+            runs_csv = export_path(study.study, out_dir / RUNS)
             runs = study.frame.rename(columns={ENTITY: study.study.entity_name})
             paths.append(write_atomically(runs_csv, lambda tmp: runs.to_csv(tmp, index=False)))
             figure = study.study.figure(study.frame, study.summary)
