@@ -81,13 +81,15 @@ def _parse(path: Path, column: str, kind: type, text: str | float) -> object:
 def with_exported(exported: pd.DataFrame, stored: pd.DataFrame,
                   study: Study) -> tuple[pd.DataFrame, list[str]]:
     """Exported runs and the store's in one frame, a stored run superseding an exported one of the
-    same entity, conditions and seed; and a note on how many it superseded."""
+    same entity, conditions and seed; and a note on how many it superseded with other numbers (an
+    exported run that is still in the store is the same run, not superseded)."""
     frames = [frame for frame in (exported, stored) if not frame.empty]
     if not frames:
         return stored, []
     both = pd.concat(frames, ignore_index=True)
-    latest = both.drop_duplicates(study.run_columns, keep="last").reset_index(drop=True)
-    superseded = len(both) - len(latest)
+    distinct = both.drop_duplicates(keep="last")  # a run exported and still in the store: once
+    latest = distinct.drop_duplicates(study.run_columns, keep="last").reset_index(drop=True)
+    superseded = len(distinct) - len(latest)
     notes = [f"{superseded} exported run(s) superseded by the store's run of the same "
              f"{study.entity_name}, conditions and seed"] if superseded else []
     return latest, notes
