@@ -165,10 +165,29 @@ def test_default_policies_cut_batch_one_at_2k_steps():
     assert default.forward_segments > 1 and default.backward_segments > 1
 
 
+def read_projections_in_fp32(monkeypatch: pytest.MonkeyPatch, convert: bool) -> None:
+    """Make every call convert B and C to fp32 before its kernels (as large calls do), or none
+    (as calls too small for the conversion to pay do; every call at the tests' shapes)."""
+    monkeypatch.setattr(sst, "HOST_BOUND_ELEMENTS", 0 if convert else 1 << 62)
+
+
+@pytest.mark.parametrize("convert", [False, True], ids=["bf16-projections", "fp32-projections"])
 @pytest.mark.parametrize("length,groups", [(1, 1), (37, 2)])
-def test_scan_matches_reference_bf16(length, groups):
+def test_scan_matches_reference_bf16(length, groups, convert, monkeypatch):
+    read_projections_in_fp32(monkeypatch, convert)
     compare_with_reference(2, length, 8, groups, 3, torch.bfloat16,
                            {"D", "z", "bias", "softplus", "h0", "final"}, seed=11, chunk_size=16)
+
+
+def test_projections_are_converted_only_where_the_conversion_pays():
+    """A call of HOST_BOUND_ELEMENTS or more reads B and C converted to fp32; a smaller one
+    reads them as they are, with no torch op issued."""
+    B = torch.randn(1, 4, 1, 16, dtype=torch.bfloat16)
+    assert sst.kernel_projection(B, sst.HOST_BOUND_ELEMENTS - 1) is B
+    converted = sst.kernel_projection(B, sst.HOST_BOUND_ELEMENTS)
+    assert converted.dtype == torch.float32 and torch.equal(converted, B.float())
+    fp32 = B.float()
+    assert sst.kernel_projection(fp32, sst.HOST_BOUND_ELEMENTS) is fp32
 
 
 def test_scan_reads_strided_inputs():
@@ -298,9 +317,11 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype,convert", [(torch.float32, False), (torch.bfloat16, False),
+                                           (torch.bfloat16, True)])
 @pytest.mark.parametrize("groups", [1, 2])
-def test_scan_matches_reference_on_gpu(dtype, groups):
+def test_scan_matches_reference_on_gpu(dtype, convert, groups, monkeypatch):
+    read_projections_in_fp32(monkeypatch, convert)
     compare_with_reference(2, 4096, 256, groups, 16, dtype,
                            {"D", "z", "bias", "softplus", "h0", "final"}, seed=groups,
                            chunk_size=None)

@@ -34,8 +34,8 @@ a single torch sum adds the (batch row, segment) rows (none at one row).
 **The host's share.** At batch 1 and a few thousand steps the kernels take tens of
 microseconds, so the Python that issues a call counts as much: per call the launchers make the
 torch ops they need and no more (B and C converted to fp32 once for both passes and kept for
-the backward; no autograd Function when no gradient is due; the dispatcher's device check not
-repeated), the shape's decisions come from a cache (``scan_plan``), and each kernel is
+the backward, not at all in calls too small for the conversion to pay: ``kernel_projection``;
+no autograd Function when no gradient is due; the dispatcher's device check not repeated), the shape's decisions come from a cache (``scan_plan``), and each kernel is
 launched with the config recorded at the first call of its key straight into the launcher of
 the kernel Triton compiled for its arguments' specialization (``triton_launch``).
 ``scripts/scan_host_cost.py`` times this path with the launchers stubbed.
@@ -93,11 +93,19 @@ def _strides(tensor: Tensor | None, rank: int) -> tuple[int, ...]:
     return (0,) * rank if tensor is None else tensor.stride()
 
 
-def _fp32(projection: Tensor) -> Tensor:
-    """B or C in fp32. Every thread converts its own copy of them, so in bf16 the kernels spent
-    ~3 instructions per element on conversions (and Triton 3.6 does not pipeline their 2-byte
-    loads); converted once here they cost ~1% of u's bytes."""
-    return projection.float()
+HOST_BOUND_ELEMENTS = 1 << 23
+"""Calls of fewer (batch, step, channel) elements than this take their kernels less time than
+the host takes to issue them (B1 L2K D1536 against B1 L8K in ``docs/benchmarks/``): there each
+torch op counts, and B and C reach the kernels in their own dtype (``kernel_projection``)."""
+
+
+def kernel_projection(projection: Tensor, elements: int) -> Tensor:
+    """B or C as the kernels read them in a call of ``elements`` = batch · L · D. In fp32 from
+    ``HOST_BOUND_ELEMENTS`` on: every thread converts its own copy of them, so in bf16 the
+    kernels spent ~3 instructions per element on conversions (and Triton 3.6 does not pipeline
+    their 2-byte loads), while converted once here they cost ~1% of u's bytes. Below it, as
+    they are: the conversion is a dispatch, an allocation and a launch on the host."""
+    return projection.float() if elements >= HOST_BOUND_ELEMENTS else projection
 
 
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
@@ -115,7 +123,7 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
     per = cdiv(cdiv(seqlen, chunk), segments)
     flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus, DSTATE=dstate,
                  CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
-    B, C = _fp32(B), _fp32(C)
+    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
     ends = dsum = y
     if segments > 1:
         ends = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
@@ -155,7 +163,7 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
     per = cdiv(cdiv(seqlen, chunk), segments)
     flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
                  DSTATE=dstate, CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
-    B, C = _fp32(B), _fp32(C)
+    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
     adj = dsum = partials
     if segments > 1:
         adj = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
@@ -207,8 +215,9 @@ class _Options(NamedTuple):
 def _forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
              z: Tensor | None, delta_bias: Tensor | None, initial_state: Tensor | None,
              options: _Options, need_grad: bool) -> tuple[Tensor, ...]:
-    """(y, final state or None, checkpoints or None, B and C in fp32): the forward pass, with
-    the checkpoints only when a gradient is due; D and delta_bias contiguous."""
+    """(y, final state or None, checkpoints or None, B and C as the kernels read them): the
+    forward pass, with the checkpoints only when a gradient is due; D and delta_bias
+    contiguous."""
     batch, seqlen, dim = u.shape
     dstate = B.shape[3]
     y = torch.empty(batch, seqlen, dim, dtype=u.dtype, device=u.device)
@@ -216,21 +225,23 @@ def _forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tenso
                    if options.return_final_state else None)
     checkpoints = (torch.empty(batch, cdiv(seqlen, options.chunk), dim, dstate,
                                dtype=torch.float32, device=u.device) if need_grad else None)
-    B, C = _fp32(B), _fp32(C)
+    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
     scan_forward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus, initial_state, y,
                  final_state, checkpoints, options.chunk, options.plan.forward_segments)
     return y, final_state, checkpoints, B, C
 
 
 class _SelectiveScan(torch.autograd.Function):
-    """The scan with its Triton backward. B and C are kept in fp32 from the forward (~1% of
-    u's bytes at N = 16), so the backward does not convert them again."""
+    """The scan with its Triton backward. B and C are kept as the forward's kernels read them
+    (``kernel_projection``; in fp32 ~1% of u's bytes at N = 16), so the backward does not
+    convert them again."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, options):
-        y, final_state, checkpoints, B32, C32 = _forward(u, delta, A, B, C, D, z, delta_bias,
-                                                         initial_state, options, True)
-        ctx.save_for_backward(u, delta, A, B32, C32, D, z, delta_bias, initial_state,
+        y, final_state, checkpoints, B_read, C_read = _forward(u, delta, A, B, C, D, z,
+                                                               delta_bias, initial_state,
+                                                               options, True)
+        ctx.save_for_backward(u, delta, A, B_read, C_read, D, z, delta_bias, initial_state,
                               checkpoints)
         ctx.options = options
         ctx.dtypes = (B.dtype, C.dtype)
