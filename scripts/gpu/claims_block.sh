@@ -2,8 +2,8 @@
 # A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into a
 # store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it, gzipped,
 # to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call returns; gzip
-# takes it to about a fifth) with the logs, and writes the claims report (OUT/report) from that
-# store and the runs the committed report exported (docs/claims/runs: a fresh machine's store holds
+# takes it to about a fifth), its logs (OUT/logs.tgz) and the claims report (OUT/report.tgz, its
+# folder report/) of that store and the runs the committed report exported (docs/claims/runs: a fresh machine's store holds
 # only its own runs; a stored run supersedes an exported one of the same model, conditions and
 # seed). To continue a block where an earlier call stopped, pass that call's store (claims.db or
 # claims.db.gz) as PREVIOUS: the jobs it holds FINISHED are skipped.
@@ -27,8 +27,9 @@ run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by 
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
 }
 
-finish_block() {
+finish_block() {  # OUT gets a few files: a call hands back at most eight, none nested deeper than two
   gzip -c "$work/claims.db" > "$out/claims.db.gz"
-  cp "$work"/*.log "$out/"
-  python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$out/report"
+  tar czf "$out/logs.tgz" -C "$work" $(cd "$work" && ls *.log)
+  python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$work/report"
+  tar czf "$out/report.tgz" -C "$work" report
 }

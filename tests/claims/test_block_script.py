@@ -1,6 +1,6 @@
 """The claims blocks' shared shell (scripts/gpu/claims_block.sh): a previous store, plain or
-gzipped, is where the block's runs go, and the block hands its store back gzipped with its logs
-and a report over its store and the committed runs."""
+gzipped, is where the block's runs go, and the block hands back three files (a call returns at
+most eight): its store gzipped, its logs and a report over its store and the committed runs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,11 @@ def test_a_block_continues_the_previous_store_and_returns_it_gzipped(tmp_path, g
                    capture_output=True)
     returned = gzip.decompress((out / "claims.db.gz").read_bytes())
     assert "from_before" in tables(returned, tmp_path)
-    assert (out / "study_x.log").read_text() == "made\n"
-    assert (out / "report" / "claims.md").is_file()
+    assert sorted(path.name for path in out.iterdir()) == ["claims.db.gz", "logs.tgz", "report.tgz"]
+    with tarfile.open(out / "logs.tgz") as logs:
+        assert logs.extractfile("study_x.log").read() == b"made\n"
+    with tarfile.open(out / "report.tgz") as report:
+        assert report.getmember("report/claims.md").isfile()
+        exported = report.extractfile("report/runs/c3-ltsf.csv").read()
     committed = REPO / "docs" / "claims" / "runs" / "c3-ltsf.csv"  # counted beside the block's store
-    assert (out / "report" / "runs" / "c3-ltsf.csv").read_bytes() == committed.read_bytes()
-    assert not (out / "claims.db").exists()
+    assert exported == committed.read_bytes()
