@@ -3,8 +3,9 @@
 # ltsf_optuna_hybrid, and their _ili versions for ILI's shorter lookbacks), one search per LTSF
 # dataset and model at the experiment's horizon, on validation only (DLinear's, ltsf_optuna_linear,
 # run on a CPU: scripts/claims_linear_cpu.sh);
-# one process per model, side by side, each running its datasets' searches in turn until the block's
-# 520 s are spent. A search cut off resumes when the block is launched again with PREVIOUS: its
+# up to SEARCH_JOBS searches side by side (14 by default: a search's trials are small models whose
+# steps wait on their process's core, and nine side by side left seven of the machine's sixteen
+# idle), dataset by dataset, until the block's 520 s are spent. A search cut off resumes when the block is launched again with PREVIOUS: its
 # finished trials replay from the store (the hparams_search config says how). A search whose recipe
 # is committed (conf/recipe/<experiment>/<model>.yaml) is done and not run again (ILI's and some of
 # Exchange's, made on a CPU). OUT/recipes.tgz holds every finished search's recipe.yaml as
@@ -15,18 +16,19 @@ source "$(dirname "$0")/../search_for.sh"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
 deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))  # SEARCH_SECONDS: a shorter block, in a call with less time left
-for model in "${models[@]}"; do
-  for experiment in "${experiments[@]}"; do
-    left=$((deadline - SECONDS))
-    ((left > 0)) || break
+for experiment in "${experiments[@]}"; do
+  for model in "${models[@]}"; do
     [[ -f conf/recipe/$experiment/$model.yaml ]] && continue
+    while (($(jobs -rp | wc -l) >= ${SEARCH_JOBS:-14})); do wait -n; done
+    left=$((deadline - SECONDS))
+    ((left > 0)) || break 2
     search=$(search_for "$model" "$experiment")
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
       "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \
       logger.tracking_uri="$store" hydra.sweep.dir="$work/searches/$experiment/$model" \
-      > "$work/search_$name.log" 2>&1
-  done &
+      > "$work/search_$name.log" 2>&1 &
+  done
 done
 wait
 for recipe in "$work"/searches/*/*/*/recipe.yaml; do  # searches/<experiment>/<model>/

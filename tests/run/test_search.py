@@ -154,6 +154,25 @@ def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_pa
     assert ("ltsf/etth1", "mamba") in launched and ("ltsf/ili", "mamba") not in launched
 
 
+def test_the_search_block_runs_at_most_search_jobs_searches_at_once(tmp_path):
+    """With a stand-in ``python`` that takes a while and notes how many searches are running when
+    it starts: SEARCH_JOBS of them side by side, never more."""
+    running, counts = tmp_path / "running", tmp_path / "counts"
+    running.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(
+        "#!/bin/sh\ncase \"$*\" in *hparams_search=*) ;; *) exit 0 ;; esac\n"
+        f"touch {running}/$$\nls {running} | wc -l >> {counts}\nsleep 0.3\nrm {running}/$$\n")
+    (bin_dir / "python").chmod(0o755)
+    env = dict(os.environ, WORK=str(tmp_path / "work"), SEARCH_SECONDS="60", SEARCH_JOBS="3",
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO, env=env,
+                   capture_output=True, timeout=120)
+    seen = [int(line) for line in counts.read_text().split()]
+    assert len(seen) > 3 and max(seen) == 3
+
+
 def choices(space: str) -> list[int]:
     """The values of a sweeper ``choice(a, b, ...)`` of whole numbers."""
     return [int(value) for value in re.fullmatch(r"choice\((.*)\)", space).group(1).split(",")]
