@@ -1,9 +1,10 @@
 """Where a small scan's time goes: the GPU's kernels or the host's launches, for tsssm and
 mamba_ssm.
 
-    python scripts/gpu/launch_profile.py OUT [--peer-dir DIR] [--sections profile,segments,table]
+    python scripts/gpu/launch_profile.py OUT [--peer-dir DIR]
+        [--sections profile,segments,table,engine]
 
-Three sections, all by default, each written as it finishes. ``profile``: at batch 1 and 2K
+Four sections, all by default, each written as it finishes. ``profile``: at batch 1 and 2K
 steps in bf16, after three warm-up calls (the first compiles and autotunes), a cProfile of
 tsssm's calls (the Python functions the host time goes to) and torch.profiler's kernel table of
 both libraries, into ``OUT/launch_profile_detail.md``. ``segments``: ``segment_sweep.py``'s
@@ -14,7 +15,8 @@ times of one call: ``wall``, ``triton.testing.do_bench``'s median (what the kern
 reports: host and GPU together); ``gpu``, the same call replayed from a CUDA graph
 (``do_bench_cudagraph``: the kernels alone); ``host``, the mean time Python takes to issue one
 call when the GPU keeps up (100 calls back to back, no synchronisation between them), into
-``OUT/launch_profile.md``.
+``OUT/launch_profile.md``. ``engine``: tsssm's rows of that table at B1 L2K, bf16 and fp32, and
+forward+backward again with the autograd engine's device threads off, into ``OUT/engine.md``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from tsssm.kernels.selective_scan import selective_scan
 from segment_sweep import sweep, wall_and_gpu  # this script's folder is on the path
 
 HOST_CALLS = 100
-SECTIONS = ("profile", "segments", "table")
+SECTIONS = ("profile", "segments", "table", "engine")
 WARM_UP_CALLS = 3
 
 
@@ -152,6 +154,28 @@ def table_section(libraries: dict[str, Callable], out: Path, peer: bool) -> None
                 (out / "launch_profile.md").write_text("\n".join(lines) + "\n")
 
 
+def engine_section(libraries: dict[str, Callable], out: Path) -> None:
+    """tsssm's scan at batch 1 and 2K steps, bf16 and fp32: wall, gpu and host time of the
+    forward and of forward+backward, the latter also with the autograd engine's device threads
+    off (the backward then runs on the calling thread: no hand-over, and cProfile sees it)."""
+    lines = [f"# tsssm's scan at B1 L2K on {torch.cuda.get_device_name()}", "",
+             "`python scripts/gpu/launch_profile.py OUT --sections engine`; wall: do_bench median "
+             "(ms); gpu: CUDA-graph replay (ms); host: µs to issue one call.", "",
+             "| dtype | mode | autograd threads | wall ms | gpu ms | host µs |",
+             "|---|---|---|---:|---:|---:|"]
+    for dtype in ("bf16", "fp32"):
+        case = PairCase("scan", dtype, 1, 2048, 16)
+        for mode, threads in (("fwd", "-"), ("fwd+bwd", "on"), ("fwd+bwd", "off")):
+            torch.autograd.set_multithreading_enabled(threads != "off")
+            inputs = scan_inputs(case, mode != "fwd")[0]
+            fn = step(libraries[OURS], inputs, mode)
+            wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
+            lines.append(f"| {dtype} | {mode} | {threads} | {wall:.4f} | {gpu:.4f} | {host:.1f} |")
+            print(lines[-1], flush=True)
+            (out / "engine.md").write_text("\n".join(lines) + "\n")
+    torch.autograd.set_multithreading_enabled(True)
+
+
 def main() -> None:
     parser = peer_parser(__doc__)
     parser.add_argument("--sections", default=",".join(SECTIONS),
@@ -170,6 +194,8 @@ def main() -> None:
         sweep(args.out)
     if "table" in sections:
         table_section(libraries, args.out, peer is not None)
+    if "engine" in sections:
+        engine_section(libraries, args.out)
 
 
 if __name__ == "__main__":
