@@ -179,6 +179,15 @@ def test_scan_matches_reference_bf16(length, groups, convert, monkeypatch):
                            {"D", "z", "bias", "softplus", "h0", "final"}, seed=11, chunk_size=16)
 
 
+def test_scan_matches_reference_bf16_in_segments(monkeypatch):
+    """What a small bf16 call runs on the GPU (batch 1 at 2K steps): segments, and the segment
+    pre-passes reading bf16 B (the forward's) and C (the backward's) as they are."""
+    read_projections_in_fp32(monkeypatch, False)
+    compare_with_reference(1, 75, 8, 2, 3, torch.bfloat16,
+                           {"D", "z", "bias", "softplus", "h0", "final"}, seed=7, chunk_size=8,
+                           segments=3)
+
+
 def test_projections_are_converted_only_where_the_conversion_pays():
     """A call of HOST_BOUND_ELEMENTS or more reads B and C converted to fp32; a smaller one
     reads them as they are, with no torch op issued."""
