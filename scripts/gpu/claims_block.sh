@@ -3,9 +3,9 @@
 # store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it, gzipped,
 # to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call returns; gzip
 # takes it to about a fifth), its logs (OUT/logs.tgz) and the claims report (OUT/report.tgz, its
-# folder report/) of that store and the runs the committed report exported (docs/claims/runs: a fresh machine's store holds
-# only its own runs; a stored run supersedes an exported one of the same model, conditions and
-# seed). To continue a block where an earlier call stopped, pass that call's store (claims.db or
+# folder report/) of that store and the runs the committed report exported (docs/claims/runs: a
+# fresh machine's store holds only its own runs; a stored run supersedes an exported one of the
+# same model, conditions and seed). To continue a block where an earlier call stopped, pass that call's store (claims.db or
 # claims.db.gz) as PREVIOUS: the jobs it holds FINISHED are skipped.
 set -uo pipefail
 # Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
@@ -27,7 +27,7 @@ run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by 
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
 }
 
-finish_block() {  # OUT gets a few files: a call hands back at most eight, none nested deeper than two
+finish_block() {  # a few files: a call hands back at most eight, none nested deeper than two
   gzip -c "$work/claims.db" > "$out/claims.db.gz"
   tar czf "$out/logs.tgz" -C "$work" $(cd "$work" && ls *.log)
   python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$work/report"

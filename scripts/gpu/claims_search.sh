@@ -5,10 +5,11 @@
 # run on a CPU: scripts/claims_linear_cpu.sh);
 # up to SEARCH_JOBS searches side by side (14 by default: a search's trials are small models whose
 # steps wait on their process's core, and nine side by side left seven of the machine's sixteen
-# idle), dataset by dataset, until the block's 520 s are spent. A search cut off resumes when the block is launched again with PREVIOUS: its
-# finished trials replay from the store (the hparams_search config says how). A search whose recipe
-# is committed (conf/recipe/<experiment>/<model>.yaml) is done and not run again (ILI's and some of
-# Exchange's, made on a CPU). OUT/recipes.tgz holds every finished search's recipe.yaml as
+# idle), dataset by dataset, until the block's 520 s are spent. A search cut off resumes when the
+# block is launched again with PREVIOUS: its finished trials replay from the store (the
+# hparams_search config says how). A search whose recipe is committed
+# (conf/recipe/<experiment>/<model>.yaml) is done and not run again (ILI's and some of Exchange's,
+# made on a CPU). OUT/recipes.tgz holds every finished search's recipe.yaml as
 # recipes/<experiment>/<model>.yaml: unpacked into conf/recipe/, the studies run the tuned recipes.
 # Usage: bash scripts/gpu/claims_search.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
