@@ -25,9 +25,10 @@ from triton.compiler import ASTSource
 from tsssm.kernels.selective_scan import triton_backward, triton_forward, triton_segments
 
 BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
-LOW_PRECISION = {"u_ptr", "dt_ptr", "z_ptr", "dy_ptr", "du_ptr", "ddt_ptr", "dz_ptr", "y_ptr"}
+LOW_PRECISION = {"u_ptr", "dt_ptr", "z_ptr", "dy_ptr", "du_ptr", "ddt_ptr", "dz_ptr", "y_ptr",
+                 "ypre_ptr"}
 FLAGS = {"HAS_D": 1, "HAS_Z": 1, "HAS_BIAS": 1, "SOFTPLUS": 1, "HAS_H0": 0, "HAS_DFINAL": 0,
-         "STORE_FINAL": 0, "STORE_CKPT": 1}
+         "STORE_FINAL": 0, "STORE_CKPT": 1, "STORE_YPRE": 1}
 # (kernel, BLOCK_D, N2, num_warps, STAGES, SPLIT): FORWARD_CONFIGS[0] and BACKWARD_CONFIGS[0].
 KERNELS = ((triton_forward.scan_fwd_kernel, 16, 4, 2, 4, None),
            (triton_segments.segment_ends_kernel, 16, 4, 2, 4, None),

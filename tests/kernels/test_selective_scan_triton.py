@@ -226,7 +226,8 @@ def test_scan_reads_strided_inputs():
 
 
 def test_every_output_element_is_written():
-    """Outputs poisoned with NaN before the launch come back finite and right."""
+    """Outputs poisoned with NaN before the launch come back finite and right, y before the
+    gate (which the backward reads) included."""
     batch, length, dim, groups, state, chunk = 2, 37, 6, 3, 3, 16
     inputs = make_inputs(batch, length, dim, groups, state, torch.float32, DEVICE,
                          {"D", "z", "bias", "h0"}, seed=5)
@@ -236,10 +237,11 @@ def test_every_output_element_is_written():
     def poisoned(*shape: int) -> torch.Tensor:
         return torch.full(shape, float("nan"), device=DEVICE)
 
-    y, final = poisoned(batch, length, dim), poisoned(batch, dim, state)
+    y, y_pre, final = (poisoned(batch, length, dim), poisoned(batch, length, dim),
+                       poisoned(batch, dim, state))
     checkpoints = poisoned(batch, n_chunks, dim, state)
     sst.scan_forward(x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"], x["delta_bias"],
-                     True, x["initial_state"], y, final, checkpoints, chunk)
+                     True, x["initial_state"], y, final, checkpoints, chunk, y_pre=y_pre)
     partials = poisoned(batch, dim * state + 2 * dim)
     grads = {"u": poisoned(batch, length, dim), "delta": poisoned(batch, length, dim),
              "z": poisoned(batch, length, dim), "initial_state": poisoned(batch, dim, state),
@@ -250,7 +252,7 @@ def test_every_output_element_is_written():
     sst.scan_backward(x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],
                       x["delta_bias"], True, True, checkpoints, dy, dfinal, grads["u"],
                       grads["delta"], grads["z"], grads["B"], grads["C"], partials,
-                      grads["initial_state"], chunk)
+                      grads["initial_state"], chunk, y_pre=y_pre)
     dA, dD, ddelta_bias = partials.split((dim * state, dim, dim), dim=1)
     grads |= {"A": dA.unflatten(1, (dim, state)), "D": dD, "delta_bias": ddelta_bias}
 
@@ -258,7 +260,9 @@ def test_every_output_element_is_written():
     ref_y, ref_final = selective_scan_ref(**exact, delta_softplus=True, return_final_state=True)
     ref_grads = torch.autograd.grad((ref_y * dy.double()).sum() + (ref_final * dfinal).sum(),
                                     [exact[name] for name in INPUTS])
+    ungated = selective_scan_ref(**(exact | {"z": None}), delta_softplus=True)
     assert relative_error(y, ref_y) <= 1e-4 and relative_error(final, ref_final) <= 1e-4
+    assert relative_error(y_pre, ungated) <= 1e-4
     assert torch.isfinite(checkpoints).all()
     for name, ref in zip(INPUTS, ref_grads):
         summed = grads[name].sum(0) if name in ("A", "D", "delta_bias") else grads[name]
@@ -304,6 +308,18 @@ def test_triton_backend_through_the_dispatcher():
     y0 = selective_state_update(state, x["u"][:, 0], x["delta"][:, 0], x["A"], x["B"][:, 0],
                                 x["C"][:, 0], x["D"], dt_softplus=True, backend="triton")
     assert relative_error(y0, y[:, 0]) <= 1e-5
+
+
+def test_a_gated_backward_needs_y_before_the_gate():
+    inputs = make_inputs(1, 8, 4, 1, 2, torch.float32, DEVICE, {"z"}, seed=3)
+    x = {k: None if v is None else v.detach() for k, v in inputs.items()}
+    empty = torch.empty(1, 8, 4, device=DEVICE)
+    with pytest.raises(ValueError, match="needs y_pre"):
+        sst.scan_backward(x["u"], x["delta"], x["A"], x["B"], x["C"], None, x["z"], None, False,
+                          False, torch.zeros(1, 1, 4, 2, device=DEVICE), empty, None, empty,
+                          empty, empty, torch.zeros(1, 8, 1, 2, device=DEVICE),
+                          torch.zeros(1, 8, 1, 2, device=DEVICE), torch.empty(1, 16),
+                          None, 16)
 
 
 def test_rejects_inputs_it_cannot_compute():

@@ -21,7 +21,8 @@ the recurrence is a plain loop of fused multiply-adds, not a shuffle scan, and t
 chunks is software-pipelined (u, Δ, z, B, C tiles copied asynchronously into shared memory a
 few chunks ahead). Bytes: u, Δ, z read once, y written once, B and C read once per channel block
 (from L2 after the first); with a gradient due, also the state entering every chunk,
-``N / CHUNK`` of u's elements in fp32 (as many as u's at N = CHUNK = 16).
+``N / CHUNK`` of u's elements in fp32 (as many as u's at N = CHUNK = 16), and with a gate y
+before it (u's elements in u's dtype), which spares the backward a sum over the state.
 
 The backward (``triton_backward``) walks the chunks in reverse, rebuilds each chunk's states
 from its checkpoint and runs the adjoint scan over the same registers: one pass, every gradient
@@ -112,12 +113,14 @@ def kernel_projection(projection: Tensor, elements: int) -> Tensor:
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
                  initial_state: Tensor | None, y: Tensor, final_state: Tensor | None,
-                 checkpoints: Tensor | None, chunk: int, segments: int = 1) -> None:
+                 checkpoints: Tensor | None, chunk: int, segments: int = 1, *,
+                 y_pre: Tensor | None = None) -> None:
     """Run the forward kernel into ``y`` (batch, L, D) and, when given, ``final_state``
-    (batch, D, N) fp32 contiguous and ``checkpoints`` (batch, cdiv(L, chunk), D, N) fp32
-    contiguous, the state entering each chunk. Any strides for the inputs and ``y``. With
-    ``segments`` > 1 (a count from ``triton_segments.segments_for``) a pre-pass scans the
-    segments but the last from zero first."""
+    (batch, D, N) fp32 contiguous, ``checkpoints`` (batch, cdiv(L, chunk), D, N) fp32
+    contiguous, the state entering each chunk, and (with ``z``) ``y_pre`` (batch, L, D), y
+    before the gate, which the backward reads. Any strides for the inputs, ``y`` and
+    ``y_pre``. With ``segments`` > 1 (a count from ``triton_segments.segments_for``) a pre-pass
+    scans the segments but the last from zero first."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
     chans = dim // groups
@@ -135,12 +138,13 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
                *B.stride()), (dim, chans, segments), **flags)
     _FORWARD(_grid(batch * segments, groups, chans),
              (u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), _or(initial_state, u),
-              y, _or(final_state, y), _or(checkpoints, y), ends, dsum),
+              y, _or(y_pre, y), _or(final_state, y), _or(checkpoints, y), ends, dsum),
              (seqlen, dim, chans, per, segments, *u.stride(), *delta.stride(), *A.stride(),
               *B.stride(), *C.stride(), *_strides(z, 3), *_strides(initial_state, 3),
-              *y.stride()), (dim, chans, segments),
+              *y.stride(), *_strides(y_pre, 3)), (dim, chans, segments),
              HAS_D=D is not None, HAS_Z=z is not None, HAS_H0=initial_state is not None,
-             STORE_FINAL=final_state is not None, STORE_CKPT=checkpoints is not None, **flags)
+             STORE_FINAL=final_state is not None, STORE_CKPT=checkpoints is not None,
+             STORE_YPRE=y_pre is not None, **flags)
 
 
 def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
@@ -148,16 +152,19 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
                   has_initial_state: bool, checkpoints: Tensor, dy: Tensor,
                   dfinal: Tensor | None, du: Tensor, ddelta: Tensor, dz: Tensor | None,
                   dB: Tensor, dC: Tensor, partials: Tensor, dinitial_state: Tensor | None,
-                  chunk: int, segments: int = 1) -> None:
-    """Run the backward kernel, ``chunk`` as in the forward that wrote ``checkpoints``;
-    ``segments`` a count from ``triton_segments.segments_for`` (any: the checkpoints hold
-    every chunk's state).
+                  chunk: int, segments: int = 1, *, y_pre: Tensor | None = None) -> None:
+    """Run the backward kernel, ``chunk`` as in the forward that wrote ``checkpoints`` (and,
+    with ``z``, ``y_pre``: required then); ``segments`` a count from
+    ``triton_segments.segments_for`` (any: the checkpoints hold every chunk's state).
 
     ``dB``, ``dC`` (batch, L, G, N) fp32 contiguous must hold zeros (they are added into);
     ``partials`` (batch · segments, D·N + 2D) fp32 contiguous receives each (batch row,
     segment)'s partial sums: dA (D, N) flattened, then dD and ddelta_bias (D each; left
     unwritten without D or delta_bias); ``dinitial_state`` (batch, D, N) fp32 contiguous;
     ``dfinal`` (batch, D, N) fp32 contiguous or None; ``du``, ``ddelta``, ``dz`` any strides."""
+    if z is not None and y_pre is None:
+        raise ValueError("scan_backward: a gated scan's backward needs y_pre, y before the gate "
+                         "as scan_forward wrote it")
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
     chans = dim // groups
@@ -175,11 +182,12 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
                    *C.stride(), *_strides(z, 3), *dy.stride()), (dim, chans, segments), **flags)
     _BACKWARD(_grid(batch * segments, groups, chans),
               (u, delta, A, B, C, _or(D, u), _or(z, u), _or(delta_bias, u), checkpoints, dy,
-               _or(dfinal, partials), adj, dsum, du, ddelta, _or(dz, du), dB, dC, partials,
-               _or(dinitial_state, partials)),
+               _or(dfinal, partials), adj, dsum, _or(y_pre, u), du, ddelta, _or(dz, du), dB, dC,
+               partials, _or(dinitial_state, partials)),
               (seqlen, dim, chans, groups, per, segments, *u.stride(), *delta.stride(),
                *A.stride(), *B.stride(), *C.stride(), *_strides(z, 3), *dy.stride(),
-               *du.stride(), *ddelta.stride(), *_strides(dz, 3)), (dim, chans, segments),
+               *du.stride(), *ddelta.stride(), *_strides(dz, 3), *_strides(y_pre, 3)),
+              (dim, chans, segments),
               HAS_D=D is not None, HAS_H0=has_initial_state, HAS_DFINAL=dfinal is not None,
               **flags)
 
@@ -216,9 +224,9 @@ class _Options(NamedTuple):
 def _forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
              z: Tensor | None, delta_bias: Tensor | None, initial_state: Tensor | None,
              options: _Options, need_grad: bool) -> tuple[Tensor, ...]:
-    """(y, final state or None, checkpoints or None, B and C as the kernels read them): the
-    forward pass, with the checkpoints only when a gradient is due; D and delta_bias
-    contiguous."""
+    """(y, final state or None, checkpoints or None, y before the gate or None, B and C as the
+    kernels read them): the forward pass, with the checkpoints and (given z) y before the gate
+    only when a gradient is due; D and delta_bias contiguous."""
     batch, seqlen, dim = u.shape
     dstate = B.shape[3]
     y = torch.empty(batch, seqlen, dim, dtype=u.dtype, device=u.device)
@@ -226,24 +234,26 @@ def _forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tenso
                    if options.return_final_state else None)
     checkpoints = (torch.empty(batch, cdiv(seqlen, options.chunk), dim, dstate,
                                dtype=torch.float32, device=u.device) if need_grad else None)
+    y_pre = torch.empty_like(y) if need_grad and z is not None else None
     B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
     scan_forward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus, initial_state, y,
-                 final_state, checkpoints, options.chunk, options.plan.forward_segments)
-    return y, final_state, checkpoints, B, C
+                 final_state, checkpoints, options.chunk, options.plan.forward_segments,
+                 y_pre=y_pre)
+    return y, final_state, checkpoints, y_pre, B, C
 
 
 class _SelectiveScan(torch.autograd.Function):
     """The scan with its Triton backward. B and C are kept as the forward's kernels read them
     (``kernel_projection``; in fp32 ~1% of u's bytes at N = 16), so the backward does not
-    convert them again."""
+    convert them again; with a gate, y before it too (u's bytes again), so the backward need
+    not rebuild it."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, initial_state, options):
-        y, final_state, checkpoints, B_read, C_read = _forward(u, delta, A, B, C, D, z,
-                                                               delta_bias, initial_state,
-                                                               options, True)
+        y, final_state, checkpoints, y_pre, B_read, C_read = _forward(
+            u, delta, A, B, C, D, z, delta_bias, initial_state, options, True)
         ctx.save_for_backward(u, delta, A, B_read, C_read, D, z, delta_bias, initial_state,
-                              checkpoints)
+                              checkpoints, y_pre)
         ctx.options = options
         ctx.dtypes = (B.dtype, C.dtype)
         ctx.set_materialize_grads(False)
@@ -251,7 +261,7 @@ class _SelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dfinal=None):
-        u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints = ctx.saved_tensors
+        u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints, y_pre = ctx.saved_tensors
         options = ctx.options
         segments = options.plan.backward_segments
         batch, seqlen, dim = u.shape
@@ -269,7 +279,8 @@ class _SelectiveScan(torch.autograd.Function):
                           torch.empty(batch, dim, dstate, dtype=torch.float32, device=device))
         scan_backward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus,
                       initial_state is not None, checkpoints, dy, dfinal, du, ddelta, dz,
-                      *dBC.unbind(0), partials, dinitial_state, options.chunk, segments)
+                      *dBC.unbind(0), partials, dinitial_state, options.chunk, segments,
+                      y_pre=y_pre)
         sums = partials.sum(0) if batch * segments > 1 else partials.view(-1)
         dA, dD, dbias = sums.split((dim * dstate, dim, dim))
         B_dtype, C_dtype = ctx.dtypes
@@ -335,8 +346,8 @@ def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in
                                        (u, delta, A, B, C, D, z, delta_bias, initial_state)):
         return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, initial_state, options)
-    y, final_state, _, _, _ = _forward(u, delta, A, B, C, D, z, delta_bias, initial_state,
-                                       options, False)
+    y, final_state, *_ = _forward(u, delta, A, B, C, D, z, delta_bias, initial_state, options,
+                                  False)
     return (y, final_state) if return_final_state else y
 
 

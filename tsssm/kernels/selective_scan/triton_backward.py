@@ -16,10 +16,12 @@ Per chunk, last chunk first, with every (CHUNK, N1, BLOCK_D, N2) tile in registe
    ``du = Δ Σ_n λ B + D gy``, ``ddelta = u Σ_n λ B + Σ_n A λ a h_{t-1}`` (through the
    softplus), ``dA += Σ_t Δ λ a h_{t-1}`` with ``a_t h_{t-1} = h_t − x_t``, and the sums over
    the block's channels ``dB_t = Σ_d λ Δ u``, ``dC_t = Σ_d gy h_t``, added atomically into
-   fp32 buffers shared by the group's channel blocks (their last bits vary from run to run).
+   fp32 buffers shared by the group's channel blocks (their last bits vary from run to run);
+   with a gate, ``dz`` from the forward's y before the gate, which it stored (in u's dtype):
+   rebuilding it here was a third sum over the state, ~10% of the loop's instructions.
 
 Nothing is recomputed twice and no (L, D, N) tensor is stored: the backward reads u, Δ, z, dy,
-B, C and the checkpoints once and writes du, dΔ, dz once.
+y before the gate, B, C and the checkpoints once and writes du, dΔ, dz once.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ def backward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, row
                    SUB: tl.constexpr, FULL: tl.constexpr):
     """The gradients of the ``SUB`` steps from ``t0`` (``left`` of them in the sequence).
 
-    ``steps``: pointers (u, Δ, z, dy, du, dΔ, dz) at the batch row, with step strides ``s_l``
-    and channel strides ``s_d``; ``proj``: (B, C, dB, dC) at the batch row and group, with
-    step strides ``p_l`` and state strides ``p_n``. ``h_prev``: the state before ``t0``;
+    ``steps``: pointers (u, Δ, z, dy, du, dΔ, dz, y before the gate) at the batch row, with step
+    strides ``s_l`` and channel strides ``s_d``; ``proj``: (B, C, dB, dC) at the batch row and
+    group, with step strides ``p_l`` and state strides ``p_n``. ``h_prev``: the state before ``t0``;
     ``carry``: μ entering from the right; ``sums``: running (dA, dD, d delta_bias). Returns the
     μ leaving to the left and the updated sums."""
     dA_acc, dD_acc, dbias_acc = sums
@@ -67,9 +69,7 @@ def backward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, row
 
     a, x, hs = chunk_states(dt, u, A2, Bt, h_prev, rows)
     if HAS_Z:
-        y = state_sum(hs * proj4(Ct))
-        if HAS_D:
-            y += skip[None, :] * u
+        y = load_steps(steps[7] + t0 * s_l[7], rows, s_l[7], d, s_d[7], td_mask)
         z = load_steps(steps[2] + t0 * s_l[2], rows, s_l[2], d, s_d[2], td_mask)
         sig = sigmoid(z)
         store_steps(steps[6] + t0 * s_l[6], rows, s_l[6], d, s_d[6],
@@ -132,12 +132,13 @@ def backward_span(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, left
 @triton.jit(do_not_specialize=SEGMENT_ARGS)
 def scan_bwd_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dy_ptr, dfinal_ptr,
-        adj_ptr, dsum_ptr, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, part_ptr, dh0_ptr,
+        adj_ptr, dsum_ptr, ypre_ptr, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, part_ptr, dh0_ptr,
         seqlen, dim, chans_per_group, groups, seg_chunks, n_segments,
         s_u_b, s_u_l, s_u_d, s_dt_b, s_dt_l, s_dt_d, s_A_d, s_A_n,
         s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
         s_z_b, s_z_l, s_z_d, s_dy_b, s_dy_l, s_dy_d,
         s_du_b, s_du_l, s_du_d, s_ddt_b, s_ddt_l, s_ddt_d, s_dz_b, s_dz_l, s_dz_d,
+        s_yp_b, s_yp_l, s_yp_d,
         HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, HAS_DFINAL: tl.constexpr,
         DSTATE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_N: tl.constexpr,
@@ -145,7 +146,8 @@ def scan_bwd_kernel(
         EVEN_D: tl.constexpr):
     """Grid as the forward's: segment ``s`` of ``S`` of batch row ``b``, its adjoint entering
     from the right folded from ``dfinal`` and the pre-pass's ``adj`` and ``dsum``
-    (``triton_segments``). Writes du, ddelta, dz; adds into dB, dC (batch, L, G, N) fp32
+    (``triton_segments``). Writes du, ddelta, dz (from ``ypre``, the forward's y before the
+    gate, with ``HAS_Z``); adds into dB, dC (batch, L, G, N) fp32
     (zeroed by the caller); writes per-(row, segment) partial sums into ``part``
     (batch · S, D·N + 2D): dA (D·N), then dD and ddelta_bias (D each), and dh0 (batch, D, N),
     all fp32 contiguous.
@@ -163,9 +165,10 @@ def scan_bwd_kernel(
     skip = tl.load(D_ptr + d, mask=d_mask, other=0.0).to(tl.float32) if HAS_D else 0.0
     bias = tl.load(bias_ptr + d, mask=d_mask, other=0.0).to(tl.float32) if HAS_BIAS else 0.0
     steps = (u_ptr + b * s_u_b, dt_ptr + b * s_dt_b, z_ptr + b * s_z_b, dy_ptr + b * s_dy_b,
-             du_ptr + b * s_du_b, ddt_ptr + b * s_ddt_b, dz_ptr + b * s_dz_b)
-    s_l = (s_u_l, s_dt_l, s_z_l, s_dy_l, s_du_l, s_ddt_l, s_dz_l)
-    s_d = (s_u_d, s_dt_d, s_z_d, s_dy_d, s_du_d, s_ddt_d, s_dz_d)
+             du_ptr + b * s_du_b, ddt_ptr + b * s_ddt_b, dz_ptr + b * s_dz_b,
+             ypre_ptr + b * s_yp_b)
+    s_l = (s_u_l, s_dt_l, s_z_l, s_dy_l, s_du_l, s_ddt_l, s_dz_l, s_yp_l)
+    s_d = (s_u_d, s_dt_d, s_z_d, s_dy_d, s_du_d, s_ddt_d, s_dz_d, s_yp_d)
     s_dBC_l = groups * DSTATE
     dBC = b * seqlen * s_dBC_l
     proj = (B_ptr + b * s_B_b + g * s_B_g, C_ptr + b * s_C_b + g * s_C_g,

@@ -27,14 +27,15 @@ from tsssm.kernels.triton_common import LOG2E
 @triton.jit
 def forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask, n, A2, skip,
                   bias, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-                  SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr, CHUNK: tl.constexpr,
-                  FULL: tl.constexpr):
+                  SOFTPLUS: tl.constexpr, STORE_YPRE: tl.constexpr, DSTATE: tl.constexpr,
+                  CHUNK: tl.constexpr, FULL: tl.constexpr):
     """y for the ``CHUNK`` steps from ``t0`` (``left`` of them in the sequence; ``FULL``: all,
     no step masks to evaluate), and the state leaving them.
 
-    ``steps``: pointers (u, Δ, z, y) at the batch row, with step strides ``s_l`` and channel
-    strides ``s_d``; ``proj``: (B, C) at the batch row and group, with step strides ``p_l``
-    and state strides ``p_n``; ``h``: the state before ``t0``."""
+    ``steps``: pointers (u, Δ, z, y, y before the gate) at the batch row, with step strides
+    ``s_l`` and channel strides ``s_d`` (the last written with ``STORE_YPRE`` alone);
+    ``proj``: (B, C) at the batch row and group, with step strides ``p_l`` and state strides
+    ``p_n``; ``h``: the state before ``t0``."""
     t_mask, td_mask, u, dt, _, Bt = chunk_inputs(steps, s_l, s_d, proj, p_l, p_n, t0, rows, left,
                                                   d, d_mask, n, bias, HAS_BIAS, SOFTPLUS, DSTATE,
                                                   FULL)
@@ -45,29 +46,34 @@ def forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, left, d, d_mask,
     if HAS_D:
         y += skip[None, :] * u
     if HAS_Z:
+        if STORE_YPRE:
+            store_steps(steps[4] + t0 * s_l[4], rows, s_l[4], d, s_d[4], y, td_mask)
         z = load_steps(steps[2] + t0 * s_l[2], rows, s_l[2], d, s_d[2], td_mask)
         y *= z * sigmoid(z)
     store_steps(steps[3] + t0 * s_l[3], rows, s_l[3], d, s_d[3], y, td_mask)
     return row(hs, rows, CHUNK - 1)
 
 
-@scan_tuning(FORWARD_CONFIGS, key_extra=["STORE_CKPT", "n_segments"])
+@scan_tuning(FORWARD_CONFIGS, key_extra=["STORE_CKPT", "STORE_YPRE", "n_segments"])
 @triton.jit(do_not_specialize=SEGMENT_ARGS)
 def scan_fwd_kernel(
         u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, h0_ptr,
-        y_ptr, final_ptr, ckpt_ptr, ends_ptr, dsum_ptr,
+        y_ptr, ypre_ptr, final_ptr, ckpt_ptr, ends_ptr, dsum_ptr,
         seqlen, dim, chans_per_group, seg_chunks, n_segments,
         s_u_b, s_u_l, s_u_d, s_dt_b, s_dt_l, s_dt_d, s_A_d, s_A_n,
         s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
         s_z_b, s_z_l, s_z_d, s_h0_b, s_h0_d, s_h0_n, s_y_b, s_y_l, s_y_d,
+        s_yp_b, s_yp_l, s_yp_d,
         HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
         SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, STORE_FINAL: tl.constexpr,
-        STORE_CKPT: tl.constexpr, DSTATE: tl.constexpr, CHUNK: tl.constexpr,
+        STORE_CKPT: tl.constexpr, STORE_YPRE: tl.constexpr, DSTATE: tl.constexpr,
+        CHUNK: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, N2: tl.constexpr, STAGES: tl.constexpr,
         EVEN_D: tl.constexpr):
     """Grid (batch · S, G · cdiv(D/G, BLOCK_D)): segment ``s`` of ``S`` (``seg_chunks`` chunks
-    each, ``triton_segments``) of batch row ``b``. Writes y; the final state (batch, D, N) and
-    the state entering every chunk, ``ckpt`` (batch, n_chunks, D, N) fp32, when asked. With
+    each, ``triton_segments``) of batch row ``b``. Writes y; the final state (batch, D, N), the
+    state entering every chunk, ``ckpt`` (batch, n_chunks, D, N) fp32, and y before the gate,
+    ``ypre`` (batch, L, D; with ``HAS_Z``), when asked. With
     ``S > 1`` it starts from the state folded from the pre-pass's ``ends`` and ``dsum``.
 
     The segment's chunks that lie wholly inside the sequence run in the pipelined loop without
@@ -88,9 +94,10 @@ def scan_fwd_kernel(
         h = tl.zeros((N1, BLOCK_D, N2), dtype=tl.float32)
     h = fold_ends(h, ends_ptr, dsum_ptr, b, s, n_segments, dim, d, d_mask, state_offs, dn_mask,
                   A2, DSTATE)
-    steps = (u_ptr + b * s_u_b, dt_ptr + b * s_dt_b, z_ptr + b * s_z_b, y_ptr + b * s_y_b)
-    s_l = (s_u_l, s_dt_l, s_z_l, s_y_l)
-    s_d = (s_u_d, s_dt_d, s_z_d, s_y_d)
+    steps = (u_ptr + b * s_u_b, dt_ptr + b * s_dt_b, z_ptr + b * s_z_b, y_ptr + b * s_y_b,
+             ypre_ptr + b * s_yp_b)
+    s_l = (s_u_l, s_dt_l, s_z_l, s_y_l, s_yp_l)
+    s_d = (s_u_d, s_dt_d, s_z_d, s_y_d, s_yp_d)
     proj = (B_ptr + b * s_B_b + g * s_B_g, C_ptr + b * s_C_b + g * s_C_g)
     p_l = (s_B_l, s_C_l)
     p_n = (s_B_n, s_C_n)
@@ -103,14 +110,14 @@ def scan_fwd_kernel(
             tl.store(ckpt_b + c * dim * DSTATE, h, mask=dn_mask)
         h = forward_chunk(steps, s_l, s_d, proj, p_l, p_n, tl.cast(c, tl.int64) * CHUNK, h,
                           rows, CHUNK, d, d_mask, n, A2, skip, bias, HAS_D, HAS_Z, HAS_BIAS,
-                          SOFTPLUS, DSTATE, CHUNK, FULL=True)
+                          SOFTPLUS, STORE_YPRE, DSTATE, CHUNK, FULL=True)
     if s == n_segments - 1:
         if full_chunks * CHUNK < seqlen:
             t0 = tl.cast(full_chunks, tl.int64) * CHUNK
             if STORE_CKPT:
                 tl.store(ckpt_b + full_chunks * dim * DSTATE, h, mask=dn_mask)
             h = forward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h, rows, seqlen - t0, d,
-                              d_mask, n, A2, skip, bias, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, DSTATE,
-                              CHUNK, FULL=False)
+                              d_mask, n, A2, skip, bias, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
+                              STORE_YPRE, DSTATE, CHUNK, FULL=False)
         if STORE_FINAL:
             tl.store(final_ptr + b * dim * DSTATE + state_offs, h, mask=dn_mask)
