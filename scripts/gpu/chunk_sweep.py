@@ -1,0 +1,84 @@
+"""Steps per chunk for the selective scan: its times at chunks of 4, 8 and 16 steps.
+
+    python scripts/gpu/chunk_sweep.py OUT [--chunks 4,8,16]
+
+The chunk sets how many steps of its states a thread holds in registers, so how many warps an
+SM can hold against how many instructions each element takes (the forward's registers per chunk,
+compiled offline: ``docs/benchmarks/cpu-2026-12-05-scan-bwd-sass/``). With a gradient due it
+also sets the checkpoints' memory (N / chunk of u's elements in fp32). Shapes: those of the side-by-side comparison
+(``cases.pair_cases``: D 1536, N 16, every Mamba option on), fp32 and bf16; per chunk the
+forward without autograd and forward+backward, each as ``wall`` (``do_bench`` median: host and
+GPU) and ``gpu`` (replayed from a CUDA graph). Writes ``OUT/chunks.md`` row by row, then the
+fastest chunk per shape, dtype and mode by gpu time. Needs a GPU; no hydra or mlflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from tsssm.benchmarks.cases import pair_cases
+from tsssm.benchmarks.peers import scan_inputs
+from tsssm.kernels.selective_scan import triton as sst
+
+from segment_sweep import wall_and_gpu  # this script's folder is on the path
+
+MODES = ("fwd", "fwd+bwd")
+
+
+def chunk_list(text: str) -> list[int]:
+    """``4,8,16`` as ints, each a power of two."""
+    chunks = [int(part) for part in text.split(",")]
+    if any(chunk < 1 or chunk & (chunk - 1) for chunk in chunks):
+        raise argparse.ArgumentTypeError(f"--chunks: powers of two expected, got {text!r}")
+    return chunks
+
+
+def sweep(out: Path, chunks: list[int]) -> None:
+    """Time every comparison shape at every chunk; write ``out/chunks.md`` as the rows come."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Selective scan chunk lengths on {torch.cuda.get_device_name()}", "",
+             f"`python scripts/gpu/chunk_sweep.py OUT --chunks {','.join(map(str, chunks))}`; "
+             f"torch {torch.__version__}; D 1536, N 16, every Mamba option on; wall: do_bench "
+             "median (ms); gpu: replayed from a CUDA graph (ms).", "",
+             "| case | dtype | chunk | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES) + " |",
+             "|---|---|---:|" + "---:|" * 2 * len(MODES)]
+    fastest: dict[tuple[str, str, str], dict[int, float]] = {}
+    for case in [c for c in pair_cases() if c.kernel == "scan"]:
+        inputs = scan_inputs(case, True)[0]
+        leaves = list(inputs.values())
+        for chunk in chunks:
+            def forward() -> torch.Tensor:
+                return sst.selective_scan_triton(**inputs, delta_softplus=True, chunk_size=chunk)
+
+            grad = torch.randn_like(torch.no_grad()(forward)())
+            calls = {"fwd": (torch.no_grad()(forward), None),
+                     "fwd+bwd": (lambda: forward().backward(grad), leaves)}
+            timed = {mode: wall_and_gpu(fn, grad_leaves)
+                     for mode, (fn, grad_leaves) in calls.items()}
+            for mode, (_, gpu) in timed.items():
+                fastest.setdefault((case.label, case.dtype, mode), {})[chunk] = gpu
+            lines.append(f"| {case.label} | {case.dtype} | {chunk} | "
+                         + " | ".join(f"{w:.4f} | {g:.4f}" for w, g in timed.values()) + " |")
+            print(lines[-1], flush=True)
+            (out / "chunks.md").write_text("\n".join(lines) + "\n")
+        del inputs, leaves
+        torch.cuda.empty_cache()
+    lines += ["", "Fastest chunk by gpu time:", ""]
+    lines += [f"- {label} {dtype} {mode}: {min(by_chunk, key=by_chunk.get)}"
+              for (label, dtype, mode), by_chunk in fastest.items()]
+    (out / "chunks.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--chunks", type=chunk_list, default=[4, 8, 16])
+    args = parser.parse_args()
+    sweep(args.out, args.chunks)
+
+
+if __name__ == "__main__":
+    main()
