@@ -4,6 +4,7 @@ choice of policy."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import runpy
@@ -180,6 +181,15 @@ def test_sweep_implies_the_policy_of_the_fastest_counts():
     policy = sweep["implied_policy"](measured)
     assert [triton_segments.segments_for(rows // 1536, 1536, chunks * 16, 16, policy)
             for rows, chunks in measured] == [8, 32, 1]
+
+
+def test_chunk_sweep_takes_powers_of_two_only(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))  # as when run as a script
+    chunk_list = runpy.run_path(str(REPO / "scripts" / "gpu" / "chunk_sweep.py"))["chunk_list"]
+    assert chunk_list("4,8,16") == [4, 8, 16]
+    for bad in ("4,6", "0", "8,-8"):
+        with pytest.raises(argparse.ArgumentTypeError, match="powers of two"):
+            chunk_list(bad)
 
 
 def test_sweep_takes_the_backwards_gpu_time_as_the_difference_of_the_captured_modes():
