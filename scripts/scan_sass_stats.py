@@ -3,11 +3,11 @@
     python scripts/scan_sass_stats.py [--dtype bf16]
 
 Compiles the forward, backward and segment pre-pass kernels with Triton's bundled ptxas for the
-configs the autotuner keeps on the H200 (Mamba's options on: D skip, gate, Δ bias and softplus,
-checkpoints), then prints per kernel its registers per thread, spill stack, and the SASS
-instructions of its hot loop (the longest backward branch) per (step, channel, state) element a
-thread handles: the instruction budget behind the timings. Needs triton and the repository on
-the path; no CUDA.
+configs the autotuner keeps on the H200 (Mamba's options on: D skip, gate, Δ bias and softplus;
+as for training: checkpoints and y before the gate stored), then prints per kernel its registers
+per thread, spill stack, and the SASS instructions of its hot loop (the longest backward branch)
+per (step, channel, state) element a thread handles: the instruction budget behind the timings.
+Needs triton and the repository on the path; no CUDA.
 """
 
 from __future__ import annotations
