@@ -1,9 +1,14 @@
-"""Host cost of the selective scan: the Python one call runs to issue its kernels, without a GPU.
+"""Host cost of the selective scan (or SSD): the Python one call runs to issue its kernels,
+without a GPU.
 
     python scripts/scan_host_cost.py [--batch 1] [--length 2048] [--dim 1536] [--dtype bf16]
         [--device cpu] [--segments S] [--calls 300] [--profile K]
+    python scripts/scan_host_cost.py --kernel ssd [--heads 24] [--head-dim 64] [--state 128]
+        [--chunk 256] [--batch 1] [--length 2048] ...
 
-Runs ``selective_scan(..., backend="triton")`` (what the kernel benchmark calls) with the
+Runs ``selective_scan(..., backend="triton")`` (what the kernel benchmark calls; with ``--kernel
+ssd``, ``ssd(..., backend="triton")``, Mamba-2's chunked scan, in the layout of its side-by-side
+comparison: x and z (B, L, H, P), dt (B, L, H), one group of B and C) with the
 kernels as compiled for a GPU (Triton's autotuner, heuristics and JIT function, not its
 interpreter) and four things stubbed (``stub_triton``): Triton's active driver answers device 0,
 stream 0 and an sm_90 target; compiling a kernel gives a stand-in whose launcher (what a
@@ -47,6 +52,8 @@ from triton.runtime.jit import JITFunction  # noqa: E402
 from tsssm.kernels.selective_scan import selective_scan  # noqa: E402
 from tsssm.kernels import triton_common  # noqa: E402
 from tsssm.kernels.selective_scan import triton as sst  # noqa: E402
+from tsssm.kernels.ssd import ssd  # noqa: E402
+from tsssm.kernels.ssd import triton as ssd_triton  # noqa: E402
 
 LAUNCHES: Counter[str] = Counter()
 """Kernel launches that reached a compiled kernel's launcher, by kernel name."""
@@ -94,6 +101,7 @@ def stub_triton() -> None:
     JITFunction._do_compile = _stub_compile
     Autotuner._bench = lambda self, *args, config, **meta: [1.0, 1.0, 1.0]
     triton_common.device_problem = lambda device: None  # read by tensors_problem at each call
+    ssd_triton.device_problem = triton_common.device_problem  # SSD's own reference to it
 
 
 class OpCounter(TorchDispatchMode):
@@ -122,12 +130,29 @@ def scan_inputs(batch: int, length: int, dim: int, dtype: torch.dtype, device: s
             "delta_bias": normal(dim, like=torch.float32)}
 
 
-def scan_call(inputs: dict[str, torch.Tensor], mode: str,
-              segments: int | None) -> Callable[[], object]:
+def ssd_inputs(batch: int, length: int, heads: int, head_dim: int, state: int,
+               dtype: torch.dtype, device: str, grad: bool) -> dict[str, torch.Tensor]:
+    """SSD's inputs as its side-by-side comparison makes them: x, z (B, L, H, P), dt (B, L, H)
+    and B, C (B, L, 1, N) in ``dtype``; A, D and dt_bias (H,) in fp32."""
+    def normal(*shape: int, like: torch.dtype = dtype) -> torch.Tensor:
+        return torch.randn(*shape, device=device).to(like).requires_grad_(grad)
+
+    return {"x": normal(batch, length, heads, head_dim), "dt": normal(batch, length, heads),
+            "A": normal(heads, like=torch.float32), "B": normal(batch, length, 1, state),
+            "C": normal(batch, length, 1, state), "D": normal(heads, like=torch.float32),
+            "z": normal(batch, length, heads, head_dim),
+            "dt_bias": normal(heads, like=torch.float32)}
+
+
+def scan_call(inputs: dict[str, torch.Tensor], mode: str, segments: int | None,
+              chunk: int | None = None) -> Callable[[], object]:
     """One timed call: the forward without autograd, or forward and backward (leaf gradients
     reset first, as ``do_bench``'s ``grad_to_none`` does). With ``segments`` the call is
-    ``selective_scan_triton``'s (the dispatcher has no segment argument)."""
+    ``selective_scan_triton``'s (the dispatcher has no segment argument); with ``chunk``, SSD's
+    of that chunk length."""
     def forward() -> torch.Tensor:
+        if chunk is not None:
+            return ssd(**inputs, chunk_size=chunk, dt_softplus=True, backend="triton")
         if segments is None:
             return selective_scan(**inputs, delta_softplus=True, backend="triton")
         return sst.selective_scan_triton(**inputs, delta_softplus=True, segments=segments)
@@ -170,6 +195,11 @@ def profile(fn: Callable[[], object], calls: int, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kernel", choices=("scan", "ssd"), default="scan")
+    parser.add_argument("--heads", type=int, default=24, help="ssd")
+    parser.add_argument("--head-dim", type=int, default=64, help="ssd")
+    parser.add_argument("--state", type=int, default=128, help="ssd")
+    parser.add_argument("--chunk", type=int, default=256, help="ssd")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--length", type=int, default=2048)
     parser.add_argument("--dim", type=int, default=1536)
@@ -183,8 +213,14 @@ def main() -> None:
     torch.set_num_threads(1)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     for mode in ("fwd", "fwd+bwd"):
-        inputs = scan_inputs(args.batch, args.length, args.dim, dtype, args.device, mode != "fwd")
-        fn = scan_call(inputs, mode, args.segments)
+        if args.kernel == "ssd":
+            inputs = ssd_inputs(args.batch, args.length, args.heads, args.head_dim, args.state,
+                                dtype, args.device, mode != "fwd")
+            fn = scan_call(inputs, mode, None, args.chunk)
+        else:
+            inputs = scan_inputs(args.batch, args.length, args.dim, dtype, args.device,
+                                 mode != "fwd")
+            fn = scan_call(inputs, mode, args.segments)
         micros, ops, launches = per_call(fn, args.calls)
         print(f"{mode}: {micros:.1f} µs per call; {sum(ops.values())} torch ops "
               f"({', '.join(f'{k} {v}' for k, v in sorted(ops.items()))}); "

@@ -168,6 +168,20 @@ def test_host_cost_harness_runs_with_launches_stubbed():
         assert both.startswith("fwd+bwd: ") and launches[1] in both and "scan_bwd_kernel" in both
 
 
+def test_host_cost_harness_runs_ssd_too():
+    """``--kernel ssd``: Mamba-2's chunked scan through the same stubs, its forward's four
+    launches and its backward's."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "scan_host_cost.py"), "--kernel", "ssd",
+         "--heads", "2", "--head-dim", "16", "--state", "16", "--length", "128", "--chunk", "64",
+         "--calls", "2"], capture_output=True, text=True, env=env, check=True, timeout=300)
+    fwd, both = result.stdout.splitlines()
+    assert fwd.startswith("fwd: ") and "4 launches" in fwd and "chunk_scan_fwd_kernel" in fwd
+    assert both.startswith("fwd+bwd: ") and "chunk_scan_dx_kernel" in both
+
+
 def test_sweep_implies_the_policy_of_the_fastest_counts():
     """The segment sweep's policy search picks, from made-up times, the policy that gives each
     grid its fastest count where one policy can: 8 segments at 2K steps, 32 at 8K, none at
