@@ -18,6 +18,19 @@ INTERPRETED = bool(triton.knobs.runtime.interpret)
 before the kernel modules are imported; Triton reads it when a kernel is decorated). The tests
 use it where there is no GPU."""
 
+
+def cdiv(a: int, b: int) -> int:
+    """``ceil(a / b)`` for positive ints, on the host: Triton's own ``cdiv`` and
+    ``next_power_of_2`` are constexpr functions, which unwrap their arguments on every call
+    (~1.5 µs each; a kernel call's launcher makes dozens)."""
+    return -(-a // b)
+
+
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two ``>= n`` (1 for n <= 1), on the host (``cdiv``)."""
+    return 1 << max(0, n - 1).bit_length()
+
+
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(v) = exp2(v · log2 e): exp2 is the native unit
 LN2 = tl.constexpr(0.6931471805599453)
 HARDWARE_LOG2 = tl.constexpr(not INTERPRETED)  # lg2.approx: tl.log2 is a 15-step polynomial
@@ -54,7 +67,7 @@ def store_complex(ptr, offsets, re, im, mask):
 
 def dot_width(n: int) -> int:
     """A tile side for a dimension of ``n``: a power of two, at least 16 (``tl.dot``'s smallest)."""
-    return max(16, triton.next_power_of_2(n))
+    return max(16, next_power_of_2(n))
 
 
 def autotune(configs: list[triton.Config], interpreted: triton.Config, key: list[str],

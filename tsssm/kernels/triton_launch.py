@@ -25,9 +25,6 @@ functions among them with an empty key); SSD's still launch through ``kernel[gri
 
 Under Triton's interpreter (``INTERPRETED``) there is no compiled kernel: every launch after
 the first of its key goes through the JIT function; this choice is made once, in ``__init__``.
-
-``cdiv`` and ``next_power_of_2`` are the host's integer helpers: Triton's own are constexpr
-functions, which unwrap their arguments on every call.
 """
 
 from __future__ import annotations
@@ -46,16 +43,6 @@ from tsssm.kernels.triton_specialization import (launch_tail, parameter_modes, s
 _DTYPE = attrgetter("dtype")
 _SET_BY_RUN = ("debug", "instrumentation_mode")  # options the JIT function fills in itself
 _KNOWN_SCALARS = 4096  # scalar tuples whose classes a launch remembers before it forgets all
-
-
-def cdiv(a: int, b: int) -> int:
-    """``ceil(a / b)`` for positive ints."""
-    return -(-a // b)
-
-
-def next_power_of_2(n: int) -> int:
-    """The smallest power of two ``>= n`` (1 for n <= 1)."""
-    return 1 << max(0, n - 1).bit_length()
 
 
 Grid = Callable[[dict], tuple[int, ...]] | tuple[int, ...]

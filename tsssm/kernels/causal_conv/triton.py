@@ -36,7 +36,8 @@ import triton.language as tl
 from torch import Tensor
 
 from tsssm.kernels.causal_conv.reference import check_causal_conv_args
-from tsssm.kernels.triton_common import INTERPRETED, KERNEL_DTYPES, autotune, device_problem
+from tsssm.kernels.triton_common import (INTERPRETED, KERNEL_DTYPES, autotune, cdiv,
+                                         device_problem, next_power_of_2)
 from tsssm.kernels.triton_launch import TunedLaunch
 
 MAX_TAPS = 8  # the window tile grows with K; the configs are sized for K <= 8
@@ -210,11 +211,11 @@ def conv_forward(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, y: 
     taps = weight.shape[1]
     x_arg, x_strides = _reversed_in_time(x) if reverse else (x, x.stride())
     y_arg, y_strides = _reversed_in_time(y) if reverse else (y, y.stride())
-    grid = lambda meta: (triton.cdiv(length, meta["BLOCK_L"]), batch,  # noqa: E731
-                         triton.cdiv(channels, meta["BLOCK_C"]))
+    grid = lambda meta: (cdiv(length, meta["BLOCK_L"]), batch,  # noqa: E731
+                         cdiv(channels, meta["BLOCK_C"]))
     _FORWARD(grid, (x_arg, weight, weight if bias is None else bias, y_arg),
              (length, channels, *x_strides, *y_strides), (channels,), HAS_BIAS=bias is not None,
-             SILU=silu, K=taps, K_PAD=triton.next_power_of_2(taps))
+             SILU=silu, K=taps, K_PAD=next_power_of_2(taps))
 
 
 def conv_grad(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, dy: Tensor,
@@ -226,13 +227,13 @@ def conv_grad(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, dy: Te
     batch, length, channels = x.shape
     taps = weight.shape[1]
     g_arg = dy if g is None else g
-    grid = lambda meta: (triton.cdiv(length, ROWS_PER_PROGRAM), batch,  # noqa: E731
-                         triton.cdiv(channels, meta["BLOCK_C"]))
+    grid = lambda meta: (cdiv(length, ROWS_PER_PROGRAM), batch,  # noqa: E731
+                         cdiv(channels, meta["BLOCK_C"]))
     _GRAD(grid, (x, weight, weight if bias is None else bias, dy, g_arg, dweight_parts,
                  dweight_parts if dbias_parts is None else dbias_parts),
           (length, channels, ROWS_PER_PROGRAM, *x.stride(), *dy.stride(), *g_arg.stride()),
           (channels,), HAS_BIAS=bias is not None, SILU=silu, K=taps,
-          K_PAD=triton.next_power_of_2(taps))
+          K_PAD=next_power_of_2(taps))
 
 
 class _CausalConv1d(torch.autograd.Function):
@@ -253,7 +254,7 @@ class _CausalConv1d(torch.autograd.Function):
         g = torch.empty(x.shape, dtype=x.dtype, device=x.device) if ctx.silu else None
         dweight, dbias = None, None
         if ctx.silu or need_dweight or need_dbias:
-            parts = x.shape[0] * triton.cdiv(x.shape[1], ROWS_PER_PROGRAM)
+            parts = x.shape[0] * cdiv(x.shape[1], ROWS_PER_PROGRAM)
             dweight_parts = torch.empty(parts, *weight.shape, dtype=torch.float32,
                                         device=x.device)
             dbias_parts = (None if bias is None else

@@ -16,11 +16,11 @@ wrongly; decoding runs one stream.
 from __future__ import annotations
 
 import torch
-import triton
 from torch import Tensor
 
 from tsssm.kernels.mamba_step.triton_kernels import step_in_kernel, step_out_kernel
-from tsssm.kernels.triton_common import INTERPRETED, or_stand_in as _or, tensors_problem
+from tsssm.kernels.triton_common import (INTERPRETED, cdiv, next_power_of_2,
+                                         or_stand_in as _or, tensors_problem)
 from tsssm.kernels.triton_launch import TunedLaunch
 
 PRODUCT_TILE = 4096
@@ -53,17 +53,17 @@ def block_sizes(batch: int, d_model: int, d_inner: int, dt_rank: int, n_proj: in
     blocks of a few elements, so small test shapes cross every block boundary."""
     if INTERPRETED:
         return dict(BLOCK_B=2, BLOCK_E=4, BLOCK_K=8, BLOCK_J=8, BLOCK_R=2, BLOCK_M=8,
-                    BLOCK_ZERO=16, BLOCK_N=triton.next_power_of_2(d_state))
-    block_b = min(16, triton.next_power_of_2(batch))
+                    BLOCK_ZERO=16, BLOCK_N=next_power_of_2(d_state))
+    block_b = min(16, next_power_of_2(batch))
     block_e = CHANNELS_PER_PROGRAM
     reduction = max(16, PRODUCT_TILE // (block_b * block_e))
 
     def fit(n: int) -> int:
-        return min(reduction, triton.next_power_of_2(n))
+        return min(reduction, next_power_of_2(n))
 
     return dict(BLOCK_B=block_b, BLOCK_E=block_e, BLOCK_K=fit(d_model), BLOCK_J=fit(n_proj),
                 BLOCK_R=fit(dt_rank), BLOCK_M=fit(d_model), BLOCK_ZERO=1024,
-                BLOCK_N=triton.next_power_of_2(d_state))
+                BLOCK_N=next_power_of_2(d_state))
 
 
 def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
@@ -91,7 +91,7 @@ def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
     xp, count = workspace(device, batch * n_proj)
     eps = torch.finfo(residual.dtype).eps if weights.norm_eps is None else weights.norm_eps
     conv_w = weights.conv_weight
-    grid = (triton.cdiv(d_inner, blocks["BLOCK_E"]), triton.cdiv(batch, blocks["BLOCK_B"]))
+    grid = (cdiv(d_inner, blocks["BLOCK_E"]), cdiv(batch, blocks["BLOCK_B"]))
     _STEP_IN(
         grid, (residual, weights.norm_weight, weights.in_proj_weight,
                _or(weights.in_proj_bias, xp), conv_w, _or(weights.conv_bias, xp), conv_state,
@@ -101,7 +101,7 @@ def mamba_block_step_triton(residual: Tensor, weights, conv_state: Tensor,
          *conv_state.stride(), *weights.x_proj_weight.stride()), (),
         HAS_IN_BIAS=weights.in_proj_bias is not None, HAS_CONV_BIAS=weights.conv_bias is not None,
         HAS_OUT_BIAS=weights.out_proj_bias is not None, D_CONV=conv_w.shape[2],
-        WINDOW=triton.next_power_of_2(conv_w.shape[2]),
+        WINDOW=next_power_of_2(conv_w.shape[2]),
         BLOCK_B=blocks["BLOCK_B"], BLOCK_E=blocks["BLOCK_E"], BLOCK_K=blocks["BLOCK_K"],
         BLOCK_J=blocks["BLOCK_J"], num_warps=NUM_WARPS)
     _STEP_OUT(

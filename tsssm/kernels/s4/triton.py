@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-import triton
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from tsssm.kernels.s4.triton_cauchy import cauchy_bwd_kernel, cauchy_fwd_kernel
 from tsssm.kernels.s4.triton_vandermonde import vandermonde_bwd_kernel, vandermonde_fwd_kernel
-from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
+from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width,
+                                         next_power_of_2)
 from tsssm.kernels.triton_launch import TunedLaunch
 
 _VANDERMONDE_FWD = TunedLaunch(vandermonde_fwd_kernel)
@@ -88,10 +88,10 @@ def _vandermonde_forward(c: Tensor, dt_a: Tensor, length: int) -> Tensor:
     """c (R, H, N), dt_a (H, N) complex64 contiguous -> K (R, H, L) fp32."""
     rows, modes = c.shape[0] * c.shape[1], c.shape[2]
     block_n, block_l, chunk = _vandermonde_blocks(modes, TILES.vandermonde_modes, TILES.steps)
-    mode_chunks = triton.cdiv(modes, block_n)
+    mode_chunks = cdiv(modes, block_n)
     span = _span(length, rows * mode_chunks, chunk, TILES.min_chunks, c.device)
     out = torch.empty(mode_chunks, *c.shape[:2], length, dtype=torch.float32, device=c.device)
-    grid = (rows, triton.cdiv(length, span), mode_chunks)
+    grid = (rows, cdiv(length, span), mode_chunks)
     _VANDERMONDE_FWD(grid, (torch.view_as_real(c), torch.view_as_real(dt_a), out),
                      (c.shape[1], modes, length, span), (), BLOCK_N=block_n, BLOCK_L=block_l,
                      STEPS=TILES.steps,
@@ -104,9 +104,9 @@ def _vandermonde_backward(c: Tensor, dt_a: Tensor, grad: Tensor) -> tuple[Tensor
     rows, modes, length = c.shape[0] * c.shape[1], c.shape[2], grad.shape[-1]
     block_n, block_l, chunk = _vandermonde_blocks(modes, TILES.vandermonde_bwd_modes,
                                                   TILES.bwd_steps)
-    mode_blocks = triton.cdiv(modes, block_n)
+    mode_blocks = cdiv(modes, block_n)
     span = _span(length, rows * mode_blocks, chunk, TILES.min_chunks, c.device)
-    spans = triton.cdiv(length, span)
+    spans = cdiv(length, span)
     dc = torch.empty(spans, *c.shape, 2, dtype=torch.float32, device=c.device)
     da = torch.empty_like(dc)
     _VANDERMONDE_BWD((rows, mode_blocks, spans),
@@ -154,9 +154,9 @@ def vandermonde_kernel_triton(c: Tensor, dt_a: Tensor, length: int) -> Tensor:
 def _cauchy_layout(v: Tensor, w: Tensor) -> tuple[int, int, int, int]:
     """(rows of v per pole row, block of rows, row blocks, block of modes)."""
     rows = v.shape[0] // w.shape[0]
-    block_r = min(triton.next_power_of_2(rows), TILES.cauchy_rows)
-    block_n = min(triton.next_power_of_2(v.shape[2]), TILES.cauchy_modes)
-    return rows, block_r, triton.cdiv(rows, block_r), block_n
+    block_r = min(next_power_of_2(rows), TILES.cauchy_rows)
+    block_n = min(next_power_of_2(v.shape[2]), TILES.cauchy_modes)
+    return rows, block_r, cdiv(rows, block_r), block_n
 
 
 def _cauchy_forward(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
@@ -165,7 +165,7 @@ def _cauchy_forward(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     rows, block_r, row_blocks, block_n = _cauchy_layout(v, w)
     block_l = max(16, TILES.tile // (block_r * block_n))
     out = torch.empty(*v.shape[:2], length, 2, dtype=torch.float32, device=v.device)
-    grid = (w.shape[0] * heads * row_blocks, triton.cdiv(length, block_l))
+    grid = (w.shape[0] * heads * row_blocks, cdiv(length, block_l))
     _CAUCHY_FWD(grid,
                 (torch.view_as_real(v), torch.view_as_real(z), torch.view_as_real(w), out),
                 (heads, modes, length, rows, row_blocks), (), BLOCK_R=block_r, BLOCK_N=block_n,
@@ -178,9 +178,9 @@ def _cauchy_backward(v: Tensor, z: Tensor, w: Tensor, grad: Tensor) -> tuple[Ten
     heads, modes, length = v.shape[1], v.shape[2], z.shape[0]
     rows, block_r, row_blocks, block_n = _cauchy_layout(v, w)
     block_l = max(16, TILES.bwd_tile // (block_r * block_n))
-    groups, mode_blocks = w.shape[0] * heads * row_blocks, triton.cdiv(modes, block_n)
+    groups, mode_blocks = w.shape[0] * heads * row_blocks, cdiv(modes, block_n)
     span = _span(length, groups * mode_blocks, block_l, TILES.min_steps, v.device)
-    spans = triton.cdiv(length, span)
+    spans = cdiv(length, span)
     dv = torch.empty(spans, *v.shape, 2, dtype=torch.float32, device=v.device)
     dw = torch.empty(spans * row_blocks, *w.shape, 2, dtype=torch.float32, device=v.device)
     _CAUCHY_BWD((groups, mode_blocks, spans),
@@ -266,8 +266,8 @@ def _span(length: int, programs: int, unit: int, min_units: int, device: torch.d
     spans that ``programs`` rows of work fill the device, each at least ``min_units`` steps."""
     target = TILES.programs_per_sm * _multiprocessors(device)
     most = max(1, length // (min_units * unit))
-    spans = max(1, min(triton.cdiv(target, programs), most))
-    return triton.cdiv(triton.cdiv(length, spans), unit) * unit
+    spans = max(1, min(cdiv(target, programs), most))
+    return cdiv(cdiv(length, spans), unit) * unit
 
 
 @lru_cache(maxsize=None)

@@ -60,12 +60,12 @@ from tsssm.kernels.selective_scan import triton_segments
 from tsssm.kernels.selective_scan.reference import check_scan_args, check_step_args
 from tsssm.kernels.selective_scan.triton_backward import scan_bwd_kernel
 from tsssm.kernels.selective_scan.triton_forward import scan_fwd_kernel
-from tsssm.kernels.triton_launch import TunedLaunch, cdiv, next_power_of_2
+from tsssm.kernels.triton_launch import TunedLaunch
 from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
                                                           segment_adjoints_kernel,
                                                           segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
-from tsssm.kernels.triton_common import or_stand_in as _or, tensors_problem
+from tsssm.kernels.triton_common import cdiv, next_power_of_2, or_stand_in as _or, tensors_problem
 
 
 def chunk_len(dstate: int) -> int:

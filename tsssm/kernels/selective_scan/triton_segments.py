@@ -40,7 +40,7 @@ from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_
                                                        load_proj, load_state, load_steps, proj4,
                                                        row, scan_tuning, sigmoid, state_index,
                                                        steps4)
-from tsssm.kernels.triton_launch import cdiv
+from tsssm.kernels.triton_common import cdiv
 from tsssm.kernels.triton_common import LOG2E
 
 

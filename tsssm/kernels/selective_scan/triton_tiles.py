@@ -39,7 +39,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import INTERPRETED, LOG2E, softplus
+from tsssm.kernels.triton_common import INTERPRETED, LOG2E, next_power_of_2, softplus
 
 
 @triton.jit
@@ -248,7 +248,7 @@ SCAN_KEY = ["dim", "DSTATE", "chans_per_group", "HAS_D", "HAS_Z", "HAS_BIAS", "S
 def _fits(block_d: int, n2: int, warps: int, block_n: int, chans: int) -> bool:
     """Lanes and warps all on channels and states; no block wider than the group needs."""
     return (n2 <= block_n and block_d >= (32 // n2) * warps
-            and block_d <= max((32 // n2) * warps, triton.next_power_of_2(chans)))
+            and block_d <= max((32 // n2) * warps, next_power_of_2(chans)))
 
 
 def _prune(configs, named_args, **kwargs):

@@ -63,7 +63,8 @@ from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
 from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH
-from tsssm.kernels.triton_common import INTERPRETED, device_problem, dot_width
+from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width,
+                                         next_power_of_2)
 
 DOT_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 MAX_DIM = 256  # the scan kernels hold all of P and N in one tile; wider would need splitting.
@@ -88,11 +89,11 @@ def _dt_cumsum(dt: Tensor, A: Tensor, dt_bias: Tensor | None, dt_softplus: bool,
                chunk: int) -> tuple[Tensor, Tensor]:
     """(dt_eff, cs), each (b, H, nc, chunk) fp32."""
     batch, length, heads = dt.shape
-    n_chunks = triton.cdiv(length, chunk)
+    n_chunks = cdiv(length, chunk)
     dt_eff = torch.empty(batch, heads, n_chunks, chunk, device=dt.device, dtype=torch.float32)
     cs = torch.empty_like(dt_eff)
     block_h = _cumsum_block_h(heads, chunk)
-    dt_cumsum_fwd_kernel[(n_chunks, batch, triton.cdiv(heads, block_h))](
+    dt_cumsum_fwd_kernel[(n_chunks, batch, cdiv(heads, block_h))](
         dt, *dt.stride(), A, dt if dt_bias is None else dt_bias, dt_eff, cs,
         length, heads, n_chunks,
         CHUNK=chunk, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, BLOCK_H=block_h)
@@ -102,7 +103,7 @@ def _dt_cumsum(dt: Tensor, A: Tensor, dt_bias: Tensor | None, dt_softplus: bool,
 def _cumsum_block_h(heads: int, chunk: int) -> int:
     """Heads per program of the step-size kernels: about 1024 values per program (more spill
     registers in the backward one)."""
-    return min(triton.next_power_of_2(heads), max(1, 1024 // chunk))
+    return min(next_power_of_2(heads), max(1, 1024 // chunk))
 
 
 def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
@@ -113,7 +114,7 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
     n_chunks, chunk = cs.shape[2], cs.shape[3]
 
     def grid(meta):
-        tiles = triton.cdiv(head_dim, meta["BLOCK_P"]) * triton.cdiv(state_dim, meta["BLOCK_N"])
+        tiles = cdiv(head_dim, meta["BLOCK_P"]) * cdiv(state_dim, meta["BLOCK_N"])
         return (tiles * n_chunks * batch * heads,)
 
     chunk_outer_kernel[grid](
@@ -130,7 +131,7 @@ def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
 
 
 def _pass_block(pn: int) -> int:
-    return min(1024, triton.next_power_of_2(pn))
+    return min(1024, next_power_of_2(pn))
 
 
 def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
@@ -145,7 +146,7 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
     n_chunks = cs.shape[2]
     pn = head_dim * state_dim
     block = _pass_block(pn)
-    pass_states_kernel[(triton.cdiv(pn, block), batch * heads)](
+    pass_states_kernel[(cdiv(pn, block), batch * heads)](
         states, entering, cs, final if init is None else init, final, batch, heads, n_chunks, pn,
         CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
         num_warps=4)
@@ -156,8 +157,8 @@ def _scan_grid(chunk: int, n_chunks: int, programs: int, heads_per_group: int = 
     """Grid of the chunk-scan kernels: row tiles × chunks × programs (batch · groups or heads)
     × the blocks of HEADS_PER_PROGRAM heads a group splits into, in one dimension
     (``triton_tiles.chunk_program``, ``head_block_program``)."""
-    return lambda meta: (triton.cdiv(chunk, meta["BLOCK_M"]) * n_chunks * programs
-                         * triton.cdiv(heads_per_group, meta.get("HEADS_PER_PROGRAM", 1)),)
+    return lambda meta: (cdiv(chunk, meta["BLOCK_M"]) * n_chunks * programs
+                         * cdiv(heads_per_group, meta.get("HEADS_PER_PROGRAM", 1)),)
 
 
 def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int,
@@ -198,9 +199,9 @@ def _gate_bwd(dout: Tensor, z: Tensor, y_pre: Tensor) -> tuple[Tensor, Tensor]:
     dy = torch.empty(z.shape, device=z.device, dtype=y_pre.dtype)
     dz = torch.empty(z.shape, device=z.device, dtype=z.dtype)
     n_rows = batch * length * heads
-    block_p = triton.next_power_of_2(head_dim)
+    block_p = next_power_of_2(head_dim)
     block_r = max(1, 2048 // block_p)
-    gate_bwd_kernel[(triton.cdiv(n_rows, block_r),)](
+    gate_bwd_kernel[(cdiv(n_rows, block_r),)](
         dout, *dout.stride(), z, *z.stride(), y_pre, dy, dz, n_rows, length, heads, head_dim,
         INTERPRETED=INTERPRETED, BLOCK_R=block_r, BLOCK_P=block_p)
     return dy, dz
@@ -228,7 +229,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     _chunk_outer(dy, C, cs, dt_eff, dstates, for_states=False)
     pn = head_dim * state_dim
     block = _pass_block(pn)
-    n_blocks = triton.cdiv(pn, block)
+    n_blocks = cdiv(pn, block)
     dinit = torch.empty(batch, heads, head_dim, state_dim, **f32)
     dlast = torch.empty(n_blocks, batch, heads, n_chunks, **f32)
     dh = torch.empty(states.shape, device=x.device, dtype=x.dtype)  # read only by products
@@ -240,7 +241,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
 
     dx = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     ddt_direct = torch.empty_like(cs)
-    slots = triton.cdiv(chunk, SMALLEST_BLOCK_M)
+    slots = cdiv(chunk, SMALLEST_BLOCK_M)
     dD_parts = (ddt_direct if D is None  # not written without D
                 else torch.empty(slots, batch, n_chunks, heads, head_dim, **f32))
     skip, s_d_h, s_d_p = _skip_strides(D, x)
@@ -255,7 +256,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
         BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
     dD = None
     if D is not None:
-        used = triton.cdiv(chunk, chunk_scan_dx_kernel.best_config.kwargs["BLOCK_M"])
+        used = cdiv(chunk, chunk_scan_dx_kernel.best_config.kwargs["BLOCK_M"])
         dD = dD_parts[:used].sum(dim=(0, 1, 2))
         dD = (dD.sum(dim=-1) if D.dim() == 1 else dD).to(D.dtype)
 
@@ -278,7 +279,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)
     dbias_parts = torch.empty_like(dA_parts)
     block_h = _cumsum_block_h(heads, chunk)
-    dt_cumsum_bwd_kernel[(n_chunks, batch, triton.cdiv(heads, block_h))](
+    dt_cumsum_bwd_kernel[(n_chunks, batch, cdiv(heads, block_h))](
         dt, *dt.stride(), A, dt if dt_bias is None else dt_bias, dt_eff,
         ddt_direct, dcs, 1 + n_pair_parts, to_end, dlast, n_blocks,
         ddt, dA_parts, dbias_parts,
@@ -355,9 +356,9 @@ def ssd_state_update_triton(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: 
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     skip, s_d_h, s_d_p = _skip_strides(D, x)
     gate = x if z is None else z
-    block_n = triton.next_power_of_2(state_dim)
-    block_p = min(triton.next_power_of_2(head_dim), max(1, 4096 // block_n))
-    state_update_kernel[(triton.cdiv(head_dim, block_p), batch * heads)](
+    block_n = next_power_of_2(state_dim)
+    block_p = min(next_power_of_2(head_dim), max(1, 4096 // block_n))
+    state_update_kernel[(cdiv(head_dim, block_p), batch * heads)](
         state, *state.stride(), x, *x.stride(), dt, *dt.stride(), A,
         B, *B.stride(), C, *C.stride(), skip, s_d_h, s_d_p, gate, *gate.stride(),
         dt if dt_bias is None else dt_bias, y, heads, heads // groups, head_dim, state_dim,

@@ -50,7 +50,7 @@ from torch import Tensor
 from tsssm.kernels.ssd.triton_gram import gram_tile
 from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, mma,
                                             pair_decay, tile_pair_program, tuned)
-from tsssm.kernels.triton_common import INTERPRETED, dot_width
+from tsssm.kernels.triton_common import INTERPRETED, cdiv, dot_width
 
 # 64-step tiles on 4 or 8 warps (HGMMA), 32-step ones on 4 (HMMA).
 PAIR_CONFIGS = [triton.Config({"BLOCK": block}, num_warps=warps, num_stages=stages)
@@ -144,7 +144,7 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr,
 
 def pair_slots(chunk: int) -> int:
     """How many slots of pair terms ``chunk_pairs`` may write (with its smallest tiles)."""
-    return triton.cdiv(chunk, SMALLEST_PAIR_BLOCK)
+    return cdiv(chunk, SMALLEST_PAIR_BLOCK)
 
 
 def chunk_pairs(dy: Tensor, x: Tensor, B: Tensor, C: Tensor, cs: Tensor, dt_eff: Tensor,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import INTERPRETED, autotune, dot_width
+from tsssm.kernels.triton_common import INTERPRETED, autotune, dot_width, next_power_of_2
 
 MIN_LOOP_WIDTH = 16 if INTERPRETED else 32
 """The narrowest last dimension of a tile loaded in a pipelined loop on the GPU: Triton 3.6's
@@ -176,7 +176,7 @@ HEAD_COUNTS = {"HEADS_PER_PROGRAM"}
 
 
 def _cap(name: str, bound: int) -> int:
-    return triton.next_power_of_2(bound) if name in HEAD_COUNTS else dot_width(bound)
+    return next_power_of_2(bound) if name in HEAD_COUNTS else dot_width(bound)
 
 
 ROWS_AND_STEPS_IN_CHUNK = {"BLOCK_M": "CHUNK", "BLOCK_S": "CHUNK",
