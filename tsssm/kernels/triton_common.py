@@ -1,5 +1,5 @@
-"""What the Triton kernels of every op share: the interpreter flag, device arithmetic, tile sizes,
-autotuning and the devices and dtypes the kernels take.
+"""What the Triton kernels of every op share: the interpreter flag, device arithmetic, the host's
+integer helpers, tile sizes, autotuning and the devices and dtypes the kernels take.
 
 Imported only by the ops' ``triton*.py`` modules, never by their ``__init__.py``: Triton decides
 whether a kernel is compiled or interpreted when the kernel's module is imported, and CPU-only
@@ -21,8 +21,8 @@ use it where there is no GPU."""
 
 def cdiv(a: int, b: int) -> int:
     """``ceil(a / b)`` for positive ints, on the host: Triton's own ``cdiv`` and
-    ``next_power_of_2`` are constexpr functions, which unwrap their arguments on every call
-    (~1.5 µs each; a kernel call's launcher makes dozens)."""
+    ``next_power_of_2`` are constexpr functions, which unwrap their arguments on every call,
+    and a kernel call's host code makes dozens (``docs/benchmarks/``)."""
     return -(-a // b)
 
 
