@@ -5,11 +5,12 @@
 The chunk sets how many steps of its states a thread holds in registers, so how many warps an
 SM can hold against how many instructions each element takes (the forward's registers per chunk,
 compiled offline: ``docs/benchmarks/cpu-2026-12-05-scan-bwd-sass/``). With a gradient due it
-also sets the checkpoints' memory (N / chunk of u's elements in fp32). Shapes: those of the side-by-side comparison
-(``cases.pair_cases``: D 1536, N 16, every Mamba option on), fp32 and bf16; per chunk the
-forward without autograd and forward+backward, each as ``wall`` (``do_bench`` median: host and
-GPU) and ``gpu`` (replayed from a CUDA graph). Writes ``OUT/chunks.md`` row by row, then the
-fastest chunk per shape, dtype and mode by gpu time. Needs a GPU; no hydra or mlflow.
+also sets the checkpoints' memory (N / chunk of u's elements in fp32). Shapes: those of the
+side-by-side comparison (``cases.pair_cases``: D 1536, N 16, every Mamba option on), fp32 and
+bf16; per chunk the forward without autograd and forward+backward (``segment_sweep``'s calls),
+each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (replayed from a CUDA graph).
+Writes ``OUT/chunks.md`` row by row, then the fastest chunk per shape, dtype and mode by gpu
+time. Needs a GPU; no hydra or mlflow.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import torch
 
 from tsssm.benchmarks.cases import pair_cases
 from tsssm.benchmarks.peers import scan_inputs
-from tsssm.kernels.selective_scan import triton as sst
 
-from segment_sweep import wall_and_gpu  # this script's folder is on the path
+from segment_sweep import mode_calls, wall_and_gpu  # this script's folder is on the path
 
 MODES = ("fwd", "fwd+bwd")
 
@@ -50,14 +50,9 @@ def sweep(out: Path, chunks: list[int]) -> None:
         inputs = scan_inputs(case, True)[0]
         leaves = list(inputs.values())
         for chunk in chunks:
-            def forward() -> torch.Tensor:
-                return sst.selective_scan_triton(**inputs, delta_softplus=True, chunk_size=chunk)
-
-            grad = torch.randn_like(torch.no_grad()(forward)())
-            calls = {"fwd": (torch.no_grad()(forward), None),
-                     "fwd+bwd": (lambda: forward().backward(grad), leaves)}
-            timed = {mode: wall_and_gpu(fn, grad_leaves)
-                     for mode, (fn, grad_leaves) in calls.items()}
+            calls = mode_calls(inputs, chunk_size=chunk)
+            timed = {mode: wall_and_gpu(calls[mode], leaves if mode != "fwd" else None)
+                     for mode in MODES}
             for mode, (_, gpu) in timed.items():
                 fastest.setdefault((case.label, case.dtype, mode), {})[chunk] = gpu
             lines.append(f"| {case.label} | {case.dtype} | {chunk} | "

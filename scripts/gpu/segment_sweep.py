@@ -65,12 +65,13 @@ def timed_modes(calls: dict[str, Callable[[], object]], leaves: list) -> dict[st
     return {mode: timed[mode] for mode in MODES}
 
 
-def mode_calls(inputs: dict, segments: int | None) -> dict[str, Callable[[], object]]:
-    """The forward without autograd, the two together, then the backward alone. The backward's
+def mode_calls(inputs: dict, **options) -> dict[str, Callable[[], object]]:
+    """The forward without autograd, the two together, then the backward alone, of
+    ``selective_scan_triton`` with ``options`` (``segments``, ``chunk_size``). The backward's
     retained graph is recorded at its first call, after fwd+bwd's capture: alive during that
     capture, its leaves' gradient accumulators (on the default stream) would break it."""
     def forward() -> torch.Tensor:
-        return sst.selective_scan_triton(**inputs, delta_softplus=True, segments=segments)
+        return sst.selective_scan_triton(**inputs, delta_softplus=True, **options)
 
     grad = torch.randn_like(torch.no_grad()(forward)())
     retained: list[torch.Tensor] = []
@@ -100,7 +101,7 @@ def sweep(out: Path) -> list[str]:
         leaves = list(inputs.values())
         rows, n_chunks = case.batch * inputs["u"].shape[-1], math.ceil(case.length / CHUNK)
         for count in (*COUNTS, None):
-            timed = timed_modes(mode_calls(inputs, count), leaves)
+            timed = timed_modes(mode_calls(inputs, segments=count), leaves)
             if count is not None:
                 for mode in gpu:
                     gpu[mode].setdefault((case.dtype, rows, n_chunks), {})[count] = timed[mode][1]
