@@ -116,13 +116,20 @@ class OpCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+def normal_maker(dtype: torch.dtype, device: str, grad: bool) -> Callable[..., torch.Tensor]:
+    """``normal(*shape, like=dtype)``: a standard normal leaf of ``like`` on ``device``,
+    requiring grad when ``grad``."""
+    def normal(*shape: int, like: torch.dtype = dtype) -> torch.Tensor:
+        return torch.randn(*shape, device=device).to(like).requires_grad_(grad)
+
+    return normal
+
+
 def scan_inputs(batch: int, length: int, dim: int, dtype: torch.dtype, device: str,
                 grad: bool) -> dict[str, torch.Tensor]:
     """The benchmark's inputs: u, delta, z (B, L, D) and B, C (B, L, 1, 16) in ``dtype``;
     A (D, 16), D and delta_bias (D,) in fp32."""
-    def normal(*shape: int, like: torch.dtype = dtype) -> torch.Tensor:
-        return torch.randn(*shape, device=device).to(like).requires_grad_(grad)
-
+    normal = normal_maker(dtype, device, grad)
     return {"u": normal(batch, length, dim), "delta": normal(batch, length, dim),
             "A": normal(dim, 16, like=torch.float32),
             "B": normal(batch, length, 1, 16), "C": normal(batch, length, 1, 16),
@@ -134,9 +141,7 @@ def ssd_inputs(batch: int, length: int, heads: int, head_dim: int, state: int,
                dtype: torch.dtype, device: str, grad: bool) -> dict[str, torch.Tensor]:
     """SSD's inputs as its side-by-side comparison makes them: x, z (B, L, H, P), dt (B, L, H)
     and B, C (B, L, 1, N) in ``dtype``; A, D and dt_bias (H,) in fp32."""
-    def normal(*shape: int, like: torch.dtype = dtype) -> torch.Tensor:
-        return torch.randn(*shape, device=device).to(like).requires_grad_(grad)
-
+    normal = normal_maker(dtype, device, grad)
     return {"x": normal(batch, length, heads, head_dim), "dt": normal(batch, length, heads),
             "A": normal(heads, like=torch.float32), "B": normal(batch, length, 1, state),
             "C": normal(batch, length, 1, state), "D": normal(heads, like=torch.float32),
