@@ -166,14 +166,13 @@ def engine_section(libraries: dict[str, Callable], out: Path) -> None:
     for dtype in ("bf16", "fp32"):
         case = PairCase("scan", dtype, 1, 2048, 16)
         for mode, threads in (("fwd", "-"), ("fwd+bwd", "on"), ("fwd+bwd", "off")):
-            torch.autograd.set_multithreading_enabled(threads != "off")
             inputs = scan_inputs(case, mode != "fwd")[0]
             fn = step(libraries[OURS], inputs, mode)
-            wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
+            with torch.autograd.set_multithreading_enabled(threads != "off"):
+                wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
             lines.append(f"| {dtype} | {mode} | {threads} | {wall:.4f} | {gpu:.4f} | {host:.1f} |")
             print(lines[-1], flush=True)
             (out / "engine.md").write_text("\n".join(lines) + "\n")
-    torch.autograd.set_multithreading_enabled(True)
 
 
 def main() -> None:
