@@ -114,13 +114,14 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool,
                  initial_state: Tensor | None, y: Tensor, final_state: Tensor | None,
                  checkpoints: Tensor | None, chunk: int, segments: int = 1, *,
-                 y_pre: Tensor | None = None) -> None:
+                 y_pre: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Run the forward kernel into ``y`` (batch, L, D) and, when given, ``final_state``
     (batch, D, N) fp32 contiguous, ``checkpoints`` (batch, cdiv(L, chunk), D, N) fp32
     contiguous, the state entering each chunk, and (with ``z``) ``y_pre`` (batch, L, D), y
     before the gate, which the backward reads. Any strides for the inputs, ``y`` and
     ``y_pre``. With ``segments`` > 1 (a count from ``triton_segments.segments_for``) a pre-pass
-    scans the segments but the last from zero first."""
+    scans the segments but the last from zero first. Returns B and C as the kernels read them
+    (``kernel_projection``), for the backward to read alike."""
     batch, seqlen, dim = u.shape
     groups, dstate = B.shape[2], B.shape[3]
     chans = dim // groups
@@ -145,6 +146,7 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
              HAS_D=D is not None, HAS_Z=z is not None, HAS_H0=initial_state is not None,
              STORE_FINAL=final_state is not None, STORE_CKPT=checkpoints is not None,
              STORE_YPRE=y_pre is not None, **flags)
+    return B, C
 
 
 def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
@@ -235,10 +237,9 @@ def _forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tenso
     checkpoints = (torch.empty(batch, cdiv(seqlen, options.chunk), dim, dstate,
                                dtype=torch.float32, device=u.device) if need_grad else None)
     y_pre = torch.empty_like(y) if need_grad and z is not None else None
-    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
-    scan_forward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus, initial_state, y,
-                 final_state, checkpoints, options.chunk, options.plan.forward_segments,
-                 y_pre=y_pre)
+    B, C = scan_forward(u, delta, A, B, C, D, z, delta_bias, options.delta_softplus,
+                        initial_state, y, final_state, checkpoints, options.chunk,
+                        options.plan.forward_segments, y_pre=y_pre)
     return y, final_state, checkpoints, y_pre, B, C
 
 

@@ -18,7 +18,8 @@ Per chunk, last chunk first, with every (CHUNK, N1, BLOCK_D, N2) tile in registe
    the block's channels ``dB_t = Σ_d λ Δ u``, ``dC_t = Σ_d gy h_t``, added atomically into
    fp32 buffers shared by the group's channel blocks (their last bits vary from run to run);
    with a gate, ``dz`` from the forward's y before the gate, which it stored (in u's dtype):
-   rebuilding it here was a third sum over the state, ~10% of the loop's instructions.
+   rebuilding it here was a third sum over the state (the loop's instructions before and
+   after: ``docs/benchmarks/cpu-2026-12-05-scan-bwd-sass/``).
 
 Nothing is recomputed twice and no (L, D, N) tensor is stored: the backward reads u, Δ, z, dy,
 y before the gate, B, C and the checkpoints once and writes du, dΔ, dz once.
