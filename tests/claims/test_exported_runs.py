@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tsssm.claims.__main__ import main
-from tsssm.claims.catalogue import C1, C3, C5
+from tsssm.claims.catalogue import C1, C3, C5, C6
 from tsssm.claims.exported_runs import ExportError, exported_frame
 
 LTSF, EFFICIENCY = C3.studies[0], C3.studies[1]
@@ -34,6 +34,16 @@ def test_conditions_and_seeds_are_typed_as_the_studys_blocks(tmp_path) -> None:
     lengths = exported_frame(C1.studies[0], tmp_path)
     assert lengths["L"].tolist() == [1024, 2048]
     assert lengths["oom"].isna().tolist() == [True, False]
+
+
+def test_the_setting_chosen_on_validation_is_read_back(tmp_path) -> None:
+    runs = write(tmp_path, "c6-recall.csv", "model,dataset,width,L,seed,learning rate,"
+                                            "test/accuracy,val/best_accuracy\n"
+                                            "mamba,mqar,64,128,1,0.0046,0.8,0.85\n")
+    frame = exported_frame(C6.studies[0], runs)
+    assert frame.to_dict("records") == [
+        {"entity": "mamba", "dataset": "mqar", "width": 64, "L": 128, "seed": 1,
+         "learning rate": 0.0046, "test/accuracy": 0.8, "val/best_accuracy": 0.85}]
 
 
 def test_an_entity_that_looks_like_a_number_stays_its_spelling(tmp_path) -> None:

@@ -62,8 +62,10 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     log_run(client, c1, tracking.run_tags("transformer", "random", "L131072", 1), {"oom": 1.0})
     for seed in (1, 2):
         for model in ("mamba", "transformer"):
-            tags = tracking.run_tags(model, "mqar", "L64", seed) | {"tsssm.width": "64"}
-            log_run(client, c6, tags, {"test/accuracy": 0.5 + seed / 10})
+            tags = tracking.run_tags(model, "mqar", "L64", seed) | {"tsssm.width": "64",
+                                                                     "tsssm.lr": "0.001"}
+            log_run(client, c6, tags, {"test/accuracy": 0.5 + seed / 10,
+                                       "val/best_accuracy": 0.5 + seed / 10})
     yield uri
     mlflow.set_tracking_uri(None)
 

@@ -22,8 +22,8 @@ def search_runs_frame(runs: list[tuple[dict[str, str], dict[str, float], int]]) 
                          for i, (tags, metrics, start) in enumerate(runs)])
 
 
-def recall_tags(model: str, seed: int, width: str = "64") -> dict[str, str]:
-    return tracking.run_tags(model, "mqar", "L128", seed) | {"tsssm.width": width}
+def recall_tags(model: str, seed: int, width: str = "64", lr: str = "0.001") -> dict[str, str]:
+    return tracking.run_tags(model, "mqar", "L128", seed) | {"tsssm.width": width, "tsssm.lr": lr}
 
 
 def test_tags_are_parsed_and_the_latest_run_of_a_seed_counts() -> None:
@@ -31,10 +31,39 @@ def test_tags_are_parsed_and_the_latest_run_of_a_seed_counts() -> None:
                               (recall_tags("mamba", 1), {"test/accuracy": 0.1}, 10),
                               (recall_tags("mamba", 2), {"test/accuracy": 0.8}, 30)])
     frame, notes = study_frame(RECALL, runs)
-    assert frame.to_dict("records") == [
-        {"entity": "mamba", "dataset": "mqar", "width": 64, "L": 128, "seed": 1, "test/accuracy": 0.9},
-        {"entity": "mamba", "dataset": "mqar", "width": 64, "L": 128, "seed": 2, "test/accuracy": 0.8}]
+    run = {"entity": "mamba", "dataset": "mqar", "width": 64, "L": 128}
+    assert frame.drop(columns="val/best_accuracy").to_dict("records") == [
+        run | {"seed": 1, "learning rate": 0.001, "test/accuracy": 0.9},
+        run | {"seed": 2, "learning rate": 0.001, "test/accuracy": 0.8}]
     assert notes == ["1 older run(s) of a seed run again left out (the latest counts)"]
+
+
+def test_of_a_learning_rate_sweep_the_best_validation_run_counts() -> None:
+    """Per model, conditions and seed: the best validation accuracy chooses, whatever the test
+    accuracy; a run without a validation value only where none has one; of equal ones the latest."""
+    def run(seed: int, lr: str, val: float | None, test: float, start: int):
+        metrics = {"test/accuracy": test} | ({} if val is None else {"val/best_accuracy": val})
+        return recall_tags("mamba", seed, lr=lr), metrics, start
+
+    runs = search_runs_frame([run(1, "0.0001", 0.5, 0.9, 1), run(1, "0.001", 0.8, 0.7, 2),
+                              run(1, "0.01", None, 1.0, 3),
+                              run(2, "0.0001", None, 0.3, 4),
+                              run(3, "0.0001", 0.6, 0.2, 5), run(3, "0.01", 0.6, 0.4, 6)])
+    frame, notes = study_frame(RECALL, runs)
+    chosen = frame[["seed", "learning rate", "test/accuracy"]].values.tolist()
+    assert chosen == [[1, 0.001, 0.7], [2, 0.0001, 0.3], [3, 0.01, 0.4]]
+    assert notes == ["3 run(s) at a learning rate not chosen left out (per model, conditions and "
+                     "seed, the best validation accuracy counts)"]
+
+
+def test_a_learning_rate_run_again_replaces_that_rate_alone() -> None:
+    runs = search_runs_frame([
+        (recall_tags("mamba", 1, lr="0.001"), {"test/accuracy": 0.9, "val/best_accuracy": 0.9}, 1),
+        (recall_tags("mamba", 1, lr="0.01"), {"test/accuracy": 0.5, "val/best_accuracy": 0.5}, 2),
+        (recall_tags("mamba", 1, lr="0.001"), {"test/accuracy": 0.4, "val/best_accuracy": 0.4}, 3)])
+    frame, notes = study_frame(RECALL, runs)
+    assert frame[["learning rate", "test/accuracy"]].values.tolist() == [[0.01, 0.5]]
+    assert len(notes) == 2 and notes[0].startswith("1 older run(s)")
 
 
 def test_untagged_and_unmeasured_runs_are_left_out_with_a_note() -> None:
@@ -44,8 +73,15 @@ def test_untagged_and_unmeasured_runs_are_left_out_with_a_note() -> None:
                               (recall_tags("mamba", 2), {"test/loss": 0.5}, 3)])
     frame, notes = study_frame(RECALL, runs)
     assert frame["seed"].tolist() == [1]
-    assert notes == ["1 run(s) without the tag(s) tags.tsssm.width left out",
+    assert notes == ["1 run(s) without the tag(s) tags.tsssm.width, tags.tsssm.lr left out",
                      "1 run(s) with none of the metrics test/accuracy left out"]
+
+
+def test_runs_none_of_which_has_a_tag_are_left_out_with_a_note() -> None:
+    runs = search_runs_frame([(tracking.run_tags("mamba", "mqar", "L128", 1) | {"tsssm.width": "64"},
+                               {"test/accuracy": 0.9}, 1)])
+    frame, notes = study_frame(RECALL, runs)
+    assert frame.empty and notes == ["1 run(s) without the tag(s) tags.tsssm.lr left out"]
 
 
 def test_several_entity_columns_make_one_entity() -> None:

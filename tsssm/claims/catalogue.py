@@ -29,19 +29,22 @@ claims/c5-hybrids-{fsdd,bytes,     dataset (fsdd, tinyshakespeare, mqar),       
 mqar}                              horizon L<window>,                           test/bits_per_byte,
                                    tsssm.attention_fraction (0, 0.125, 0.25,    test/accuracy
                                    0.5, 1: the pure models tagged too)
-claims/c6-recall                   dataset mqar, horizon L<seq_len>,            test/accuracy
-                                   tsssm.width (d_model)
+claims/c6-recall                   dataset mqar, horizon L<seq_len>,            test/accuracy,
+                                   tsssm.width (d_model), tsssm.lr (the         val/best_accuracy
+                                   learning rate)
 claims/c7-sampling-rate            dataset fsdd, horizon L<clip>,               test/bits_per_sample
                                    tsssm.sample_rate (Hz tested at; trained
                                    at 8000)
 =================================  ===========================================  ==========================
 
 Tag values are plain numbers or names: ``tsssm.train_fraction`` ``0.05``, ``tsssm.flops_budget``
-``1e15``, ``tsssm.width`` ``64``, ``tsssm.sample_rate`` ``16000``, ``tsssm.tokenizer`` ``bytes``. The
-declarations below list the models, datasets and axis values each study expects; what is not run
-yet is listed as missing in the report. C4 compares model and tokenizer together (``mamba/bytes``
-against ``transformer/bpe``); C5 compares attention fractions (whatever the model tag); C7 has
-one run per model x seed x tested rate, 8000 included, and compares each model's change from it.
+``1e15``, ``tsssm.width`` ``64``, ``tsssm.lr`` ``0.001``, ``tsssm.sample_rate`` ``16000``,
+``tsssm.tokenizer`` ``bytes``. The declarations below list the models, datasets and axis values
+each study expects; what is not run yet is listed as missing in the report. C4 compares model and tokenizer together (``mamba/bytes``
+against ``transformer/bpe``); C5 compares attention fractions (whatever the model tag); C6 runs
+every job at each learning rate of a sweep and counts, per model, conditions and seed, the run
+with the best validation accuracy (``tsssm.claims.spec.Selection``), as a tuning sweep would; C7
+has one run per model x seed x tested rate, 8000 included, and compares each model's change from it.
 C3 also holds a quality goal against its forecasting runs (``tsssm.claims.quality_goal``): per
 dataset, the best state-space model's test MSE averaged over the four horizons against the best
 fair re-evaluation published, reported beside the verdict.
@@ -71,7 +74,7 @@ from tsssm.claims.comparison import Comparison
 from tsssm.claims.quality_goal import QualityGoal
 from tsssm.claims.runs import DATASET, HORIZON, LENGTH, MODEL, tag
 from tsssm.claims.scaling import Measure, Scaling
-from tsssm.claims.spec import Claim, Column, Metric
+from tsssm.claims.spec import Claim, Column, Metric, Selection
 
 
 def fraction(text: str) -> str:
@@ -85,6 +88,7 @@ FLOPS_BUDGET = Column("training FLOPs", tag("tsssm.flops_budget"), parse=float)
 ATTENTION_FRACTION = Column("attention fraction", tag("tsssm.attention_fraction"), parse=fraction)
 WIDTH = Column("width", tag("tsssm.width"), parse=int)
 SAMPLE_RATE = Column("sample rate", tag("tsssm.sample_rate"), parse=int)
+LEARNING_RATE = Column("learning rate", tag("tsssm.lr"), parse=float)
 
 SSMS = ("s4", "s4d", "mamba", "mamba2")
 SEQUENCE_SSMS = ("s4", "mamba", "mamba2")  # the sequence presets (conf/model/seq) have no s4d
@@ -178,6 +182,9 @@ C6 = Claim("C6", "recall", "State-space models recall as well as attention: trai
            "convergence on multi-query associative recall (MQAR), they are at least as accurate "
            "as a Transformer of the same width at the same length.", (
     Comparison(name="MQAR accuracy", experiment="claims/c6-recall", metric=ACCURACY,
+               selection=Selection(LEARNING_RATE, Metric("val/best_accuracy",
+                                                         "validation accuracy",
+                                                         lower_is_better=False)),
                entity=(MODEL,), conditions=(DATASET, WIDTH, LENGTH), claimed=SEQUENCE_SSMS,
                against=("transformer",), shown=("hybrid", "linear_attention", "gss"),
                expected=tuple(("mqar", w, n) for w in (64, 128, 256) for n in (64, 128, 256, 512))),))

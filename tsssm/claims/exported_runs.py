@@ -28,12 +28,13 @@ def export_path(study: Study, runs_dir: Path) -> Path:
 
 def exported_frame(study: Study, runs_dir: Path) -> pd.DataFrame:
     """The study's exported runs as ``tsssm.claims.runs.study_frame`` gives them: columns
-    ``entity``, each condition, ``seed`` and one per metric key; empty when nothing was exported."""
+    ``entity``, each condition, ``seed``, the setting chosen on validation (if the study has one)
+    and one per metric key; empty when nothing was exported."""
     keys = study.metric_keys
     path = export_path(study, runs_dir)
     if not path.is_file():
-        return pd.DataFrame(columns=[*study.run_columns, *keys])
-    fields = [study.entity_name, *study.condition_names, SEED]
+        return pd.DataFrame(columns=[*study.run_columns, *study.chosen_columns, *keys])
+    fields = [study.entity_name, *study.condition_names, SEED, *study.chosen_columns]
     try:
         table = pd.read_csv(path, dtype={name: str for name in fields}, keep_default_na=False,
                             na_values={key: ["", "nan", "NaN"] for key in keys})
@@ -45,9 +46,11 @@ def exported_frame(study: Study, runs_dir: Path) -> pd.DataFrame:
     if missing or unexpected:
         raise ExportError(f"{path}: columns {list(table.columns)} are not study {study.name!r}'s "
                           f"export; expected {fields} and metrics among {keys}")
-    kinds = [type(value) for value in study.blocks[0]] if study.blocks else [str] * len(fields)
+    kinds = ([type(value) for value in study.blocks[0]] if study.blocks
+             else [str] * len(study.condition_names))
+    chosen_kinds = [float] * len(study.chosen_columns)  # a setting such as a learning rate
     frame = pd.DataFrame({ENTITY: table[study.entity_name]})
-    for name, kind in zip([*study.condition_names, SEED], [*kinds, int]):
+    for name, kind in zip(fields[1:], [*kinds, int, *chosen_kinds], strict=True):
         frame[name] = [_parse(path, name, kind, text) for text in table[name]]
     for key in keys:
         frame[key] = ([_parse(path, key, float, text) for text in table[key]] if key in table

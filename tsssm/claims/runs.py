@@ -69,35 +69,60 @@ def read_experiment(experiment: str, tracking_uri: str) -> pd.DataFrame:
 
 
 def study_frame(study: Study, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The study's runs as columns ``entity``, each condition, ``seed`` and one per metric key, and
-    notes on the runs left out: untagged ones, ones without any of the study's metrics, and older
-    runs of a seed that was run again (the latest run counts).
+    """The study's runs as columns ``entity``, each condition, ``seed``, the setting chosen on
+    validation (``study.selection``, if any) and one per metric key, and notes on the runs left
+    out: untagged ones, ones without any of the study's metrics, older runs of a seed that was run
+    again (the latest run counts) and, with a selection, the runs at the settings not chosen.
 
     ``runs`` is ``mlflow.search_runs``' frame of the study's experiment.
     """
     keys = study.metric_keys
-    columns = [*study.entity, *study.conditions, SEED_COLUMN]
+    chosen = [] if study.selection is None else [study.selection.column]
+    columns = [*study.entity, *study.conditions, SEED_COLUMN, *chosen]
+    output = [*study.run_columns, *study.chosen_columns, *keys]
     if runs.empty:
-        return pd.DataFrame(columns=[*study.run_columns, *keys]), []
+        return pd.DataFrame(columns=output), []
     sources = runs.reindex(columns=[c.source for c in columns])
     untagged = sources.isna().any(axis=1)
     notes = []
     if untagged.any():
         lacking = [c.source for c in columns if sources.loc[untagged, c.source].isna().any()]
         notes.append(f"{int(untagged.sum())} run(s) without the tag(s) {', '.join(lacking)} left out")
-    frame = _fields(columns, runs.loc[~untagged])
+    frame = _fields(columns, pd.concat([sources, runs[["run_id", START_TIME]]], axis=1)
+                    .loc[~untagged])
     frame.insert(0, ENTITY, frame[[c.name for c in study.entity]].astype(str).agg("/".join, axis=1))
     for key in keys:
         frame[key] = runs.loc[~untagged].get(f"metrics.{key}", float("nan"))
-    measured = frame[keys].notna().any(axis=1)
+    reported = [key for key in keys if study.selection is None or key != study.selection.metric.key]
+    measured = frame[reported].notna().any(axis=1)
     if not measured.all():
-        notes.append(f"{int((~measured).sum())} run(s) with none of the metrics {', '.join(keys)} left out")
+        notes.append(f"{int((~measured).sum())} run(s) with none of the metrics "
+                     f"{', '.join(reported)} left out")
     frame = frame.loc[measured].sort_values(START_TIME, kind="stable")
-    latest = frame.drop_duplicates(study.run_columns, keep="last")
+    latest = frame.drop_duplicates([*study.run_columns, *study.chosen_columns], keep="last")
     if len(latest) < len(frame):
         notes.append(f"{len(frame) - len(latest)} older run(s) of a seed run again left out "
                      "(the latest counts)")
-    return latest[[*study.run_columns, *keys]].reset_index(drop=True), notes
+    if study.selection is not None:
+        latest, note = best_on_validation(latest, study)
+        notes += note
+    return latest[output].reset_index(drop=True), notes
+
+
+def best_on_validation(frame: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[str]]:
+    """Per entity, conditions and seed, the run whose setting ``study.selection`` chose (the best
+    validation value; of equal ones the latest; one without it only if no other has it), and a
+    note on how many runs at the other settings were left out."""
+    selection = study.selection
+    ordered = frame.sort_values(selection.metric.key,
+                                ascending=not selection.metric.lower_is_better,
+                                na_position="first", kind="stable")
+    best = ordered.drop_duplicates(study.run_columns, keep="last").sort_index()
+    dropped = len(frame) - len(best)
+    notes = [f"{dropped} run(s) at a {selection.column.name} not chosen left out (per "
+             f"{study.entity_name}, conditions and seed, the best {selection.metric.label} "
+             "counts)"] if dropped else []
+    return best, notes
 
 
 def _fields(columns: list[Column], runs: pd.DataFrame) -> pd.DataFrame:

@@ -56,6 +56,16 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """A setting swept in every job and chosen on validation, as a tuning sweep does: of the runs of
+    one entity, conditions and seed that differ only in ``column`` (say, the learning rate), the
+    one with the best ``metric`` (a validation metric) counts; its test metrics are the study's."""
+
+    column: Column
+    metric: Metric
+
+
+@dataclass(frozen=True)
 class Analysis:
     """What a study's numbers say: ``cells`` to judge, the ``factors`` a verdict may depend on,
     how an all-undecided verdict reads (``{seeds}`` for the seed count), an evidence table
@@ -80,6 +90,7 @@ class Study(ABC):
     entity: tuple[Column, ...]
     conditions: tuple[Column, ...]
     seeds: tuple[int, ...] = SEEDS
+    selection: Selection | None = None
 
     @property
     def slug(self) -> str:
@@ -100,9 +111,16 @@ class Study(ABC):
         return [ENTITY, *self.condition_names, SEED]
 
     @property
+    def chosen_columns(self) -> list[str]:
+        """The column of the setting chosen on validation (``selection``), if the study has one:
+        kept beside each run, not compared."""
+        return [] if self.selection is None else [self.selection.column.name]
+
+    @property
     def metric_keys(self) -> list[str]:
-        """Every metric the study reads, tabulated ones first."""
-        return [m.key for m in self.metrics] + list(self.extra_metrics)
+        """Every metric the study reads, tabulated ones first, the selection's last."""
+        chosen_by = [] if self.selection is None else [self.selection.metric.key]
+        return [m.key for m in self.metrics] + list(self.extra_metrics) + chosen_by
 
     @property
     @abstractmethod
