@@ -17,14 +17,13 @@ import torch
 from tests.kernels.numerics import poisoned_allocations, relative_error
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.kernels.ssd import triton as ssdt
+from tsssm.kernels.ssd import triton_pairs
 from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
-from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS, chunk_scan_dbc_kernel
-from tsssm.kernels.ssd.triton_chunk_scan import (SCAN_CONFIGS, chunk_scan_dx_kernel,
-                                                 chunk_scan_fwd_kernel, scan_config)
-from tsssm.kernels.ssd.triton_pairs import (PAIR_CONFIGS, chunk_pairs, chunk_pairs_kernel,
-                                            pair_slots)
-from tsssm.kernels.ssd.triton_states import (OUTER_CONFIGS, chunk_outer_kernel,
-                                             pass_states_bwd_kernel)
+from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS
+from tsssm.kernels.ssd.triton_chunk_scan import SCAN_CONFIGS, scan_config
+from tsssm.kernels.ssd.triton_pairs import PAIR_CONFIGS, chunk_pairs, pair_slots
+from tsssm.kernels.ssd.triton_states import OUTER_CONFIGS, pass_states_bwd_kernel
+from tsssm.kernels.triton_launch import TunedLaunch
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -153,16 +152,24 @@ def test_scan_reading_the_chunk_products_matches_reference(length, heads, groups
                                seed=length + heads if dtype == torch.float32 else 3 * length)
 
 
-# Each autotuned kernel and the block sizes it may run with on the GPU. The interpreter runs only
-# the small ``*_INTERPRETED`` configs unless a test forces these.
+# Each autotuned kernel's launch and the block sizes it may run with on the GPU. The interpreter
+# runs only the small ``*_INTERPRETED`` configs unless a test forces these.
 GPU_CONFIGS = {
-    chunk_outer_kernel: OUTER_CONFIGS,
-    chunk_scan_fwd_kernel: SCAN_CONFIGS,
-    chunk_scan_dx_kernel: SCAN_CONFIGS,
-    chunk_pairs_kernel: PAIR_CONFIGS,
-    chunk_scan_dbc_kernel: DBC_CONFIGS,
+    ssdt._OUTER: OUTER_CONFIGS,
+    ssdt._SCAN_FWD: SCAN_CONFIGS,
+    ssdt._SCAN_DX: SCAN_CONFIGS,
+    triton_pairs._PAIRS: PAIR_CONFIGS,
+    ssdt._DBC: DBC_CONFIGS,
 }
 RAGGED_CHUNK, RAGGED_HEADS, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 2, 16, 32
+
+
+def force_configs(patch: pytest.MonkeyPatch, launch: TunedLaunch, configs: list) -> None:
+    """Make ``launch``'s autotuner choose among ``configs``, with nothing recorded: a key
+    launched before would keep the config (and on a GPU the compiled kernel) recorded for it."""
+    patch.setattr(launch.kernel, "configs", configs)
+    patch.setattr(launch, "meta", {})
+    patch.setattr(launch, "compiled", {})
 
 
 @pytest.mark.parametrize("heads_per_program", [1, 2, 4])
@@ -170,14 +177,17 @@ RAGGED_CHUNK, RAGGED_HEADS, RAGGED_HEAD_DIM, RAGGED_STATE = 128, 2, 16, 32
 def test_scan_with_several_heads_per_program(heads, groups, heads_per_program):
     """y and dx from programs of 1, 2 or 4 heads of a group sharing its C·B tiles and C rows,
     where the program's heads divide the group's and where they do not (5 and 3 heads a
-    group: the last program of a group holds fewer)."""
+    group: the last program of a group holds fewer); both kernels record the config forced."""
     config = [scan_config(16, 32, heads=heads_per_program)]
+    launches = (ssdt._SCAN_FWD, ssdt._SCAN_DX)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ssdt, "GRAM_MIN_STATE", 1)
-        for kernel in (chunk_scan_fwd_kernel, chunk_scan_dx_kernel):
-            patch.setattr(kernel, "configs", config)
+        for launch in launches:
+            force_configs(patch, launch, config)
         compare_with_reference(2, 100, heads, groups, 16, 24, 64, torch.float32,
                                {"D", "z", "bias", "h0", "final"}, seed=heads + heads_per_program)
+        assert all(meta["HEADS_PER_PROGRAM"] == heads_per_program
+                   for launch in launches for meta in launch.meta.values())
 
 
 @contextlib.contextmanager
@@ -187,9 +197,9 @@ def gpu_configs(index: int):
     shape = {"CHUNK": RAGGED_CHUNK, "P": RAGGED_HEAD_DIM, "N": RAGGED_STATE,
              "heads_per_group": RAGGED_HEADS}
     with pytest.MonkeyPatch.context() as patch:
-        for kernel, configs in GPU_CONFIGS.items():
+        for launch, configs in GPU_CONFIGS.items():
             config = configs[index % len(configs)]
-            patch.setattr(kernel, "configs", kernel.early_config_prune([config], shape))
+            force_configs(patch, launch, launch.kernel.early_config_prune([config], shape))
         yield
 
 
@@ -197,13 +207,17 @@ def gpu_configs(index: int):
 @pytest.mark.parametrize("index", range(max(len(c) for c in GPU_CONFIGS.values())))
 def test_ragged_steep_chunk_under_every_gpu_config(index, gram):
     """A ragged last chunk (L = 1.625 chunks) whose log-decay runs far below -88, under
-    the block sizes the GPU's autotuner may pick, with C·B multiplied in each head or read
-    from ``triton_gram.py``: row tiles past the chunk's end, partly and wholly, must not turn
-    exp overflow into NaN (L 4000, chunk 256 did on the H100)."""
+    the block sizes the GPU's autotuner may pick (each launch records the one forced), with C·B
+    multiplied in each head or read from ``triton_gram.py``: row tiles past the chunk's end,
+    partly and wholly, must not turn exp overflow into NaN (L 4000, chunk 256 did on the
+    H100)."""
     with gpu_configs(index), pytest.MonkeyPatch.context() as patch:
         patch.setattr(ssdt, "GRAM_MIN_STATE", 1 if gram else ssdt.MAX_DIM + 1)
         compare_with_reference(1, RAGGED_CHUNK + 80, RAGGED_HEADS, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
                                RAGGED_CHUNK, torch.float32, {"Dh", "steep"}, seed=11)
+        for launch in GPU_CONFIGS:
+            forced = launch.kernel.configs[0].kwargs.items()
+            assert launch.meta and all(meta.items() >= forced for meta in launch.meta.values())
 
 
 def test_scan_reads_strided_inputs():

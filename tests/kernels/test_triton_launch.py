@@ -1,6 +1,7 @@
 """Direct launches of tuned Triton kernels (``triton_launch``) and the specialization key they
 are cached by (``triton_specialization``), on the CPU: the key against Triton's own binder
-(which runs without a GPU), the cache's entries with a stand-in compiled kernel, and the
+(which runs without a GPU), every launched kernel's parameters (tensors first), the cache's
+entries with a stand-in compiled kernel, the meta-parameters a launch returns, and the
 interpreter's path."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import triton
 import triton.language as tl
 from triton import knobs
 from triton.backends.compiler import GPUTarget
@@ -21,6 +23,8 @@ from tsssm.kernels.causal_conv import triton as conv
 from tsssm.kernels.mamba_step import triton as mamba_step
 from tsssm.kernels.s4 import triton as s4
 from tsssm.kernels.selective_scan import triton as sst
+from tsssm.kernels.ssd import triton as ssd
+from tsssm.kernels.ssd import triton_gram, triton_pairs
 from tsssm.kernels.triton_launch import TunedLaunch
 from tsssm.kernels.triton_specialization import (NOT_ALIGNED, NOT_SPECIALIZED, SPECIALIZED,
                                                  launch_tail, parameter_modes, scalar_class,
@@ -28,9 +32,16 @@ from tsssm.kernels.triton_specialization import (NOT_ALIGNED, NOT_SPECIALIZED, S
 
 LAUNCHES = (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS, sst._STEP, conv._FORWARD,
             conv._GRAD, mamba_step._STEP_IN, mamba_step._STEP_OUT, s4._VANDERMONDE_FWD,
-            s4._VANDERMONDE_BWD, s4._CAUCHY_FWD, s4._CAUCHY_BWD)
+            s4._VANDERMONDE_BWD, s4._CAUCHY_FWD, s4._CAUCHY_BWD, ssd._CUMSUM_FWD,
+            ssd._CUMSUM_BWD, ssd._OUTER, ssd._PASS, ssd._PASS_BWD, ssd._GATE_BWD, ssd._SCAN_FWD,
+            ssd._SCAN_DX, ssd._DBC, ssd._STEP, triton_gram._GRAM, triton_pairs._PAIRS)
 """Every kernel tsssm launches through ``TunedLaunch``."""
 INTS = (0, 1, 2, 8, 16, 17, 48, -16, (1 << 31) - 16, 1 << 31, (1 << 63) + 16, (1 << 63) + 1)
+
+
+def launch_id(launch: TunedLaunch) -> str:
+    """The op and the kernel's name (two ops have a ``state_update_kernel``)."""
+    return f"{launch.jit.fn.__module__.split('.')[2]}.{launch.jit.__name__}"
 
 
 def tiny(x_ptr, y_ptr, n, m, BLOCK: tl.constexpr, FLAG: tl.constexpr = True):
@@ -103,7 +114,7 @@ def random_arguments(jit: JITFunction, rng: random.Random) -> tuple[tuple, dict]
     return tuple(args), named
 
 
-@pytest.mark.parametrize("launch", LAUNCHES, ids=lambda launch: launch.jit.__name__)
+@pytest.mark.parametrize("launch", LAUNCHES, ids=launch_id)
 def test_the_key_changes_exactly_where_tritons_specialization_does(launch):
     """From random argument tuples of each kernel, every argument replaced by each value of
     its kind in turn: the key (classes and dtypes, as ``TunedLaunch`` keys them) changes iff
@@ -130,7 +141,16 @@ def test_the_key_changes_exactly_where_tritons_specialization_does(launch):
                     (jit.params[i].name, arg, other)
 
 
-@pytest.mark.parametrize("launch", LAUNCHES, ids=lambda launch: launch.jit.__name__)
+@pytest.mark.parametrize("launch", LAUNCHES, ids=launch_id)
+def test_kernels_take_their_tensors_first(launch):
+    """A launch passes its tensors, then its scalars, as the leading positional parameters:
+    every pointer parameter comes before every runtime scalar."""
+    pointers = [param.name.endswith("_ptr") for param in compiled_jit(launch.jit).params
+                if not param.is_constexpr]
+    assert pointers == sorted(pointers, reverse=True)
+
+
+@pytest.mark.parametrize("launch", LAUNCHES, ids=launch_id)
 def test_launch_arguments_are_the_binders_bound_arguments(launch):
     jit = compiled_jit(launch.jit)
     args, named = random_arguments(jit, random.Random(3))
@@ -230,6 +250,23 @@ def test_the_interpreter_launches_every_call_through_the_jit_function(stand_in, 
     for _ in range(3):
         launch(lambda meta: (1,), (x, x), (32, 5), (), BLOCK=8)
     assert (stand_in.runs, stand_in.launches, launch.compiled) == (3, [], {})
+
+
+@pytest.mark.parametrize("interpreted", [False, True])
+def test_a_launch_returns_the_meta_parameters_it_ran_with(stand_in, monkeypatch, interpreted):
+    """The autotuner's config, its warps and stages (not the constexprs passed by name): from
+    the launch that records them, and the same dict from each later one of the key, launched
+    directly (after the one that records the compiled kernel) or through the JIT function."""
+    monkeypatch.setattr(triton_launch, "INTERPRETED", interpreted)
+    config = triton.Config({"BLOCK": 16}, num_warps=2, num_stages=3)
+    launch = TunedLaunch(triton.autotune([config], key=[])(stand_in.jit))
+    x = torch.zeros(64)
+    metas = [launch(lambda meta: (1,), (x, x), (32, 5), (), FLAG=False) for _ in range(3)]
+    assert metas[0].items() >= {"BLOCK": 16, "num_warps": 2, "num_stages": 3}.items()
+    assert "FLAG" not in metas[0] and all(meta is metas[0] for meta in metas)
+    assert (stand_in.runs, len(stand_in.launches)) == ((3, 0) if interpreted else (2, 1))
+    if not interpreted:
+        assert stand_in.launches[-1][-2:] == (16, False)
 
 
 def test_remembered_scalar_classes_are_forgotten_past_a_bound(stand_in, monkeypatch):

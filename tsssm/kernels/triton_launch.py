@@ -8,11 +8,11 @@ of them by a list search per argument), then its heuristics, which build another
 it: at batch 1 the host took longer to issue a call than the GPU took to run it.
 
 ``TunedLaunch`` sends the first launch of each key through that stack and records the
-meta-parameters the JIT function received (its pre-run hook: the config the autotuner chose,
-its warps and stages, the heuristics' values); the key holds everything the autotuner and the
-heuristics read, so a recorded config is the one they would choose again. Later launches of the
-key skip the decorators. On a GPU they skip the JIT function too: the first of them for each
-specialization class of the arguments (and device, and the debug and instrumentation knobs,
+meta-parameters the JIT function received (its pre-run hook: the config the autotuner chose, its
+warps and stages, the heuristics' values); the key holds everything the autotuner, its pruner
+and the heuristics read, so a recorded config is the one they would choose again. Later launches
+of the key skip the decorators. On a GPU they skip the JIT function too: the first of them for
+each specialization class of the arguments (and device, and the debug and instrumentation knobs,
 which Triton's key holds) goes through ``JITFunction.run``, which returns the compiled kernel;
 it is recorded, and later launches call its launcher directly with the arguments the binder
 would have passed. While a launch hook is set (a profiler's) launches go through the JIT
@@ -20,8 +20,13 @@ function, which gives the hook its metadata; an empty hook chain (Triton's defau
 none. Not repeated per direct launch: Triton's check that the globals a kernel read kept their
 values (made at the launches through the JIT function).
 
-The scan's, the causal conv's, the fused Mamba step's and S4's kernels launch so (the plain JIT
-functions among them with an empty key); SSD's still launch through ``kernel[grid]``.
+A launch returns the meta-parameters it ran with (those recorded for its key): a launcher that
+reads the chosen config (SSD's backward sums as many slots of partial sums as its dx and pair
+kernels had row tiles) reads it there, not from the autotuner's ``best_config``, which a launch
+of another key changes and a recorded launch does not set.
+
+The scan's, the causal conv's, the fused Mamba step's, S4's and SSD's kernels launch so (the
+plain JIT functions among them with an empty key).
 
 Under Triton's interpreter (``INTERPRETED``) there is no compiled kernel: every launch after
 the first of its key goes through the JIT function; this choice is made once, in ``__init__``.
@@ -83,23 +88,27 @@ class TunedLaunch:
             self._launch = self._direct_launch
 
     def __call__(self, grid: Grid, tensors: tuple[Tensor, ...],
-                 scalars: tuple, key: tuple, **constexprs) -> None:
+                 scalars: tuple, key: tuple, **constexprs) -> dict:
         """Launch over ``grid`` (block counts, or a function of the meta-parameters giving
         them, as ``kernel[grid]`` takes) with ``tensors`` and then
         ``scalars`` (ints, floats, bools, None) as the positional arguments and
-        ``constexprs`` by name.
+        ``constexprs`` by name; return the meta-parameters it launched with, on a GPU and
+        under the interpreter alike: the config's blocks and the heuristics' values (and on a
+        GPU the config's warps and stages, which the interpreter drops); the recorded dict, to
+        be read, not changed.
 
-        ``key``: the scalars the autotuner keys on or the heuristics read; the constexprs and
-        the tensors' dtypes are added here."""
+        ``key``: the scalars the autotuner keys on or its pruner or the heuristics read; the
+        constexprs and the tensors' dtypes are added here."""
         full_key = (key, tuple(constexprs.values()), tuple(map(_DTYPE, tensors)))
         meta = self.meta.get(full_key)
         if meta is None:
-            self._tune(grid, (*tensors, *scalars), full_key, constexprs)
-        else:
-            self._launch(grid, tensors, scalars, full_key, meta, constexprs)
+            return self._tune(grid, (*tensors, *scalars), full_key, constexprs)
+        self._launch(grid, tensors, scalars, full_key, meta, constexprs)
+        return meta
 
-    def _tune(self, grid, args: tuple, full_key: tuple, constexprs: dict) -> None:
-        """Launch through the decorators and record the meta-parameters they chose."""
+    def _tune(self, grid, args: tuple, full_key: tuple, constexprs: dict) -> dict:
+        """Launch through the decorators; record the meta-parameters they chose and return
+        them."""
         seen: list[dict] = []
 
         def record(*args, **kwargs) -> None:
@@ -110,8 +119,10 @@ class TunedLaunch:
             self.kernel[grid](*args, **constexprs)
         finally:
             self.jit.pre_run_hooks.remove(record)
-        self.meta[full_key] = {name: value for name, value in seen[-1].items()
-                               if name not in constexprs and name not in _SET_BY_RUN}
+        meta = {name: value for name, value in seen[-1].items()
+                if name not in constexprs and name not in _SET_BY_RUN}
+        self.meta[full_key] = meta
+        return meta
 
     def _jit_launch(self, grid, tensors: tuple, scalars: tuple, full_key: tuple, meta: dict,
                     constexprs: dict):

@@ -1,7 +1,8 @@
 """Mamba-2's SSD scan as Triton kernels on tensor cores: forward, backward, and one decode step;
 the autograd Function and the launchers (the device code: ``triton_cumsum.py``,
 ``triton_states.py``, ``triton_gram.py``, ``triton_chunk_scan.py``, ``triton_pairs.py``,
-``triton_chunk_dbc.py``, ``triton_step.py``, their shared helpers in ``triton_tiles.py``).
+``triton_chunk_dbc.py``, ``triton_step.py``, their shared helpers in ``triton_tiles.py``; how a
+launch is issued: ``tsssm/kernels/triton_launch.py``, as the selective scan's).
 
 The chunked algorithm of ``reference.py``, per (batch, head), chunk ``c`` of Q steps, local steps
 ``i, j`` and the log-decay running sum ``cs_i = sum_{k <= i} dt_k A`` inside the chunk::
@@ -65,6 +66,7 @@ from tsssm.kernels.ssd.triton_step import state_update_kernel
 from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH
 from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width,
                                          next_power_of_2)
+from tsssm.kernels.triton_launch import TunedLaunch
 
 DOT_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 MAX_DIM = 256  # the scan kernels hold all of P and N in one tile; wider would need splitting.
@@ -75,14 +77,28 @@ reading its fp32 result."""
 
 
 # ---------------------------------------------------------------------------------------------
-# Launches.
+# Launches, through ``triton_launch``: each kernel's config is recorded at the first launch of
+# its key, later ones launch directly. The plain JIT functions take an empty key, the autotuned
+# ones P and N, the chunk scans also the heads a group has (their pruner caps HEADS_PER_PROGRAM
+# by it); the rest of what their autotuners and pruners read are constexprs, which it adds.
+
+_CUMSUM_FWD = TunedLaunch(dt_cumsum_fwd_kernel)
+_CUMSUM_BWD = TunedLaunch(dt_cumsum_bwd_kernel)
+_OUTER = TunedLaunch(chunk_outer_kernel)
+_PASS = TunedLaunch(pass_states_kernel)
+_PASS_BWD = TunedLaunch(pass_states_bwd_kernel)
+_GATE_BWD = TunedLaunch(gate_bwd_kernel)
+_SCAN_FWD = TunedLaunch(chunk_scan_fwd_kernel)
+_SCAN_DX = TunedLaunch(chunk_scan_dx_kernel)
+_DBC = TunedLaunch(chunk_scan_dbc_kernel)
+_STEP = TunedLaunch(state_update_kernel)
 
 
-def _skip_strides(D: Tensor | None, like: Tensor) -> tuple[Tensor, int, int]:
-    """D as (pointer, head stride, P stride): a (H,) D reads one value per head (P stride 0)."""
+def _skip(D: Tensor | None, like: Tensor) -> tuple[Tensor, tuple[int, int]]:
+    """D as (pointer, (head stride, P stride)): a (H,) D reads one value per head (P stride 0)."""
     if D is None:
-        return like, 0, 0
-    return (D, D.stride(0), 0) if D.dim() == 1 else (D, D.stride(0), D.stride(1))
+        return like, (0, 0)
+    return D, ((D.stride(0), 0) if D.dim() == 1 else D.stride())
 
 
 def _dt_cumsum(dt: Tensor, A: Tensor, dt_bias: Tensor | None, dt_softplus: bool,
@@ -93,10 +109,10 @@ def _dt_cumsum(dt: Tensor, A: Tensor, dt_bias: Tensor | None, dt_softplus: bool,
     dt_eff = torch.empty(batch, heads, n_chunks, chunk, device=dt.device, dtype=torch.float32)
     cs = torch.empty_like(dt_eff)
     block_h = _cumsum_block_h(heads, chunk)
-    dt_cumsum_fwd_kernel[(n_chunks, batch, cdiv(heads, block_h))](
-        dt, *dt.stride(), A, dt if dt_bias is None else dt_bias, dt_eff, cs,
-        length, heads, n_chunks,
-        CHUNK=chunk, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, BLOCK_H=block_h)
+    _CUMSUM_FWD((n_chunks, batch, cdiv(heads, block_h)),
+                (dt, A, dt if dt_bias is None else dt_bias, dt_eff, cs),
+                (*dt.stride(), length, heads, n_chunks), (),
+                CHUNK=chunk, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, BLOCK_H=block_h)
     return dt_eff, cs
 
 
@@ -117,10 +133,10 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
         tiles = cdiv(head_dim, meta["BLOCK_P"]) * cdiv(state_dim, meta["BLOCK_N"])
         return (tiles * n_chunks * batch * heads,)
 
-    chunk_outer_kernel[grid](
-        a, *a.stride(), b, *b.stride(), cs, dt_eff, out,
-        batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
-        CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED)
+    _OUTER(grid, (a, b, cs, dt_eff, out),
+           (*a.stride(), *b.stride(), batch, length, heads, heads // groups, n_chunks, head_dim,
+            state_dim), (head_dim, state_dim),
+           CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED)
 
 
 def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
@@ -146,10 +162,11 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
     n_chunks = cs.shape[2]
     pn = head_dim * state_dim
     block = _pass_block(pn)
-    pass_states_kernel[(cdiv(pn, block), batch * heads)](
-        states, entering, cs, final if init is None else init, final, batch, heads, n_chunks, pn,
-        CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
-        num_warps=4)
+    _PASS((cdiv(pn, block), batch * heads),
+          (states, entering, cs, final if init is None else init, final),
+          (batch, heads, n_chunks, pn), (),
+          CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
+          num_warps=4)
     return entering
 
 
@@ -161,12 +178,35 @@ def _scan_grid(chunk: int, n_chunks: int, programs: int, heads_per_group: int = 
                          * cdiv(heads_per_group, meta.get("HEADS_PER_PROGRAM", 1)),)
 
 
+def _chunk_scan(launch: TunedLaunch, x: Tensor, B: Tensor, C: Tensor, w: Tensor,
+                D: Tensor | None, cs: Tensor, dt_eff: Tensor, states: Tensor,
+                gram: Tensor | None, outputs: tuple[Tensor, ...], **flags) -> dict:
+    """Launch a chunk scan over x (b, L, H, P), B and C (b, L, G, N), the row operand w (b, L,
+    H, P; z for y, dy for dx), cs and dt_eff (b, H, nc, chunk) fp32, the states (nc, b, H, P, N)
+    and gram (``_gram``), into ``outputs`` (``_SCAN_FWD``: y, y_pre; ``_SCAN_DX``: dx,
+    ddt_direct, dD's parts) with the kernel's own ``flags``; return the meta-parameters it ran
+    with (its BLOCK_M sets how many of dD's slots dx wrote)."""
+    batch, length, heads, head_dim = x.shape
+    groups, state_dim = B.shape[2], B.shape[3]
+    n_chunks, chunk = cs.shape[2], cs.shape[3]
+    per_group = heads // groups
+    skip, skip_strides = _skip(D, x)
+    return launch(_scan_grid(chunk, n_chunks, batch * groups, per_group),
+                  (x, B, C, w, skip, cs, dt_eff, states, x if gram is None else gram, *outputs),
+                  (*x.stride(), *B.stride(), *C.stride(), *w.stride(), *skip_strides,
+                   batch, length, heads, per_group, n_chunks, head_dim, state_dim),
+                  (head_dim, state_dim, per_group),
+                  CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, **flags,
+                  DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED, BLOCK_K=dot_width(state_dim),
+                  BLOCK_O=dot_width(head_dim))
+
+
 def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int,
                  D: Tensor | None, z: Tensor | None, dt_bias: Tensor | None, dt_softplus: bool,
                  init: Tensor | None, keep_pre: bool) -> tuple[Tensor, Tensor | None, Tensor]:
     """y (b, L, H, P) in x's dtype, y before the gate (if keep_pre and z), final state fp32."""
-    batch, length, heads, head_dim = x.shape
-    groups, state_dim = B.shape[2], B.shape[3]
+    batch, _, heads, head_dim = x.shape
+    state_dim = B.shape[3]
     dt_eff, cs = _dt_cumsum(dt, A, dt_bias, dt_softplus, chunk)
     n_chunks = cs.shape[2]
     states = torch.empty(n_chunks, batch, heads, head_dim, state_dim, device=x.device,
@@ -179,17 +219,9 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
                                                                 dtype=x.dtype))
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     y_pre = torch.empty_like(y) if keep_pre and z is not None else None
-    skip, s_d_h, s_d_p = _skip_strides(D, x)
-    gate = x if z is None else z
-    gram = _gram(B, C, n_chunks, chunk)
-    chunk_scan_fwd_kernel[_scan_grid(chunk, n_chunks, batch * groups, heads // groups)](
-        x, *x.stride(), B, *B.stride(), C, *C.stride(), gate, *gate.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, states, x if gram is None else gram,
-        y, y if y_pre is None else y_pre,
-        batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
-        CHUNK=chunk, HAS_D=D is not None, HAS_Z=z is not None, STORE_PRE=y_pre is not None,
-        HAS_GRAM=gram is not None, DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED,
-        BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
+    _chunk_scan(_SCAN_FWD, x, B, C, x if z is None else z, D, cs, dt_eff, states,
+                _gram(B, C, n_chunks, chunk), (y, y if y_pre is None else y_pre),
+                HAS_Z=z is not None, STORE_PRE=y_pre is not None)
     return y, y_pre, final
 
 
@@ -201,9 +233,9 @@ def _gate_bwd(dout: Tensor, z: Tensor, y_pre: Tensor) -> tuple[Tensor, Tensor]:
     n_rows = batch * length * heads
     block_p = next_power_of_2(head_dim)
     block_r = max(1, 2048 // block_p)
-    gate_bwd_kernel[(cdiv(n_rows, block_r),)](
-        dout, *dout.stride(), z, *z.stride(), y_pre, dy, dz, n_rows, length, heads, head_dim,
-        INTERPRETED=INTERPRETED, BLOCK_R=block_r, BLOCK_P=block_p)
+    _GATE_BWD((cdiv(n_rows, block_r),), (dout, z, y_pre, dy, dz),
+              (*dout.stride(), *z.stride(), n_rows, length, heads, head_dim), (),
+              INTERPRETED=INTERPRETED, BLOCK_R=block_r, BLOCK_P=block_p)
     return dy, dz
 
 
@@ -233,10 +265,10 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dinit = torch.empty(batch, heads, head_dim, state_dim, **f32)
     dlast = torch.empty(n_blocks, batch, heads, n_chunks, **f32)
     dh = torch.empty(states.shape, device=x.device, dtype=x.dtype)  # read only by products
-    pass_states_bwd_kernel[(n_blocks, batch * heads)](
-        dstates, dh, states, cs, dfinal.float().contiguous(), dinit, dlast,
-        batch, heads, n_chunks, pn, CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block,
-        num_warps=4)
+    _PASS_BWD((n_blocks, batch * heads),
+              (dstates, dh, states, cs, dfinal.float().contiguous(), dinit, dlast),
+              (batch, heads, n_chunks, pn), (),
+              CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block, num_warps=4)
     del dstates
 
     dx = torch.empty(x.shape, device=x.device, dtype=x.dtype)
@@ -244,19 +276,11 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     slots = cdiv(chunk, SMALLEST_BLOCK_M)
     dD_parts = (ddt_direct if D is None  # not written without D
                 else torch.empty(slots, batch, n_chunks, heads, head_dim, **f32))
-    skip, s_d_h, s_d_p = _skip_strides(D, x)
     gram = _gram(B, C, n_chunks, chunk)
-    chunk_scan_dx_kernel[_scan_grid(chunk, n_chunks, batch * groups, heads // groups)](
-        x, *x.stride(), B, *B.stride(), C, *C.stride(), dy, *dy.stride(),
-        skip, s_d_h, s_d_p, cs, dt_eff, dh, x if gram is None else gram,
-        dx, ddt_direct, dD_parts,
-        batch, length, heads, heads // groups, n_chunks, head_dim, state_dim,
-        CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, DT=dot_dtype,
-        INTERPRETED=INTERPRETED,
-        BLOCK_K=dot_width(state_dim), BLOCK_O=dot_width(head_dim))
+    meta = _chunk_scan(_SCAN_DX, x, B, C, dy, D, cs, dt_eff, dh, gram, (dx, ddt_direct, dD_parts))
     dD = None
     if D is not None:
-        used = cdiv(chunk, chunk_scan_dx_kernel.best_config.kwargs["BLOCK_M"])
+        used = cdiv(chunk, meta["BLOCK_M"])
         dD = dD_parts[:used].sum(dim=(0, 1, 2))
         dD = (dD.sum(dim=-1) if D.dim() == 1 else dD).to(D.dtype)
 
@@ -268,23 +292,23 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     dC = torch.empty(C.shape, device=C.device, dtype=C.dtype)
     for out, (u, w, own, state, via_state, reverse) in (
             (dC, (dy, B, C, states, dcs[0], False)), (dB, (x, C, B, dh, to_end, True))):
-        chunk_scan_dbc_kernel[_scan_grid(chunk, n_chunks, batch * groups)](
-            out, via_state, u, *u.stride(), w, *w.stride(), own, *own.stride(),
-            state, cs, dt_eff, pairs,
-            batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
-            CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
-            BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
+        _DBC(_scan_grid(chunk, n_chunks, batch * groups),
+             (out, via_state, u, w, own, state, cs, dt_eff, pairs),
+             (*u.stride(), *w.stride(), *own.stride(),
+              batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim),
+             (head_dim, state_dim),
+             CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
+             BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)
     dbias_parts = torch.empty_like(dA_parts)
     block_h = _cumsum_block_h(heads, chunk)
-    dt_cumsum_bwd_kernel[(n_chunks, batch, cdiv(heads, block_h))](
-        dt, *dt.stride(), A, dt if dt_bias is None else dt_bias, dt_eff,
-        ddt_direct, dcs, 1 + n_pair_parts, to_end, dlast, n_blocks,
-        ddt, dA_parts, dbias_parts,
-        batch, length, heads, n_chunks,
-        CHUNK=chunk, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, BLOCK_H=block_h)
+    _CUMSUM_BWD((n_chunks, batch, cdiv(heads, block_h)),
+                (dt, A, dt if dt_bias is None else dt_bias, dt_eff, ddt_direct, dcs, to_end,
+                 dlast, ddt, dA_parts, dbias_parts),
+                (*dt.stride(), 1 + n_pair_parts, n_blocks, batch, length, heads, n_chunks), (),
+                CHUNK=chunk, HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, BLOCK_H=block_h)
     dA = dA_parts.sum(dim=(0, 1)).to(A.dtype)
     dbias = None if dt_bias is None else dbias_parts.sum(dim=(0, 1)).to(dt_bias.dtype)
     dinit = None if init is None else dinit.to(init.dtype)
@@ -354,16 +378,16 @@ def ssd_state_update_triton(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: 
     batch, heads, head_dim = x.shape
     groups, state_dim = B.shape[1], B.shape[2]
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
-    skip, s_d_h, s_d_p = _skip_strides(D, x)
+    skip, skip_strides = _skip(D, x)
     gate = x if z is None else z
     block_n = next_power_of_2(state_dim)
     block_p = min(next_power_of_2(head_dim), max(1, 4096 // block_n))
-    state_update_kernel[(cdiv(head_dim, block_p), batch * heads)](
-        state, *state.stride(), x, *x.stride(), dt, *dt.stride(), A,
-        B, *B.stride(), C, *C.stride(), skip, s_d_h, s_d_p, gate, *gate.stride(),
-        dt if dt_bias is None else dt_bias, y, heads, heads // groups, head_dim, state_dim,
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None,
-        SOFTPLUS=dt_softplus, INTERPRETED=INTERPRETED, BLOCK_P=block_p, BLOCK_N=block_n)
+    _STEP((cdiv(head_dim, block_p), batch * heads),
+          (state, x, dt, A, B, C, skip, gate, dt if dt_bias is None else dt_bias, y),
+          (*state.stride(), *x.stride(), *dt.stride(), *B.stride(), *C.stride(), *skip_strides,
+           *gate.stride(), heads, heads // groups, head_dim, state_dim), (),
+          HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None,
+          SOFTPLUS=dt_softplus, INTERPRETED=INTERPRETED, BLOCK_P=block_p, BLOCK_N=block_n)
     return y
 
 

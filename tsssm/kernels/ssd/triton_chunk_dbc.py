@@ -39,11 +39,10 @@ DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
 @tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE"],
        caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
-def chunk_scan_dbc_kernel(out_ptr, via_state_ptr,
-                          u_ptr, s_u_b, s_u_l, s_u_h, s_u_p,
-                          w_ptr, s_w_b, s_w_l, s_w_g, s_w_n,
-                          own_ptr, s_o_b, s_o_l, s_o_g, s_o_n,
-                          states_ptr, cs_ptr, dt_ptr, pairs_ptr,
+def chunk_scan_dbc_kernel(out_ptr, via_state_ptr, u_ptr, w_ptr, own_ptr, states_ptr, cs_ptr,
+                          dt_ptr, pairs_ptr,
+                          s_u_b, s_u_l, s_u_h, s_u_p, s_w_b, s_w_l, s_w_g, s_w_n,
+                          s_o_b, s_o_l, s_o_g, s_o_n,
                           batch, L, H, G, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, REVERSE: tl.constexpr, DT: tl.constexpr,
                           INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,

@@ -207,12 +207,11 @@ def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k
        key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
        caps=ROWS_AND_STEPS_IN_CHUNK, tile=SCAN_TILE)
 @triton.jit
-def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
-                          B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
-                          C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
-                          z_ptr, s_z_b, s_z_l, s_z_h, s_z_p,
-                          D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, states_ptr, gram_ptr,
-                          y_ptr, y_pre_ptr, batch, L, H, heads_per_group, n_chunks, P, N,
+def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, states_ptr,
+                          gram_ptr, y_ptr, y_pre_ptr,
+                          s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
+                          s_C_b, s_C_l, s_C_g, s_C_n, s_z_b, s_z_l, s_z_h, s_z_p, s_D_h, s_D_p,
+                          batch, L, H, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr,
                           STORE_PRE: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
                           INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -263,12 +262,10 @@ def chunk_scan_fwd_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
        key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_GRAM"],
        caps=ROWS_AND_STEPS_IN_CHUNK, tile=SCAN_TILE)
 @triton.jit
-def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
-                         B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
-                         C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
-                         dy_ptr, s_dy_b, s_dy_l, s_dy_h, s_dy_p,
-                         D_ptr, s_D_h, s_D_p, cs_ptr, dt_ptr, dstates_ptr, gram_ptr,
-                         dx_ptr, ddt_ptr, dD_ptr,
+def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dstates_ptr,
+                         gram_ptr, dx_ptr, ddt_ptr, dD_ptr,
+                         s_x_b, s_x_l, s_x_h, s_x_p, s_B_b, s_B_l, s_B_g, s_B_n,
+                         s_C_b, s_C_l, s_C_g, s_C_n, s_dy_b, s_dy_l, s_dy_h, s_dy_p, s_D_h, s_D_p,
                          batch, L, H, heads_per_group, n_chunks, P, N,
                          CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_GRAM: tl.constexpr,
                          DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -321,9 +318,8 @@ def chunk_scan_dx_kernel(x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
 
 
 @triton.jit
-def gate_bwd_kernel(dout_ptr, s_do_b, s_do_l, s_do_h, s_do_p,
-                    z_ptr, s_z_b, s_z_l, s_z_h, s_z_p,
-                    y_pre_ptr, dy_ptr, dz_ptr, n_rows, L, H, P,
+def gate_bwd_kernel(dout_ptr, z_ptr, y_pre_ptr, dy_ptr, dz_ptr,
+                    s_do_b, s_do_l, s_do_h, s_do_p, s_z_b, s_z_l, s_z_h, s_z_p, n_rows, L, H, P,
                     INTERPRETED: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_P: tl.constexpr):
     """y = y_pre · silu(z): dy_pre = dout · silu(z), dz = dout · y_pre · silu'(z).
 

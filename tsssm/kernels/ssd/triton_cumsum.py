@@ -12,8 +12,8 @@ from tsssm.kernels.triton_common import softplus
 
 
 @triton.jit
-def dt_cumsum_fwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_out_ptr, cs_ptr,
-                         L, H, n_chunks,
+def dt_cumsum_fwd_kernel(dt_ptr, A_ptr, bias_ptr, dt_out_ptr, cs_ptr,
+                         s_dt_b, s_dt_l, s_dt_h, L, H, n_chunks,
                          CHUNK: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                          BLOCK_H: tl.constexpr):
     """dt (b, L, H) -> dt_eff and cs = cumsum(dt_eff A), both (b, H, nc, CHUNK) fp32.
@@ -42,10 +42,9 @@ def dt_cumsum_fwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_out
 
 
 @triton.jit
-def dt_cumsum_bwd_kernel(dt_ptr, s_dt_b, s_dt_l, s_dt_h, A_ptr, bias_ptr, dt_eff_ptr,
-                         ddt_direct_ptr, dcs_ptr, n_dcs_parts, to_end_ptr, dlast_ptr,
-                         n_dlast_parts,
-                         ddt_ptr, dA_part_ptr, dbias_part_ptr,
+def dt_cumsum_bwd_kernel(dt_ptr, A_ptr, bias_ptr, dt_eff_ptr, ddt_direct_ptr, dcs_ptr,
+                         to_end_ptr, dlast_ptr, ddt_ptr, dA_part_ptr, dbias_part_ptr,
+                         s_dt_b, s_dt_l, s_dt_h, n_dcs_parts, n_dlast_parts,
                          batch, L, H, n_chunks,
                          CHUNK: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                          BLOCK_H: tl.constexpr):

@@ -14,14 +14,15 @@ from torch import Tensor
 
 from tsssm.kernels.ssd.triton_tiles import mma, tile_pair_program
 from tsssm.kernels.triton_common import INTERPRETED, dot_width
+from tsssm.kernels.triton_launch import TunedLaunch
 
 GRAM_BLOCK = 16 if INTERPRETED else 64
 """Side of a program's square tile; small in tests, to cross tiles."""
 
 
 @triton.jit
-def chunk_gram_kernel(C_ptr, s_C_b, s_C_l, s_C_g, s_C_n, B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
-                      gram_ptr, G, n_chunks, L, N,
+def chunk_gram_kernel(C_ptr, B_ptr, gram_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
+                      s_B_b, s_B_l, s_B_g, s_B_n, G, n_chunks, L, N,
                       CHUNK: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr,
                       BLOCK: tl.constexpr, BLOCK_K: tl.constexpr):
     """gram[b, c, g, i, j] = C_i · B_j (fp32, products of operands in DT) for the tiles with
@@ -53,6 +54,10 @@ def gram_tile(C_ptr, s_C_l, s_C_n, B_ptr, s_B_l, s_B_n, rows, cols, chunk_len, N
     return mma(c_rows, b_cols, DT, INTERPRETED)
 
 
+_GRAM = TunedLaunch(chunk_gram_kernel)
+"""A plain JIT function: ``TunedLaunch`` only spares it Triton's binding (no key)."""
+
+
 def chunk_products(B: Tensor, C: Tensor, n_chunks: int, chunk: int, dot_dtype) -> Tensor:
     """C_i · B_j of each chunk, (b, nc, G, chunk, chunk) fp32, only j <= i written; B and C
     (b, L, G, N), their products' operands in ``dot_dtype``."""
@@ -61,8 +66,8 @@ def chunk_products(B: Tensor, C: Tensor, n_chunks: int, chunk: int, dot_dtype) -
                        dtype=torch.float32)
     block = min(GRAM_BLOCK, chunk)
     side = chunk // block
-    chunk_gram_kernel[(batch * n_chunks * side * side * groups,)](
-        C, *C.stride(), B, *B.stride(), gram, groups, n_chunks, length, state_dim,
-        CHUNK=chunk, DT=dot_dtype, INTERPRETED=INTERPRETED, BLOCK=block,
-        BLOCK_K=dot_width(state_dim))
+    _GRAM((batch * n_chunks * side * side * groups,), (C, B, gram),
+          (*C.stride(), *B.stride(), groups, n_chunks, length, state_dim), (),
+          CHUNK=chunk, DT=dot_dtype, INTERPRETED=INTERPRETED, BLOCK=block,
+          BLOCK_K=dot_width(state_dim))
     return gram

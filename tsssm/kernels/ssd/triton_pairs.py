@@ -51,6 +51,7 @@ from tsssm.kernels.ssd.triton_gram import gram_tile
 from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, mma,
                                             pair_decay, tile_pair_program, tuned)
 from tsssm.kernels.triton_common import INTERPRETED, cdiv, dot_width
+from tsssm.kernels.triton_launch import TunedLaunch
 
 # 64-step tiles on 4 or 8 warps (HGMMA), 32-step ones on 4 (HMMA).
 PAIR_CONFIGS = [triton.Config({"BLOCK": block}, num_warps=warps, num_stages=stages)
@@ -71,12 +72,10 @@ def _slot(terms_ptr, slot, batch, b, H, h, n_chunks, c, CHUNK: tl.constexpr):
 @tuned(PAIR_CONFIGS, PAIR_INTERPRETED, key=["CHUNK", "P", "N", "HAS_GRAM"],
        caps={"BLOCK": "CHUNK"})
 @triton.jit
-def chunk_pairs_kernel(pairs_ptr, terms_ptr,
-                       dy_ptr, s_dy_b, s_dy_l, s_dy_h, s_dy_p,
-                       x_ptr, s_x_b, s_x_l, s_x_h, s_x_p,
-                       B_ptr, s_B_b, s_B_l, s_B_g, s_B_n,
-                       C_ptr, s_C_b, s_C_l, s_C_g, s_C_n,
-                       cs_ptr, dt_ptr, gram_ptr,
+def chunk_pairs_kernel(pairs_ptr, terms_ptr, dy_ptr, x_ptr, B_ptr, C_ptr, cs_ptr, dt_ptr,
+                       gram_ptr,
+                       s_dy_b, s_dy_l, s_dy_h, s_dy_p, s_x_b, s_x_l, s_x_h, s_x_p,
+                       s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
                        batch, L, H, G, heads_per_group, n_chunks, P, N,
                        CHUNK: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
                        INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
@@ -142,6 +141,11 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr,
                                                    INTERPRETED))
 
 
+_PAIRS = TunedLaunch(chunk_pairs_kernel)
+"""Keyed on P and N: the rest of its autotuner's key and the chunk its pruner caps BLOCK by are
+constexprs, which ``TunedLaunch`` adds."""
+
+
 def pair_slots(chunk: int) -> int:
     """How many slots of pair terms ``chunk_pairs`` may write (with its smallest tiles)."""
     return cdiv(chunk, SMALLEST_PAIR_BLOCK)
@@ -163,10 +167,10 @@ def chunk_pairs(dy: Tensor, x: Tensor, B: Tensor, C: Tensor, cs: Tensor, dt_eff:
         side = chunk // meta["BLOCK"]
         return (batch * n_chunks * side * side * groups,)
 
-    chunk_pairs_kernel[grid](
-        pairs, terms, dy, *dy.stride(), x, *x.stride(), B, *B.stride(), C, *C.stride(),
-        cs, dt_eff, x if gram is None else gram,
-        batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim,
-        CHUNK=chunk, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
-        BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
-    return pairs, chunk // chunk_pairs_kernel.best_config.kwargs["BLOCK"]
+    meta = _PAIRS(grid, (pairs, terms, dy, x, B, C, cs, dt_eff, x if gram is None else gram),
+                  (*dy.stride(), *x.stride(), *B.stride(), *C.stride(),
+                   batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim),
+                  (head_dim, state_dim),
+                  CHUNK=chunk, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
+                  BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
+    return pairs, chunk // meta["BLOCK"]

@@ -28,9 +28,8 @@ OUTER_INTERPRETED = triton.Config({"BLOCK_P": 16, "BLOCK_N": 16, "BLOCK_T": 32})
 @tuned(OUTER_CONFIGS, OUTER_INTERPRETED, key=["CHUNK", "P", "N", "FOR_STATES"],
        caps={"BLOCK_P": "P", "BLOCK_N": "N", "BLOCK_T": "CHUNK"})
 @triton.jit
-def chunk_outer_kernel(a_ptr, s_a_b, s_a_l, s_a_h, s_a_p,
-                       b_ptr, s_b_b, s_b_l, s_b_g, s_b_n,
-                       cs_ptr, dt_ptr, out_ptr,
+def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
+                       s_a_b, s_a_l, s_a_h, s_a_p, s_b_b, s_b_l, s_b_g, s_b_n,
                        batch, L, H, heads_per_group, n_chunks, P, N,
                        CHUNK: tl.constexpr, FOR_STATES: tl.constexpr, DT: tl.constexpr,
                        INTERPRETED: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,

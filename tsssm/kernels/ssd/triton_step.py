@@ -10,11 +10,10 @@ from tsssm.kernels.triton_common import softplus
 
 
 @triton.jit
-def state_update_kernel(state_ptr, s_s_b, s_s_h, s_s_p, s_s_n,
-                        x_ptr, s_x_b, s_x_h, s_x_p, dt_ptr, s_dt_b, s_dt_h, A_ptr,
-                        B_ptr, s_B_b, s_B_g, s_B_n, C_ptr, s_C_b, s_C_g, s_C_n,
-                        D_ptr, s_D_h, s_D_p, z_ptr, s_z_b, s_z_h, s_z_p, bias_ptr, y_ptr,
-                        H, heads_per_group, P, N,
+def state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
+                        y_ptr, s_s_b, s_s_h, s_s_p, s_s_n, s_x_b, s_x_h, s_x_p, s_dt_b, s_dt_h,
+                        s_B_b, s_B_g, s_B_n, s_C_b, s_C_g, s_C_n, s_D_h, s_D_p,
+                        s_z_b, s_z_h, s_z_p, H, heads_per_group, P, N,
                         HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                         SOFTPLUS: tl.constexpr, INTERPRETED: tl.constexpr,
                         BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
