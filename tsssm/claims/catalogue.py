@@ -40,11 +40,12 @@ claims/c7-sampling-rate            dataset fsdd, horizon L<clip>,               
 Tag values are plain numbers or names: ``tsssm.train_fraction`` ``0.05``, ``tsssm.flops_budget``
 ``1e15``, ``tsssm.width`` ``64``, ``tsssm.lr`` ``0.001``, ``tsssm.sample_rate`` ``16000``,
 ``tsssm.tokenizer`` ``bytes``. The declarations below list the models, datasets and axis values
-each study expects; what is not run yet is listed as missing in the report. C4 compares model and tokenizer together (``mamba/bytes``
-against ``transformer/bpe``); C5 compares attention fractions (whatever the model tag); C6 runs
-every job at each learning rate of a sweep and counts, per model, conditions and seed, the run
-with the best validation accuracy (``tsssm.claims.spec.Selection``), as a tuning sweep would; C7
-has one run per model x seed x tested rate, 8000 included, and compares each model's change from it.
+each study expects; what is not run yet is listed as missing in the report. C4 compares model
+and tokenizer together (``mamba/bytes`` against ``transformer/bpe``); C5 compares attention
+fractions (whatever the model tag); C6 runs every job at each learning rate of a sweep and
+counts, per model, conditions and seed, the run with the best validation accuracy
+(``tsssm.claims.spec.Selection``), as a tuning sweep would; C7 has one run per model x seed x
+tested rate, 8000 included, and compares each model's change from it.
 C3 also holds a quality goal against its forecasting runs (``tsssm.claims.quality_goal``): per
 dataset, the best state-space model's test MSE averaged over the four horizons against the best
 fair re-evaluation published, reported beside the verdict.

@@ -93,7 +93,7 @@ def study_frame(study: Study, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[st
     frame.insert(0, ENTITY, frame[[c.name for c in study.entity]].astype(str).agg("/".join, axis=1))
     for key in keys:
         frame[key] = runs.loc[~untagged].get(f"metrics.{key}", float("nan"))
-    reported = [key for key in keys if study.selection is None or key != study.selection.metric.key]
+    reported = study.reported_keys
     measured = frame[reported].notna().any(axis=1)
     if not measured.all():
         notes.append(f"{int((~measured).sum())} run(s) with none of the metrics "

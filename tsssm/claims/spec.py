@@ -117,10 +117,15 @@ class Study(ABC):
         return [] if self.selection is None else [self.selection.column.name]
 
     @property
+    def reported_keys(self) -> list[str]:
+        """The metrics a run is counted for, tabulated ones first: all but the selection's."""
+        return [m.key for m in self.metrics] + list(self.extra_metrics)
+
+    @property
     def metric_keys(self) -> list[str]:
-        """Every metric the study reads, tabulated ones first, the selection's last."""
+        """Every metric the study reads: the reported ones, then the selection's."""
         chosen_by = [] if self.selection is None else [self.selection.metric.key]
-        return [m.key for m in self.metrics] + list(self.extra_metrics) + chosen_by
+        return self.reported_keys + chosen_by
 
     @property
     @abstractmethod
