@@ -15,8 +15,9 @@ times of one call: ``wall``, ``triton.testing.do_bench``'s median (what the kern
 reports: host and GPU together); ``gpu``, the same call replayed from a CUDA graph
 (``do_bench_cudagraph``: the kernels alone); ``host``, the mean time Python takes to issue one
 call when the GPU keeps up (100 calls back to back, no synchronisation between them), into
-``OUT/launch_profile.md``. ``engine``: tsssm's rows of that table at B1 L2K, bf16 and fp32, and
-forward+backward again with the autograd engine's device threads off, into ``OUT/engine.md``.
+``OUT/launch_profile.md``. ``engine``: each library's rows of that table at B1 L2K, bf16 and
+fp32, and forward+backward again with the autograd engine's device threads off, into
+``OUT/engine.md``.
 """
 
 from __future__ import annotations
@@ -155,24 +156,26 @@ def table_section(libraries: dict[str, Callable], out: Path, peer: bool) -> None
 
 
 def engine_section(libraries: dict[str, Callable], out: Path) -> None:
-    """tsssm's scan at batch 1 and 2K steps, bf16 and fp32: wall, gpu and host time of the
-    forward and of forward+backward, the latter also with the autograd engine's device threads
-    off (the backward then runs on the calling thread: no hand-over, and cProfile sees it)."""
-    lines = [f"# tsssm's scan at B1 L2K on {torch.cuda.get_device_name()}", "",
-             "`python scripts/gpu/launch_profile.py OUT --sections engine`; wall: do_bench median "
-             "(ms); gpu: CUDA-graph replay (ms); host: µs to issue one call.", "",
-             "| dtype | mode | autograd threads | wall ms | gpu ms | host µs |",
-             "|---|---|---|---:|---:|---:|"]
+    """Each library's scan at batch 1 and 2K steps, bf16 and fp32, on one set of tensors: wall,
+    gpu and host time of the forward and of forward+backward, the latter also with the autograd
+    engine's device threads off (the backward then runs on the calling thread: no hand-over to
+    the engine's device thread and back, the same for any autograd Function)."""
+    lines = [f"# The scan at B1 L2K on {torch.cuda.get_device_name()}", "",
+             "`python scripts/gpu/launch_profile.py OUT --sections engine [--peer-dir DIR]`; "
+             "wall: do_bench median (ms); gpu: CUDA-graph replay (ms); host: µs to issue one "
+             "call.", "",
+             "| dtype | mode | autograd threads | library | wall ms | gpu ms | host µs |",
+             "|---|---|---|---|---:|---:|---:|"]
     for dtype in ("bf16", "fp32"):
         case = PairCase("scan", dtype, 1, 2048, 16)
         for mode, threads in (("fwd", "-"), ("fwd+bwd", "on"), ("fwd+bwd", "off")):
-            inputs = scan_inputs(case, mode != "fwd")[0]
-            fn = step(libraries[OURS], inputs, mode)
             with torch.autograd.set_multithreading_enabled(threads != "off"):
-                wall, gpu, host = times(fn, list(inputs.values()) if mode != "fwd" else None)
-            lines.append(f"| {dtype} | {mode} | {threads} | {wall:.4f} | {gpu:.4f} | {host:.1f} |")
-            print(lines[-1], flush=True)
-            (out / "engine.md").write_text("\n".join(lines) + "\n")
+                for library, _, (wall, gpu, host) in timed_calls(case, mode, libraries,
+                                                                 scan_inputs):
+                    lines.append(f"| {dtype} | {mode} | {threads} | {library} | {wall:.4f} | "
+                                 f"{gpu:.4f} | {host:.1f} |")
+                    print(lines[-1], flush=True)
+                    (out / "engine.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
