@@ -286,6 +286,23 @@ def test_bench_times_a_case_and_records_failures_without_stopping(cpu_bench: tim
     assert [row["note"] for row in saved["rows"]] == ["", "OOM", broken.note, late.note]
 
 
+def test_a_group_past_the_budget_says_so_rather_than_blaming_the_kernel(cpu_bench: timing.Bench):
+    def fails() -> timing.Timed:
+        raise RuntimeError("no kernel for this shape")
+
+    def check() -> Check:
+        raise AssertionError("a group that did not tune is not checked")
+
+    broken = _row(time_ms=None, ref_ms=None, copy_fraction=None)
+    cpu_bench.run_group("scan x", [fails], check, [(broken, lambda: timing.Timed(lambda: None))])
+    assert broken.note == "not run: the kernel failed at the tuning shape"
+    cpu_bench.deadline = time.monotonic() - 1
+    late = _row(time_ms=None, ref_ms=None, copy_fraction=None)
+    cpu_bench.run_group("scan y", [fails], check, [(late, lambda: timing.Timed(lambda: None))])
+    assert late.time_ms is None and late.note == "skipped: time budget"
+    assert cpu_bench.report.errors[-1] == "tune scan y: skipped (time budget)"
+
+
 # ------------------------------------------------------------------------------ entry point
 
 

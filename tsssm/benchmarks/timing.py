@@ -260,13 +260,16 @@ class Bench:
     def run_group(self, what: str, tuning: list[Callable[[], Timed]], check: Callable[[], Check],
                   cases: list[tuple[Row, Callable[[], Timed]]]) -> None:
         """One kernel configuration: tune it, check it, then time each ``(row, setup)``. If the
-        tuning calls fail the rows are kept, untimed, so the targets say why they did not run."""
+        tuning calls fail, or the budget left no time for them, the rows are kept, untimed, so
+        the targets say why they did not run."""
+        late = self.out_of_time()
         tuned = self.tune(what, tuning)
         if tuned:
             self.check(what, check)
         for row, setup in cases:
             if not tuned:
-                row.note = "not run: the kernel failed at the tuning shape"
+                row.note = ("skipped: time budget" if late
+                            else "not run: the kernel failed at the tuning shape")
             self.time(row, setup if tuned else None)
 
     def time(self, row: Row, setup: Callable[[], Timed] | None) -> Row:
