@@ -206,6 +206,15 @@ def test_chunk_sweep_takes_powers_of_two_only(monkeypatch):
             chunk_list(bad)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
+def test_ncu_target_without_a_gpu_says_so_in_one_line():
+    script = REPO / "scripts" / "gpu" / "ncu_scan.py"
+    done = subprocess.run([sys.executable, str(script), "--batch", "1", "--length", "64"],
+                          capture_output=True, text=True, cwd=REPO,
+                          env=os.environ | {"PYTHONPATH": str(REPO)})
+    assert done.returncode == 1 and done.stderr == "ncu_scan.py: needs a CUDA GPU\n"
+
+
 def test_sweep_takes_the_backwards_gpu_time_as_the_difference_of_the_captured_modes():
     """The backward alone is never captured (its autograd graph lives on another stream) and is
     timed last: its gpu time is fwd+bwd's minus fwd's, its wall time its own; the table keeps
