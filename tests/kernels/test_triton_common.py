@@ -3,6 +3,11 @@ devices the kernels take. Without a GPU the kernel runs in Triton's interpreter.
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import triton
@@ -46,3 +51,30 @@ def test_device_problem_names_the_device(monkeypatch: pytest.MonkeyPatch):
     assert "need CUDA tensors, got cpu" in device_problem(torch.device("cpu"))
     monkeypatch.setattr(triton_common, "INTERPRETED", True)
     assert device_problem(torch.device("cpu")) is None
+
+
+AUTOTUNERS = """
+import importlib, pkgutil, triton
+import tsssm.kernels as kernels
+found = {}
+for info in pkgutil.walk_packages(kernels.__path__, "tsssm.kernels."):
+    module = importlib.import_module(info.name)
+    for name, value in vars(module).items():
+        while value is not None and not isinstance(value, triton.runtime.JITFunction):
+            if isinstance(value, triton.runtime.Autotuner):
+                found[f"{info.name}.{name}"] = value.cache_results
+            value = getattr(value, "fn", None)
+print(sorted(found.items()))
+"""
+
+
+def test_every_autotuned_kernel_keeps_its_choice_on_disk():
+    """Compiled for a GPU (no interpreter; importing needs no device), every autotuner of the
+    kernels caches its choice per key, so a second process does not time every config again."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", AUTOTUNERS], capture_output=True, text=True,
+                          env=env, check=True)
+    found = dict(ast.literal_eval(done.stdout.strip()))
+    assert {"tsssm.kernels.selective_scan.triton_backward.scan_bwd_kernel",
+            "tsssm.kernels.selective_scan.triton_step.state_update_kernel"} <= set(found)
+    assert any(".ssd." in name for name in found) and all(found.values()), found

@@ -70,13 +70,21 @@ def dot_width(n: int) -> int:
     return max(16, next_power_of_2(n))
 
 
+def kept_autotune(configs: list[triton.Config], key: list[str], **kwargs):
+    """``triton.autotune`` whose choice per key is kept in Triton's cache folder: a process that
+    meets a key tuned before on the same GPU kind, Triton and kernel source reads the choice back
+    instead of timing every config again (the SSD kernels' first tuning takes minutes, and every
+    fit process, side-by-side search trial and benchmark would pay it)."""
+    return triton.autotune(configs, key=key, cache_results=True, **kwargs)
+
+
 def autotune(configs: list[triton.Config], interpreted: triton.Config, key: list[str],
              prune):
-    """``triton.autotune`` over ``configs`` on the GPU (keyed on ``key``), each call's list first
+    """``kept_autotune`` over ``configs`` on the GPU (keyed on ``key``), each call's list first
     passed through ``prune(configs, named_args, **kwargs)``; under the interpreter only the one
     small ``interpreted`` config, so the tests cross block boundaries at tiny shapes."""
-    return triton.autotune([interpreted] if INTERPRETED else list(configs), key=key,
-                           prune_configs_by={"early_config_prune": prune})
+    return kept_autotune([interpreted] if INTERPRETED else list(configs), key,
+                         prune_configs_by={"early_config_prune": prune})
 
 
 def device_problem(device: torch.device) -> str | None:

@@ -6,7 +6,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.selective_scan.triton_tiles import channel_block, sigmoid
-from tsssm.kernels.triton_common import INTERPRETED, LOG2E, softplus
+from tsssm.kernels.triton_common import INTERPRETED, LOG2E, kept_autotune, softplus
 
 
 def _state_update_configs() -> list[triton.Config]:
@@ -17,8 +17,8 @@ def _tuned_state_update():
     """The step is a few microseconds; tuning restores the state it updates in place."""
     if INTERPRETED:
         return triton.heuristics({"BLOCK_D": lambda args: 4})
-    return triton.autotune(_state_update_configs(), key=["dim", "DSTATE", "HAS_Z"],
-                           restore_value=["state_ptr"])
+    return kept_autotune(_state_update_configs(), ["dim", "DSTATE", "HAS_Z"],
+                         restore_value=["state_ptr"])
 
 
 @_tuned_state_update()

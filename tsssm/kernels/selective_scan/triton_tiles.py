@@ -39,7 +39,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import INTERPRETED, LOG2E, next_power_of_2, softplus
+from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, kept_autotune, next_power_of_2,
+                                         softplus)
 
 
 @triton.jit
@@ -284,9 +285,8 @@ def scan_tuning(configs: tuple[dict, ...], key_extra: list[str], **autotune_kwar
     else:
         configs = [triton.Config({k: v for k, v in c.items() if k != "num_warps"},
                                  num_warps=c["num_warps"]) for c in configs]
-        choose = triton.autotune(configs, key=SCAN_KEY + key_extra,
-                                 prune_configs_by={"early_config_prune": _prune},
-                                 **autotune_kwargs)
+        choose = kept_autotune(configs, SCAN_KEY + key_extra,
+                               prune_configs_by={"early_config_prune": _prune}, **autotune_kwargs)
     even = triton.heuristics(
         {"EVEN_D": lambda args: args["chans_per_group"] % args["BLOCK_D"] == 0})
     return lambda kernel: choose(even(kernel))
