@@ -29,11 +29,14 @@ kernel launches per call; ``--profile K`` adds cProfile's K functions with the m
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import io
 import os
 import pstats
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -44,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from triton import knobs  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.runtime import driver  # noqa: E402
 from triton.runtime.autotuner import Autotuner  # noqa: E402
@@ -96,7 +100,11 @@ def _stub_compile(self: JITFunction, key: str, signature, device: int, *args) ->
 
 
 def stub_triton() -> None:
-    """Make every Triton launch of this process a no-op and let the kernels take CPU tensors."""
+    """Make every Triton launch of this process a no-op and let the kernels take CPU tensors.
+    Triton's cache folder moves to a fresh temporary one: the stand-in timings the autotuners
+    keep there must never reach a real GPU's runs."""
+    knobs.cache.dir = tempfile.mkdtemp(prefix="tsssm-host-cost-")
+    atexit.register(shutil.rmtree, knobs.cache.dir, ignore_errors=True)
     driver.set_active(StubDriver())
     JITFunction._do_compile = _stub_compile
     Autotuner._bench = lambda self, *args, config, **meta: [1.0, 1.0, 1.0]
