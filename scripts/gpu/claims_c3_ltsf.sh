@@ -6,8 +6,8 @@
 # that dataset for them).
 # Usage: bash scripts/gpu/claims_c3_ltsf.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
-every_dataset=(mamba mamba2 hybrid linear_attention)
-on_cpu_for_exchange=(s4 s4d transformer lstm gss)
+every_dataset=(mamba mamba2 hybrid)
+on_cpu_for_exchange=(s4 s4d transformer lstm gss linear_attention)
 run_study c3_ltsf 540 "${every_dataset[@]}" &
 run_study c3_ltsf 540 "${on_cpu_for_exchange[@]}" -- experiment=ltsf/etth1,ltsf/etth2,ltsf/ettm1 &
 wait
