@@ -1,6 +1,6 @@
 """What the selective scan's kernels compile to on an H100/H200 (sm_90), without a GPU.
 
-    python scripts/scan_sass_stats.py [--dtype bf16]
+    python scripts/scan_sass_stats.py [--dtype bf16] [--every-config]
 
 Compiles the forward, backward and segment pre-pass kernels with Triton's bundled ptxas for the
 configs the autotuner keeps on the H200 (Mamba's options on: D skip, gate, Δ bias and softplus;
@@ -22,7 +22,8 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from tsssm.kernels.selective_scan import triton_backward, triton_forward, triton_segments
+from tsssm.kernels.selective_scan import (triton_backward, triton_forward, triton_segments,
+                                          triton_tiles)
 
 BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 LOW_PRECISION = {"u_ptr", "dt_ptr", "z_ptr", "dy_ptr", "du_ptr", "ddt_ptr", "dz_ptr", "y_ptr",
@@ -77,15 +78,28 @@ def hot_loop_length(code: str) -> int:
     return max((sum(lo <= a <= hi for a in addresses) for lo, hi in loops), default=0)
 
 
+def every_config() -> tuple:
+    """Each forward and backward config the autotuner may pick, as ``KERNELS`` rows."""
+    forward = tuple((triton_forward.scan_fwd_kernel, c["BLOCK_D"], c["N2"], c["num_warps"],
+                     c["STAGES"], None) for c in triton_tiles.FORWARD_CONFIGS)
+    backward = tuple((triton_backward.scan_bwd_kernel, c["BLOCK_D"], c["N2"], c["num_warps"],
+                      c["STAGES"], c["SPLIT"]) for c in triton_tiles.BACKWARD_CONFIGS)
+    return forward + backward
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
-    dtype = parser.parse_args().dtype
+    parser.add_argument("--every-config", action="store_true",
+                        help="every forward and backward autotune config, not the first of each")
+    args = parser.parse_args()
+    dtype = args.dtype
     print(f"sm_90, {dtype}, N {DSTATE}, chunk {CHUNK}, Mamba's options on\n")
     print("| kernel | config | registers | spill stack (bytes) | hot-loop instructions | "
           "per element |")
     print("|---|---|---:|---:|---:|---:|")
-    for kernel, block_d, n2, warps, stages, split in KERNELS:
+    for kernel, block_d, n2, warps, stages, split in (every_config() if args.every_config
+                                                      else KERNELS):
         fn = kernel.fn.fn  # autotuner -> heuristics -> JIT function
         constants = {k: v for k, v in FLAGS.items() if k in fn.arg_names}
         constants |= {"EVEN_D": 1, "DSTATE": DSTATE, "CHUNK": CHUNK, "BLOCK_N": DSTATE,

@@ -14,7 +14,7 @@ import torch
 from tests.kernels.numerics import relative_error
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
 from tsssm.kernels.selective_scan import triton as sst
-from tsssm.kernels.selective_scan import triton_segments
+from tsssm.kernels.selective_scan import triton_segments, triton_tiles
 from tsssm.kernels.selective_scan.triton_segments import SegmentPolicy
 from tsssm.kernels.selective_scan.reference import selective_scan_ref, selective_state_update_ref
 
@@ -121,6 +121,26 @@ def test_scan_matches_reference_default_chunk():
     """The default chunk for the state size (64 here), with the sequence spanning three."""
     compare_with_reference(1, 130, 4, 2, 4, torch.float32, {"D", "z", "softplus", "final"},
                            seed=7, chunk_size=None)
+
+
+GPU_BLOCKS = sorted({(c["BLOCK_D"], c["N2"]) for c in (*triton_tiles.FORWARD_CONFIGS,
+                                                          *triton_tiles.BACKWARD_CONFIGS)})
+
+
+@pytest.mark.skipif(CUDA, reason="the interpreter's block sizes; the GPU tunes its own")
+@pytest.mark.parametrize("block_d,n2", GPU_BLOCKS)
+def test_scan_matches_reference_with_each_gpu_block(monkeypatch, block_d, n2):
+    """The channel blocks and lanes per channel of every GPU config, under the interpreter
+    (which runs them whatever the GPU's warps): two blocks a group, N 16 (the Mamba size), a
+    ragged chunk of 16 (the backward in halves); nothing recorded from another block size."""
+    monkeypatch.setattr(triton_tiles, "INTERPRETED_BLOCK_D", block_d)
+    monkeypatch.setattr(triton_tiles, "INTERPRETED_N2", n2)
+    for launch in (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS):
+        monkeypatch.setattr(launch, "meta", {})
+    compare_with_reference(1, 21, 4 * block_d, 2, 16, torch.float32,
+                           {"D", "z", "bias", "softplus", "final"}, seed=block_d + n2,
+                           chunk_size=16)
+    assert {meta["BLOCK_D"] for meta in sst._BACKWARD.meta.values()} == {block_d}
 
 
 # (length, segments, features): chunk 8, so 75 steps are 10 chunks, the last ragged: 2 segments
