@@ -23,11 +23,22 @@ case ${2:-} in
   *) cp "$2" "$work/claims.db" ;;
 esac
 
+# What bounds a block's throughput: the GPU's busy share (utilization.gpu: the share of each
+# 2 s in which a kernel ran) and the host's load, sampled beside the runs into gpu_use.log and
+# host_use.log (in logs.tgz). A GPU below full use while the cores are busy is held up by the
+# processes' Python; one at full use, by its kernels.
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 2 \
+  > "$work/gpu_use.log" 2>&1 &
+samplers=$!
+vmstat -n 2 > "$work/host_use.log" 2>&1 &
+samplers+=" $!"
+
 run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by side
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
 }
 
 finish_block() {  # a few files: a call hands back at most eight, none nested deeper than two
+  kill $samplers 2>/dev/null
   gzip -c "$work/claims.db" > "$out/claims.db.gz"
   tar czf "$out/logs.tgz" -C "$work" $(cd "$work" && ls *.log)
   python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$work/report"
