@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
 # Nsight Compute's reading of the selective scan's kernels (forward, backward, segment
-# pre-passes) in one training call per shape: throughput against each unit's peak, occupancy,
-# issue and stall statistics, the memory tables (L2 reductions: the backward's dB and dC atomics).
-# Usage: bash scripts/gpu/ncu_scan.sh OUT [BATCH:LENGTH:DTYPE ...]
-#   default shapes: 4:65536:bf16 1:65536:bf16 1:2048:bf16 4:65536:fp32
-# Writes OUT/ncu_B<batch>_L<length>_<dtype>.txt per shape. Needs ncu (the lent machines'
-# Firecracker runtime reads the counters; --clock-control none leaves the clocks as they are).
+# pre-passes), or SSD's (chunk sums, states, chunk scans, pairs, dB/dC, the gate's backward), in
+# one training call per shape: throughput against each unit's peak, occupancy, issue and stall
+# statistics, the memory tables (L2 reductions: the scan backward's dB and dC atomics).
+# Usage: bash scripts/gpu/ncu_scan.sh OUT [KERNEL:BATCH:LENGTH:DTYPE ...]
+#   default shapes: scan:4:65536:bf16 scan:1:65536:bf16 scan:1:2048:bf16 scan:4:65536:fp32
+#   ssd:4:65536:bf16 ssd:1:65536:bf16 (SSD at N 128, as the side-by-side comparison's first rows)
+# Writes OUT/ncu_<kernel>_B<batch>_L<length>_<dtype>.txt per shape. Needs ncu (the lent
+# machines' Firecracker runtime reads the counters; --clock-control none leaves the clocks as
+# they are).
 set -euo pipefail
-out=${1:?usage: bash $0 OUT [BATCH:LENGTH:DTYPE ...]}
+out=${1:?usage: bash $0 OUT [KERNEL:BATCH:LENGTH:DTYPE ...]}
 shift
 shapes=("$@")
-((${#shapes[@]})) || shapes=(4:65536:bf16 1:65536:bf16 1:2048:bf16 4:65536:fp32)
+((${#shapes[@]})) || shapes=(scan:4:65536:bf16 scan:1:65536:bf16 scan:1:2048:bf16
+                             scan:4:65536:fp32 ssd:4:65536:bf16 ssd:1:65536:bf16)
 mkdir -p "$out"
 sections=()
 for section in SpeedOfLight Occupancy LaunchStats SchedulerStats WarpStateStats InstructionStats \
                ComputeWorkloadAnalysis MemoryWorkloadAnalysis_Tables; do
   sections+=(--section "$section")
 done
+declare -A kernels=([scan]='^(scan|segment)_' [ssd]='^(chunk|pass_states|dt_cumsum|gate)_')
 for shape in "${shapes[@]}"; do
-  IFS=: read -r batch length dtype <<< "$shape"
-  ncu --clock-control none --profile-from-start off --kernel-name regex:'^(scan|segment)_' \
+  IFS=: read -r kernel batch length dtype <<< "$shape"
+  [[ -n ${kernels[$kernel]:-} ]] || { echo "unknown kernel '$kernel' in $shape (scan or ssd)"; exit 2; }
+  report="$out/ncu_${kernel}_B${batch}_L${length}_${dtype}.txt"
+  ncu --clock-control none --profile-from-start off --kernel-name "regex:${kernels[$kernel]}" \
     "${sections[@]}" \
-    python "$(dirname "$0")/ncu_scan.py" --batch "$batch" --length "$length" --dtype "$dtype" \
-    > "$out/ncu_B${batch}_L${length}_${dtype}.txt" 2>&1 \
-    || echo "ncu failed for $shape (see $out/ncu_B${batch}_L${length}_${dtype}.txt)"
+    python "$(dirname "$0")/ncu_scan.py" --kernel "$kernel" --batch "$batch" --length "$length" \
+      --dtype "$dtype" > "$report" 2>&1 || echo "ncu failed for $shape (see $report)"
 done
