@@ -26,12 +26,15 @@ esac
 # What bounds a block's throughput: the GPU's busy share (utilization.gpu: the share of each
 # 2 s in which a kernel ran) and the host's load, sampled beside the runs into gpu_use.log and
 # host_use.log (in logs.tgz). A GPU below full use while the cores are busy is held up by the
-# processes' Python; one at full use, by its kernels.
+# processes' Python; one at full use, by its kernels. The samplers are disowned: a block's
+# `wait` and its count of running jobs see its runs alone.
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 2 \
   > "$work/gpu_use.log" 2>&1 &
 samplers=$!
+disown
 vmstat -n 2 > "$work/host_use.log" 2>&1 &
 samplers+=" $!"
+disown
 
 run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by side
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"

@@ -62,3 +62,25 @@ def test_a_block_continues_the_previous_store_and_returns_it_gzipped(tmp_path, g
         exported = report.extractfile("report/runs/c3-ltsf.csv").read()
     committed = REPO / "docs" / "claims" / "runs" / "c3-ltsf.csv"  # counted beside the block's store
     assert exported == committed.read_bytes()
+
+
+def test_the_blocks_samplers_leave_its_wait_and_job_count_to_its_runs(tmp_path):
+    """A block waits for its runs and counts them with `jobs` (claims_search.sh keeps so many
+    side by side): the GPU and host samplers it starts must be neither waited for nor counted."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sampler = bin_dir / "nvidia-smi"  # a sampler that never ends, as nvidia-smi -l does
+    sampler.write_text('#!/bin/sh\nwhile true; do echo "busy, 100 %"; sleep 1; done\n')
+    sampler.chmod(0o755)
+    env = dict(os.environ, WORK=str(tmp_path / "work"),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    script = (f"source {BLOCK} {tmp_path / 'out'}\n"
+              "sleep 0.2 &\n"
+              "echo running $(jobs -rp | wc -l)\n"
+              "wait\n"
+              "echo waited\n"
+              "kill $samplers\n")
+    done = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, timeout=30,
+                          capture_output=True, text=True)
+    assert done.stdout.split("\n")[:2] == ["running 1", "waited"]
+    assert "busy, 100 %" in (tmp_path / "work" / "gpu_use.log").read_text()
