@@ -26,7 +26,8 @@ for shape in "${shapes[@]}"; do
   IFS=: read -r kernel batch length dtype <<< "$shape"
   [[ -n ${kernels[$kernel]:-} ]] || { echo "unknown kernel '$kernel' in $shape (scan or ssd)"; exit 2; }
   report="$out/ncu_${kernel}_B${batch}_L${length}_${dtype}.txt"
-  ncu --clock-control none --profile-from-start off --kernel-name "regex:${kernels[$kernel]}" \
+  ncu --clock-control none --profile-from-start off --print-details all \
+    --kernel-name "regex:${kernels[$kernel]}" \
     "${sections[@]}" \
     python "$(dirname "$0")/ncu_scan.py" --kernel "$kernel" --batch "$batch" --length "$length" \
       --dtype "$dtype" > "$report" 2>&1 || echo "ncu failed for $shape (see $report)"

@@ -264,3 +264,17 @@ def test_exp_rate_kernel_takes_every_chain_it_counts(monkeypatch):
     torch.testing.assert_close(out.double().cpu(), rate["expected_sums"](out.numel(), 3),
                                rtol=1e-6, atol=1e-6)
     assert not torch.allclose(out.double().cpu(), rate["expected_sums"](out.numel(), 2))
+
+
+def test_ncu_summary_reads_each_launch_of_a_report(tmp_path):
+    """``scripts/gpu/ncu_summary.py``: one row per launch, its duration in µs whatever unit ncu
+    printed, and the smallest block limit (ties named together)."""
+    committed = REPO / "docs" / "benchmarks" / "h100-2026-12-05-ncu" / "ncu_ssd_B4_L65536_bf16.txt"
+    table = runpy.run_path(str(REPO / "scripts" / "gpu" / "ncu_summary.py"))["table"]
+    rows = [line.split(" | ") for line in table(committed) if line.startswith("| chunk_")]
+    by_kernel = {row[0].removeprefix("| "): row for row in rows}
+    assert len(rows) == 10  # chunk_outer ×3, gram ×2, scan fwd, dx, pairs, dbc ×2
+    assert by_kernel["chunk_scan_fwd_kernel"][3] == "2650.0"  # printed in ms
+    assert by_kernel["chunk_gram_kernel"][3] == "111.9"  # printed in µs
+    assert by_kernel["chunk_scan_fwd_kernel"][-1] == "Shared Mem (3) |"
+    assert by_kernel["chunk_gram_kernel"][-1] == "Shared Mem, Registers (5) |"
