@@ -11,6 +11,8 @@ A task is a LightningModule around a network (``net``) trained with an optimizer
   rebuilt from that record alone (``record_inputs``), where a task can do without its data;
 - how its runs are named (``run_horizon``), what a run measures at its start (``start_metrics``)
   and which figures it draws at its end (``figures``);
+- which tensor of a training batch its network reads (``network_input``: what a CUDA graph of
+  the network's step is captured on);
 - the layout of one window's ``predict_step`` output (``prediction_axes``, ``prediction_value``),
   and whether its checkpoints answer a DataFrame of series (``serves_frames``: logged as an
   MLflow model);
@@ -54,6 +56,10 @@ class Task(L.LightningModule, ABC):
 
     def configure_optimizers(self) -> dict:
         return self.recipe.configure(self.net, self.trainer)
+
+    @abstractmethod
+    def network_input(self, batch: object) -> Tensor:
+        """The tensor of a training ``batch`` that ``training_step`` passes to ``net``."""
 
     @classmethod
     def accepts(cls, datamodule: L.LightningDataModule) -> bool:

@@ -99,6 +99,10 @@ class ForecastTask(Task):
             return pinball_loss(prediction, y, self.quantiles.fractions)
         return nn.functional.mse_loss(prediction, y)
 
+    def network_input(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """The input windows x (B, L_in, C) of an (x, y) batch."""
+        return batch[0]
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         loss = self.loss(self(x), y)

@@ -108,6 +108,10 @@ class LanguageModelTask(Task):
         self.val_scores = StreamScores()
         self.test_scores = StreamScores()
 
+    def network_input(self, batch: dict[str, Tensor]) -> Tensor:
+        """The input tokens (B, L) of a batch."""
+        return batch["input"]
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         target = batch["target"]
         scored = (target != IGNORE).sum().clamp(min=1)

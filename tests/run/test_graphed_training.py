@@ -1,0 +1,78 @@
+"""The training step replayed from CUDA graphs (tsssm/run/graphed_training.py): where it cannot
+stand in for the step the run trains eagerly and says why; on a GPU, a graphed network trains as
+the eager one does, the ragged last batch and evaluation running eagerly."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from types import SimpleNamespace
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from tests.compose import compose_fit
+from tsssm.models.shape import ForecastShape
+from tsssm.run.graphed_training import GraphedTrainingStep, eager_reason, graphed_forward
+
+
+def trainer_on(device: str, precision: str = "32-true", world_size: int = 1) -> SimpleNamespace:
+    return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)),
+                           precision=precision, world_size=world_size)
+
+
+def test_graphs_stand_in_only_for_one_cuda_process_in_full_precision():
+    assert eager_reason(trainer_on("cuda")) is None
+    assert eager_reason(trainer_on("cpu")) == "the cpu trains eagerly (graphs need CUDA)"
+    assert "autocast" in eager_reason(trainer_on("cuda", precision="bf16-mixed"))
+    assert "DDP" in eager_reason(trainer_on("cuda", world_size=2))
+
+
+def test_a_cpu_run_trains_eagerly_and_says_why(caplog):
+    net = torch.nn.Linear(3, 2)
+    task = SimpleNamespace(net=net, network_input=lambda batch: batch[0])
+    forward = net.forward
+    callback = GraphedTrainingStep()
+    with caplog.at_level(logging.INFO, logger="tsssm.fit"):
+        callback.on_train_batch_start(trainer_on("cpu"), task, (torch.ones(4, 3), None), 0)
+        callback.on_train_batch_start(trainer_on("cpu"), task, (torch.ones(4, 3), None), 1)
+    assert net.forward == forward
+    assert caplog.messages == ["training steps run eagerly, not from CUDA graphs: the cpu trains "
+                               "eagerly (graphs need CUDA)"]
+
+
+def forecasting_network(tmp_path, model: str) -> torch.nn.Module:
+    """The network ``fit experiment=ltsf/etth1 model=MODEL`` trains, small, on the GPU."""
+    cfg = compose_fit(tmp_path, ["experiment=ltsf/etth1", f"model={model}",
+                                 "model.backbone.d_model=32", "model.backbone.n_layers=2",
+                                 "model.backbone.dropout=0.0"])
+    shape = ForecastShape(lookback=96, horizon=24, n_channels=7, period=24)
+    return instantiate(cfg.task.net)(shape=shape).cuda()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("model", ["mamba", "mamba2", "s4", "transformer"])
+def test_a_graphed_network_trains_as_the_eager_one(tmp_path, model):
+    torch.manual_seed(0)
+    eager = forecasting_network(tmp_path, model)
+    graphed = copy.deepcopy(eager)
+    batches = [(torch.randn(16, 96, 7, device="cuda"), torch.randn(16, 24, 7, device="cuda"))
+               for _ in range(4)]
+    batches.append((batches[0][0][:5], batches[0][1][:5]))  # an epoch's ragged last batch
+    graphed.forward = graphed_forward(graphed, batches[0][0])
+    optimizers = [torch.optim.AdamW(net.parameters(), lr=1e-3) for net in (eager, graphed)]
+    for x, y in batches:
+        losses = []
+        for net, optimizer in zip((eager, graphed), optimizers):
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(net(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    for net in (eager, graphed):
+        net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(graphed(batches[1][0]), eager(batches[1][0]), rtol=1e-3,
+                                   atol=1e-4)

@@ -1,0 +1,102 @@
+"""The network's forward and backward of a training step replayed from CUDA graphs.
+
+A small network's step is a few hundred kernels of microseconds each: from Python the host takes
+longer to launch them than the GPU to run them, and where several runs share a GPU (a search's
+processes side by side), a process's launch gaps are GPU time lost inside its time slice.
+Captured once, at the first training batch (``torch.cuda.make_graphed_callables``: one graph for
+the forward, one for the backward), a step launches each graph once.
+
+Only batches of the captured shape and dtype, with the network in training mode and gradients
+on, replay the graphs; every other call (an epoch's ragged last batch, validation, test,
+prediction) runs the network as it is. The loss, gradient clipping and the optimizer step stay
+eager (a few launches each). Dropout draws from the graph-safe generator, so a graphed run's
+random draws differ from an eager run's with the same seed. Where a graph cannot stand in for
+the step, the run trains eagerly and says why in one log line: on a CPU, under mixed precision
+(a graph would freeze autocast's casts), across several processes (DDP's gradient hooks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from tsssm.models.graphed_step import warmup_stream
+from tsssm.tasks.base import Task
+
+log = logging.getLogger("tsssm.fit")
+
+WARMUP_STEPS = 3
+"""Eager forward and backward passes before the capture, on a side stream: they compile and
+autotune the kernels (work a graph cannot record) and leave the parameters' gradients alone."""
+
+
+def eager_reason(trainer: L.Trainer) -> str | None:
+    """Why this trainer's steps cannot replay a graph, or None if they can."""
+    if trainer.strategy.root_device.type != "cuda":
+        return f"the {trainer.strategy.root_device.type} trains eagerly (graphs need CUDA)"
+    if str(trainer.precision) not in ("32-true", "32", "64-true"):
+        return f"precision {trainer.precision} (a graph would freeze autocast's casts)"
+    if trainer.world_size > 1:
+        return f"{trainer.world_size} processes (DDP's gradient hooks run outside a graph)"
+    return None
+
+
+def warm_up(net: nn.Module, x: Tensor, steps: int) -> None:
+    """``steps`` forward and backward passes of ``net`` on ``x`` on the side stream, gradients
+    taken with ``torch.autograd.grad`` so that no parameter's ``.grad`` changes."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    stream = warmup_stream(x.device.index)
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(steps):
+            out = net(x)
+            torch.autograd.grad(out, params, torch.ones_like(out), allow_unused=True)
+    torch.cuda.current_stream().wait_stream(stream)
+
+
+def graphed_forward(net: nn.Module, x: Tensor, warmup_steps: int = WARMUP_STEPS
+                    ) -> Callable[[Tensor], Tensor]:
+    """``net``'s forward for its training steps: batches shaped as ``x`` (B, ...) on its device,
+    in training mode with gradients on, replay the captured graphs; the rest run eagerly."""
+    eager = net.forward
+    with torch.enable_grad():
+        warm_up(net, x, warmup_steps)
+        torch.cuda.make_graphed_callables(net, (x,), num_warmup_iters=0,
+                                          allow_unused_input=True)
+    replay = net.forward
+    shape, dtype, device = x.shape, x.dtype, x.device
+
+    def forward(inputs: Tensor) -> Tensor:
+        if (inputs.shape == shape and inputs.dtype == dtype and inputs.device == device
+                and net.training and torch.is_grad_enabled()):
+            return replay(inputs)
+        return eager(inputs)
+
+    return forward
+
+
+class GraphedTrainingStep(L.Callback):
+    """Replays a task's network (``Task.net``, on ``Task.network_input`` of each batch) from CUDA
+    graphs in training steps (module docstring); enabled with ``callbacks=graphed``."""
+
+    def __init__(self, warmup_steps: int = WARMUP_STEPS) -> None:
+        self.warmup_steps = warmup_steps
+        self.decided = False
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: Task, batch: object,
+                             batch_idx: int) -> None:
+        if self.decided:
+            return
+        self.decided = True
+        reason = eager_reason(trainer)
+        if reason is not None:
+            log.info("training steps run eagerly, not from CUDA graphs: %s", reason)
+            return
+        x = pl_module.network_input(batch)
+        pl_module.net.forward = graphed_forward(pl_module.net, x, self.warmup_steps)
+        log.info("training steps of shape %s replay CUDA graphs of the network's forward and "
+                 "backward", tuple(x.shape))
