@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU tests of the kernels, mixers, models and benchmark, then decoding speed:
 #  - gpu_tests.log: python -m pytest -m gpu over tests/kernels, tests/mixers, tests/models, tests/test_bench.py,
-#    tests/test_generate.py;
+#    tests/test_generate.py, tests/run/test_graphed_training.py;
 #  - fsdd-mamba: a short FSDD run of the seq/mamba preset (its checkpoint only serves generate);
 #  - generate/: python -m tsssm.generate from that checkpoint, n=3 samples of 8000 tokens (tokens/s in
 #    generation.json, decoded through a CUDA graph of the model's step);
@@ -18,6 +18,7 @@ out=$(cd "$out" && pwd)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/device.csv"
 scan=tests/kernels/test_selective_scan_triton.py
 ssd=tests/kernels/test_ssd_triton.py
+graphed=tests/run/test_graphed_training.py
 # Each scan shape autotunes its kernels (tens of seconds a shape), so the scans' tests are split
 # by test function: in one process the SSD's ran past 420 s.
 groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.py tests/kernels/test_mamba_step_triton.py tests/kernels/test_selective_scan_launch.py"
@@ -27,7 +28,7 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "$ssd::test_scan_matches_reference_on_gpu"
         "$ssd::test_scan_matches_reference_on_gpu_ragged_chunk_256"
         "$ssd::test_scan_matches_reference_on_gpu_with_16_wide_states $ssd::test_scan_matches_reference_on_gpu_with_16_wide_heads $ssd::test_auto_backend_picks_triton_on_gpu $ssd::test_state_update_matches_reference_on_gpu"
-        "tests/mixers tests/models tests/test_bench.py tests/test_generate.py")
+        "tests/mixers tests/models tests/test_bench.py tests/test_generate.py $graphed")
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
   timeout 420 python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs --durations=5 \
     > "$out/gpu_tests_$i.log" 2>&1 &

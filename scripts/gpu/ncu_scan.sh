@@ -24,7 +24,10 @@ done
 declare -A kernels=([scan]='^(scan|segment)_' [ssd]='^(chunk|pass_states|dt_cumsum|gate)_')
 for shape in "${shapes[@]}"; do
   IFS=: read -r kernel batch length dtype <<< "$shape"
-  [[ -n ${kernels[$kernel]:-} ]] || { echo "unknown kernel '$kernel' in $shape (scan or ssd)"; exit 2; }
+  if [[ -z ${kernels[$kernel]:-} ]]; then
+    echo "unknown kernel '$kernel' in $shape (scan or ssd)"
+    exit 2
+  fi
   report="$out/ncu_${kernel}_B${batch}_L${length}_${dtype}.txt"
   ncu --clock-control none --profile-from-start off --print-details all \
     --kernel-name "regex:${kernels[$kernel]}" \

@@ -42,7 +42,8 @@ def launches(text: str) -> list[dict]:
                 row[column] = line.split()[-1]
         duration = DURATION.match(line)
         if duration:
-            row["µs"] = f"{float(duration.group(2).replace(',', '')) * TO_US[duration.group(1)]:.1f}"
+            value = float(duration.group(2).replace(",", "")) * TO_US[duration.group(1)]
+            row["µs"] = f"{value:.1f}"
         limit = BLOCK_LIMIT.match(line)
         if limit:
             blocks, name = int(limit.group(2)), limit.group(1)
