@@ -42,20 +42,23 @@ def test_a_cpu_run_trains_eagerly_and_says_why(caplog):
                                "eagerly (graphs need CUDA)"]
 
 
-def forecasting_network(tmp_path, model: str) -> torch.nn.Module:
+def forecasting_network(tmp_path, model: str, layers: int = 2) -> torch.nn.Module:
     """The network ``fit experiment=ltsf/etth1 model=MODEL`` trains, small, on the GPU."""
     cfg = compose_fit(tmp_path, ["experiment=ltsf/etth1", f"model={model}",
-                                 "model.backbone.d_model=32", "model.backbone.n_layers=2",
+                                 "model.backbone.d_model=32", f"model.backbone.n_layers={layers}",
                                  "model.backbone.dropout=0.0"])
     shape = ForecastShape(lookback=96, horizon=24, n_channels=7, period=24)
     return instantiate(cfg.task.net)(shape=shape).cuda()
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("model", ["mamba", "mamba2", "s4", "transformer"])
-def test_a_graphed_network_trains_as_the_eager_one(tmp_path, model):
+@pytest.mark.parametrize("model,layers", [("mamba", 2), ("mamba2", 2), ("s4", 2), ("s4d", 2),
+                                          ("transformer", 2), ("hybrid", 4), ("lstm", 2),
+                                          ("gss", 2), ("linear_attention", 2)])
+def test_a_graphed_network_trains_as_the_eager_one(tmp_path, model, layers):
+    """Every C3 model with a backbone, as a search trains it (the hybrid's pattern: 4 layers)."""
     torch.manual_seed(0)
-    eager = forecasting_network(tmp_path, model)
+    eager = forecasting_network(tmp_path, model, layers)
     graphed = copy.deepcopy(eager)
     batches = [(torch.randn(16, 96, 7, device="cuda"), torch.randn(16, 24, 7, device="cuda"))
                for _ in range(4)]
