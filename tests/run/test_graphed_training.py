@@ -42,6 +42,16 @@ def test_a_cpu_run_trains_eagerly_and_says_why(caplog):
                                "eagerly (graphs need CUDA)"]
 
 
+def test_the_fit_end_gives_the_network_its_own_forward_back():
+    net = torch.nn.Linear(3, 2)
+    task = SimpleNamespace(net=net)
+    net.forward = lambda x: x  # as a capture leaves it
+    GraphedTrainingStep().on_fit_end(trainer_on("cuda"), task)
+    x = torch.ones(1, 3)
+    assert "forward" not in vars(net) and net(x).shape == (1, 2)
+    GraphedTrainingStep().on_fit_end(trainer_on("cpu"), task)  # nothing to give back: no error
+
+
 def forecasting_network(tmp_path, model: str, layers: int = 2) -> torch.nn.Module:
     """The network ``fit experiment=ltsf/etth1 model=MODEL`` trains, small, on the GPU."""
     cfg = compose_fit(tmp_path, ["experiment=ltsf/etth1", f"model={model}",
@@ -64,6 +74,9 @@ def test_a_graphed_network_trains_as_the_eager_one(tmp_path, model, layers):
                for _ in range(4)]
     batches.append((batches[0][0][:5], batches[0][1][:5]))  # an epoch's ragged last batch
     graphed.forward = graphed_forward(graphed, batches[0][0])
+    static = graphed(batches[0][0]).data_ptr()
+    assert graphed(batches[1][0]).data_ptr() == static  # replayed into the graph's output
+    assert graphed(batches[-1][0]).data_ptr() != static  # the ragged batch, eagerly
     optimizers = [torch.optim.AdamW(net.parameters(), lr=1e-3) for net in (eager, graphed)]
     for x, y in batches:
         losses = []

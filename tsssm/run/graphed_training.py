@@ -100,3 +100,8 @@ class GraphedTrainingStep(L.Callback):
         pl_module.net.forward = graphed_forward(pl_module.net, x, self.warmup_steps)
         log.info("training steps of shape %s replay CUDA graphs of the network's forward and "
                  "backward", tuple(x.shape))
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: Task) -> None:
+        """The network's own forward again: its graphs (and their memory pool) go with the
+        replacing function, so a search's next trial in the process does not keep them."""
+        pl_module.net.__dict__.pop("forward", None)
