@@ -7,8 +7,8 @@
 # Usage: bash scripts/gpu/claims_c3_ltsf.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
 every_dataset=(mamba mamba2 hybrid)
-on_cpu_for_exchange=(s4 s4d gss linear_attention)
-on_cpu_for_exchange_and_etth1=(transformer lstm)
+on_cpu_for_exchange=(s4 s4d linear_attention)
+on_cpu_for_exchange_and_etth1=(transformer lstm gss)
 run_study c3_ltsf 540 "${every_dataset[@]}" &
 run_study c3_ltsf 540 "${on_cpu_for_exchange[@]}" -- experiment=ltsf/etth1,ltsf/etth2,ltsf/ettm1 &
 run_study c3_ltsf 540 "${on_cpu_for_exchange_and_etth1[@]}" -- experiment=ltsf/etth2,ltsf/ettm1 &
