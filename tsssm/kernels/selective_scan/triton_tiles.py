@@ -229,17 +229,21 @@ def adjoint_scan(q, a):
 # The fastest of wider sweeps (``docs/benchmarks/``): in the forward, 4-stage pipelines, which
 # hide the memory latency that 2-stage ones expose; in the backward, programs of one warp, whose
 # sums over channels need no shared-memory round between warps, and half-chunk tiles
-# (``SPLIT = 2``), which hold half the registers. The backward's last config, two warps over 16
-# channels, adds half as many dB and dC atomics to L2 per element as the 8-channel blocks, for
-# more instructions (``docs/benchmarks/cpu-2026-12-05-scan-bwd-blocks/``): where the atomics
-# bound the backward it wins, elsewhere the autotuner keeps a one-warp block.
+# (``SPLIT = 2``), which hold half the registers. Two candidates the GPU judges beside them
+# (``docs/benchmarks/cpu-2026-12-05-scan-bwd-blocks/``): two warps over 16 channels add half as
+# many dB and dC atomics to L2 per element as the 8-channel blocks, for more instructions; the
+# 4-channel block is the only config here that compiles without spills at N = 16 (the 8-channel
+# one spills 328 bytes a thread, and Nsight Compute finds its local loads and stores keeping L1
+# the busiest unit: ``docs/benchmarks/h100-2026-12-05-ncu/``), for more instructions and twice
+# the atomics. The autotuner keeps whichever is fastest at each shape.
 FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1))
 BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=1, num_warps=1),
                     dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1),
-                    dict(BLOCK_D=16, N2=8, STAGES=3, SPLIT=2, num_warps=2))
+                    dict(BLOCK_D=16, N2=8, STAGES=3, SPLIT=2, num_warps=2),
+                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1))
 INTERPRETED_BLOCK_D, INTERPRETED_N2 = 4, 2  # several channel blocks and lanes per channel in tests
 
 SEGMENT_ARGS = ["seg_chunks", "n_segments"]
