@@ -17,6 +17,8 @@ source "$(dirname "$0")/../search_for.sh"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
 deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))  # SEARCH_SECONDS: a shorter block, in a call with less time left
+# SEARCH_CALLBACKS=graphed: trials' steps replayed from CUDA graphs (conf/callbacks/graphed.yaml;
+# a trial's job key leaves it out, so finished trials replay either way)
 for experiment in "${experiments[@]}"; do
   for model in "${models[@]}"; do
     [[ -f conf/recipe/$experiment/$model.yaml ]] && continue
@@ -27,6 +29,7 @@ for experiment in "${experiments[@]}"; do
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
       "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \
+      "callbacks=${SEARCH_CALLBACKS:-default}" \
       logger.tracking_uri="$store" hydra.sweep.dir="$work/searches/$experiment/$model" \
       > "$work/search_$name.log" 2>&1 &
   done

@@ -16,6 +16,7 @@ def test_a_job_key_ignores_where_a_job_writes_and_changes_with_what_it_computes(
     moved = copy.deepcopy(JOB)
     moved["data"]["root"], moved["logger"]["tracking_uri"] = "/elsewhere", "sqlite:///b.db"
     moved["callbacks"]["checkpoint"]["dirpath"], moved["plot_windows"] = "/outputs/7/checkpoints", 1
+    moved["callbacks"]["graphed_step"] = {"_target_": "GraphedTrainingStep"}  # graphs, same job
     assert job_key(moved) == job_key(JOB)
     assert job_key({**JOB, "seed": 2}) != job_key(JOB)
     assert job_key({**JOB, "data": {"root": "/data", "horizon": 192}}) != job_key(JOB)

@@ -2,9 +2,11 @@
 
 A job is known by its key, a hash of its resolved config without what differs between two launches
 of the same job and does not change what it computes (where its outputs and store are, what it
-resumes from, how many windows it draws, whether it shows a progress bar), tagged on its run (``tsssm.job``). A job finds its own
-finished run by that tag, in its experiment, and returns the run's metrics instead of training
-again, so that a sweeper still receives its objective.
+resumes from, how many windows it draws, whether it shows a progress bar, whether its steps'
+kernels launch one by one or replay from CUDA graphs, ``callbacks.graphed_step``: the same
+kernels, dropout drawing other random numbers), tagged on its run (``tsssm.job``). A job finds
+its own finished run by that tag, in its experiment, and returns the run's metrics instead of
+training again, so that a sweeper still receives its objective.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tsssm.run import tracking
 
 TAG_JOB = "tsssm.job"
 UNKEYED = ("logger", "resume", "plot_windows", "data.root", "callbacks.checkpoint.dirpath",
-           "trainer.enable_progress_bar")
+           "trainer.enable_progress_bar", "callbacks.graphed_step")
 """Config keys (and the keys under them) that two launches of one job may set differently."""
 
 
