@@ -238,12 +238,15 @@ def adjoint_scan(q, a):
 # the atomics. In the forward, eight lanes a channel (``N2 = 8``: two states a thread, not four)
 # over 8-channel blocks of two warps make twice the warps of the 4-lane configs for the same
 # channels, at 209 registers without spills, for 27% more instructions per element: Nsight
-# Compute found the 4-lane forward at B4 L64K holding 5.4 warps an SM. The autotuner keeps
-# whichever is fastest at each shape.
+# Compute found the 4-lane forward at B4 L64K holding 5.4 warps an SM. Sixteen lanes a channel
+# (one state a thread) make four times the warps at 128 registers, for twice the instructions
+# per element: for the small grids of batch 1 and short sequences, where a few warps an SM wait
+# on each step's latency. The autotuner keeps whichever is fastest at each shape.
 FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1),
-                   dict(BLOCK_D=8, N2=8, STAGES=4, num_warps=2))
+                   dict(BLOCK_D=8, N2=8, STAGES=4, num_warps=2),
+                   dict(BLOCK_D=4, N2=16, STAGES=4, num_warps=2))
 BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=1, num_warps=1),
                     dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1),
