@@ -336,12 +336,14 @@ def test_pair_tiles_and_their_decay_terms(gram):
     assert relative_error(terms[:used].sum(0).double().cpu(), exact_terms) <= 1e-5
 
 
-def test_state_gradients_along_the_chunks():
+@pytest.mark.parametrize("n_chunks", [3, 2 * ssdt.PASS_GROUP + 4])
+def test_state_gradients_along_the_chunks(n_chunks):
     """The backward's pass against a float64 recursion: dh_c, the gradient of the initial state
     and dlast = sum(dh_c ⊙ decay_c h_{c-1}); dh written in bf16 is the fp32 one rounded to
-    nearest."""
+    nearest. Fewer chunks than the pass loads at once, and several groups of them, the last
+    ragged."""
     gen = torch.Generator().manual_seed(6)
-    n_chunks, heads, head_dim, state, chunk = 3, 2, 16, 24, 16
+    heads, head_dim, state, chunk = 2, 16, 24, 16
     shape = (n_chunks, 1, heads, head_dim, state)
     from_outputs = torch.randn(*shape, generator=gen).to(DEVICE)
     entering = torch.randn(*shape, generator=gen).to(DEVICE)
@@ -357,7 +359,7 @@ def test_state_gradients_along_the_chunks():
         dlast = torch.empty(n_blocks, 1, heads, n_chunks, device=DEVICE)
         pass_states_bwd_kernel[(n_blocks, heads)](
             from_outputs, dh, entering, cs, dfinal, dinit, dlast, 1, heads, n_chunks, pn,
-            CHUNK=chunk, INTERPRETED=ssdt.INTERPRETED, BLOCK=block)
+            CHUNK=chunk, INTERPRETED=ssdt.INTERPRETED, BLOCK=block, GROUP=ssdt.PASS_GROUP)
         return dh, dinit, dlast.sum(0)
 
     grad, exact_dh, exact_dlast = dfinal.double(), [None] * n_chunks, [None] * n_chunks
@@ -512,3 +514,27 @@ def test_auto_backend_picks_triton_on_gpu():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_state_update_matches_reference_on_gpu(dtype):
     compare_step_with_reference(2, 8, 2, 64, 64, dtype, device="cuda")
+
+
+@pytest.mark.skipif(CUDA, reason="the interpreter's launch; the GPU runs it in every scan test")
+@pytest.mark.parametrize("n_chunks", [1, ssdt.PASS_GROUP, 2 * ssdt.PASS_GROUP + 4])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_state_pass_over_groups_of_chunks_matches_a_loop(n_chunks, in_place):
+    """The state pass loads PASS_GROUP chunks at a time: chunk counts below, at and across its
+    multiples (a ragged last group), two blocks of the state, in place (as the backward
+    recomputes) or into a bf16 buffer (as the forward keeps them), against the recurrence."""
+    gen = torch.Generator().manual_seed(n_chunks)
+    batch, heads, head_dim, state_dim, chunk = 2, 3, 16, 32, 16
+    states = torch.randn(n_chunks, batch, heads, head_dim, state_dim, generator=gen)
+    cs = -(torch.rand(batch, heads, n_chunks, chunk, generator=gen) * 0.2).cumsum(-1)
+    init = torch.randn(batch, heads, head_dim, state_dim, generator=gen)
+    final = torch.empty_like(init)
+    expected, h = [], init.clone()
+    for c in range(n_chunks):
+        expected.append(h.clone())
+        h = torch.exp(cs[:, :, c, -1])[..., None, None] * h + states[c]
+    into = None if in_place else torch.empty(states.shape, dtype=torch.bfloat16)
+    entering = ssdt._pass_states(states.clone(), cs, init, final, into)
+    tolerance = dict(rtol=1e-5, atol=1e-5) if in_place else dict(rtol=8e-3, atol=8e-3)
+    torch.testing.assert_close(entering.float(), torch.stack(expected), **tolerance)
+    torch.testing.assert_close(final, h, rtol=1e-5, atol=1e-5)

@@ -51,6 +51,13 @@ def softplus(v):
 
 
 @triton.jit
+def compose(a_first, x_first, a_then, x_then):
+    """Two consecutive steps ``h ↦ a h + x`` as one: ``(a_first, x_first)`` acts first (the
+    combine of ``tl.associative_scan`` over a linear recurrence)."""
+    return a_first * a_then, a_then * x_first + x_then
+
+
+@triton.jit
 def load_complex(ptr, offsets, mask):
     """(re, im) fp32 tiles of the complex elements ``offsets`` of an interleaved (..., 2) view
     (``torch.view_as_real``: Triton has no complex type); zero where masked."""

@@ -39,8 +39,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, kept_autotune, next_power_of_2,
-                                         softplus)
+from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, compose, kept_autotune,
+                                         next_power_of_2, softplus)
 
 
 @triton.jit
@@ -146,12 +146,6 @@ def state_sum(x):
 def row(x, rows, index):
     """Row ``index`` of a (CHUNK, ...) tile whose rows live in one thread: register selects."""
     return tl.sum(tl.where(rows[:, None, None, None] == index, x, 0.0), axis=0)
-
-
-@triton.jit
-def compose(a_first, x_first, a_then, x_then):
-    """Two consecutive steps ``h ↦ a h + x`` as one: ``(a_first, x_first)`` acts first."""
-    return a_first * a_then, a_then * x_first + x_then
 
 
 @triton.jit

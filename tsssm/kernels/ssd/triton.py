@@ -146,8 +146,14 @@ def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
     return chunk_products(B, C, n_chunks, chunk, DOT_DTYPES[B.dtype])
 
 
+PASS_GROUP = 8
+"""Chunks the state passes load at once (``pass_states_kernel``)."""
+
+
 def _pass_block(pn: int) -> int:
-    return min(1024, next_power_of_2(pn))
+    """Elements of the state per program of the state passes: with ``PASS_GROUP`` chunks a
+    tile, 256 keep the forward pass's tiles at 16 values a thread."""
+    return min(256, next_power_of_2(pn))
 
 
 def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
@@ -166,7 +172,7 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
           (states, entering, cs, final if init is None else init, final),
           (batch, heads, n_chunks, pn), (),
           CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
-          num_warps=4)
+          GROUP=PASS_GROUP, num_warps=4)
     return entering
 
 
@@ -268,7 +274,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     _PASS_BWD((n_blocks, batch * heads),
               (dstates, dh, states, cs, dfinal.float().contiguous(), dinit, dlast),
               (batch, heads, n_chunks, pn), (),
-              CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block, num_warps=4)
+              CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block, GROUP=PASS_GROUP, num_warps=4)
     del dstates
 
     dx = torch.empty(x.shape, device=x.device, dtype=x.dtype)

@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
+from tsssm.kernels.triton_common import compose
 
 OUTER_CONFIGS = [
     triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
@@ -70,10 +71,15 @@ def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
 @triton.jit
 def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, batch, H, n_chunks,
                        PN, CHUNK: tl.constexpr, HAS_INIT: tl.constexpr,
-                       INTERPRETED: tl.constexpr, BLOCK: tl.constexpr):
+                       INTERPRETED: tl.constexpr, BLOCK: tl.constexpr, GROUP: tl.constexpr):
     """entering[c] <- h_{c-1} (the state entering chunk c) from states[c] = S_c; entering may
     be states itself (in place) or a buffer of a narrower dtype (rounded to nearest), the running
     state stays fp32.
+
+    GROUP chunks at a time: their S_c and decays are loaded together, then the recurrence
+    ``h_c = exp(cs_last) h_{c-1} + S_c`` runs over the (GROUP, BLOCK) tile as a scan, the state
+    entering the group folded into its first row; so the pass waits for memory once per GROUP
+    chunks, not once per chunk (at batch 1 the grid is too small to hide that wait).
 
     states (nc, b, H, P, N) fp32, entering the same shape; init and final (b, H, P, N) fp32,
     contiguous."""
@@ -84,29 +90,40 @@ def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, ba
         state = tl.load(init_ptr + bh * PN + idx, mask=ok, other=0.0)
     else:
         state = tl.zeros((BLOCK,), dtype=tl.float32)
-    # Chunk c + 1's loads are issued before chunk c's update: the loop waits for memory once
-    # per two chunks, not once per chunk (the compiler does not pipeline this loop).
     step = batch * H * PN
-    slot = bh * PN + idx
-    built = tl.load(states_ptr + slot, mask=ok, other=0.0)
-    log_decay = tl.load(cs_ptr + bh * n_chunks * CHUNK + CHUNK - 1)
-    for c in range(n_chunks):
-        more = c + 1 < n_chunks
-        next_built = tl.load(states_ptr + slot + step, mask=ok & more, other=0.0)
-        next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c + 1) * CHUNK + CHUNK - 1, mask=more,
-                                 other=0.0)
-        tl.store(entering_ptr + slot, cast_nearest(state, entering_ptr.dtype.element_ty,
-                                                   INTERPRETED), mask=ok)
-        state = tl.exp(log_decay) * state + built
-        built, log_decay, slot = next_built, next_log_decay, slot + step
+    rows = tl.arange(0, GROUP)
+    first = bh * PN + idx  # chunk c0's slots
+    for c0 in range(0, n_chunks, GROUP):
+        chunks = c0 + rows
+        present = chunks < n_chunks
+        slots = first[None, :] + (rows.to(tl.int64) * step)[:, None]
+        tile_ok = present[:, None] & ok[None, :]
+        built = tl.load(states_ptr + slots, mask=tile_ok, other=0.0)
+        log_decay = tl.load(cs_ptr + (bh * n_chunks + chunks) * CHUNK + CHUNK - 1, mask=present,
+                            other=0.0)
+        decay = tl.broadcast_to(tl.exp(log_decay)[:, None], (GROUP, BLOCK))
+        drive = tl.where((rows == 0)[:, None], built + decay * state[None, :], built)
+        _, leaving = tl.associative_scan((decay, drive), 0, compose)
+        # Chunk c0 + r is entered by the state leaving chunk c0 + r - 1: row r - 1 of the scan,
+        # or the group's entering state for r = 0. Absent chunks (decay 1, S 0) keep the state.
+        tl.store(entering_ptr + first, cast_nearest(state, entering_ptr.dtype.element_ty,
+                                                    INTERPRETED), mask=ok)
+        tl.store(entering_ptr + slots + step,
+                 cast_nearest(leaving, entering_ptr.dtype.element_ty, INTERPRETED),
+                 mask=((chunks + 1 < n_chunks) & (rows < GROUP - 1))[:, None] & ok[None, :])
+        state = tl.sum(tl.where((rows == GROUP - 1)[:, None], leaving, 0.0), axis=0)
+        first += GROUP * step
     tl.store(final_ptr + bh * PN + idx, state, mask=ok)
 
 
 @triton.jit
 def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, dinit_ptr,
                            dlast_ptr, batch, H, n_chunks, PN,
-                           CHUNK: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK: tl.constexpr):
-    """Backward of ``_pass_states``, from the last chunk to the first.
+                           CHUNK: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK: tl.constexpr,
+                           GROUP: tl.constexpr):
+    """Backward of ``_pass_states``, from the last chunk to the first, GROUP chunks loaded at a
+    time as the forward pass does; the recurrence then steps through the group's rows, which
+    live in each thread's registers.
 
     dstates[c] holds the gradient chunk c's outputs send to h_{c-1} (fp32); dh[c] <- the whole
     gradient dh_c of the state leaving chunk c, rounded to dh's dtype (the products that read it
@@ -118,24 +135,25 @@ def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, 
     ok = idx < PN
     bh = tl.program_id(1).to(tl.int64)
     grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
-    # As the forward pass: chunk c - 1's loads are issued before chunk c's update.
     step = batch * H * PN
-    slot = ((n_chunks - 1) * batch * H + bh) * PN + idx
-    from_outputs = tl.load(dstates_ptr + slot, mask=ok, other=0.0)
-    entering = tl.load(states_ptr + slot, mask=ok, other=0.0)
-    log_decay = tl.load(cs_ptr + (bh * n_chunks + n_chunks - 1) * CHUNK + CHUNK - 1)
-    for i in range(n_chunks):
-        c = n_chunks - 1 - i
-        more = c > 0
-        next_from_outputs = tl.load(dstates_ptr + slot - step, mask=ok & more, other=0.0)
-        next_entering = tl.load(states_ptr + slot - step, mask=ok & more, other=0.0)
-        next_log_decay = tl.load(cs_ptr + (bh * n_chunks + c - 1) * CHUNK + CHUNK - 1,
-                                 mask=more, other=0.0)
-        tl.store(dh_ptr + slot, cast_nearest(grad, dh_ptr.dtype.element_ty, INTERPRETED), mask=ok)
-        decay = tl.exp(log_decay)
-        tl.store(dlast_ptr + ((block * batch * H) + bh) * n_chunks + c,
-                 tl.sum(grad * decay * entering))
-        grad = decay * grad + from_outputs
-        from_outputs, entering, log_decay = next_from_outputs, next_entering, next_log_decay
-        slot -= step
+    rows = tl.arange(0, GROUP)
+    for i in range(tl.cdiv(n_chunks, GROUP)):
+        chunks = n_chunks - 1 - i * GROUP - rows  # row r: the r-th chunk down from the group's top
+        present = chunks >= 0
+        slots = (chunks.to(tl.int64) * step)[:, None] + (bh * PN + idx)[None, :]
+        tile_ok = present[:, None] & ok[None, :]
+        from_outputs = tl.load(dstates_ptr + slots, mask=tile_ok, other=0.0)
+        entering = tl.load(states_ptr + slots, mask=tile_ok, other=0.0)
+        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + chunks) * CHUNK + CHUNK - 1,
+                               mask=present, other=0.0))
+        leaving = tl.zeros((GROUP, BLOCK), dtype=tl.float32)  # dh_c, row by row
+        for r in tl.static_range(GROUP):
+            at = rows == r
+            leaving = tl.where(at[:, None], grad[None, :], leaving)
+            grad = (tl.sum(tl.where(at, decay, 0.0), axis=0) * grad
+                    + tl.sum(tl.where(at[:, None], from_outputs, 0.0), axis=0))
+        tl.store(dh_ptr + slots, cast_nearest(leaving, dh_ptr.dtype.element_ty, INTERPRETED),
+                 mask=tile_ok)
+        tl.store(dlast_ptr + (block * batch * H + bh) * n_chunks + chunks,
+                 tl.sum(leaving * decay[:, None] * entering, axis=1), mask=present)
     tl.store(dinit_ptr + bh * PN + idx, grad, mask=ok)
