@@ -115,7 +115,7 @@ class LanguageModelTask(Task):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         target = batch["target"]
         scored = (target != IGNORE).sum().clamp(min=1)
-        loss = token_nll(self(batch["input"]), target).sum() / scored
+        loss = token_nll(self(self.network_input(batch)), target).sum() / scored
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
                  batch_size=len(target), sync_dist=True)
         return loss

@@ -92,11 +92,10 @@ def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, ba
         state = tl.zeros((BLOCK,), dtype=tl.float32)
     step = batch * H * PN
     rows = tl.arange(0, GROUP)
-    first = bh * PN + idx  # chunk c0's slots
     for c0 in range(0, n_chunks, GROUP):
         chunks = c0 + rows
         present = chunks < n_chunks
-        slots = first[None, :] + (rows.to(tl.int64) * step)[:, None]
+        slots = (chunks.to(tl.int64) * step)[:, None] + (bh * PN + idx)[None, :]
         tile_ok = present[:, None] & ok[None, :]
         built = tl.load(states_ptr + slots, mask=tile_ok, other=0.0)
         log_decay = tl.load(cs_ptr + (bh * n_chunks + chunks) * CHUNK + CHUNK - 1, mask=present,
@@ -106,13 +105,14 @@ def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, ba
         _, leaving = tl.associative_scan((decay, drive), 0, compose)
         # Chunk c0 + r is entered by the state leaving chunk c0 + r - 1: row r - 1 of the scan,
         # or the group's entering state for r = 0. Absent chunks (decay 1, S 0) keep the state.
-        tl.store(entering_ptr + first, cast_nearest(state, entering_ptr.dtype.element_ty,
-                                                    INTERPRETED), mask=ok)
+        tl.store(entering_ptr + slots,
+                 cast_nearest(tl.broadcast_to(state[None, :], (GROUP, BLOCK)),
+                              entering_ptr.dtype.element_ty, INTERPRETED),
+                 mask=(rows == 0)[:, None] & ok[None, :])
         tl.store(entering_ptr + slots + step,
                  cast_nearest(leaving, entering_ptr.dtype.element_ty, INTERPRETED),
                  mask=((chunks + 1 < n_chunks) & (rows < GROUP - 1))[:, None] & ok[None, :])
         state = tl.sum(tl.where((rows == GROUP - 1)[:, None], leaving, 0.0), axis=0)
-        first += GROUP * step
     tl.store(final_ptr + bh * PN + idx, state, mask=ok)
 
 
