@@ -12,7 +12,8 @@ allocated once for the positions decoding will reach, with its fill a device ten
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import torch
@@ -46,6 +47,17 @@ def warmup_stream(device: int) -> torch.cuda.Stream:
     return torch.cuda.Stream(device)
 
 
+@contextmanager
+def on_warmup_stream(device: int) -> Iterator[None]:
+    """Run the block on ``device``'s warm-up stream, after the current stream's queued work and
+    before what the current stream is given next: a capture's warm-up, as CUDA graphs need."""
+    stream = warmup_stream(device)
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        yield
+    torch.cuda.current_stream().wait_stream(stream)
+
+
 class GraphedStep:
     """``step(ids (B,), states) -> (logits (B, V), states)`` replayed from one CUDA graph.
 
@@ -60,12 +72,9 @@ class GraphedStep:
                  warmup_steps: int = WARMUP_STEPS) -> None:
         self.ids = ids.clone()
         self.states = states
-        stream = warmup_stream(ids.device.index)
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
+        with on_warmup_stream(ids.device.index):
             for _ in range(warmup_steps):
                 _, scratch = step(self.ids, scratch)
-        torch.cuda.current_stream().wait_stream(stream)
         del scratch
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):

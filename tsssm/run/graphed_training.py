@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from tsssm.models.graphed_step import warmup_stream
+from tsssm.models.graphed_step import on_warmup_stream
 from tsssm.tasks.base import Task
 
 log = logging.getLogger("tsssm.fit")
@@ -49,13 +49,10 @@ def warm_up(net: nn.Module, x: Tensor, steps: int) -> None:
     """``steps`` forward and backward passes of ``net`` on ``x`` on the side stream, gradients
     taken with ``torch.autograd.grad`` so that no parameter's ``.grad`` changes."""
     params = [p for p in net.parameters() if p.requires_grad]
-    stream = warmup_stream(x.device.index)
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
+    with on_warmup_stream(x.device.index):
         for _ in range(steps):
             out = net(x)
             torch.autograd.grad(out, params, torch.ones_like(out), allow_unused=True)
-    torch.cuda.current_stream().wait_stream(stream)
 
 
 def graphed_forward(net: nn.Module, x: Tensor, warmup_steps: int = WARMUP_STEPS
