@@ -20,11 +20,11 @@ from collections.abc import Callable
 
 import torch
 
-from tsssm.benchmarks.cases import PEER_SSD_CHUNK, PairCase
+from tsssm.benchmarks.cases import OURS, PairCase
 from tsssm.benchmarks.peers import DTYPES, scan_inputs, ssd_inputs
-from tsssm.kernels.ssd import ssd
 
 from segment_sweep import mode_calls  # this script's folder is on the path
+from ssd_profile import calls as ssd_calls
 
 WARM_CALLS = 2
 STATE = {"scan": 16, "ssd": 128}
@@ -33,12 +33,9 @@ STATE = {"scan": 16, "ssd": 128}
 def ssd_training_call(case: PairCase) -> Callable[[], None]:
     """SSD's forward with autograd, then its backward with a fixed random output gradient."""
     inputs = ssd_inputs(case, True)[0]
-
-    def forward() -> torch.Tensor:
-        return ssd(**inputs, chunk_size=PEER_SSD_CHUNK, dt_softplus=True, backend="triton")
-
-    grad = torch.randn_like(torch.no_grad()(forward)())
-    return lambda: forward().backward(grad)
+    ours = ssd_calls(None)[OURS]
+    grad = torch.randn_like(torch.no_grad()(ours)(inputs))
+    return lambda: ours(inputs).backward(grad)
 
 
 def main() -> None:
