@@ -36,12 +36,18 @@ vmstat -n 2 > "$work/host_use.log" 2>&1 &
 samplers+=" $!"
 disown
 
+# GPU_SHARING=mps: the block's processes share the GPU through MPS (mps.sh), their kernels running
+# at once, rather than in the time slices the GPU gives each process by default.
+source "$here/mps.sh"
+[[ ${GPU_SHARING:-slices} == mps ]] && mps_start "$work/mps"
+
 run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by side
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
 }
 
 finish_block() {  # a few files: a call hands back at most eight, none nested deeper than two
   kill $samplers 2>/dev/null
+  [[ -n ${CUDA_MPS_PIPE_DIRECTORY:-} ]] && mps_stop
   gzip -c "$work/claims.db" > "$out/claims.db.gz"
   tar czf "$out/logs.tgz" -C "$work" $(cd "$work" && ls *.log)
   python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$work/report"

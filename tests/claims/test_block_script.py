@@ -84,3 +84,28 @@ def test_the_blocks_samplers_leave_its_wait_and_job_count_to_its_runs(tmp_path):
                           capture_output=True, text=True)
     assert done.stdout.split("\n")[:2] == ["running 1", "waited"]
     assert "busy, 100 %" in (tmp_path / "work" / "gpu_use.log").read_text()
+
+
+def test_a_block_shares_the_gpu_through_its_own_mps_daemon_when_asked(tmp_path):
+    """GPU_SHARING=mps: the block's runs reach the daemon it started (its pipe folder in their
+    environment), and finish_block stops it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    control = bin_dir / "nvidia-cuda-mps-control"  # -d: a daemon file; quit on stdin: gone
+    control.write_text('#!/bin/sh\nif [ "$1" = -d ]; then touch "$CUDA_MPS_PIPE_DIRECTORY/up"; '
+                       'exit 0; fi\nread c; [ "$c" = quit ] && rm "$CUDA_MPS_PIPE_DIRECTORY/up"\n')
+    control.chmod(0o755)
+    wrapper = bin_dir / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    work, previous = tmp_path / "work", tmp_path / "claims.db"
+    marked_store(previous, "from_before")
+    env = dict(os.environ, WORK=str(work), PYTHONPATH=str(REPO), GPU_SHARING="mps",
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    script = (f"source {BLOCK} {tmp_path / 'out'} {previous}\n"
+              "sh -c 'ls \"$CUDA_MPS_PIPE_DIRECTORY\"' > \"$work/study_x.log\"\n"
+              "finish_block\n")
+    subprocess.run(["bash", "-c", script], cwd=REPO, env=env, check=True, timeout=600,
+                   capture_output=True)
+    assert (work / "study_x.log").read_text() == "up\n"
+    assert list((work / "mps" / "pipe").iterdir()) == []
