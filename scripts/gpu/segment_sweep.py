@@ -1,11 +1,11 @@
 """How many segments the selective scan should run side by side (``triton_segments``): its
 times per forced segment count, and the segment policies they imply.
 
-    python scripts/gpu/segment_sweep.py OUT
+    python scripts/gpu/segment_sweep.py OUT [--cases bf16:4:65536,bf16:1:65536]
 
 Also a section of ``launch_profile.py``. Shapes: batch 1 at 2K and 8K steps in fp32 and bf16,
-batch 8 at 2K in bf16 (D 1536, N 16: chunks of 16; every Mamba option on, the inputs of the
-side-by-side benchmark). Per forced count (``segments=``, both passes) and the policies in force
+batch 8 at 2K in bf16, or ``--cases`` (DTYPE:BATCH:LENGTH, comma-separated) (D 1536, N 16:
+chunks of 16; every Mamba option on, the inputs of the side-by-side benchmark). Per forced count (``segments=``, both passes) and the policies in force
 (``default``): the forward without autograd, the backward alone (replayed on a retained graph)
 and the two together, each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (the
 call replayed from a CUDA graph: the kernels alone; the backward's is fwd+bwd's minus fwd's).
@@ -86,7 +86,20 @@ def mode_calls(inputs: dict, **options) -> dict[str, Callable[[], object]]:
             "bwd": backward_alone}
 
 
-def sweep(out: Path) -> list[str]:
+def case_list(text: str) -> tuple[PairCase, ...]:
+    """``"bf16:4:65536,fp32:1:2048"`` -> the scan cases, D 1536, N 16."""
+    cases = []
+    for part in text.split(","):
+        fields = part.strip().split(":")
+        if (len(fields) != 3 or fields[0] not in ("fp32", "bf16")
+                or not all(f.isdigit() and int(f) > 0 for f in fields[1:])):
+            raise argparse.ArgumentTypeError(
+                f"--cases: {part!r} is not DTYPE:BATCH:LENGTH (fp32 or bf16, positive ints)")
+        cases.append(PairCase("scan", fields[0], int(fields[1]), int(fields[2]), 16))
+    return tuple(cases)
+
+
+def sweep(out: Path, cases: tuple[PairCase, ...] = CASES) -> list[str]:
     """Time every case at every count; write ``out/segments.md`` and return its lines."""
     lines = [f"# Selective scan segments on {torch.cuda.get_device_name()}", "",
              "Forced segment counts (both passes) and the policies in force (`default`, "
@@ -96,7 +109,7 @@ def sweep(out: Path) -> list[str]:
              "| case | dtype | segments | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES)
              + " |", "|---|---|---|" + "---:|" * 2 * len(MODES)]
     gpu: dict[str, dict[tuple[str, int, int], dict[int, float]]] = {"fwd": {}, "bwd": {}}
-    for case in CASES:
+    for case in cases:
         inputs = scan_inputs(case, True)[0]
         leaves = list(inputs.values())
         rows, n_chunks = case.batch * inputs["u"].shape[-1], math.ceil(case.length / CHUNK)
@@ -167,7 +180,11 @@ def implied_policy(times: dict[tuple[int, int], dict[int, float]]) -> SegmentPol
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    sweep(parser.parse_args().out)
+    parser.add_argument("--cases", type=case_list, default=CASES,
+                        help="DTYPE:BATCH:LENGTH,... (default: B1 2K and 8K in both dtypes, "
+                             "B8 2K bf16)")
+    args = parser.parse_args()
+    sweep(args.out, args.cases)
 
 
 if __name__ == "__main__":

@@ -278,3 +278,13 @@ def test_ncu_summary_reads_each_launch_of_a_report(tmp_path):
     assert by_kernel["chunk_gram_kernel"][3] == "111.9"  # printed in µs
     assert by_kernel["chunk_scan_fwd_kernel"][-1] == "Shared Mem (3) |"
     assert by_kernel["chunk_gram_kernel"][-1] == "Shared Mem, Registers (5) |"
+
+
+def test_segment_sweep_cases_read_dtype_batch_and_length(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))
+    case_list = runpy.run_path(str(REPO / "scripts" / "gpu" / "segment_sweep.py"))["case_list"]
+    assert [(c.dtype, c.batch, c.length) for c in case_list("bf16:4:65536, fp32:1:2048")] == [
+        ("bf16", 4, 65536), ("fp32", 1, 2048)]
+    for bad in ("bf16:4", "fp16:1:2048", "bf16:0:2048", "bf16:x:2048"):
+        with pytest.raises(argparse.ArgumentTypeError, match="DTYPE:BATCH:LENGTH"):
+            case_list(bad)
