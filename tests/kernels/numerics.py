@@ -1,5 +1,6 @@
 """What every fast-kernel test compares with: relative error against a float64 (complex128)
-reference, and allocations poisoned so an element no program wrote cannot pass as a value."""
+reference, allocations poisoned so an element no program wrote cannot pass as a value, and the
+gradients of a random linear loss, the same for a kernel and its reference."""
 
 from __future__ import annotations
 
@@ -30,3 +31,14 @@ def poisoned_allocations() -> Iterator[None]:
         patch.setattr(torch, "empty", lambda *a, **k: poison(empty(*a, **k)))
         patch.setattr(torch, "empty_like", lambda *a, **k: poison(empty_like(*a, **k)))
         yield
+
+
+def loss_gradients(outputs: tuple[torch.Tensor, ...], inputs: dict, names: tuple[str, ...],
+                   seed: int) -> dict[str, torch.Tensor]:
+    """Gradients of ``Σ_i <outputs_i, W_i>`` (W_i random from ``seed``, in float64) with respect
+    to each of ``names`` that ``inputs`` holds (not None)."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    weights = [torch.randn(o.shape, generator=gen).to(o.device, torch.float64) for o in outputs]
+    loss = sum((o.double() * w).sum() for o, w in zip(outputs, weights))
+    given = [name for name in names if inputs[name] is not None]
+    return dict(zip(given, torch.autograd.grad(loss, [inputs[name] for name in given])))

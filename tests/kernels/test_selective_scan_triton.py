@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.kernels.numerics import relative_error
+from tests.kernels.numerics import loss_gradients, relative_error
 from tsssm.kernels.selective_scan import selective_scan, selective_state_update
 from tsssm.kernels.selective_scan import triton as sst
 from tsssm.kernels.selective_scan import triton_segments, triton_tiles
@@ -62,12 +62,7 @@ def run_and_differentiate(scan, inputs: dict, softplus: bool, final: bool, seed:
     """(outputs, gradients of every given input) of a random linear loss of the outputs."""
     outputs = scan(**inputs, delta_softplus=softplus, return_final_state=final, **kwargs)
     outputs = outputs if final else (outputs,)
-    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-    weights = [torch.randn(o.shape, generator=gen).to(o.device, torch.float64) for o in outputs]
-    loss = sum((o.double() * w).sum() for o, w in zip(outputs, weights))
-    given = [name for name in INPUTS if inputs[name] is not None]
-    grads = torch.autograd.grad(loss, [inputs[name] for name in given])
-    return outputs, dict(zip(given, grads))
+    return outputs, loss_gradients(outputs, inputs, INPUTS, seed + 1)
 
 
 def compare_with_reference(batch: int, length: int, dim: int, groups: int, state: int,

@@ -14,7 +14,7 @@ import contextlib
 import pytest
 import torch
 
-from tests.kernels.numerics import poisoned_allocations, relative_error
+from tests.kernels.numerics import loss_gradients, poisoned_allocations, relative_error
 from tsssm.kernels.ssd import ssd, ssd_state_update
 from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd import triton_pairs
@@ -77,12 +77,7 @@ def run_and_differentiate(scan, inputs: dict, softplus: bool, final: bool, seed:
     outputs = scan(**inputs, chunk_size=chunk_size, dt_softplus=softplus,
                    return_final_state=final)
     outputs = outputs if final else (outputs,)
-    gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-    weights = [torch.randn(o.shape, generator=gen).to(o.device, torch.float64) for o in outputs]
-    loss = sum((o.double() * w).sum() for o, w in zip(outputs, weights))
-    given = [name for name in INPUTS if inputs[name] is not None]
-    grads = torch.autograd.grad(loss, [inputs[name] for name in given])
-    return outputs, dict(zip(given, grads))
+    return outputs, loss_gradients(outputs, inputs, INPUTS, seed + 1)
 
 
 def upcast(inputs: dict) -> dict:
