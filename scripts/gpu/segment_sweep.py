@@ -1,18 +1,18 @@
 """How many segments the selective scan should run side by side (``triton_segments``): its
 times per forced segment count, and the segment policies they imply.
 
-    python scripts/gpu/segment_sweep.py OUT [--cases bf16:4:65536,bf16:1:65536]
+    python scripts/gpu/segment_sweep.py OUT [--cases bf16:4:65536,bf16:1:65536] [--chunk 8]
 
 Also a section of ``launch_profile.py``. Shapes: batch 1 at 2K and 8K steps in fp32 and bf16,
 batch 8 at 2K in bf16, or ``--cases`` (DTYPE:BATCH:LENGTH, comma-separated) (D 1536, N 16:
-chunks of 16; every Mamba option on, the inputs of the side-by-side benchmark). Per forced count (``segments=``, both passes) and the policies in force
-(``default``): the forward without autograd, the backward alone (replayed on a retained graph)
-and the two together, each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (the
-call replayed from a CUDA graph: the kernels alone; the backward's is fwd+bwd's minus fwd's).
-Writes ``OUT/segments.md``, which ends with
-the ``SegmentPolicy`` per pass that gives the least summed GPU time of that pass over the shapes
-(``implied_policy``; the forward's from ``fwd gpu``, the backward's from ``bwd gpu``). Needs a
-GPU; no hydra or mlflow.
+chunks of 16, or ``--chunk``; every Mamba option on, the inputs of the side-by-side benchmark).
+Per forced count (``segments=``, both passes) and the policies in force (``default``): the
+forward without autograd, the backward alone (replayed on a retained graph) and the two together,
+each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (the call replayed from a CUDA
+graph: the kernels alone; the backward's is fwd+bwd's minus fwd's). Writes ``OUT/segments.md``,
+which ends with the ``SegmentPolicy`` per pass that gives the least summed GPU time of that pass
+over the shapes (``implied_policy``; the forward's from ``fwd gpu``, the backward's from
+``bwd gpu``). Needs a GPU; no hydra or mlflow.
 """
 
 from __future__ import annotations
@@ -99,12 +99,13 @@ def case_list(text: str) -> tuple[PairCase, ...]:
     return tuple(cases)
 
 
-def sweep(out: Path, cases: tuple[PairCase, ...] = CASES) -> list[str]:
+def sweep(out: Path, cases: tuple[PairCase, ...] = CASES, chunk: int = CHUNK) -> list[str]:
     """Time every case at every count; write ``out/segments.md`` and return its lines."""
     lines = [f"# Selective scan segments on {torch.cuda.get_device_name()}", "",
              "Forced segment counts (both passes) and the policies in force (`default`, "
-             "forward / backward counts); D 1536, N 16, chunk 16, every Mamba option on; wall: "
-             "do_bench median (ms); gpu: replayed from a CUDA graph (ms; bwd: fwd+bwd's minus fwd's).",
+             f"forward / backward counts); D 1536, N 16, chunk {chunk}, every Mamba option on; "
+             "wall: do_bench median (ms); gpu: replayed from a CUDA graph (ms; bwd: fwd+bwd's "
+             "minus fwd's).",
              "",
              "| case | dtype | segments | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES)
              + " |", "|---|---|---|" + "---:|" * 2 * len(MODES)]
@@ -112,14 +113,14 @@ def sweep(out: Path, cases: tuple[PairCase, ...] = CASES) -> list[str]:
     for case in cases:
         inputs = scan_inputs(case, True)[0]
         leaves = list(inputs.values())
-        rows, n_chunks = case.batch * inputs["u"].shape[-1], math.ceil(case.length / CHUNK)
+        rows, n_chunks = case.batch * inputs["u"].shape[-1], math.ceil(case.length / chunk)
         for count in (*COUNTS, None):
-            timed = timed_modes(mode_calls(inputs, segments=count), leaves)
+            timed = timed_modes(mode_calls(inputs, segments=count, chunk_size=chunk), leaves)
             if count is not None:
                 for mode in gpu:
                     gpu[mode].setdefault((case.dtype, rows, n_chunks), {})[count] = timed[mode][1]
             label = str(count) if count is not None else "default ({} / {})".format(
-                *triton_segments.scan_plan(case.batch, rows // case.batch, case.length, CHUNK,
+                *triton_segments.scan_plan(case.batch, rows // case.batch, case.length, chunk,
                                            None, (triton_segments.FORWARD,
                                                   triton_segments.BACKWARD)))
             lines.append(f"| B{case.batch} L{case.length} | {case.dtype} | {label} | "
@@ -183,8 +184,10 @@ def main() -> None:
     parser.add_argument("--cases", type=case_list, default=CASES,
                         help="DTYPE:BATCH:LENGTH,... (default: B1 2K and 8K in both dtypes, "
                              "B8 2K bf16)")
+    parser.add_argument("--chunk", type=int, default=CHUNK, choices=(4, 8, 16, 32),
+                        help="the scan's steps per chunk (default 16, the library's at N 16)")
     args = parser.parse_args()
-    sweep(args.out, args.cases)
+    sweep(args.out, args.cases, args.chunk)
 
 
 if __name__ == "__main__":
