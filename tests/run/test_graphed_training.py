@@ -52,11 +52,12 @@ def test_the_fit_end_gives_the_network_its_own_forward_back():
     GraphedTrainingStep().on_fit_end(trainer_on("cpu"), task)  # nothing to give back: no error
 
 
-def forecasting_network(tmp_path, model: str, layers: int = 2) -> torch.nn.Module:
+def forecasting_network(tmp_path, model: str, layers: int = 2,
+                        dropout: float = 0.0) -> torch.nn.Module:
     """The network ``fit experiment=ltsf/etth1 model=MODEL`` trains, small, on the GPU."""
     cfg = compose_fit(tmp_path, ["experiment=ltsf/etth1", f"model={model}",
                                  "model.backbone.d_model=32", f"model.backbone.n_layers={layers}",
-                                 "model.backbone.dropout=0.0"])
+                                 f"model.backbone.dropout={dropout}"])
     shape = ForecastShape(lookback=96, horizon=24, n_channels=7, period=24)
     return instantiate(cfg.task.net)(shape=shape).cuda()
 
@@ -92,3 +93,18 @@ def test_a_graphed_network_trains_as_the_eager_one(tmp_path, model, layers):
     with torch.no_grad():
         torch.testing.assert_close(graphed(batches[1][0]), eager(batches[1][0]), rtol=1e-3,
                                    atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_a_graphed_network_draws_new_dropout_masks_at_every_replay(tmp_path):
+    """A search's trials train with dropout: each replay must draw its own masks (the graph
+    advances the generator's offset), as each eager step does, not repeat the captured ones."""
+    torch.manual_seed(0)
+    net = forecasting_network(tmp_path, "mamba", dropout=0.5)
+    x = torch.randn(16, 96, 7, device="cuda")
+    net.forward = graphed_forward(net, x)
+    first, second = net(x).detach().clone(), net(x).detach().clone()
+    assert not torch.equal(first, second)
+    net.eval()
+    with torch.no_grad():  # eval: no dropout, the same output twice
+        torch.testing.assert_close(net(x), net(x))
