@@ -1,13 +1,17 @@
 """What the selective scan's kernels compile to on an H100/H200 (sm_90), without a GPU.
 
-    python scripts/scan_sass_stats.py [--dtype bf16] [--every-config]
+    python scripts/scan_sass_stats.py [--dtype bf16] [--every-config] [--batch 4] [--length 65536]
+                                      [--dim 1536] [--chunk 16]
 
 Compiles the forward, backward and segment pre-pass kernels with Triton's bundled ptxas for the
 configs the autotuner keeps on the H200 (Mamba's options on: D skip, gate, Δ bias and softplus;
-as for training: checkpoints and y before the gate stored), then prints per kernel its registers
-per thread, spill stack, and the SASS instructions of its hot loop (the longest backward branch)
-per (step, channel, state) element a thread handles: the instruction budget behind the timings.
-Needs triton and the repository on the path; no CUDA.
+as for training: checkpoints and y before the gate stored), their integer arguments and pointers
+specialised as a launch at that shape would (``specialise``: value 1 a constant, multiples of 16
+and 16-byte aligned pointers marked divisible, which lets the compiler vectorise the loads), then
+prints per kernel its registers per thread, spill stack, and the SASS instructions of its hot loop
+(the longest backward branch) per (step, channel, state) element a thread handles: the
+instruction budget behind the timings. ``--dim`` 1530 shows a width whose strides are not
+multiples of 16. Needs triton and the repository on the path; no CUDA.
 """
 
 from __future__ import annotations
@@ -30,25 +34,52 @@ LOW_PRECISION = {"u_ptr", "dt_ptr", "z_ptr", "dy_ptr", "du_ptr", "ddt_ptr", "dz_
                  "ypre_ptr"}
 FLAGS = {"HAS_D": 1, "HAS_Z": 1, "HAS_BIAS": 1, "SOFTPLUS": 1, "HAS_H0": 0, "HAS_DFINAL": 0,
          "STORE_FINAL": 0, "STORE_CKPT": 1, "STORE_YPRE": 1}
-# (kernel, BLOCK_D, N2, num_warps, STAGES, SPLIT): FORWARD_CONFIGS[0] and BACKWARD_CONFIGS[0].
-KERNELS = ((triton_forward.scan_fwd_kernel, 16, 4, 2, 4, None),
-           (triton_segments.segment_ends_kernel, 16, 4, 2, 4, None),
-           (triton_segments.segment_adjoints_kernel, 16, 4, 2, 4, None),
-           (triton_backward.scan_bwd_kernel, 8, 8, 1, 3, 2))
+# (kernel, config): FORWARD_CONFIGS[0] and BACKWARD_CONFIGS[0].
+KERNELS = ((triton_forward.scan_fwd_kernel, triton_tiles.FORWARD_CONFIGS[0]),
+           (triton_segments.segment_ends_kernel, triton_tiles.FORWARD_CONFIGS[0]),
+           (triton_segments.segment_adjoints_kernel, triton_tiles.FORWARD_CONFIGS[0]),
+           (triton_backward.scan_bwd_kernel, triton_tiles.BACKWARD_CONFIGS[0]))
 CHUNK, DSTATE = 16, 16
 
 
-def signature(fn, constants: dict[str, int], dtype: str) -> dict[str, str]:
-    """Triton types of the kernel's arguments: pointers, 32-bit ints, unit strides constant."""
-    types = {}
-    for name in fn.arg_names:
-        if name in constants:
-            types[name] = "constexpr"
+def specialise(fn, constants: dict, values: dict[str, int], low: set[str],
+               low_dtype: str = "bf16") -> tuple[dict, dict, dict]:
+    """(signature, constexprs, attrs) of ``fn`` as a launch with these integer ``values`` would
+    compile it: an int equal to 1 a constant, one divisible by 16 marked so (not under
+    ``do_not_specialize``); every pointer 16-byte aligned, ``low_dtype`` for those in ``low``,
+    fp32 for the rest."""
+    signature, constexprs, attrs = {}, dict(constants), {}
+    for index, (name, param) in enumerate(zip(fn.arg_names, fn.params)):
+        if name in constexprs:
+            signature[name] = "constexpr"
         elif name.endswith("_ptr"):
-            types[name] = "*" + (dtype if name in LOW_PRECISION else "fp32")
+            signature[name] = "*" + (low_dtype if name in low else "fp32")
+            attrs[(index,)] = [["tt.divisibility", 16]]
+        elif param.do_not_specialize:
+            signature[name] = "i32"
+        elif values[name] == 1:
+            signature[name], constexprs[name] = "constexpr", 1
         else:
-            types[name] = "i32"
-    return types
+            signature[name] = "i32"
+            if values[name] % 16 == 0:
+                attrs[(index,)] = [["tt.divisibility", 16]]
+    return signature, constexprs, attrs
+
+
+def int_values(batch: int, length: int, dim: int, chunk: int) -> dict[str, int]:
+    """The scan kernels' integer arguments at a shape, by name, as ``selective_scan_triton``
+    passes them for contiguous (batch, L, D) steps, A (D, N), B and C (batch, L, 1, N), states
+    (batch, D, N), one segment."""
+    steps = {"b": length * dim, "l": dim, "d": 1}
+    values = {"seqlen": length, "dim": dim, "chans_per_group": dim, "groups": 1,
+              "seg_chunks": triton.cdiv(length, chunk), "n_segments": 1,
+              "s_A_d": DSTATE, "s_A_n": 1, "s_h0_b": dim * DSTATE, "s_h0_d": DSTATE, "s_h0_n": 1}
+    for tensor in ("u", "dt", "z", "y", "yp", "dy", "du", "ddt", "dz"):
+        values |= {f"s_{tensor}_{axis}": stride for axis, stride in steps.items()}
+    for tensor in ("B", "C"):
+        values |= {f"s_{tensor}_b": length * DSTATE, f"s_{tensor}_l": DSTATE,
+                   f"s_{tensor}_g": DSTATE, f"s_{tensor}_n": 1}
+    return values
 
 
 def sass(cubin: bytes) -> tuple[str, str]:
@@ -80,11 +111,8 @@ def hot_loop_length(code: str) -> int:
 
 def every_config() -> tuple:
     """Each forward and backward config the autotuner may pick, as ``KERNELS`` rows."""
-    forward = tuple((triton_forward.scan_fwd_kernel, c["BLOCK_D"], c["N2"], c["num_warps"],
-                     c["STAGES"], None) for c in triton_tiles.FORWARD_CONFIGS)
-    backward = tuple((triton_backward.scan_bwd_kernel, c["BLOCK_D"], c["N2"], c["num_warps"],
-                      c["STAGES"], c["SPLIT"]) for c in triton_tiles.BACKWARD_CONFIGS)
-    return forward + backward
+    return (tuple((triton_forward.scan_fwd_kernel, c) for c in triton_tiles.FORWARD_CONFIGS)
+            + tuple((triton_backward.scan_bwd_kernel, c) for c in triton_tiles.BACKWARD_CONFIGS))
 
 
 def main() -> None:
@@ -92,34 +120,41 @@ def main() -> None:
     parser.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
     parser.add_argument("--every-config", action="store_true",
                         help="every forward and backward autotune config, not the first of each")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--length", type=int, default=65536)
+    parser.add_argument("--dim", type=int, default=1536)
+    parser.add_argument("--chunk", type=int, default=CHUNK)
     args = parser.parse_args()
-    dtype = args.dtype
-    print(f"sm_90, {dtype}, N {DSTATE}, chunk {CHUNK}, Mamba's options on\n")
+    values = int_values(args.batch, args.length, args.dim, args.chunk)
+    print(f"sm_90, {args.dtype}, N {DSTATE}, chunk {args.chunk}, B{args.batch} L{args.length} "
+          f"D{args.dim}, Mamba's options on\n")
     print("| kernel | config | registers | spill stack (bytes) | hot-loop instructions | "
           "per element |")
     print("|---|---|---:|---:|---:|---:|")
-    for kernel, block_d, n2, warps, stages, split in (every_config() if args.every_config
-                                                      else KERNELS):
+    for kernel, config in every_config() if args.every_config else KERNELS:
         fn = kernel.fn.fn  # autotuner -> heuristics -> JIT function
-        constants = {k: v for k, v in FLAGS.items() if k in fn.arg_names}
-        constants |= {"EVEN_D": 1, "DSTATE": DSTATE, "CHUNK": CHUNK, "BLOCK_N": DSTATE,
-                      "BLOCK_D": block_d, "N2": n2, "STAGES": stages}
-        if split is not None:
-            constants["SPLIT"] = split
-        constants |= {name: 1 for name in fn.arg_names if re.fullmatch(r"s_\w+_[dn]", name)
-                      and name != "s_A_d"}
-        compiled = triton.compile(ASTSource(fn=fn, signature=signature(fn, constants, dtype),
-                                            constexprs=constants),
+        blocks = {"VECTOR_STEPS": 1} | {k: v for k, v in config.items() if k != "num_warps"}
+        if "SPLIT" not in fn.arg_names:
+            blocks.pop("SPLIT", None)
+        block_d, warps = blocks["BLOCK_D"], config["num_warps"]
+        constants = {k: v for k, v in FLAGS.items() if k in fn.arg_names} | blocks
+        constants |= {"EVEN_D": int(args.dim % block_d == 0), "DSTATE": DSTATE,
+                      "CHUNK": args.chunk, "BLOCK_N": DSTATE}
+        signature, constexprs, attrs = specialise(fn, constants, values, LOW_PRECISION,
+                                                  args.dtype)
+        compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs,
+                                            attrs=attrs),
                                   target=GPUTarget("cuda", 90, 32),
                                   options={"num_warps": warps, "num_stages": 1})
         usage, code = sass(compiled.asm["cubin"])
         registers = re.search(r"REG:(\d+)", usage).group(1)
         stack = re.search(r"STACK:(\d+)", usage).group(1)
         loop = hot_loop_length(code)
-        elements = CHUNK * block_d * DSTATE // (32 * warps)  # per thread per loop iteration
-        config = f"BLOCK_D {block_d}, N2 {n2}, {warps} warp(s)" + (f", SPLIT {split}"
-                                                                   if split else "")
-        print(f"| {fn.__name__} | {config} | {registers} | {stack} | {loop} | "
+        elements = args.chunk * block_d * DSTATE // (32 * warps)  # per thread per iteration
+        label = (f"BLOCK_D {block_d}, N2 {blocks['N2']}, {warps} warp(s)"
+                 + (f", SPLIT {blocks['SPLIT']}" if "SPLIT" in blocks else "")
+                 + ("" if blocks["VECTOR_STEPS"] else ", VECTOR_STEPS 0"))
+        print(f"| {fn.__name__} | {label} | {registers} | {stack} | {loop} | "
               f"{loop / elements:.1f} |")
 
 

@@ -22,7 +22,7 @@ from collections import Counter
 
 import triton
 import triton.language as tl
-from scan_sass_stats import hot_loop_length, sass
+from scan_sass_stats import hot_loop_length, sass, specialise
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
@@ -67,25 +67,6 @@ def int_values(batch: int, length: int, state: int) -> dict[str, int]:
     for tensor, layout in tensors.items():
         values |= {f"s_{tensor}_{axis}": stride for axis, stride in layouts[layout].items()}
     return values
-
-
-def specialise(fn, constants: dict, values: dict[str, int]) -> tuple[dict, dict, dict]:
-    """(signature, constexprs, attrs) of ``fn`` as a launch with these values would compile it."""
-    signature, constexprs, attrs = {}, dict(constants), {}
-    low = BF16_POINTERS.get(fn.__name__, set())
-    for index, name in enumerate(fn.arg_names):
-        if name in constexprs:
-            signature[name] = "constexpr"
-        elif name.endswith("_ptr"):
-            signature[name] = "*bf16" if name in low else "*fp32"
-            attrs[(index,)] = [["tt.divisibility", 16]]
-        elif values[name] == 1:
-            signature[name], constexprs[name] = "constexpr", 1
-        else:
-            signature[name] = "i32"
-            if values[name] % 16 == 0:
-                attrs[(index,)] = [["tt.divisibility", 16]]
-    return signature, constexprs, attrs
 
 
 def tensor_core_counts(code: str) -> tuple[Counter, Counter]:
@@ -199,7 +180,8 @@ def main() -> None:
             flags |= {"CHUNK": CHUNK} if "CHUNK" in fn.arg_names else {}
             for config in configs:
                 constants = flags | extra | config.kwargs
-                signature, constexprs, attrs = specialise(fn, constants, values)
+                signature, constexprs, attrs = specialise(
+                    fn, constants, values, BF16_POINTERS.get(fn.__name__, set()))
                 compiled = triton.compile(
                     ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
                     target=GPUTarget("cuda", 90, 32),

@@ -138,6 +138,20 @@ def test_scan_matches_reference_with_each_gpu_block(monkeypatch, block_d, n2):
     assert {meta["BLOCK_D"] for meta in sst._BACKWARD.meta.values()} == {block_d}
 
 
+@pytest.mark.skipif(CUDA, reason="the interpreter's block sizes; the GPU tunes its own")
+def test_scan_without_vector_step_loads_matches_the_reference(monkeypatch):
+    """VECTOR_STEPS = 0, the configs that hide the channels' alignment from the compiler: every
+    pass (the segment pre-passes too) over channel blocks of two groups against float64."""
+    monkeypatch.setattr(triton_tiles, "INTERPRETED_VECTOR_STEPS", 0)
+    for launch in (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS):
+        monkeypatch.setattr(launch, "meta", {})
+    compare_with_reference(2, 75, 16, 2, 16, torch.float32,
+                           {"D", "z", "bias", "softplus", "h0", "final"}, seed=3, chunk_size=8,
+                           segments=2)
+    for launch in (sst._FORWARD, sst._BACKWARD, sst._ENDS, sst._ADJOINTS):
+        assert {meta["VECTOR_STEPS"] for meta in launch.meta.values()} == {0}
+
+
 # (length, segments, features): chunk 8, so 75 steps are 10 chunks, the last ragged: 2 segments
 # of 5 chunks, 3 of 4, 4, 2; 33 steps in 5 segments of one chunk, the last a single step.
 SEGMENT_CASES = [

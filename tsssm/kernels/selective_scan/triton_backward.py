@@ -144,7 +144,7 @@ def scan_bwd_kernel(
         SOFTPLUS: tl.constexpr, HAS_H0: tl.constexpr, HAS_DFINAL: tl.constexpr,
         DSTATE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_N: tl.constexpr,
         BLOCK_D: tl.constexpr, N2: tl.constexpr, STAGES: tl.constexpr, SPLIT: tl.constexpr,
-        EVEN_D: tl.constexpr):
+        EVEN_D: tl.constexpr, VECTOR_STEPS: tl.constexpr):
     """Grid as the forward's: segment ``s`` of ``S`` of batch row ``b``, its adjoint entering
     from the right folded from ``dfinal`` and the pre-pass's ``adj`` and ``dsum``
     (``triton_segments``). Writes du, ddelta, dz (from ``ypre``, the forward's y before the
@@ -156,7 +156,7 @@ def scan_bwd_kernel(
     A ragged last chunk (in the last segment) runs first, masked; then the segment's whole
     chunks, last first, in the pipelined loop without step masks."""
     N1: tl.constexpr = BLOCK_N // N2
-    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D, VECTOR_STEPS)
     b, s = row_id // n_segments, row_id % n_segments
     n, dn_mask = state_index(d, d_mask, DSTATE, N1, N2)
     state_offs = d[None, :, None] * DSTATE + n[:, None, :]

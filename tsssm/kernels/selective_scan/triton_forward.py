@@ -69,7 +69,7 @@ def scan_fwd_kernel(
         STORE_CKPT: tl.constexpr, STORE_YPRE: tl.constexpr, DSTATE: tl.constexpr,
         CHUNK: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, N2: tl.constexpr, STAGES: tl.constexpr,
-        EVEN_D: tl.constexpr):
+        EVEN_D: tl.constexpr, VECTOR_STEPS: tl.constexpr):
     """Grid (batch · S, G · cdiv(D/G, BLOCK_D)): segment ``s`` of ``S`` (``seg_chunks`` chunks
     each, ``triton_segments``) of batch row ``b``. Writes y; the final state (batch, D, N), the
     state entering every chunk, ``ckpt`` (batch, n_chunks, D, N) fp32, and y before the gate,
@@ -79,7 +79,7 @@ def scan_fwd_kernel(
     The segment's chunks that lie wholly inside the sequence run in the pipelined loop without
     step masks; a ragged last chunk (in the last segment) runs after it, masked."""
     N1: tl.constexpr = BLOCK_N // N2
-    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D, VECTOR_STEPS)
     b, s = row_id // n_segments, row_id % n_segments
     n, dn_mask = state_index(d, d_mask, DSTATE, N1, N2)
     state_offs = d[None, :, None] * DSTATE + n[:, None, :]

@@ -139,13 +139,13 @@ def segment_ends_kernel(
         s_u_b, s_u_l, s_u_d, s_dt_b, s_dt_l, s_dt_d, s_A_d, s_A_n, s_B_b, s_B_l, s_B_g, s_B_n,
         HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, DSTATE: tl.constexpr,
         CHUNK: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, N2: tl.constexpr,
-        STAGES: tl.constexpr, EVEN_D: tl.constexpr):
+        STAGES: tl.constexpr, EVEN_D: tl.constexpr, VECTOR_STEPS: tl.constexpr):
     """Grid (batch · (S - 1), channel blocks): segment ``s < S - 1`` of batch row ``b`` from a
     zero state. Writes its end state into ``ends`` (B, S, D, N) and its Σ Δ into ``dsum``
     (B, S, D), fp32 contiguous. Every chunk of these segments is whole (the ragged last chunk
     is in the last segment)."""
     N1: tl.constexpr = BLOCK_N // N2
-    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D, VECTOR_STEPS)
     b, s = row_id // (n_segments - 1), row_id % (n_segments - 1)
     n, dn_mask = state_index(d, d_mask, DSTATE, N1, N2)
     rows = tl.arange(0, CHUNK)
@@ -198,12 +198,13 @@ def segment_adjoints_kernel(
         s_z_b, s_z_l, s_z_d, s_dy_b, s_dy_l, s_dy_d,
         HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
         DSTATE: tl.constexpr, CHUNK: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-        N2: tl.constexpr, STAGES: tl.constexpr, EVEN_D: tl.constexpr):
+        N2: tl.constexpr, STAGES: tl.constexpr, EVEN_D: tl.constexpr,
+        VECTOR_STEPS: tl.constexpr):
     """Grid (batch · (S - 1), channel blocks): segment ``s ≥ 1`` of batch row ``b``, last step
     first, from a zero adjoint. Writes the adjoint it leaves to the left, ``a_t0 λ_t0``, into
     ``adj`` (B, S, D, N) and its Σ Δ into ``dsum`` (B, S, D), fp32 contiguous."""
     N1: tl.constexpr = BLOCK_N // N2
-    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    row_id, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D, VECTOR_STEPS)
     b, s = row_id // (n_segments - 1), row_id % (n_segments - 1) + 1
     n, dn_mask = state_index(d, d_mask, DSTATE, N1, N2)
     rows = tl.arange(0, CHUNK)

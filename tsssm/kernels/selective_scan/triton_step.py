@@ -34,7 +34,7 @@ def state_update_kernel(
         BLOCK_D: tl.constexpr, EVEN_D: tl.constexpr):
     """Grid (batch, G · cdiv(D/G, BLOCK_D)): one token; the program's state block stays in
     registers between its load and its store."""
-    b, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D)
+    b, g, d, d_mask = channel_block(chans_per_group, BLOCK_D, EVEN_D, True)
     n = tl.arange(0, BLOCK_N)
     n_mask = n < DSTATE
     dn_mask = d_mask[:, None] & n_mask[None, :]

@@ -25,8 +25,9 @@ inputs with ``chunk_inputs``, builds its states with ``chunk_states`` and runs t
 
 **Block shapes.** A config sets ``BLOCK_D`` (channels per program), ``N2`` (lanes per channel;
 each thread holds ``N / N2`` states), ``num_warps``, ``STAGES`` (chunks in flight in the
-pipelined loop) and, in the backward, ``SPLIT`` (sub-chunks per checkpointed chunk,
-``triton_backward``). The lanes and warps must all go to the channel and state axes,
+pipelined loop), in the backward ``SPLIT`` (sub-chunks per checkpointed chunk,
+``triton_backward``), and ``VECTOR_STEPS`` (1 unless a config says 0: whether the step tiles
+may load as 16-byte vectors, ``channel_block``). The lanes and warps must all go to the channel and state axes,
 ``BLOCK_D ≥ (32 / N2) · num_warps``, or Triton would spread the time axis over lanes and the
 in-register scan would become a shuffle scan; configs that break this for the call's sizes are
 dropped. The configs trade the reductions over the state (``log2 N2`` shuffle rounds per
@@ -63,10 +64,18 @@ def step_sizes(v, bias, mask, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
 
 
 @triton.jit
-def channel_block(chans_per_group, BLOCK_D: tl.constexpr, EVEN_D: tl.constexpr):
+def channel_block(chans_per_group, BLOCK_D: tl.constexpr, EVEN_D: tl.constexpr,
+                  VECTOR_STEPS: tl.constexpr):
     """This program's batch row, group and channels: (b, g, d (BLOCK_D,), d_mask).
 
-    Grid (batch, G · cdiv(D/G, BLOCK_D)); a block never spans two groups."""
+    Grid (batch, G · cdiv(D/G, BLOCK_D)); a block never spans two groups. Without
+    ``VECTOR_STEPS`` the group width gets the grid's third index added, always 0 but unknown
+    to the compiler: the channels' offsets then have no known alignment, and the step tiles
+    (u, Δ, z, y, …) are loaded in the layout the scan computes in, element by element, rather
+    than in 16-byte vectors and converted through shared memory (what a group width divisible
+    by 16 otherwise lets Triton do; ``docs/benchmarks/`` counts both)."""
+    if not VECTOR_STEPS:
+        chans_per_group += tl.program_id(2)
     blocks_per_group = tl.cdiv(chans_per_group, BLOCK_D)
     pid = tl.program_id(1)
     g = pid // blocks_per_group
@@ -223,30 +232,33 @@ def adjoint_scan(q, a):
 # The fastest of wider sweeps (``docs/benchmarks/``): in the forward, 4-stage pipelines, which
 # hide the memory latency that 2-stage ones expose; in the backward, programs of one warp, whose
 # sums over channels need no shared-memory round between warps, and half-chunk tiles
-# (``SPLIT = 2``), which hold half the registers. Two candidates the GPU judges beside them
-# (``docs/benchmarks/cpu-2026-12-05-scan-bwd-blocks/``): two warps over 16 channels add half as
-# many dB and dC atomics to L2 per element as the 8-channel blocks, for more instructions; the
-# 4-channel block is the only config here that compiles without spills at N = 16 (the 8-channel
-# one spills 328 bytes a thread, and Nsight Compute finds its local loads and stores keeping L1
-# the busiest unit: ``docs/benchmarks/h100-2026-12-05-ncu/``), for more instructions and twice
-# the atomics. In the forward, eight lanes a channel (``N2 = 8``: two states a thread, not four)
-# over 8-channel blocks of two warps make twice the warps of the 4-lane configs for the same
-# channels, at 209 registers without spills, for 27% more instructions per element: Nsight
-# Compute found the 4-lane forward at B4 L64K holding 5.4 warps an SM. Sixteen lanes a channel
-# (one state a thread) make four times the warps at 128 registers, for twice the instructions
-# per element: for the small grids of batch 1 and short sequences, where a few warps an SM wait
-# on each step's latency. The autotuner keeps whichever is fastest at each shape.
+# (``SPLIT = 2``), which hold half the registers. The candidates beside them, compiled as a
+# B4 L64K D1536 launch specialises them (``docs/benchmarks/cpu-2026-12-05-scan-divisibility/``,
+# whose counts match Nsight Compute's on an H100): in the backward, a 16-channel block of two
+# warps (half the dB and dC atomics of 8-channel blocks) and a 4-channel one, the only one that
+# spills nothing (248 registers, 44 instructions per element against 46-51); in the forward,
+# 8-channel blocks of one warp (137 registers: more programs an SM where the grid has them), 8 or
+# 16 lanes a channel (more warps for the same channels at B4 L64K, where the 4-lane forward held
+# 5.4 warps an SM, for 19-21 instructions per element against 12), and in both, blocks with
+# ``VECTOR_STEPS = 0``: at a group width divisible by 16 Triton loads bf16 step tiles as 16-byte
+# vectors and converts them through shared memory, which costs the backward 51 instructions per
+# element where the element-wise loads take 38 (in fp32 the vectors are cheaper). The autotuner
+# keeps whichever is fastest at each shape and dtype.
 FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=8, N2=8, STAGES=4, num_warps=2),
-                   dict(BLOCK_D=4, N2=16, STAGES=4, num_warps=2))
+                   dict(BLOCK_D=4, N2=16, STAGES=4, num_warps=2),
+                   dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2, VECTOR_STEPS=0))
 BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=1, num_warps=1),
                     dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=16, N2=8, STAGES=3, SPLIT=2, num_warps=2),
-                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1))
+                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1),
+                    dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1, VECTOR_STEPS=0),
+                    dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1, VECTOR_STEPS=0))
 INTERPRETED_BLOCK_D, INTERPRETED_N2 = 4, 2  # several channel blocks and lanes per channel in tests
+INTERPRETED_VECTOR_STEPS = 1
 
 SEGMENT_ARGS = ["seg_chunks", "n_segments"]
 """Arguments the scan kernels do not specialize on (Triton would, on 1 and multiples of 16):
@@ -270,7 +282,7 @@ def _prune(configs, named_args, **kwargs):
     if kept:
         return kept
     n2 = min(4, block_n)
-    fallback = {"BLOCK_D": 32 // n2, "N2": n2, "STAGES": 2}
+    fallback = {"BLOCK_D": 32 // n2, "N2": n2, "STAGES": 2, "VECTOR_STEPS": 1}
     return [triton.Config(fallback | ({"SPLIT": 1} if "SPLIT" in configs[0].kwargs else {}),
                           num_warps=1)]
 
@@ -279,7 +291,7 @@ def _interpreted_config(args: dict, uses_split: bool) -> dict:
     """The one config of the interpreter: small blocks, and the backward's halves of a chunk
     from chunk 8 up (shorter chunks in the tests run it whole)."""
     config = {"BLOCK_D": INTERPRETED_BLOCK_D, "N2": min(INTERPRETED_N2, args["BLOCK_N"]),
-              "STAGES": 1}
+              "STAGES": 1, "VECTOR_STEPS": INTERPRETED_VECTOR_STEPS}
     return config | ({"SPLIT": 2 if args["CHUNK"] >= 8 else 1} if uses_split else {})
 
 
@@ -288,12 +300,13 @@ def scan_tuning(configs: tuple[dict, ...], key_extra: list[str], **autotune_kwar
     then ``EVEN_D`` (the block divides the group: no channel masks) from the block chosen."""
     if INTERPRETED:
         uses_split = "SPLIT" in configs[0]
-        names = ("BLOCK_D", "N2", "STAGES") + (("SPLIT",) if uses_split else ())
+        names = ("BLOCK_D", "N2", "STAGES", "VECTOR_STEPS") + (("SPLIT",) if uses_split else ())
         choose = triton.heuristics(
             {name: (lambda args, name=name: _interpreted_config(args, uses_split)[name])
              for name in names})
     else:
-        configs = [triton.Config({k: v for k, v in c.items() if k != "num_warps"},
+        configs = [triton.Config({"VECTOR_STEPS": 1} | {k: v for k, v in c.items()
+                                                         if k != "num_warps"},
                                  num_warps=c["num_warps"]) for c in configs]
         choose = kept_autotune(configs, SCAN_KEY + key_extra,
                                prune_configs_by={"early_config_prune": _prune}, **autotune_kwargs)
