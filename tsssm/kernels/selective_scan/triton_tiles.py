@@ -28,9 +28,9 @@ each thread holds ``N / N2`` states), ``num_warps``, ``STAGES`` (chunks in fligh
 pipelined loop), in the backward ``SPLIT`` (sub-chunks per checkpointed chunk,
 ``triton_backward``), and ``VECTOR_STEPS`` (1 unless a config says 0: whether the step tiles
 may load as 16-byte vectors, ``channel_block``). The lanes and warps must all go to the channel
-and state axes, ``BLOCK_D ≥ (32 / N2) · num_warps``, or Triton would spread the time axis over lanes and the
-in-register scan would become a shuffle scan; configs that break this for the call's sizes are
-dropped. The configs trade the reductions over the state (``log2 N2`` shuffle rounds per
+and state axes, ``BLOCK_D ≥ (32 / N2) · num_warps``, or Triton would spread the time axis over
+lanes and the in-register scan would become a shuffle scan; configs that break this for the
+call's sizes are dropped. The configs trade the reductions over the state (``log2 N2`` shuffle rounds per
 ``N / N2`` states) against parallelism: B4 · D1536 channels at N2 = 4 make 768 warps, fewer than
 6 per SM.
 """
