@@ -165,6 +165,19 @@ def test_report_files_hold_the_raw_numbers_and_the_command(tmp_path: Path):
         assert expected in text
 
 
+def test_report_lists_the_configs_the_autotuners_kept_per_kernel(tmp_path: Path):
+    kept = [{"kernel": "scan_fwd_kernel", "key": "k1", "config": {"BLOCK_D": 16, "num_warps": 2}},
+            {"kernel": "scan_fwd_kernel", "key": "k2", "config": {"BLOCK_D": 16, "num_warps": 2}},
+            {"kernel": "scan_fwd_kernel", "key": "k3", "config": {"BLOCK_D": 8, "num_warps": 1}},
+            {"kernel": "scan_bwd_kernel", "key": "k1", "config": {"SPLIT": 2}}]
+    md, js = write_report(Report({"kept_configs": kept}, rows=[]), tmp_path)
+    assert json.loads(js.read_text())["meta"]["kept_configs"] == kept
+    text = md.read_text()
+    assert ("- `scan_fwd_kernel`: BLOCK_D 16, num_warps 2 (2 keys); BLOCK_D 8, num_warps 1 (1 key)"
+            in text)
+    assert "- `scan_bwd_kernel`: SPLIT 2 (1 key)" in text
+
+
 # ---------------------------------------------------------------------------------- targets
 
 

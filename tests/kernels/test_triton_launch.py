@@ -280,3 +280,20 @@ def test_remembered_scalar_classes_are_forgotten_past_a_bound(stand_in, monkeypa
         launch(lambda meta: (1,), (x, x), (n, 5), (), BLOCK=8)
     assert (stand_in.runs, len(stand_in.launches)) == (2, 3)
     assert list(launch.scalar_classes) == [(2, (64, 5)), (2, (80, 5))]
+
+
+def test_kept_configs_list_each_launchs_recorded_config_by_kernel_and_key(stand_in,
+                                                                          monkeypatch):
+    """What the benchmark reports as the autotuners' choices: every instance's recorded
+    meta-parameters, named by its kernel, one entry per key."""
+    monkeypatch.setattr(TunedLaunch, "instances", [])
+    config = triton.Config({"BLOCK": 16}, num_warps=2)
+    launch = TunedLaunch(triton.autotune([config], key=["n"])(stand_in.jit))
+    x = torch.zeros(64)
+    for n in (32, 48):
+        launch(lambda meta: (1,), (x, x), (n, 5), (n,))
+    kept = triton_launch.kept_configs()
+    assert [entry["kernel"] for entry in kept] == ["tiny", "tiny"]
+    assert kept[0]["key"] != kept[1]["key"] and "32" in kept[0]["key"]
+    assert kept[0]["config"] == launch.meta[next(iter(launch.meta))]
+    assert kept[0]["config"].items() >= {"BLOCK": 16, "num_warps": 2}.items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -157,9 +158,25 @@ def render_markdown(report: Report) -> str:
         "",
         *[f"- {line}" for line in report.targets],
     ]
+    if meta.get("kept_configs"):
+        parts += ["", "## Configs the autotuners kept", "",
+                  "Per kernel, each config its launches ran with and for how many keys (shapes, "
+                  "flags and dtypes); `kernels.json` has every key.", "",
+                  *config_lines(meta["kept_configs"])]
     if report.errors:
         parts += ["", "## Errors", "", *[f"- {error}" for error in report.errors]]
     return "\n".join(parts) + "\n"
+
+
+def config_lines(kept: list[dict]) -> list[str]:
+    """``- kernel: config (n keys); config (n keys)`` per kernel, from ``kept_configs()``."""
+    by_kernel: dict[str, Counter] = {}
+    for entry in kept:
+        config = ", ".join(f"{name} {value}" for name, value in entry["config"].items())
+        by_kernel.setdefault(entry["kernel"], Counter())[config] += 1
+    return [f"- `{kernel}`: " + "; ".join(f"{config} ({count} key{'s' * (count > 1)})"
+                                          for config, count in configs.items())
+            for kernel, configs in by_kernel.items()]
 
 
 def _tb_per_s(bytes_per_s: object) -> str:

@@ -24,6 +24,7 @@ from torch import Tensor
 from tsssm.benchmarks.floors import Floor, exp_rate, floor
 from tsssm.benchmarks.results import Check, Report, Row, write_report
 from tsssm.benchmarks.targets import evaluate
+from tsssm.kernels.triton_launch import kept_configs
 
 WARMUP_MS = 25
 COPY_GIB = 1
@@ -207,6 +208,7 @@ class Bench:
         """Evaluate the targets on the rows so far and write the report."""
         self.report.targets = evaluate(self.report.rows)
         self.report.meta["elapsed_s"] = round(time.monotonic() - self.started, 1)
+        self.report.meta["kept_configs"] = kept_configs()
         write_report(self.report, self.out_dir)
 
     def log(self, message: str) -> None:

@@ -67,9 +67,13 @@ def _is_set(hook) -> bool:
 class TunedLaunch:
     """A kernel (a JIT function, or an autotuner or heuristics over one) whose config is looked
     up once per key, then launched directly: into its compiled kernel's launcher on a GPU, into
-    its JIT function under the interpreter."""
+    its JIT function under the interpreter. Every instance is listed in ``instances``, so what
+    the autotuners chose can be read back (``kept_configs``)."""
+
+    instances: list[TunedLaunch] = []
 
     def __init__(self, kernel) -> None:
+        TunedLaunch.instances.append(self)
         self.kernel = kernel
         jit = kernel
         while not hasattr(jit, "pre_run_hooks"):
@@ -168,3 +172,15 @@ class TunedLaunch:
         classes = tuple(map(scalar_class, self.modes[first:], scalars))
         self.scalar_classes[scalar_key] = classes
         return classes
+
+
+def kept_configs() -> list[dict[str, object]]:
+    """Every config recorded so far, one dict per kernel and key: ``kernel`` (the JIT
+    function's name), ``key`` (the key, the constexprs' values and the tensors' dtypes, as
+    text) and ``config`` (the meta-parameters it launches with: blocks, warps, stages and the
+    heuristics' values; any value other than a number, string or None as text), in the order
+    the launches met them."""
+    return [{"kernel": launch.jit.fn.__name__, "key": repr(full_key),
+             "config": {name: value if isinstance(value, (int, float, str, type(None)))
+                        else repr(value) for name, value in meta.items()}}
+            for launch in TunedLaunch.instances for full_key, meta in launch.meta.items()]
