@@ -288,3 +288,24 @@ def test_segment_sweep_cases_read_dtype_batch_and_length(monkeypatch):
     for bad in ("bf16:4", "fp16:1:2048", "bf16:0:2048", "bf16:x:2048"):
         with pytest.raises(argparse.ArgumentTypeError, match="DTYPE:BATCH:LENGTH"):
             case_list(bad)
+
+
+def test_sass_stats_specialise_the_arguments_as_a_launch_would(monkeypatch):
+    """The offline compile sees what Triton's launch at D 1536 sees: unit strides constant,
+    sizes and strides divisible by 16 marked so, pointers aligned, the segment arguments (under
+    ``do_not_specialize``) left plain; bf16 only for the step tensors."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    stats = runpy.run_path(str(REPO / "scripts" / "scan_sass_stats.py"))
+    fn = stats["triton_forward"].scan_fwd_kernel.fn.fn  # autotuner -> heuristics -> JIT
+    if not isinstance(fn, JITFunction):  # interpreted here: the JIT function a GPU builds
+        fn = JITFunction(fn.fn, **fn.kwargs)
+    values = stats["int_values"](4, 65536, 1536, 16)
+    flags = {param.name: 16 for param in fn.params if param.is_constexpr}
+    signature, constexprs, attrs = stats["specialise"](fn, flags, values, stats["LOW_PRECISION"])
+    marked = {fn.arg_names[index] for (index,) in attrs}
+    assert constexprs["s_u_d"] == 1 and constexprs["CHUNK"] == 16
+    assert {"seqlen", "dim", "chans_per_group", "s_u_l", "u_ptr", "B_ptr"} <= marked
+    assert signature["seg_chunks"] == "i32" and "seg_chunks" not in marked
+    assert signature["u_ptr"] == "*bf16" and signature["B_ptr"] == "*fp32"
+    odd = stats["specialise"](fn, flags, stats["int_values"](4, 65536, 1530, 16), set())[2]
+    assert fn.arg_names.index("dim") not in {index for (index,) in odd}
