@@ -2,7 +2,8 @@
 # Nsight Compute's reading of the selective scan's kernels (forward, backward, segment
 # pre-passes), or SSD's (chunk sums, states, chunk scans, pairs, dB/dC, the gate's backward), in
 # one training call per shape: throughput against each unit's peak, occupancy, issue and stall
-# statistics, the memory tables (L2 reductions: the scan backward's dB and dC atomics).
+# statistics (each stall reason's warps per issued instruction), the memory tables (L2
+# reductions: the scan backward's dB and dC atomics).
 # Usage: bash scripts/gpu/ncu_scan.sh OUT [KERNEL:BATCH:LENGTH:DTYPE ...]
 #   default shapes: scan:4:65536:bf16 scan:1:65536:bf16 scan:1:2048:bf16 scan:4:65536:fp32
 #   ssd:4:65536:bf16 ssd:1:65536:bf16 (SSD at N 128, as the side-by-side comparison's first rows)
@@ -21,6 +22,14 @@ for section in SpeedOfLight Occupancy LaunchStats SchedulerStats WarpStateStats 
                ComputeWorkloadAnalysis MemoryWorkloadAnalysis_Tables; do
   sections+=(--section "$section")
 done
+# Warps stalled per issued instruction, by reason (Warp State Statistics' breakdown, which the
+# text report leaves out unless asked for by name).
+stalls=()
+for reason in barrier branch_resolving dispatch_stall drain imc_miss lg_throttle long_scoreboard \
+              math_pipe_throttle membar mio_throttle misc no_instruction not_selected selected \
+              short_scoreboard sleeping tex_throttle wait; do
+  stalls+=("smsp__average_warps_issue_stalled_${reason}_per_issue_active.ratio")
+done
 declare -A kernels=([scan]='^(scan|segment)_' [ssd]='^(chunk|pass_states|dt_cumsum|gate)_')
 for shape in "${shapes[@]}"; do
   IFS=: read -r kernel batch length dtype <<< "$shape"
@@ -31,7 +40,7 @@ for shape in "${shapes[@]}"; do
   report="$out/ncu_${kernel}_B${batch}_L${length}_${dtype}.txt"
   ncu --clock-control none --profile-from-start off --print-details all \
     --kernel-name "regex:${kernels[$kernel]}" \
-    "${sections[@]}" \
+    "${sections[@]}" --metrics "$(IFS=,; echo "${stalls[*]}")" \
     python "$(dirname "$0")/ncu_scan.py" --kernel "$kernel" --batch "$batch" --length "$length" \
       --dtype "$dtype" > "$report" 2>&1 || echo "ncu failed for $shape (see $report)"
 done

@@ -276,8 +276,24 @@ def test_ncu_summary_reads_each_launch_of_a_report(tmp_path):
     assert len(rows) == 10  # chunk_outer ×3, gram ×2, scan fwd, dx, pairs, dbc ×2
     assert by_kernel["chunk_scan_fwd_kernel"][3] == "2650.0"  # printed in ms
     assert by_kernel["chunk_gram_kernel"][3] == "111.9"  # printed in µs
-    assert by_kernel["chunk_scan_fwd_kernel"][-1] == "Shared Mem (3) |"
-    assert by_kernel["chunk_gram_kernel"][-1] == "Shared Mem, Registers (5) |"
+    assert by_kernel["chunk_scan_fwd_kernel"][-2] == "Shared Mem (3)"
+    assert by_kernel["chunk_gram_kernel"][-2] == "Shared Mem, Registers (5)"
+    assert by_kernel["chunk_gram_kernel"][-1] == "— |"  # this report has no stall breakdown
+
+
+def test_ncu_summary_names_the_three_largest_stall_reasons(tmp_path):
+    report = tmp_path / "ncu_scan.txt"
+    report.write_text(
+        "  scan_fwd_kernel (4, 96, 1)x(64, 1, 1), Context 1, Stream 7, Device 0, CC 9.0\n"
+        "    Section: Command line profiler metrics\n"
+        "    smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio         0.31\n"
+        "    smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio 1,250.5\n"
+        "    smsp__average_warps_issue_stalled_selected_per_issue_active.ratio        1\n"
+        "    smsp__average_warps_issue_stalled_wait_per_issue_active.ratio            0.02\n"
+        "    smsp__average_warps_issue_stalled_short_scoreboard_per_issue_active.ratio ratio 0.75\n")
+    table = runpy.run_path(str(REPO / "scripts" / "gpu" / "ncu_summary.py"))["table"]
+    row = next(line for line in table(report) if line.startswith("| scan_fwd_kernel"))
+    assert row.endswith("| long_scoreboard 1250.50, selected 1.00, short_scoreboard 0.75 |")
 
 
 def test_segment_sweep_cases_read_dtype_batch_and_length(monkeypatch):
