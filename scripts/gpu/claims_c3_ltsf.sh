@@ -9,8 +9,8 @@
 source "$(dirname "$0")/claims_block.sh" "$@"
 every_dataset=(mamba mamba2 hybrid)
 on_cpu_for_exchange=(s4 s4d linear_attention)
-on_cpu_for_exchange_and_etth1=(transformer gss)
-on_cpu_for_exchange_etth1_and_etth2=(lstm)
+on_cpu_for_exchange_and_etth1=(transformer)
+on_cpu_for_exchange_etth1_and_etth2=(lstm gss)
 run_study c3_ltsf 540 "${every_dataset[@]}" &
 run_study c3_ltsf 540 "${on_cpu_for_exchange[@]}" -- experiment=ltsf/etth1,ltsf/etth2,ltsf/ettm1 &
 run_study c3_ltsf 540 "${on_cpu_for_exchange_and_etth1[@]}" -- experiment=ltsf/etth2,ltsf/ettm1 &
