@@ -133,9 +133,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|")
     for kernel, config in every_config() if args.every_config else KERNELS:
         fn = kernel.fn.fn  # autotuner -> heuristics -> JIT function
-        blocks = {"VECTOR_STEPS": 1} | {k: v for k, v in config.items() if k != "num_warps"}
-        if "SPLIT" not in fn.arg_names:
-            blocks.pop("SPLIT", None)
+        blocks = triton_tiles.config_blocks(config)
         block_d, warps = blocks["BLOCK_D"], config["num_warps"]
         constants = {k: v for k, v in FLAGS.items() if k in fn.arg_names} | blocks
         constants |= {"EVEN_D": int(args.dim % block_d == 0), "DSTATE": DSTATE,

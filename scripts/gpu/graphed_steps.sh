@@ -35,21 +35,22 @@ for setting in "${settings[@]}"; do
   if [[ $sharing == mps ]] && ! mps_start "$out/mps"; then
     continue
   fi
+  runs=()
   for ((i = 0; i < side_by_side; i++)); do
     model=${models[$((i % ${#models[@]}))]}
-    run="$out/runs/p${side_by_side}-$sharing-$callbacks-$i"
+    run="runs/p${side_by_side}-$sharing-$callbacks-$i"
+    runs+=("$model $run")
     python -m tsssm.fit experiment=ltsf/etth1 "model=$model" trainer=gpu "callbacks=$callbacks" \
       trainer.max_epochs=2 trainer.enable_progress_bar=false model.backbone.d_model=64 \
-      model.backbone.n_layers=2 logger=csv "seed=$((i + 1))" "hydra.run.dir=$run" \
-      > "$run.log" 2>&1 &
+      model.backbone.n_layers=2 logger=csv "seed=$((i + 1))" "hydra.run.dir=$out/$run" \
+      > "$out/$run.log" 2>&1 &
   done
   wait
   [[ $sharing == mps ]] && mps_stop
-  for ((i = 0; i < side_by_side; i++)); do
-    model=${models[$((i % ${#models[@]}))]}
-    log="runs/p${side_by_side}-$sharing-$callbacks-$i.log"
-    seconds=$(grep -o "^epoch 2/2 .*  [0-9.]* s$" "$out/$log" | awk '{print $(NF-1)}')
-    echo "| $side_by_side | $sharing | $callbacks | $model | ${seconds:-failed: $log} |"
+  for entry in "${runs[@]}"; do
+    read -r model run <<< "$entry"
+    seconds=$(grep -o "^epoch 2/2 .*  [0-9.]* s$" "$out/$run.log" | awk '{print $(NF-1)}')
+    echo "| $side_by_side | $sharing | $callbacks | $model | ${seconds:-failed: $run.log} |"
   done >> "$table"
 done
 {

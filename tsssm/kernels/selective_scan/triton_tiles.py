@@ -30,9 +30,9 @@ pipelined loop), in the backward ``SPLIT`` (sub-chunks per checkpointed chunk,
 may load as 16-byte vectors, ``channel_block``). The lanes and warps must all go to the channel
 and state axes, ``BLOCK_D ≥ (32 / N2) · num_warps``, or Triton would spread the time axis over
 lanes and the in-register scan would become a shuffle scan; configs that break this for the
-call's sizes are dropped. The configs trade the reductions over the state (``log2 N2`` shuffle rounds per
-``N / N2`` states) against parallelism: B4 · D1536 channels at N2 = 4 make 768 warps, fewer than
-6 per SM.
+call's sizes are dropped. The configs trade the reductions over the state (``log2 N2`` shuffle
+rounds per ``N / N2`` states) against parallelism: B4 · D1536 channels at N2 = 4 make 768 warps,
+fewer than 6 per SM.
 """
 
 from __future__ import annotations
@@ -270,6 +270,12 @@ SCAN_KEY = ["dim", "DSTATE", "chans_per_group", "HAS_D", "HAS_Z", "HAS_BIAS", "S
             "HAS_H0", "CHUNK"]
 
 
+def config_blocks(config: dict) -> dict:
+    """The constexprs a ``FORWARD_CONFIGS`` or ``BACKWARD_CONFIGS`` entry sets (all but its
+    warps), ``VECTOR_STEPS`` 1 where the entry does not say 0."""
+    return {"VECTOR_STEPS": 1} | {k: v for k, v in config.items() if k != "num_warps"}
+
+
 def _fits(block_d: int, n2: int, warps: int, block_n: int, chans: int) -> bool:
     """Lanes and warps all on channels and states; no block wider than the group needs."""
     return (n2 <= block_n and block_d >= (32 // n2) * warps
@@ -307,9 +313,7 @@ def scan_tuning(configs: tuple[dict, ...], key_extra: list[str], **autotune_kwar
             {name: (lambda args, name=name: _interpreted_config(args, uses_split)[name])
              for name in names})
     else:
-        configs = [triton.Config({"VECTOR_STEPS": 1} | {k: v for k, v in c.items()
-                                                         if k != "num_warps"},
-                                 num_warps=c["num_warps"]) for c in configs]
+        configs = [triton.Config(config_blocks(c), num_warps=c["num_warps"]) for c in configs]
         choose = kept_autotune(configs, SCAN_KEY + key_extra,
                                prune_configs_by={"early_config_prune": _prune}, **autotune_kwargs)
     even = triton.heuristics(
