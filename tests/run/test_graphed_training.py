@@ -108,3 +108,27 @@ def test_a_graphed_network_draws_new_dropout_masks_at_every_replay(tmp_path):
     net.eval()
     with torch.no_grad():  # eval: no dropout, the same output twice
         torch.testing.assert_close(net(x), net(x))
+
+
+class ScaledByItsPeak(torch.nn.Module):
+    """A step that reads a value back to the host (``float`` of a CUDA tensor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) / float(x.abs().max())
+
+
+@pytest.mark.gpu
+def test_a_network_that_waits_on_the_host_trains_eagerly_and_says_why(caplog):
+    net = ScaledByItsPeak().cuda()
+    task = SimpleNamespace(net=net, network_input=lambda batch: batch[0])
+    with caplog.at_level(logging.INFO, logger="tsssm.fit"):
+        GraphedTrainingStep().on_train_batch_start(trainer_on("cuda"), task,
+                                                   (torch.ones(4, 3, device="cuda"), None), 0)
+    assert "forward" not in vars(net)
+    assert caplog.messages[0].startswith("training steps run eagerly, not from CUDA graphs: the "
+                                         "network's step waits on the host (")
+    assert torch.randn(2, device="cuda").shape == (2,)  # no capture began: the generator works

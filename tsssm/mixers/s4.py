@@ -182,15 +182,22 @@ class DPLRSSM(ModalSSM):
         return self._bilinear(rate)[0]
 
     def _bilinear(self, rate: float) -> tuple[Tensor, Tensor]:
-        """Ā (H, N, N) and ``B̄ = (I - Δ/2 A)⁻¹ Δ B`` (H, N) on the full N-dimensional state,
-        from one solve."""
+        """Ā (H, N, N) and ``B̄ = (I - Δ/2 A)⁻¹ Δ B`` (H, N) on the full N-dimensional state.
+
+        ``I - Δ/2 A = Q + Δ/2 p p*`` with ``Q = I - Δ/2 Λ`` diagonal, so its inverse is
+        Woodbury's: ``Q⁻¹ - Q⁻¹p (Δ/2) p*Q⁻¹ / (1 + Δ/2 p*Q⁻¹p)``. Elementwise ops and one
+        product, where a batched solve would sync with the host (no CUDA graph could hold it)."""
         eigenvalues, p = _with_twins(self.eigenvalues()), _with_twins(self.low_rank()[0])
         a = torch.diag_embed(eigenvalues) - p.unsqueeze(-1) * p.conj().unsqueeze(-2)
-        dt = self.step_size(rate)[:, None, None]
+        half_dt = self.step_size(rate)[:, None] / 2                          # (H, 1)
         identity = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
-        b = _with_twins(self.low_rank()[1]).unsqueeze(-1)
-        solved = torch.linalg.solve(identity - dt / 2 * a,
-                                    torch.cat([identity + dt / 2 * a, dt * b], dim=-1))
+        b = _with_twins(self.low_rank()[1])
+        diagonal = 1 - half_dt * eigenvalues                                 # Q: (H, N)
+        rhs = torch.cat([identity + half_dt.unsqueeze(-1) * a, (2 * half_dt * b).unsqueeze(-1)],
+                        dim=-1) / diagonal.unsqueeze(-1)                     # Q⁻¹ [..]: (H, N, N+1)
+        p_scaled = p / diagonal                                              # Q⁻¹p
+        gain = half_dt / (1 + half_dt * (p.conj() * p_scaled).sum(-1, keepdim=True))
+        solved = rhs - (gain * p_scaled).unsqueeze(-1) * (p.conj().unsqueeze(-2) @ rhs)
         return solved[..., :-1], solved[..., -1]
 
     def kernel(self, length: int, rate: float, backend: str = "auto") -> Tensor:

@@ -12,7 +12,9 @@ prediction) runs the network as it is. The loss, gradient clipping and the optim
 eager (a few launches each). Dropout draws from the graph-safe generator, so a graphed run's
 random draws differ from an eager run's with the same seed. Where a graph cannot stand in for
 the step, the run trains eagerly and says why in one log line: on a CPU, under mixed precision
-(a graph would freeze autocast's casts), across several processes (DDP's gradient hooks).
+(a graph would freeze autocast's casts), across several processes (DDP's gradient hooks), and
+for a network whose step waits on the host (a ``.item()``, a solver's error check): a capture of
+it would fail and leave the CUDA generator unusable for the rest of the process.
 """
 
 from __future__ import annotations
@@ -55,13 +57,35 @@ def warm_up(net: nn.Module, x: Tensor, steps: int) -> None:
             torch.autograd.grad(out, params, torch.ones_like(out), allow_unused=True)
 
 
+class HostWait(RuntimeError):
+    """The network's step synchronises with the host, so no CUDA graph can hold it."""
+
+
+def host_wait(net: nn.Module, x: Tensor) -> str | None:
+    """One more warm-up pass with synchronising CUDA calls made errors (after the kernels'
+    autotuning, which does synchronise): the first line of the error raised, or None."""
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        warm_up(net, x, 1)
+    except RuntimeError as error:
+        return str(error).strip().splitlines()[0]
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+    return None
+
+
 def graphed_forward(net: nn.Module, x: Tensor, warmup_steps: int = WARMUP_STEPS
                     ) -> Callable[[Tensor], Tensor]:
     """``net``'s forward for its training steps: batches shaped as ``x`` (B, ...) on its device,
-    in training mode with gradients on, replay the captured graphs; the rest run eagerly."""
+    in training mode with gradients on, replay the captured graphs; the rest run eagerly.
+    Raises ``HostWait`` (before any capture) if the step waits on the host."""
     eager = net.forward
     with torch.enable_grad():
         warm_up(net, x, warmup_steps)
+        waits = host_wait(net, x)
+        if waits is not None:
+            raise HostWait(f"the network's step waits on the host ({waits})")
         torch.cuda.make_graphed_callables(net, (x,), num_warmup_iters=0,
                                           allow_unused_input=True)
     replay = net.forward
@@ -90,13 +114,17 @@ class GraphedTrainingStep(L.Callback):
             return
         self.decided = True
         reason = eager_reason(trainer)
-        if reason is not None:
-            log.info("training steps run eagerly, not from CUDA graphs: %s", reason)
-            return
-        x = pl_module.network_input(batch)
-        pl_module.net.forward = graphed_forward(pl_module.net, x, self.warmup_steps)
-        log.info("training steps of shape %s replay CUDA graphs of the network's forward and "
-                 "backward", tuple(x.shape))
+        if reason is None:
+            x = pl_module.network_input(batch)
+            try:
+                pl_module.net.forward = graphed_forward(pl_module.net, x, self.warmup_steps)
+            except HostWait as waits:
+                reason = str(waits)
+            else:
+                log.info("training steps of shape %s replay CUDA graphs of the network's "
+                         "forward and backward", tuple(x.shape))
+                return
+        log.info("training steps run eagerly, not from CUDA graphs: %s", reason)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: Task) -> None:
         """The network's own forward again: its graphs (and their memory pool) go with the
