@@ -68,11 +68,22 @@ from tsssm.kernels.selective_scan.triton_step import state_update_kernel
 from tsssm.kernels.triton_common import cdiv, next_power_of_2, or_stand_in as _or, tensors_problem
 
 
-def chunk_len(dstate: int) -> int:
-    """Steps per chunk: each thread holds ``CHUNK × N / N2`` values per live tile (64 at N = 16,
-    N2 = 4, no spills in the forward; the backward can halve its tiles, ``SPLIT``), and the
-    checkpoints cost ``N / CHUNK`` of u's elements in fp32."""
-    return max(2, min(64, 256 // next_power_of_2(dstate)))
+LONG_CHUNK_ELEMENTS = 1 << 28
+"""Calls of at least this many (batch, step, channel) elements take the longer chunk: at D 1536
+N 16 on an H100, chunks of 8 steps beat chunks of 16 in fp32 from B1 L2K to B8 L8K and B1 L64K
+(1.0e8 elements) and in bf16 at B8 L2K, the one bf16 shape timed; at B4 L64K (4.0e8) the
+forward was faster at 16 and forward+backward even (``docs/benchmarks/h100-2026-12-05-chunks/``).
+The longer chunk also halves the checkpoints."""
+
+
+def chunk_len(dstate: int, elements: int) -> int:
+    """Steps per chunk for a call of ``elements`` = batch · L · D: each thread holds
+    ``CHUNK × N / N2`` values per live tile (64 at N = 16, N2 = 4, chunk 16: no spills in the
+    forward; the backward can halve its tiles, ``SPLIT``), and the checkpoints cost
+    ``N / CHUNK`` of u's elements in fp32. Below ``LONG_CHUNK_ELEMENTS`` the chunk is halved:
+    fewer registers a thread, so more warps an SM, where a short grid leaves SMs idle."""
+    longest = 256 if elements >= LONG_CHUNK_ELEMENTS else 128
+    return max(2, min(64, longest // next_power_of_2(dstate)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -307,7 +318,7 @@ def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Ten
         A: (D, N) real decay rates. B, C: (batch, L, G, N), channel d reads group d // (D/G).
         D: (D,) skip; delta_bias: (D,); initial_state: (batch, D, N).
         return_final_state: also return the state after the last step.
-        chunk_size: steps per chunk, a power of two (default ``chunk_len(N)``); changes the
+        chunk_size: steps per chunk, a power of two (default ``chunk_len(N, B·L·D)``); changes the
             cost and the checkpoint memory, not the result.
         segments: how many stretches of the sequence the forward and the backward each scan side
             by side (default: as many as a short grid needs, ``triton_segments``); changes the
@@ -334,7 +345,8 @@ def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     dispatcher's own check): the shapes and options are checked here, device and dtypes not."""
     fn = "selective_scan_triton"
     dims = check_scan_args(fn, u, delta, A, B, C, D, z, delta_bias, initial_state)
-    chunk = chunk_len(dims.state) if chunk_size is None else chunk_size
+    chunk = (chunk_len(dims.state, dims.batch * dims.length * dims.dim) if chunk_size is None
+             else chunk_size)
     if chunk < 1 or chunk & (chunk - 1):
         raise ValueError(f"{fn}: chunk_size must be a power of two, got {chunk_size}")
     if segments is not None and segments < 1:
