@@ -1,6 +1,6 @@
 """Steps per chunk for the selective scan: its times at chunks of 4, 8 and 16 steps.
 
-    python scripts/gpu/chunk_sweep.py OUT [--chunks 4,8,16]
+    python scripts/gpu/chunk_sweep.py OUT [--chunks 4,8,16] [--dtypes fp32,bf16]
 
 The chunk sets how many steps of its states a thread holds in registers, so how many warps an
 SM can hold against how many instructions each element takes (the forward's registers per chunk,
@@ -26,6 +26,7 @@ from tsssm.benchmarks.peers import scan_inputs
 from segment_sweep import mode_calls, wall_and_gpu  # this script's folder is on the path
 
 MODES = ("fwd", "fwd+bwd")
+DTYPES = ("fp32", "bf16")
 
 
 def chunk_list(text: str) -> list[int]:
@@ -36,17 +37,28 @@ def chunk_list(text: str) -> list[int]:
     return chunks
 
 
-def sweep(out: Path, chunks: list[int]) -> None:
-    """Time every comparison shape at every chunk; write ``out/chunks.md`` as the rows come."""
+def dtype_list(text: str) -> list[str]:
+    """``fp32,bf16`` as a list, each one of ``DTYPES``."""
+    dtypes = text.split(",")
+    if not dtypes or any(dtype not in DTYPES for dtype in dtypes):
+        raise argparse.ArgumentTypeError(f"--dtypes: some of {','.join(DTYPES)} expected, "
+                                         f"got {text!r}")
+    return dtypes
+
+
+def sweep(out: Path, chunks: list[int], dtypes: list[str]) -> None:
+    """Time every comparison shape in ``dtypes`` at every chunk; write ``out/chunks.md`` as the
+    rows come."""
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Selective scan chunk lengths on {torch.cuda.get_device_name()}", "",
-             f"`python scripts/gpu/chunk_sweep.py OUT --chunks {','.join(map(str, chunks))}`; "
+             f"`python scripts/gpu/chunk_sweep.py OUT --chunks {','.join(map(str, chunks))} "
+             f"--dtypes {','.join(dtypes)}`; "
              f"torch {torch.__version__}; D 1536, N 16, every Mamba option on; wall: do_bench "
              "median (ms); gpu: replayed from a CUDA graph (ms).", "",
              "| case | dtype | chunk | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES) + " |",
              "|---|---|---:|" + "---:|" * 2 * len(MODES)]
     fastest: dict[tuple[str, str, str], dict[int, float]] = {}
-    for case in [c for c in pair_cases() if c.kernel == "scan"]:
+    for case in [c for c in pair_cases() if c.kernel == "scan" and c.dtype in dtypes]:
         inputs = scan_inputs(case, True)[0]
         leaves = list(inputs.values())
         for chunk in chunks:
@@ -71,8 +83,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--chunks", type=chunk_list, default=[4, 8, 16])
+    parser.add_argument("--dtypes", type=dtype_list, default=list(DTYPES))
     args = parser.parse_args()
-    sweep(args.out, args.chunks)
+    sweep(args.out, args.chunks, args.dtypes)
 
 
 if __name__ == "__main__":

@@ -197,13 +197,18 @@ def test_sweep_implies_the_policy_of_the_fastest_counts():
             for rows, chunks in measured] == [8, 32, 1]
 
 
-def test_chunk_sweep_takes_powers_of_two_only(monkeypatch):
+def test_chunk_sweep_takes_powers_of_two_and_known_dtypes_only(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))  # as when run as a script
-    chunk_list = runpy.run_path(str(REPO / "scripts" / "gpu" / "chunk_sweep.py"))["chunk_list"]
+    script = runpy.run_path(str(REPO / "scripts" / "gpu" / "chunk_sweep.py"))
+    chunk_list, dtype_list = script["chunk_list"], script["dtype_list"]
     assert chunk_list("4,8,16") == [4, 8, 16]
     for bad in ("4,6", "0", "8,-8"):
         with pytest.raises(argparse.ArgumentTypeError, match="powers of two"):
             chunk_list(bad)
+    assert dtype_list("bf16") == ["bf16"]
+    for bad in ("fp16", "bf16,", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="some of fp32,bf16"):
+            dtype_list(bad)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
