@@ -21,7 +21,8 @@ from tsssm import bench
 from tsssm.benchmarks import cases, generation, timing
 from tsssm.benchmarks.cases import (PEER_SECTION, ScanCase, SSDCase, length_label, mixer_label,
                                     pair_cases, peer_row_case, step_label)
-from tsssm.benchmarks.peer_library import PeerUnavailable, load_peer_scan, load_peer_ssd
+from tsssm.benchmarks.peer_library import (PeerUnavailable, _compiled_name, load_peer_scan,
+                                           load_peer_ssd)
 from tsssm.benchmarks.floors import (ANCHOR_EXP_RATE, attention_bytes, causal_attention_flops,
                                      exp_rate, floor, minimal_bytes, scan_bytes, scan_exps,
                                      scan_step_bytes, ssd_bytes)
@@ -251,6 +252,19 @@ def test_peer_targets_read_the_ratio_of_each_pair():
     assert lines[1].startswith("MISS") and "fwd+bwd ≥ 2× mamba_ssm: 1.50× (1.00 vs 1.50 ms)" in lines[1]
     others = [line for line in evaluate(rows) if "mamba_ssm" in line and first.label not in line]
     assert others and all(line.startswith("NOT RUN") for line in others)
+
+
+def test_a_kept_peer_build_is_named_by_arch_torch_and_every_source(tmp_path: Path):
+    """A compiled scan is reused only for the GPU arch, torch build and sources it came from."""
+    unit, header = tmp_path / "scan.cu", tmp_path / "scan.h"
+    unit.write_text("kernel")
+    header.write_text("declarations")
+    name = _compiled_name([unit, header], "90")
+    assert name.startswith(f"selective_scan_cuda-sm90-torch{torch.__version__}-")
+    assert _compiled_name([header, unit], "90") == name
+    assert _compiled_name([unit, header], "100") != name
+    header.write_text("other declarations")
+    assert _compiled_name([unit, header], "90") != name
 
 
 def test_peer_folder_without_sources_is_refused_by_name(tmp_path: Path):

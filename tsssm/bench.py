@@ -13,7 +13,8 @@ attention layer, and SDPA flash attention — and reports each time against a co
 measured in the same run. Sections ``peer-*`` time tsssm's kernels beside a peer library's on the
 same tensors: ``peer-linear``, linear attention against flash-linear-attention (when installed);
 given mamba_ssm's sources (``--peer-dir``), ``peer-scan`` and ``peer-ssd``, its CUDA selective scan
-and Triton SSD (``benchmarks.peers``). It prints the table and the targets (PASS / MISS) last, and writes
+(compiled once per GPU arch and torch, kept in the folder's ``build/``) and Triton SSD
+(``benchmarks.peers``). It prints the table and the targets (PASS / MISS) last, and writes
 ``kernels.md`` and ``kernels.json`` (device, versions, command, date, every raw number) under
 ``--out`` after every case, so a run cut short keeps what it measured. Each section, kernel
 configuration and case fails on its own: the error is recorded and the run goes on. Cases that

@@ -3,14 +3,19 @@
 mamba_ssm is the yardstick tsssm's scan and SSD are measured against, never a part of tsssm: the
 benchmark is given a folder with its sources (``csrc/selective_scan`` and ``mamba_ssm/ops``),
 compiles the CUDA selective scan there for the GPU present with ``torch.utils.cpp_extension.load``
-(minutes on first use, then cached by torch under ``TORCH_EXTENSIONS_DIR``), and imports the
-Triton SSD from the same folder. ``mamba_ssm``'s own ``__init__`` pulls in modules and packages the
+(minutes on first use), and imports the Triton SSD from the same folder. The compiled scan is kept
+in the folder's ``build/``, named by GPU arch, torch version and a digest of the sources it was
+built from, and imported from there while all three match: a fresh machine given the folder
+back skips the compile. ``mamba_ssm``'s own ``__init__`` pulls in modules and packages the
 kernels do not need, so the folder is mounted as a bare namespace package instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import shutil
 import sys
 import time
 import types
@@ -52,19 +57,45 @@ def _mount(root: Path) -> None:
     sys.modules[PACKAGE] = package
 
 
+def _compiled_name(sources: list[Path], arch: str) -> str:
+    """The compiled scan's file name: the arch, torch's version and the sources' digest."""
+    digest = hashlib.sha256()
+    for unit in sorted(sources):
+        digest.update(unit.name.encode() + b"\0" + unit.read_bytes())
+    return f"{EXTENSION}-sm{arch}-torch{torch.__version__}-{digest.hexdigest()[:16]}.so"
+
+
+def _import_compiled(path: Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(EXTENSION, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _build_scan(root: Path) -> None:
-    """Compile the CUDA scan for the present GPU and register it under the name mamba_ssm imports."""
+    """Compile the CUDA scan for the present GPU (or import the one ``build/`` keeps for it) and
+    register it under the name mamba_ssm imports; a new build is copied to ``build/`` if the
+    folder is writable."""
     from torch.utils.cpp_extension import load
 
     sources = root / SCAN_SOURCES
     units = [sources / "selective_scan.cpp"] + sorted(sources.glob("*.cu"))
     major, minor = torch.cuda.get_device_capability()
     arch = f"{major}{minor}"
+    kept = root / "build" / _compiled_name([p for p in sources.iterdir() if p.is_file()], arch)
+    if kept.exists():
+        sys.modules[EXTENSION] = _import_compiled(kept)
+        return
     module = load(name=EXTENSION, sources=[str(unit) for unit in units],
                   extra_cflags=["-O3", "-std=c++17"],
                   extra_cuda_cflags=NVCC_FLAGS + [f"-gencode=arch=compute_{arch},code=sm_{arch}"],
                   verbose=False)
     sys.modules[EXTENSION] = module
+    try:
+        kept.parent.mkdir(exist_ok=True)
+        shutil.copyfile(module.__file__, kept)
+    except OSError:
+        pass  # a read-only folder: the next machine compiles again
 
 
 def _checked(root: Path, needed: Path) -> Path:
