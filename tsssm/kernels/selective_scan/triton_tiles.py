@@ -239,12 +239,15 @@ def adjoint_scan(q, a):
 # spills nothing (248 registers, 44 instructions per element against 46-51); in the forward,
 # 8-channel blocks of one warp (137 registers: more programs an SM where the grid has them), 8 or
 # 16 lanes a channel (more warps for the same channels at B4 L64K, where the 4-lane forward held
-# 5.4 warps an SM, for 19-21 instructions per element against 12), and in both, blocks with
+# 5.4 warps an SM, for 19-21 instructions per element against 12), and forward blocks with
 # ``VECTOR_STEPS = 0``: at a group width divisible by 16 Triton loads bf16 step tiles as 16-byte
-# vectors and converts them through shared memory, which costs the backward 51 instructions per
-# element where the element-wise loads take 38, and the 8-lane forward 19.0 against 14.6 (in
-# fp32 the vectors are cheaper). The autotuner keeps whichever is fastest at each shape and
-# dtype.
+# vectors and converts them through shared memory, which costs the 8-lane forward 19.0
+# instructions per element against 14.6 (in fp32 the vectors are cheaper). The segment kernels,
+# tuned over the forward's configs, kept element-wise blocks at 6 of 13 keys on an H100; the
+# backward's own (38-42 instructions against 46-51 at chunks of 16) were kept at none of 9 and
+# compile to the vector code's count at chunks of 8, so it has none
+# (``docs/benchmarks/h100-2026-12-05-vector-steps/``, ``cpu-2026-12-05-scan-chunk8/``). The
+# autotuner keeps whichever is fastest at each shape and dtype.
 FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1),
@@ -256,9 +259,7 @@ BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=1, num_warps=1),
                     dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=16, N2=8, STAGES=3, SPLIT=2, num_warps=2),
-                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1),
-                    dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1, VECTOR_STEPS=0),
-                    dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1, VECTOR_STEPS=0))
+                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1))
 INTERPRETED_BLOCK_D, INTERPRETED_N2 = 4, 2  # several channel blocks and lanes per channel in tests
 INTERPRETED_VECTOR_STEPS = 1
 
