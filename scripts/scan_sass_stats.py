@@ -1,7 +1,7 @@
 """What the selective scan's kernels compile to on an H100/H200 (sm_90), without a GPU.
 
     python scripts/scan_sass_stats.py [--dtype bf16] [--every-config] [--batch 4] [--length 65536]
-                                      [--dim 1536] [--chunk 16]
+                                      [--dim 1536] [--chunk 16] [--no-softplus] [--opcodes]
 
 Compiles the forward, backward and segment pre-pass kernels with Triton's bundled ptxas for the
 configs the autotuner keeps on the H200 (Mamba's options on: D skip, gate, Δ bias and softplus;
@@ -11,13 +11,16 @@ and 16-byte aligned pointers marked divisible, which lets the compiler vectorise
 prints per kernel its registers per thread, spill stack, and the SASS instructions of its hot loop
 (the longest backward branch) per (step, channel, state) element a thread handles: the
 instruction budget behind the timings. ``--dim`` 1530 shows a width whose strides are not
-multiples of 16. Needs triton and the repository on the path; no CUDA.
+multiples of 16; ``--no-softplus`` compiles Δ without its softplus (what it costs);
+``--opcodes`` adds, per kernel, the hot loop's instructions by opcode per element. Needs triton
+and the repository on the path; no CUDA.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from collections import Counter
 import subprocess
 import tempfile
 from pathlib import Path
@@ -94,19 +97,26 @@ def sass(cubin: bytes) -> tuple[str, str]:
     return usage, code
 
 
-def hot_loop_length(code: str) -> int:
-    """Instructions between the target and the source of the longest backward branch."""
-    addresses, loops = [], []
+def hot_loop(code: str) -> list[str]:
+    """The opcodes between the target and the source of the longest backward branch."""
+    instructions, loops = [], []
     for line in code.splitlines():
         match = re.match(r"\s+/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)(.*)", line)
         if not match:
             continue
         address = int(match.group(1), 16)
-        addresses.append(address)
+        instructions.append((address, match.group(2)))
         target = re.search(r"0x([0-9a-f]+)", match.group(3))
         if match.group(2).startswith("BRA") and target and int(target.group(1), 16) < address:
             loops.append((int(target.group(1), 16), address))
-    return max((sum(lo <= a <= hi for a in addresses) for lo, hi in loops), default=0)
+    spans = [[op for address, op in instructions if lo <= address <= hi] for lo, hi in loops]
+    return max(spans, key=len, default=[])
+
+
+def opcode_lines(loop: list[str], elements: int, top: int = 12) -> list[str]:
+    """The ``top`` commonest opcodes of a hot loop (modifiers dropped), per element."""
+    counts = Counter(op.split(".")[0] for op in loop)
+    return [f"- {op}: {count / elements:.2f}" for op, count in counts.most_common(top)]
 
 
 def every_config() -> tuple:
@@ -124,18 +134,24 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=65536)
     parser.add_argument("--dim", type=int, default=1536)
     parser.add_argument("--chunk", type=int, default=CHUNK)
+    parser.add_argument("--no-softplus", action="store_true", help="Δ as given, no softplus")
+    parser.add_argument("--opcodes", action="store_true",
+                        help="each kernel's hot-loop instructions by opcode, per element")
     args = parser.parse_args()
+    flags = FLAGS | ({"SOFTPLUS": 0} if args.no_softplus else {})
     values = int_values(args.batch, args.length, args.dim, args.chunk)
     print(f"sm_90, {args.dtype}, N {DSTATE}, chunk {args.chunk}, B{args.batch} L{args.length} "
-          f"D{args.dim}, Mamba's options on\n")
+          f"D{args.dim}, Mamba's options on" + (" but softplus" if args.no_softplus else "")
+          + "\n")
     print("| kernel | config | registers | spill stack (bytes) | hot-loop instructions | "
           "per element |")
     print("|---|---|---:|---:|---:|---:|")
+    breakdowns = []
     for kernel, config in every_config() if args.every_config else KERNELS:
         fn = kernel.fn.fn  # autotuner -> heuristics -> JIT function
         blocks = triton_tiles.config_blocks(config)
         block_d, warps = blocks["BLOCK_D"], config["num_warps"]
-        constants = {k: v for k, v in FLAGS.items() if k in fn.arg_names} | blocks
+        constants = {k: v for k, v in flags.items() if k in fn.arg_names} | blocks
         constants |= {"EVEN_D": int(args.dim % block_d == 0), "DSTATE": DSTATE,
                       "CHUNK": args.chunk, "BLOCK_N": DSTATE}
         signature, constexprs, attrs = specialise(fn, constants, values, LOW_PRECISION,
@@ -147,13 +163,18 @@ def main() -> None:
         usage, code = sass(compiled.asm["cubin"])
         registers = re.search(r"REG:(\d+)", usage).group(1)
         stack = re.search(r"STACK:(\d+)", usage).group(1)
-        loop = hot_loop_length(code)
+        loop = hot_loop(code)
         elements = args.chunk * block_d * DSTATE // (32 * warps)  # per thread per iteration
         label = (f"BLOCK_D {block_d}, N2 {blocks['N2']}, {warps} warp(s)"
                  + (f", SPLIT {blocks['SPLIT']}" if "SPLIT" in blocks else "")
                  + ("" if blocks["VECTOR_STEPS"] else ", VECTOR_STEPS 0"))
-        print(f"| {fn.__name__} | {label} | {registers} | {stack} | {loop} | "
-              f"{loop / elements:.1f} |")
+        print(f"| {fn.__name__} | {label} | {registers} | {stack} | {len(loop)} | "
+              f"{len(loop) / elements:.1f} |")
+        breakdowns.append((f"{fn.__name__}, {label}", loop, elements))
+    if args.opcodes:
+        for title, loop, elements in breakdowns:
+            print(f"\n{title}, hot-loop instructions per element by opcode:\n")
+            print("\n".join(opcode_lines(loop, elements)))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from collections import Counter
 
 import triton
 import triton.language as tl
-from scan_sass_stats import hot_loop_length, sass, specialise
+from scan_sass_stats import hot_loop, sass, specialise
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
@@ -138,13 +138,15 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         (triton_cumsum.dt_cumsum_fwd_kernel, {"BLOCK_H": block_h}, one),
         *[(triton_states.chunk_outer_kernel, {"FOR_STATES": s},
            kept(triton_states.chunk_outer_kernel)) for s in (1, 0)],
-        (triton_states.pass_states_kernel, {"BLOCK": pass_block}, one),
+        (triton_states.pass_states_kernel, {"BLOCK": pass_block, "GROUP": ssd_triton.PASS_GROUP},
+         one),
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_fwd_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_fwd_kernel)),
         (triton_chunk_scan.gate_bwd_kernel, {"BLOCK_R": 2048 // dot_width(HEAD_DIM),
                                              "BLOCK_P": dot_width(HEAD_DIM)}, one),
-        (triton_states.pass_states_bwd_kernel, {"BLOCK": pass_block}, one),
+        (triton_states.pass_states_bwd_kernel,
+         {"BLOCK": pass_block, "GROUP": ssd_triton.PASS_GROUP}, one),
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
@@ -200,7 +202,7 @@ def main() -> None:
                       f"{config.num_stages}s"
                       f" | {registers} | {stack}"
                       f" | {ops['STL'] + ops['LDL']} | {compiled.metadata.shared}"
-                      f" | {fmt(whole)} | {fmt(loop)} | {hot_loop_length(code)}"
+                      f" | {fmt(whole)} | {fmt(loop)} | {len(hot_loop(code))}"
                       f" | {mma_loops(code)} |", flush=True)
 
 

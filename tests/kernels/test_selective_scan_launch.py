@@ -330,3 +330,15 @@ def test_sass_stats_specialise_the_arguments_as_a_launch_would(monkeypatch):
     assert signature["u_ptr"] == "*bf16" and signature["B_ptr"] == "*fp32"
     odd = stats["specialise"](fn, flags, stats["int_values"](4, 65536, 1530, 16), set())[2]
     assert fn.arg_names.index("dim") not in {index for (index,) in odd}
+
+
+def test_sass_stats_read_the_longest_loop_and_count_its_opcodes(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    stats = runpy.run_path(str(REPO / "scripts" / "scan_sass_stats.py"))
+    code = "\n".join(f"        /*{address:04x}*/    {text} ;" for address, text in [
+        (0x00, "MOV R1, c[0x0][0x28]"), (0x10, "FMUL R2, R2, R3"), (0x20, "MUFU.EX2 R4, R2"),
+        (0x30, "FFMA R5, R4, R5, R6"), (0x40, "@P0 BRA 0x10"), (0x50, "FADD R7, R7, R8"),
+        (0x60, "@P1 BRA 0x50"), (0x70, "EXIT")])
+    loop = stats["hot_loop"](code)
+    assert loop == ["FMUL", "MUFU.EX2", "FFMA", "BRA"]
+    assert stats["opcode_lines"](loop, 2, top=2) == ["- FMUL: 0.50", "- MUFU: 0.50"]
