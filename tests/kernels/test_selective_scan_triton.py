@@ -113,7 +113,8 @@ def test_scan_matches_reference_across_chunk_sizes(chunk_size):
 
 
 def test_scan_matches_reference_default_chunk():
-    """The default chunk for the state size (64 here), with the sequence spanning three."""
+    """The default chunk for the state size and call size (32 here), the sequence spanning
+    five."""
     compare_with_reference(1, 130, 4, 2, 4, torch.float32, {"D", "z", "softplus", "final"},
                            seed=7, chunk_size=None)
 

@@ -239,7 +239,10 @@ def adjoint_scan(q, a):
 # spills nothing (248 registers, 44 instructions per element against 46-51); in the forward,
 # 8-channel blocks of one warp (137 registers: more programs an SM where the grid has them), 8 or
 # 16 lanes a channel (more warps for the same channels at B4 L64K, where the 4-lane forward held
-# 5.4 warps an SM, for 19-21 instructions per element against 12), and forward blocks with
+# 5.4 warps an SM, for 19-21 instructions per element against 12), 2 lanes a channel (each lane's
+# share of the per-step work, which every lane of a channel repeats, halves: 10.5 instructions
+# per element against 13.1-13.4 at chunks of 8, 9.5 against 12.1 at 16, no spills, for half the
+# warps; ``docs/benchmarks/cpu-2026-12-05-scan-opcodes/``), and forward blocks with
 # ``VECTOR_STEPS = 0``: at a group width divisible by 16 Triton loads bf16 step tiles as 16-byte
 # vectors and converts them through shared memory, which costs the 8-lane forward 19.0
 # instructions per element against 14.6 (in fp32 the vectors are cheaper). The segment kernels,
@@ -253,6 +256,8 @@ FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=8, N2=8, STAGES=4, num_warps=2),
                    dict(BLOCK_D=4, N2=16, STAGES=4, num_warps=2),
+                   dict(BLOCK_D=32, N2=2, STAGES=4, num_warps=2),
+                   dict(BLOCK_D=16, N2=2, STAGES=4, num_warps=1),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2, VECTOR_STEPS=0),
                    dict(BLOCK_D=8, N2=8, STAGES=4, num_warps=2, VECTOR_STEPS=0))
 BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
