@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -260,7 +261,8 @@ def test_a_kept_peer_build_is_named_by_arch_torch_and_every_source(tmp_path: Pat
     unit.write_text("kernel")
     header.write_text("declarations")
     name = _compiled_name([unit, header], "90")
-    assert name.startswith(f"selective_scan_cuda-sm90-torch{torch.__version__}-")
+    assert name.startswith(f"selective_scan_cuda-sm90-torch{torch.__version__.replace('+', '_')}-")
+    assert re.fullmatch(r"[\w.-]+", name)
     assert _compiled_name([header, unit], "90") == name
     assert _compiled_name([unit, header], "100") != name
     header.write_text("other declarations")

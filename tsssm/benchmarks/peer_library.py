@@ -58,11 +58,13 @@ def _mount(root: Path) -> None:
 
 
 def _compiled_name(sources: list[Path], arch: str) -> str:
-    """The compiled scan's file name: the arch, torch's version and the sources' digest."""
+    """The compiled scan's file name: the arch, torch's version (its ``+`` as ``_``, so the name
+    is letters, digits, ``.``, ``_`` and ``-`` alone) and the sources' digest."""
     digest = hashlib.sha256()
     for unit in sorted(sources):
         digest.update(unit.name.encode() + b"\0" + unit.read_bytes())
-    return f"{EXTENSION}-sm{arch}-torch{torch.__version__}-{digest.hexdigest()[:16]}.so"
+    version = torch.__version__.replace("+", "_")
+    return f"{EXTENSION}-sm{arch}-torch{version}-{digest.hexdigest()[:16]}.so"
 
 
 def _import_compiled(path: Path) -> types.ModuleType:
