@@ -50,12 +50,15 @@ def warmup_stream(device: int) -> torch.cuda.Stream:
 @contextmanager
 def on_warmup_stream(device: int) -> Iterator[None]:
     """Run the block on ``device``'s warm-up stream, after the current stream's queued work and
-    before what the current stream is given next: a capture's warm-up, as CUDA graphs need."""
+    before what the current stream is given next (also when the block raises): a capture's
+    warm-up, as CUDA graphs need."""
     stream = warmup_stream(device)
     stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        yield
-    torch.cuda.current_stream().wait_stream(stream)
+    try:
+        with torch.cuda.stream(stream):
+            yield
+    finally:  # also after an error in the block: what it queued precedes the caller's next work
+        torch.cuda.current_stream().wait_stream(stream)
 
 
 class GraphedStep:
