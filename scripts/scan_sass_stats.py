@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections import Counter
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import triton
@@ -97,20 +97,35 @@ def sass(cubin: bytes) -> tuple[str, str]:
     return usage, code
 
 
-def hot_loop(code: str) -> list[str]:
-    """The opcodes between the target and the source of the longest backward branch."""
-    instructions, loops = [], []
-    for line in code.splitlines():
-        match = re.match(r"\s+/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)(.*)", line)
-        if not match:
-            continue
-        address = int(match.group(1), 16)
-        instructions.append((address, match.group(2)))
-        target = re.search(r"0x([0-9a-f]+)", match.group(3))
+SASS_LINE = re.compile(r"\s+/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)(.*)")
+"""A disassembled instruction: its address, mnemonic (after any predicate) and operands."""
+
+
+def instructions(code: str) -> list[tuple[int, str]]:
+    """(address, mnemonic) of each SASS instruction."""
+    return [(int(m.group(1), 16), m.group(2)) for m in map(SASS_LINE.match, code.splitlines())
+            if m]
+
+
+def loop_spans(code: str) -> list[tuple[int, int]]:
+    """(first, last) address of each backward branch's body, in address order."""
+    spans = []
+    for match in filter(None, map(SASS_LINE.match, code.splitlines())):
+        address, target = int(match.group(1), 16), re.search(r"0x([0-9a-f]+)", match.group(3))
         if match.group(2).startswith("BRA") and target and int(target.group(1), 16) < address:
-            loops.append((int(target.group(1), 16), address))
-    spans = [[op for address, op in instructions if lo <= address <= hi] for lo, hi in loops]
-    return max(spans, key=len, default=[])
+            spans.append((int(target.group(1), 16), address))
+    return sorted(spans)
+
+
+def hot_loop_span(code: str) -> tuple[int, int]:
+    """(first, last) address of the longest backward branch's body; (1, 0) if none."""
+    return max(loop_spans(code), key=lambda span: span[1] - span[0], default=(1, 0))
+
+
+def hot_loop(code: str) -> list[str]:
+    """The mnemonics of the longest backward branch's body."""
+    first, last = hot_loop_span(code)
+    return [op for address, op in instructions(code) if first <= address <= last]
 
 
 def opcode_lines(loop: list[str], elements: int, top: int = 12) -> list[str]:

@@ -22,7 +22,8 @@ from collections import Counter
 
 import triton
 import triton.language as tl
-from scan_sass_stats import hot_loop, sass, specialise
+from scan_sass_stats import (hot_loop, hot_loop_span, instructions, loop_spans, sass,
+                             specialise)
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
@@ -79,31 +80,6 @@ def tensor_core_counts(code: str) -> tuple[Counter, Counter]:
             if span[0] <= address <= span[1]:
                 loop[op.split(".")[0]] += 1
     return whole, loop
-
-
-def instructions(code: str) -> list[tuple[int, str]]:
-    """(address, mnemonic) of each SASS instruction."""
-    found = []
-    for line in code.splitlines():
-        match = re.match(r"\s+/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)", line)
-        if match:
-            found.append((int(match.group(1), 16), match.group(2)))
-    return found
-
-
-def loop_spans(code: str) -> list[tuple[int, int]]:
-    """(first, last) address of each backward branch's body, in address order."""
-    spans = []
-    for line in code.splitlines():
-        match = re.match(r"\s+/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?BRA\S*\s+.*?0x([0-9a-f]+)", line)
-        if match and int(match.group(2), 16) < int(match.group(1), 16):
-            spans.append((int(match.group(2), 16), int(match.group(1), 16)))
-    return sorted(spans)
-
-
-def hot_loop_span(code: str) -> tuple[int, int]:
-    """(first, last) address of the longest backward branch's body; (1, 0) if none."""
-    return max(loop_spans(code), key=lambda s: s[1] - s[0], default=(1, 0))
 
 
 def mma_loops(code: str) -> str:
