@@ -26,7 +26,8 @@ from tsssm.benchmarks.peers import scan_inputs
 from segment_sweep import mode_calls, wall_and_gpu  # this script's folder is on the path
 
 MODES = ("fwd", "fwd+bwd")
-DTYPES = ("fp32", "bf16")
+SCAN_CASES = [case for case in pair_cases() if case.kernel == "scan"]
+DTYPES = tuple(dict.fromkeys(case.dtype for case in SCAN_CASES))  # fp32, bf16
 
 
 def chunk_list(text: str) -> list[int]:
@@ -40,7 +41,7 @@ def chunk_list(text: str) -> list[int]:
 def dtype_list(text: str) -> list[str]:
     """``fp32,bf16`` as a list, each one of ``DTYPES``."""
     dtypes = text.split(",")
-    if not dtypes or any(dtype not in DTYPES for dtype in dtypes):
+    if any(dtype not in DTYPES for dtype in dtypes):
         raise argparse.ArgumentTypeError(f"--dtypes: some of {','.join(DTYPES)} expected, "
                                          f"got {text!r}")
     return dtypes
@@ -58,7 +59,7 @@ def sweep(out: Path, chunks: list[int], dtypes: list[str]) -> None:
              "| case | dtype | chunk | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES) + " |",
              "|---|---|---:|" + "---:|" * 2 * len(MODES)]
     fastest: dict[tuple[str, str, str], dict[int, float]] = {}
-    for case in [c for c in pair_cases() if c.kernel == "scan" and c.dtype in dtypes]:
+    for case in [case for case in SCAN_CASES if case.dtype in dtypes]:
         inputs = scan_inputs(case, True)[0]
         leaves = list(inputs.values())
         for chunk in chunks:
