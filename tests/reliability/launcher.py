@@ -7,8 +7,11 @@ points once (``multiprocessing``'s forkserver, preloaded). The forked process mo
 takes its environment and command line, points its stdout and stderr at files, and runs the
 entry point's module as ``__main__`` (``runpy``), exactly what ``python -m`` does; its exit status
 is that of the process (a ``SystemExit`` code, 1 for an uncaught exception, minus the signal for a
-killed one). ``tests/reliability/test_table.py`` checks that a case gives the same result through
-``python -m`` itself.
+killed one). The forked process records that status in a file of its folder as its last act: the
+forkserver's own report of it can be lost when many processes end at once (the parent then reads
+255), and a run that ended is judged by how it ended. A process that never got that far (killed,
+crashed) has the status the forkserver reports. ``tests/reliability/test_table.py`` checks that a
+case gives the same result through ``python -m`` itself.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def output_files(folder: Path, label: str) -> tuple[Path, Path]:
     return folder / f".{label}.stdout", folder / f".{label}.stderr"
 
 
+def status_file(folder: Path, label: str) -> Path:
+    """Where run ``label`` in ``folder`` records the status it exits with: ``.<label>.status``."""
+    return folder / f".{label}.status"
+
+
 def exit_status(code: object) -> int:
     """The status ``sys.exit(code)`` gives the interpreter: 0 for None, the int, else 1 (the code
     printed to stderr)."""
@@ -78,6 +86,10 @@ def run_as_main(entry: str, args: list[str], folder: str, label: str, env: dict[
         status = 1
     sys.stdout.flush()
     sys.stderr.flush()
+    recorded = status_file(Path(folder), label)
+    partial = recorded.with_suffix(".partial")
+    partial.write_text(str(status))
+    partial.replace(recorded)
     os._exit(status)
 
 
@@ -100,13 +112,16 @@ class Launcher:
     @staticmethod
     def wait(process: BaseProcess, folder: Path, label: str = "run",
              timeout: float = TIMEOUT_S) -> Result:
-        """The result of a started run; one that outlives ``timeout`` is killed."""
+        """The result of a started run; one that outlives ``timeout`` is killed. Its status is the
+        one it recorded, else the forkserver's (module docstring)."""
         process.join(timeout)
         if process.is_alive():
             process.kill()
             process.join()
         stdout, stderr = (path.read_text(errors="replace") for path in output_files(folder, label))
-        return Result(process.exitcode, stdout, stderr)
+        recorded = status_file(folder, label)
+        status = int(recorded.read_text()) if recorded.exists() else process.exitcode
+        return Result(status, stdout, stderr)
 
     def run(self, entry: str, args: list[str], folder: Path,
             env: dict[str, str] | None = None) -> Result:
