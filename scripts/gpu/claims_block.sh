@@ -2,8 +2,8 @@
 # A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into a
 # store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it, gzipped,
 # to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call returns; gzip
-# takes it to about a fifth), its logs (OUT/logs.tgz) and the claims report (OUT/report.tgz, its
-# folder report/) of that store and the runs the committed report exported (docs/claims/runs: a
+# takes it to about a fifth), its logs (OUT/logs.tgz), Triton's cache (OUT/triton-*.tgz) and the
+# claims report (OUT/report.tgz, its folder report/) of that store and the runs the committed report exported (docs/claims/runs: a
 # fresh machine's store holds only its own runs; a stored run supersedes an exported one of the
 # same model, conditions and seed). To continue a block where an earlier call stopped, pass that
 # call's store (claims.db or claims.db.gz) as PREVIOUS: the jobs it holds FINISHED are skipped.
@@ -41,6 +41,11 @@ disown
 source "$here/mps.sh"
 [[ ${GPU_SHARING:-slices} == mps ]] && mps_start "$work/mps"
 
+# Kernels compiled and tuned by an earlier call (.carry/triton, triton_cache.sh) are not again; this
+# call's go back as OUT/triton-*.tgz.
+source "$here/triton_cache.sh"
+triton_cache_restore
+
 run_study() {  # run_study STUDY SECONDS MODEL...: one sweep per model, side by side
   bash "$here/claims_study.sh" "$1" "$work" "$2" "${@:3}"
 }
@@ -52,4 +57,5 @@ finish_block() {  # a few files: a call hands back at most eight, none nested de
   tar czf "$out/logs.tgz" -C "$work" $(cd "$work" && ls *.log)
   python -m tsssm.claims --tracking-uri "$store" --runs docs/claims/runs --output "$work/report"
   tar czf "$out/report.tgz" -C "$work" report
+  triton_cache_save "$out"
 }

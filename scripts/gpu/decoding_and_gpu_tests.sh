@@ -5,7 +5,8 @@
 #  - fsdd-mamba: a short FSDD run of the seq/mamba preset (its checkpoint only serves generate);
 #  - generate/: python -m tsssm.generate from that checkpoint, n=3 samples of 8000 tokens (tokens/s in
 #    generation.json, decoded through a CUDA graph of the model's step);
-#  - generation/: python -m tsssm.bench generation at batch 3 (prefill, graph capture, ms per step).
+#  - generation/: python -m tsssm.bench generation at batch 3 (prefill, graph capture, ms per step);
+#  - triton-*.tgz: Triton's cache for the next call's .carry/triton (triton_cache.sh).
 # The GPU tests run in nine groups side by side, while the FSDD run trains; graphed training has its
 # own process, so that a capture that fails there (which can leave the CUDA generator unusable)
 # cannot fail the other groups' tests.
@@ -18,6 +19,9 @@ out=${1:?usage: decoding_and_gpu_tests.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/device.csv"
+# Kernels compiled and tuned by an earlier call (.carry/triton) are not again (triton_cache.sh).
+source "$(dirname "$0")/triton_cache.sh"
+triton_cache_restore
 scan=tests/kernels/test_selective_scan_triton.py
 ssd=tests/kernels/test_ssd_triton.py
 graphed=tests/run/test_graphed_training.py
@@ -50,3 +54,4 @@ done > "$out/gpu_tests.log"
 timeout 150 python -m tsssm.bench generation --out "$out/generation" --models mamba,mamba2,transformer,hybrid \
   --batch 3 > "$out/generation.log" 2>&1
 find "$out" -name '*.ckpt' -delete  # the checkpoint served generate only
+triton_cache_save "$out"
