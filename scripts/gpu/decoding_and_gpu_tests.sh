@@ -6,6 +6,7 @@
 #  - generate/: python -m tsssm.generate from that checkpoint, n=3 samples of 8000 tokens (tokens/s in
 #    generation.json, decoded through a CUDA graph of the model's step);
 #  - generation/: python -m tsssm.bench generation at batch 3 (prefill, graph capture, ms per step);
+#  - runs.tgz: the FSDD run, the samples and the bench's files (every file of OUT but the logs);
 #  - triton-*.tgz: Triton's cache for the next call's .carry/triton (triton_cache.sh).
 # The GPU tests run in nine groups side by side, while the FSDD run trains; graphed training has its
 # own process, so that a capture that fails there (which can leave the CUDA generator unusable)
@@ -54,4 +55,7 @@ done > "$out/gpu_tests.log"
 timeout 150 python -m tsssm.bench generation --out "$out/generation" --models mamba,mamba2,transformer,hybrid \
   --batch 3 > "$out/generation.log" 2>&1
 find "$out" -name '*.ckpt' -delete  # the checkpoint served generate only
+# A call hands back eight files: the logs above, the rest in one archive, Triton's cache.
+rest=$(cd "$out" && ls -A | grep -vxE 'device.csv|gpu_tests.log|generate.log|generation.log')
+tar czf "$out/runs.tgz" -C "$out" $rest && (cd "$out" && rm -rf $rest)
 triton_cache_save "$out"
