@@ -5,15 +5,16 @@
 # folder, keyed by its version, the target (sm_90: H100 and H200 alike), the kernel's source and
 # options, so a kernel whose source changed is compiled and tuned again. This file points that
 # folder at a fixed path (Triton's cache groups name their files by absolute path), fills it from
-# the archives of an earlier call, and packs it into OUT at the end:
+# the archives of an earlier call, and packs it into OUT at the end (TSSSM_TRITON_CACHE moves it):
 #   OUT/triton-kernels.tgz                 compiled kernels and launchers (cubins, .so, metadata)
 #   OUT/triton-autotune-<device>.tgz       the choices, restored only on a GPU of the same name:
 #                                          a config fastest on one card need not be on another
-# Put both in .carry/triton/ and carry .carry/triton in the next call.
+# Put both in .carry/triton/ and carry .carry/triton in the next call. An archive with nothing to
+# hold (no kernel compiled, no GPU to name) is not written.
 # Usage, in a call's command:
 #   source scripts/gpu/triton_cache.sh && triton_cache_restore; WORK; triton_cache_save "$OUT"
 
-export TRITON_CACHE_DIR=/tmp/tsssm-triton-cache
+export TRITON_CACHE_DIR=${TSSSM_TRITON_CACHE:-/tmp/tsssm-triton-cache}
 TRITON_CARRIED=${TRITON_CARRIED:-.carry/triton}
 TRITON_ARCHIVE_LIMIT=$((15 * 1024 * 1024))  # a file a call hands back is at most 16 MiB
 
@@ -35,10 +36,13 @@ triton_cache_restore() {
 }
 
 # triton_pack ARCHIVE FIND-ARGS...: the cache's files that FIND-ARGS select, gzipped into ARCHIVE;
-# if that is over the limit, only the files this call wrote; if still over, none.
+# if that is over the limit, only the files this call wrote; if still over, or none, no archive.
 triton_pack() {
   local archive=$1
   shift
+  if [[ -z $(cd "$TRITON_CACHE_DIR" && find . -type f "$@" -print -quit) ]]; then
+    return 0
+  fi
   (cd "$TRITON_CACHE_DIR" && find . -type f "$@" -print0 | tar -czf "$archive" --null -T -)
   if (($(stat -c %s "$archive") > TRITON_ARCHIVE_LIMIT)); then
     (cd "$TRITON_CACHE_DIR" && find . -type f "$@" -newer .restored -print0 \
@@ -58,5 +62,9 @@ triton_cache_save() {
   out=$(cd "$out" && pwd)
   triton_pack "$out/triton-kernels.tgz" \( -name '*.cubin' -o -name '*.so' -o -name '*.json' \) \
     ! -name '*.autotune.json'
-  triton_pack "$out/triton-autotune-$(triton_device_name).tgz" -name '*.autotune.json'
+  local device
+  device=$(triton_device_name)
+  if [[ -n $device ]]; then
+    triton_pack "$out/triton-autotune-$device.tgz" -name '*.autotune.json'
+  fi
 }

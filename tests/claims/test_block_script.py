@@ -46,6 +46,7 @@ def test_a_block_continues_the_previous_store_and_returns_it_gzipped(tmp_path, g
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
     env = dict(os.environ, WORK=str(work), PYTHONPATH=str(REPO),
+               TSSSM_TRITON_CACHE=str(tmp_path / "triton"),  # empty: no Triton archive back
                PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     script = (f"source {BLOCK} {out} {previous}\n"
               f"echo made > \"$work/study_x.log\"\n"
