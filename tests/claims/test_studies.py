@@ -21,6 +21,7 @@ from tsssm.claims.catalogue import CLAIMS
 from tsssm.claims.runs import read_experiment, study_frame
 from tsssm.fit import main as fit_main
 from tsssm.run.finished_jobs import TAG_JOB
+from tsssm.run.trained_twins import TAG_TRAINED_IN, TAG_TRAINING
 
 STUDIES = [f"ci/{name}" for name in config_names("study/ci")]
 STUDIED = ("C3", "C4", "C5", "C6", "C7")  # the claims judged on runs of fit
@@ -94,6 +95,27 @@ def test_the_studies_log_what_the_catalogue_reads(store):
     c5 = CLAIMS["C5"].studies[0]
     fractions = study_frame(c5, read_experiment(c5.experiment, uri))[0]["entity"]
     assert sorted(fractions.unique()) == ["0", "0.25", "1"]
+
+
+def test_c7_trains_each_model_and_seed_once_and_tests_those_weights_at_every_rate(store):
+    _, uri = store
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(CLAIMS["C7"].studies[0].experiment)
+    trainings: dict[str, list] = {}
+    for run in client.search_runs([experiment.experiment_id]):
+        trainings.setdefault(run.data.tags[TAG_TRAINING], []).append(run)
+    assert len(trainings) == 4  # 2 models x 2 seeds, each tested at 2 rates
+    for runs in trainings.values():
+        trained = [run for run in runs if TAG_TRAINED_IN not in run.data.tags]
+        assert len(trained) == 1 and len(runs) == 2
+        tested = next(run for run in runs if run is not trained[0])
+        assert tested.data.tags[TAG_TRAINED_IN] == trained[0].info.run_id
+        assert "trained_steps" in trained[0].data.metrics
+        assert "trained_steps" not in tested.data.metrics
+        rates = {run.data.tags["tsssm.sample_rate"] for run in runs}
+        assert rates == {"8000", "16000"}
+        bits = {run.data.metrics["test/bits_per_sample"] for run in runs}
+        assert len(bits) == 2, "the same weights score differently at another rate"
 
 
 def test_the_report_has_a_table_for_every_claim_studied(store):

@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
+from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
 
 from tsssm.run import tracking
@@ -27,6 +28,8 @@ from tsssm.run.flops_budget import FlopsBudget
 from tsssm.run.record import RunRecord, portable, recorded_config
 from tsssm.run.short_runs import best_score, tested_weights
 from tsssm.run.trackers import Tracker, open_tracker
+from tsssm.run.trained_twins import (TAG_TRAINED_IN, TAG_TRAINING, check_test_only, trained_twin,
+                                     training_key, twin_checkpoint)
 from tsssm.tasks.base import Task
 
 log = logging.getLogger("tsssm.fit")  # the summary is fit's, wherever this runs
@@ -58,7 +61,9 @@ def run_description(cfg: DictConfig, datamodule: L.LightningDataModule,
 
 def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str, float]:
     """Train (unless the network has nothing to train; one solved in closed form is solved and
-    saved as the best checkpoint: ``tsssm.run.closed_form``), test the best checkpoint, log everything
+    saved as the best checkpoint: ``tsssm.run.closed_form``; with ``test_only`` keys, unless a run
+    in the store did this job's training: ``tsssm.run.trained_twins``), test the best checkpoint
+    (that run's), log everything
     to the tracker of ``experiment`` (``tsssm.run.trackers``); checkpoints and figures go under
     ``out_dir``."""
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
@@ -72,8 +77,12 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
         return {}
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     run_name, tags = run_description(cfg, datamodule, task)
-    tracker = open_tracker(cfg.logger, experiment, run_name, {**tags, TAG_JOB: job_key(resolved)},
-                           resumed, cfg.resume)
+    twin, weights = trained_weights(cfg, resolved, experiment, out_dir)
+    tags |= {TAG_JOB: job_key(resolved),
+             TAG_TRAINING: training_key(resolved, list(cfg.get("test_only") or []))}
+    if weights is not None:
+        tags[TAG_TRAINED_IN] = twin.info.run_id
+    tracker = open_tracker(cfg.logger, experiment, run_name, tags, resumed, cfg.resume)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     closed_form = solved_in_closed_form(task.net)
     if closed_form:
@@ -88,7 +97,12 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
         if trainer.is_global_zero:
             log_run_start(tracker, cfg, resolved, task, datamodule, n_params, trainer.world_size,
                           out_dir)
-        if n_params:
+        if weights is not None:
+            best = twin.data.metrics.get(objective_name(cfg))
+            results = trainer.test(task, datamodule=datamodule, ckpt_path=weights,
+                                   weights_only=True, verbose=False)
+            best_path = ""
+        elif n_params:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
             best = best_score(trainer, f"val/{monitored(cfg)}")
             tracker.log_metrics({"trained_steps": float(trainer.global_step)})
@@ -116,6 +130,25 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
             summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
             log.info("\n%s: %s\n%s\nOutputs: %s", run_name, summary, tracker.where(), out_dir)
     return metrics
+
+
+def trained_weights(cfg: DictConfig, resolved: dict[str, Any], experiment: str,
+                    out_dir: Path) -> tuple[Run | None, Path | None]:
+    """With ``test_only`` keys (``tsssm.run.trained_twins``): the run of this job's training
+    already in the store and its checkpoint, downloaded under ``out_dir``; else (None, None)."""
+    test_only = list(cfg.get("test_only") or [])
+    check_test_only(test_only, resolved, cfg.logger)
+    if not test_only or cfg.resume:
+        return None, None
+    uri = tracking.configured_tracking_uri(cfg.logger)
+    twin = trained_twin(uri, experiment, training_key(resolved, test_only))
+    if twin is None:
+        return None, None
+    weights = twin_checkpoint(uri, twin, out_dir)
+    if weights is not None:
+        log.info("trained in MLflow run %s (%s): testing its checkpoint, not training again",
+                 twin.info.run_id, twin.info.run_name)
+    return twin, weights
 
 
 def log_run_start(tracker: Tracker, cfg: DictConfig, resolved: dict[str, Any], task: Task,
