@@ -63,9 +63,8 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
     """Train (unless the network has nothing to train; one solved in closed form is solved and
     saved as the best checkpoint: ``tsssm.run.closed_form``; with ``test_only`` keys, unless a run
     in the store did this job's training: ``tsssm.run.trained_twins``), test the best checkpoint
-    (that run's), log everything
-    to the tracker of ``experiment`` (``tsssm.run.trackers``); checkpoints and figures go under
-    ``out_dir``."""
+    (that run's), log everything to the tracker of ``experiment`` (``tsssm.run.trackers``);
+    checkpoints and figures go under ``out_dir``."""
     resumed = read_checkpoint(cfg.resume) if cfg.resume else None
     datamodule, task = build(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
