@@ -27,6 +27,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from tests.cli import subprocess_env
+from tsssm.data.atomic import write_text_atomically
 
 ENTRY_POINTS = ("fit", "evaluate", "forecast", "backtest", "generate", "compare")
 TIMEOUT_S = 300
@@ -86,10 +87,7 @@ def run_as_main(entry: str, args: list[str], folder: str, label: str, env: dict[
         status = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    recorded = status_file(Path(folder), label)
-    partial = recorded.with_suffix(".partial")
-    partial.write_text(str(status))
-    partial.replace(recorded)
+    write_text_atomically(status_file(Path(folder), label), str(status))
     os._exit(status)
 
 

@@ -5,9 +5,9 @@ of the same job and does not change what it computes (where its outputs and stor
 resumes from, how many windows it draws, whether it shows a progress bar, whether its steps'
 kernels launch one by one or replay from CUDA graphs, ``callbacks.graphed_step``: the same
 kernels, dropout drawing other random numbers; whether it may test a twin's training instead of
-training alike, ``test_only``: ``tsssm.run.trained_twins``), tagged on its run (``tsssm.job``). A job finds
-its own finished run by that tag, in its experiment, and returns the run's metrics instead of
-training again, so that a sweeper still receives its objective.
+training alike, ``test_only``: ``tsssm.run.trained_twins``), tagged on its run (``tsssm.job``). A
+job finds its own finished run by that tag, in its experiment, and returns the run's metrics
+instead of training again, so that a sweeper still receives its objective.
 """
 
 from __future__ import annotations
@@ -29,12 +29,17 @@ UNKEYED = ("logger", "resume", "plot_windows", "data.root", "callbacks.checkpoin
 """Config keys (and the keys under them) that two launches of one job may set differently."""
 
 
+def lies_under(key: str, name: str) -> bool:
+    """Whether the dotted config ``key`` is ``name`` or a key under it."""
+    return key == name or key.startswith(f"{name}.")
+
+
 def job_key(resolved: Mapping[str, Any], unkeyed: Sequence[str] = ()) -> str:
     """16 hex digits of the sha256 of the resolved config's keyed fields (module docstring),
     ``unkeyed`` left out as well as ``UNKEYED``."""
     left_out = (*UNKEYED, *unkeyed)
     fields = {key: value for key, value in tracking.flatten_config(resolved).items()
-              if not any(key == name or key.startswith(f"{name}.") for name in left_out)}
+              if not any(lies_under(key, name) for name in left_out)}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -25,7 +25,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from tsssm.run import tracking
-from tsssm.run.finished_jobs import finished_runs, job_key
+from tsssm.run.finished_jobs import finished_runs, job_key, lies_under
 
 TAG_TRAINING = "tsssm.training"
 TAG_TRAINED_IN = "tsssm.trained_in"
@@ -37,7 +37,7 @@ def check_test_only(test_only: Sequence[str], resolved: Mapping[str, Any],
     """Each name of ``test_only`` is a key of the config, and the runs go to MLflow."""
     keys = tracking.flatten_config(resolved)
     for name in test_only:
-        if not any(key == name or key.startswith(f"{name}.") for key in keys):
+        if not any(lies_under(key, name) for key in keys):
             raise ValueError(f"test_only names {name!r}, which the config does not have; expected "
                              "keys that change only the test, e.g. data.test_sample_rate")
     if test_only and "_target_" in logger:

@@ -76,11 +76,13 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
         return {}
     resolved = portable(OmegaConf.to_container(cfg, resolve=True))
     run_name, tags = run_description(cfg, datamodule, task)
-    twin, weights = trained_weights(cfg, resolved, experiment, out_dir)
-    tags |= {TAG_JOB: job_key(resolved),
-             TAG_TRAINING: training_key(resolved, list(cfg.get("test_only") or []))}
-    if weights is not None:
-        tags[TAG_TRAINED_IN] = twin.info.run_id
+    test_only = list(cfg.get("test_only") or [])
+    check_test_only(test_only, resolved, cfg.logger)
+    training = training_key(resolved, test_only)
+    reused = trained_weights(cfg, training, experiment, out_dir) if test_only else None
+    tags |= {TAG_JOB: job_key(resolved), TAG_TRAINING: training}
+    if reused is not None:
+        tags[TAG_TRAINED_IN] = reused[0].info.run_id
     tracker = open_tracker(cfg.logger, experiment, run_name, tags, resumed, cfg.resume)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     closed_form = solved_in_closed_form(task.net)
@@ -96,7 +98,8 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
         if trainer.is_global_zero:
             log_run_start(tracker, cfg, resolved, task, datamodule, n_params, trainer.world_size,
                           out_dir)
-        if weights is not None:
+        if reused is not None:
+            twin, weights = reused
             best = twin.data.metrics.get(objective_name(cfg))
             results = trainer.test(task, datamodule=datamodule, ckpt_path=weights,
                                    weights_only=True, verbose=False)
@@ -131,22 +134,19 @@ def train_and_test(cfg: DictConfig, out_dir: Path, experiment: str) -> dict[str,
     return metrics
 
 
-def trained_weights(cfg: DictConfig, resolved: dict[str, Any], experiment: str,
-                    out_dir: Path) -> tuple[Run | None, Path | None]:
-    """With ``test_only`` keys (``tsssm.run.trained_twins``): the run of this job's training
-    already in the store and its checkpoint, downloaded under ``out_dir``; else (None, None)."""
-    test_only = list(cfg.get("test_only") or [])
-    check_test_only(test_only, resolved, cfg.logger)
-    if not test_only or cfg.resume:
-        return None, None
+def trained_weights(cfg: DictConfig, training: str, experiment: str,
+                    out_dir: Path) -> tuple[Run, Path] | None:
+    """The run that did training ``training`` already (``tsssm.run.trained_twins``) and its
+    checkpoint, downloaded under ``out_dir``; None where there is none (or a resumed fit)."""
+    if cfg.resume:
+        return None
     uri = tracking.configured_tracking_uri(cfg.logger)
-    twin = trained_twin(uri, experiment, training_key(resolved, test_only))
-    if twin is None:
-        return None, None
-    weights = twin_checkpoint(uri, twin, out_dir)
-    if weights is not None:
-        log.info("trained in MLflow run %s (%s): testing its checkpoint, not training again",
-                 twin.info.run_id, twin.info.run_name)
+    twin = trained_twin(uri, experiment, training)
+    weights = None if twin is None else twin_checkpoint(uri, twin, out_dir)
+    if weights is None:
+        return None
+    log.info("trained in MLflow run %s (%s): testing its checkpoint, not training again",
+             twin.info.run_id, twin.info.run_name)
     return twin, weights
 
 
