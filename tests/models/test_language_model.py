@@ -142,6 +142,14 @@ def test_sampling_is_reproducible_and_a_tiny_nucleus_is_greedy():
     assert torch.equal(sample(0, top_p=1e-9), model.generate(prompt, 12, temperature=0.0))
 
 
+def test_generation_from_non_finite_logits_raises_instead_of_sampling_noise():
+    model = language_model("lstm")
+    with torch.no_grad():
+        model.head.weight[3, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.generate(torch.zeros(2, 1, dtype=torch.long), 4)
+
+
 def test_ssm_state_stays_fixed_while_the_kv_cache_grows():
     def nbytes_after(model: LanguageModel, length: int) -> int:
         with torch.no_grad():

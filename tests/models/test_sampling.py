@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsssm.models.sampling import nucleus, sample_next
+from tsssm.models.sampling import LogitsCheck, nucleus, sample_next
 
 PROBS = torch.tensor([0.15, 0.5, 0.05, 0.3])
 
@@ -47,3 +47,39 @@ def test_bad_settings_are_refused(options, message):
         sample_next(torch.zeros(2, 3), **options)
     with pytest.raises(ValueError, match=r"logits \(B, V\)"):
         sample_next(torch.zeros(3))
+
+
+def test_a_draw_is_the_one_multinomial_makes_from_the_same_generator():
+    probs = torch.softmax(torch.randn(5, 256, generator=torch.Generator().manual_seed(3)), -1)
+    for seed in range(4):
+        expected = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(seed))
+        drawn = sample_next(probs.log(), generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(drawn, expected.squeeze(-1))
+
+
+def test_logits_check_raises_only_once_it_has_seen_a_non_finite_value():
+    check = LogitsCheck()
+    check.raise_if_not_finite("nothing seen")
+    check.see(torch.zeros(2, 3))
+    check.raise_if_not_finite("finite")
+    check.see(torch.tensor([[0.0, float("inf"), 1.0]]))
+    check.see(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="^generation: the model's logits held NaN or infinite"):
+        check.raise_if_not_finite("generation")
+
+
+@pytest.mark.gpu
+def test_sampling_and_checking_a_token_never_wait_for_the_gpu():
+    """A wait per token would leave decoding's step graph idle while the host catches up."""
+    logits = torch.randn(3, 256, device="cuda")
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    check = LogitsCheck()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for top_p in (1.0, 0.9):
+            check.see(logits)
+            sample_next(logits, top_p=top_p, generator=generator)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    check.raise_if_not_finite("sampling")

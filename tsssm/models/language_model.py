@@ -20,7 +20,7 @@ from tsssm.mixers.base import State, state_nbytes
 from tsssm.models.backbone import Backbone
 from tsssm.models.bounded_step import BoundedStep
 from tsssm.models.graphed_step import WARMUP_STEPS, GraphedStep
-from tsssm.models.sampling import sample_next
+from tsssm.models.sampling import LogitsCheck, sample_next
 
 
 class LanguageModel(nn.Module):
@@ -106,13 +106,16 @@ class LanguageModel(nn.Module):
         logits, states = self.prefill(prompt, capacity=length + max(n_new - 1, 0))
         tokens = [prompt]
         step = None
+        check = LogitsCheck()
         for i in range(n_new):
+            check.see(logits)
             next_ids = sample_next(logits, temperature, top_p, generator)
             tokens.append(next_ids.unsqueeze(1))
             if i + 1 == n_new:
                 break
             step = step or self.decoder(next_ids, states, length, cuda_graph)
             logits, states = step(next_ids, states)
+        check.raise_if_not_finite("LanguageModel.generate")
         return torch.cat(tokens, dim=1), states
 
     def decoder(self, ids: Tensor, states: list[State], position: int,

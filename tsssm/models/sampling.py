@@ -4,6 +4,12 @@ Temperature divides the logits (below 1 sharpens the distribution, above 1 flatt
 greedy, the argmax). Top-p (Holtzman et al., 2020) then keeps only the nucleus: the fewest most
 probable tokens whose probabilities add up to ``top_p``, cutting off the long tail of unlikely
 tokens that makes pure sampling wander.
+
+A draw is the exponential race: ``argmax(p / q)`` with ``q ~ Exp(1)`` per token picks token ``i``
+with probability ``p_i``. It is ``torch.multinomial``'s own draw of one sample (the same ids from
+the same generator), without the checks of ``p`` that multinomial reads back on the host: on CUDA
+those wait for the GPU at every token, and decoding can no longer queue work ahead of it. The
+checks belong to the caller instead (``LogitsCheck``), once per generation.
 """
 
 from __future__ import annotations
@@ -39,4 +45,27 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_p: float = 1.0,
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1:
         probs = probs.masked_fill(~nucleus(probs, top_p), 0.0)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    race = torch.empty_like(probs).exponential_(generator=generator)
+    return (probs / race).argmax(dim=-1)
+
+
+class LogitsCheck:
+    """Whether every logits tensor seen was finite, kept on their device, so that checking each
+    token costs no wait for the GPU; ``raise_if_not_finite`` reads it once, at the end.
+
+    NaN or infinite logits (an overflow, weights that diverged) would otherwise still yield ids,
+    as argmax picks NaN, and the samples would look like any others.
+    """
+
+    def __init__(self) -> None:
+        self.finite: Tensor | None = None
+
+    def see(self, logits: Tensor) -> None:
+        finite = torch.isfinite(logits).all()
+        self.finite = finite if self.finite is None else self.finite & finite
+
+    def raise_if_not_finite(self, what: str) -> None:
+        if self.finite is not None and not bool(self.finite):
+            raise ValueError(f"{what}: the model's logits held NaN or infinite values, so the "
+                             f"tokens sampled from them mean nothing; check the checkpoint's "
+                             f"weights and the precision it runs in")
