@@ -12,6 +12,8 @@
 # run after them, alone. Graphed training has its own process, so that a capture that fails there
 # (which can leave the CUDA generator unusable) cannot fail the other groups' tests.
 # Usage: bash scripts/gpu/decoding_and_gpu_tests.sh OUT_DIR
+# TSSSM_DATA must hold FSDD (fsdd/) and tiny shakespeare (text/): the FSDD run and the GPU test
+# of generate train on them.
 set -uo pipefail
 # Two CPU threads per process: ten run side by side on the machine's cores (torch's default of one
 # thread per core in each would thrash them).
