@@ -57,14 +57,16 @@ def test_a_draw_is_the_one_multinomial_makes_from_the_same_generator():
         assert torch.equal(drawn, expected.squeeze(-1))
 
 
-def test_logits_check_raises_only_once_it_has_seen_a_non_finite_value():
+@pytest.mark.parametrize("bad", [[0.0, float("inf"), 1.0], [0.0, float("nan"), 1.0],
+                                 [float("-inf")] * 3])
+def test_logits_check_raises_only_once_it_has_seen_a_row_softmax_cannot_take(bad):
     check = LogitsCheck()
     check.raise_if_not_finite("nothing seen")
+    check.see(torch.tensor([[0.0, 1.0, 2.0], [float("-inf"), 0.0, float("-inf")]]))
+    check.raise_if_not_finite("finite, or masked with -inf")
+    check.see(torch.tensor([[0.0, 1.0, 2.0], bad]))
     check.see(torch.zeros(2, 3))
-    check.raise_if_not_finite("finite")
-    check.see(torch.tensor([[0.0, float("inf"), 1.0]]))
-    check.see(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="^generation: the model's logits held NaN or infinite"):
+    with pytest.raises(ValueError, match="^generation: the model's logits held NaN or [+]inf"):
         check.raise_if_not_finite("generation")
 
 

@@ -50,22 +50,27 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_p: float = 1.0,
 
 
 class LogitsCheck:
-    """Whether every logits tensor seen was finite, kept on their device, so that checking each
-    token costs no wait for the GPU; ``raise_if_not_finite`` reads it once, at the end.
+    """Whether every row of logits seen had a finite maximum (no NaN, no +inf, not all -inf: the
+    rows a softmax is defined on; -inf alone masks a token), kept on their device, so that
+    checking each token costs no wait for the GPU; ``raise_if_not_finite`` reads it once, at the
+    end.
 
-    NaN or infinite logits (an overflow, weights that diverged) would otherwise still yield ids,
-    as argmax picks NaN, and the samples would look like any others.
+    Other logits (an overflow, weights that diverged) would otherwise still yield ids, as argmax
+    picks NaN, and the samples would look like any others.
     """
 
     def __init__(self) -> None:
         self.finite: Tensor | None = None
 
     def see(self, logits: Tensor) -> None:
-        finite = torch.isfinite(logits).all()
+        """Fold ``logits (B, V)`` into the flag, on their device (no host read)."""
+        finite = torch.isfinite(logits.amax(dim=-1)).all()
         self.finite = finite if self.finite is None else self.finite & finite
 
     def raise_if_not_finite(self, what: str) -> None:
+        """Read the flag (one wait for the device); a ValueError naming ``what`` if any logits
+        seen had no finite maximum."""
         if self.finite is not None and not bool(self.finite):
-            raise ValueError(f"{what}: the model's logits held NaN or infinite values, so the "
-                             f"tokens sampled from them mean nothing; check the checkpoint's "
-                             f"weights and the precision it runs in")
+            raise ValueError(f"{what}: the model's logits held NaN or +inf, or a row all -inf, "
+                             f"so the tokens sampled from them mean nothing; check the "
+                             f"checkpoint's weights and the precision it runs in")
