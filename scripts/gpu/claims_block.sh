@@ -5,8 +5,9 @@
 # takes it to about a fifth), its logs (OUT/logs.tgz), Triton's cache (OUT/triton-*.tgz) and the
 # claims report (OUT/report.tgz, its folder report/) of that store and the runs the committed
 # report exported (docs/claims/runs: a fresh machine's store holds only its own runs; a stored run
-# supersedes an exported one of the same model, conditions and seed). To continue a block where an earlier call stopped, pass that
-# call's store (claims.db or claims.db.gz) as PREVIOUS: the jobs it holds FINISHED are skipped.
+# supersedes an exported one of the same model, conditions and seed). To continue a block where an
+# earlier call stopped, pass that call's store (claims.db or claims.db.gz) as PREVIOUS: the jobs it
+# holds FINISHED are skipped.
 set -uo pipefail
 # Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
 # them thrash the cores, and a small model's fit runs several times slower.
