@@ -25,6 +25,16 @@ def marked_store(path: Path, mark: str) -> None:
         db.execute(f"create table {mark} (x)")
 
 
+def block_env(tmp_path: Path, bin_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment a block runs in here: its work folder in ``tmp_path``, ``bin_dir``'s
+    stand-ins first on the PATH, and Triton's cache and carried archives in empty folders of
+    its own, so that none of a checkout's ``.carry/triton`` is restored or handed back."""
+    return dict(os.environ, WORK=str(tmp_path / "work"),
+                PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                TSSSM_TRITON_CACHE=str(tmp_path / "triton"),
+                TRITON_CARRIED=str(tmp_path / "carried"), **extra)
+
+
 def tables(data: bytes, folder: Path) -> set[str]:
     path = folder / "returned.db"
     path.write_bytes(data)
@@ -45,9 +55,7 @@ def test_a_block_continues_the_previous_store_and_returns_it_gzipped(tmp_path, g
     wrapper = bin_dir / "python"  # the block calls `python`: this interpreter, its packages
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
-    env = dict(os.environ, WORK=str(work), PYTHONPATH=str(REPO),
-               TSSSM_TRITON_CACHE=str(tmp_path / "triton"),  # empty: no Triton archive back
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = block_env(tmp_path, bin_dir, PYTHONPATH=str(REPO))
     script = (f"source {BLOCK} {out} {previous}\n"
               f"echo made > \"$work/study_x.log\"\n"
               "finish_block\n")
@@ -73,8 +81,7 @@ def test_the_blocks_samplers_leave_its_wait_and_job_count_to_its_runs(tmp_path):
     sampler = bin_dir / "nvidia-smi"  # a sampler that never ends, as nvidia-smi -l does
     sampler.write_text('#!/bin/sh\nwhile true; do echo "busy, 100 %"; sleep 1; done\n')
     sampler.chmod(0o755)
-    env = dict(os.environ, WORK=str(tmp_path / "work"),
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = block_env(tmp_path, bin_dir)
     script = (f"source {BLOCK} {tmp_path / 'out'}\n"
               "sleep 0.2 &\n"
               "echo running $(jobs -rp | wc -l)\n"
@@ -101,8 +108,7 @@ def test_a_block_shares_the_gpu_through_its_own_mps_daemon_when_asked(tmp_path):
     wrapper.chmod(0o755)
     work, previous = tmp_path / "work", tmp_path / "claims.db"
     marked_store(previous, "from_before")
-    env = dict(os.environ, WORK=str(work), PYTHONPATH=str(REPO), GPU_SHARING="mps",
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = block_env(tmp_path, bin_dir, PYTHONPATH=str(REPO), GPU_SHARING="mps")
     script = (f"source {BLOCK} {tmp_path / 'out'} {previous}\n"
               "sh -c 'ls \"$CUDA_MPS_PIPE_DIRECTORY\"' > \"$work/study_x.log\"\n"
               "finish_block\n")
