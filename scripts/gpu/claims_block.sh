@@ -1,13 +1,13 @@
 # Sourced by every claims block (claims_<block>.sh OUT [PREVIOUS]); docs/claims/README.md.
-# A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into a
-# store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it, gzipped,
-# to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call returns; gzip
-# takes it to about a fifth), its logs (OUT/logs.tgz), Triton's cache (OUT/triton-*.tgz) and the
-# claims report (OUT/report.tgz, its folder report/) of that store and the runs the committed
-# report exported (docs/claims/runs: a fresh machine's store holds only its own runs; a stored run
-# supersedes an exported one of the same model, conditions and seed). To continue a block where an
-# earlier call stopped, pass that call's store (claims.db or claims.db.gz) as PREVIOUS: the jobs it
-# holds FINISHED are skipped.
+# A block is one GPU call of under ten minutes: its runs stop after 540 s together. They write into
+# a store in WORK (default /tmp/tsssm-claims; checkpoints stay there); finish_block copies it,
+# gzipped, to OUT/claims.db.gz (a store of a few hundred runs passes the 16 MiB a file a call
+# returns; gzip takes it to about a fifth), its logs (OUT/logs.tgz), Triton's cache
+# (OUT/triton-*.tgz) and the claims report (OUT/report.tgz, its folder report/) of that store and
+# the runs the committed report exported (docs/claims/runs: a fresh machine's store holds only its
+# own runs; a stored run supersedes an exported one of the same model, conditions and seed). To
+# continue a block where an earlier call stopped, pass that call's store (claims.db or claims.db.gz)
+# as PREVIOUS: the jobs it holds FINISHED are skipped.
 set -uo pipefail
 # Side-by-side processes get one CPU thread each: with torch's default (one per core) ten of
 # them thrash the cores, and a small model's fit runs several times slower.
@@ -37,10 +37,12 @@ vmstat -n 2 > "$work/host_use.log" 2>&1 &
 samplers+=" $!"
 disown
 
-# GPU_SHARING=mps: the block's processes share the GPU through MPS (mps.sh), their kernels running
-# at once, rather than in the time slices the GPU gives each process by default.
+# The block's processes share the GPU through MPS (mps.sh), their kernels running at once, rather
+# than in the time slices the GPU gives each process (GPU_SHARING=slices; also where the driver has
+# no MPS). Fourteen ETTh1 trainings side by side made 1.9x the epochs a minute that way
+# (scripts/gpu/graphed_steps.sh, docs/benchmarks/h100-2026-12-06-graphed-steps/).
 source "$here/mps.sh"
-[[ ${GPU_SHARING:-slices} == mps ]] && mps_start "$work/mps"
+[[ ${GPU_SHARING:-mps} == mps ]] && mps_start "$work/mps"
 
 # Kernels compiled and tuned by an earlier call (.carry/triton, triton_cache.sh) are not again; this
 # call's go back as OUT/triton-*.tgz.

@@ -12,13 +12,19 @@
 # made on a CPU). OUT/recipes.tgz holds every finished search's recipe.yaml as
 # recipes/<experiment>/<model>.yaml: unpacked into conf/recipe/, the studies run the tuned recipes.
 # Usage: bash scripts/gpu/claims_search.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
+if ! python -c "import hydra_plugins.hydra_optuna_sweeper" 2> /dev/null; then
+  echo "claims_search.sh: the searches need Hydra's Optuna sweeper:" \
+       "pip install 'hydra-optuna-sweeper==1.3.*'" >&2
+  exit 1
+fi
 source "$(dirname "$0")/claims_block.sh" "$@"
 source "$(dirname "$0")/../search_for.sh"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
-deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))  # SEARCH_SECONDS: a shorter block, in a call with less time left
-# SEARCH_CALLBACKS=graphed: trials' steps replayed from CUDA graphs (conf/callbacks/graphed.yaml;
-# a trial's job key leaves it out, so finished trials replay either way)
+# SEARCH_SECONDS: a shorter block, in a call with less time left
+deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))
+# Trials' steps replay from CUDA graphs (conf/callbacks/graphed.yaml; SEARCH_CALLBACKS=default
+# launches them one by one); a trial's job key leaves that out, so finished trials replay either way
 for experiment in "${experiments[@]}"; do
   for model in "${models[@]}"; do
     [[ -f conf/recipe/$experiment/$model.yaml ]] && continue
@@ -29,7 +35,7 @@ for experiment in "${experiments[@]}"; do
     name=${experiment#ltsf/}-$model
     timeout --signal=INT "$left" python -m tsssm.fit -m "hparams_search=$search" \
       "experiment=$experiment" "model=$model" trainer=gpu trainer.enable_progress_bar=false \
-      "callbacks=${SEARCH_CALLBACKS:-default}" \
+      "callbacks=${SEARCH_CALLBACKS:-graphed}" \
       logger.tracking_uri="$store" hydra.sweep.dir="$work/searches/$experiment/$model" \
       > "$work/search_$name.log" 2>&1 &
   done

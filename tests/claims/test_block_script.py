@@ -27,12 +27,13 @@ def marked_store(path: Path, mark: str) -> None:
 
 def block_env(tmp_path: Path, bin_dir: Path, **extra: str) -> dict[str, str]:
     """The environment a block runs in here: its work folder in ``tmp_path``, ``bin_dir``'s
-    stand-ins first on the PATH, and Triton's cache and carried archives in empty folders of
-    its own, so that none of a checkout's ``.carry/triton`` is restored or handed back."""
-    return dict(os.environ, WORK=str(tmp_path / "work"),
-                PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-                TSSSM_TRITON_CACHE=str(tmp_path / "triton"),
-                TRITON_CARRIED=str(tmp_path / "carried"), **extra)
+    stand-ins first on the PATH, the GPU in time slices (no MPS daemon, whatever this machine
+    has), and Triton's cache and carried archives in empty folders of its own, so that none of a
+    checkout's ``.carry/triton`` is restored or handed back."""
+    return {**os.environ, "WORK": str(tmp_path / "work"), "GPU_SHARING": "slices",
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "TSSSM_TRITON_CACHE": str(tmp_path / "triton"),
+            "TRITON_CARRIED": str(tmp_path / "carried"), **extra}
 
 
 def tables(data: bytes, folder: Path) -> set[str]:
@@ -94,9 +95,10 @@ def test_the_blocks_samplers_leave_its_wait_and_job_count_to_its_runs(tmp_path):
     assert "busy, 100 %" in (tmp_path / "work" / "gpu_use.log").read_text()
 
 
-def test_a_block_shares_the_gpu_through_its_own_mps_daemon_when_asked(tmp_path):
-    """GPU_SHARING=mps: the block's runs reach the daemon it started (its pipe folder in their
-    environment), and finish_block stops it."""
+@pytest.mark.parametrize("sharing", [None, "slices"])
+def test_a_block_shares_the_gpu_through_its_own_mps_daemon_unless_told_slices(tmp_path, sharing):
+    """By default the block's runs reach the daemon it started (its pipe folder in their
+    environment), and finish_block stops it; GPU_SHARING=slices starts none."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     control = bin_dir / "nvidia-cuda-mps-control"  # -d: a daemon file; quit on stdin: gone
@@ -108,11 +110,18 @@ def test_a_block_shares_the_gpu_through_its_own_mps_daemon_when_asked(tmp_path):
     wrapper.chmod(0o755)
     work, previous = tmp_path / "work", tmp_path / "claims.db"
     marked_store(previous, "from_before")
-    env = block_env(tmp_path, bin_dir, PYTHONPATH=str(REPO), GPU_SHARING="mps")
+    env = block_env(tmp_path, bin_dir, PYTHONPATH=str(REPO))
+    del env["GPU_SHARING"]
+    if sharing:
+        env["GPU_SHARING"] = sharing
     script = (f"source {BLOCK} {tmp_path / 'out'} {previous}\n"
-              "sh -c 'ls \"$CUDA_MPS_PIPE_DIRECTORY\"' > \"$work/study_x.log\"\n"
+              "sh -c 'ls \"${CUDA_MPS_PIPE_DIRECTORY:-none}\"' > \"$work/study_x.log\" 2>&1\n"
               "finish_block\n")
     subprocess.run(["bash", "-c", script], cwd=REPO, env=env, check=True, timeout=600,
                    capture_output=True)
-    assert (work / "study_x.log").read_text() == "up\n"
-    assert list((work / "mps" / "pipe").iterdir()) == []
+    if sharing == "slices":
+        assert not (work / "mps").exists()
+        assert "none" in (work / "study_x.log").read_text()
+    else:
+        assert (work / "study_x.log").read_text() == "up\n"
+        assert list((work / "mps" / "pipe").iterdir()) == []

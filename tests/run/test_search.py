@@ -151,7 +151,29 @@ def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_pa
                 for experiment in script_list("experiments")
                 if not (REPO / "conf" / "recipe" / experiment / f"{model}.yaml").is_file()}
     assert launched == expected
-    assert ("ltsf/etth1", "mamba") in launched and ("ltsf/ili", "mamba") not in launched
+    assert ("ltsf/ettm1", "mamba") in launched and ("ltsf/ili", "mamba") not in launched
+    assert all("callbacks=graphed" in line for line in calls.read_text().splitlines()
+               if "hparams_search=" in line)
+
+
+def test_the_search_block_stops_at_once_without_the_optuna_sweeper(tmp_path):
+    """A ``python`` that lacks Hydra's Optuna sweeper: one line naming the package, and no search
+    launched (each would fail alike at its first trial)."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n'
+                                    '[ "$1" = -c ] && exit 1\nexit 0\n')
+    (bin_dir / "python").chmod(0o755)
+    env = dict(os.environ, WORK=str(tmp_path / "work"), SEARCH_SECONDS="60",
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "claims_search.sh: the searches need Hydra's Optuna sweeper: "
+        "pip install 'hydra-optuna-sweeper==1.3.*'"]
+    assert "hparams_search=" not in calls.read_text()
 
 
 def test_the_search_block_runs_at_most_search_jobs_searches_at_once(tmp_path):
