@@ -10,7 +10,9 @@
 #   OUT/triton-autotune-<device>.tgz       the choices, restored only on a GPU of the same name:
 #                                          a config fastest on one card need not be on another
 # Put both in .carry/triton/ and carry .carry/triton in the next call. An archive with nothing to
-# hold (no kernel compiled, no GPU to name) is not written.
+# hold (no kernel compiled, no GPU to name) is not written. Once the cache outgrows what a call
+# hands back, OUT's kernels archive holds only the kernels that call compiled: unpack it and the
+# carried one into one folder and pack that as the carried archive (a carried file may be larger).
 # Usage, in a call's command:
 #   source scripts/gpu/triton_cache.sh && triton_cache_restore; WORK; triton_cache_save "$OUT"
 
