@@ -5,7 +5,6 @@ most eight): its store gzipped, its logs and a report over its store and the com
 from __future__ import annotations
 
 import gzip
-import os
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.compose import REPO
+from tests.gpu_blocks import block_env
 
 BLOCK = REPO / "scripts" / "gpu" / "claims_block.sh"
 
@@ -23,17 +23,6 @@ def marked_store(path: Path, mark: str) -> None:
     """A sqlite file holding one table, ``mark``, to follow through the block."""
     with sqlite3.connect(path) as db:
         db.execute(f"create table {mark} (x)")
-
-
-def block_env(tmp_path: Path, bin_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment a block runs in here: its work folder in ``tmp_path``, ``bin_dir``'s
-    stand-ins first on the PATH, the GPU in time slices (no MPS daemon, whatever this machine
-    has), and Triton's cache and carried archives in empty folders of its own, so that none of a
-    checkout's ``.carry/triton`` is restored or handed back."""
-    return {**os.environ, "WORK": str(tmp_path / "work"), "GPU_SHARING": "slices",
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "TSSSM_TRITON_CACHE": str(tmp_path / "triton"),
-            "TRITON_CARRIED": str(tmp_path / "carried"), **extra}
 
 
 def tables(data: bytes, folder: Path) -> set[str]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from tests.claims.test_block_script import block_env
 from tests.compose import REPO
+from tests.gpu_blocks import block_env
 
 SCRIPT = REPO / "scripts" / "gpu" / "claims_c3_ltsf.sh"
 LINEAR = {"dlinear", "lstsq"}

@@ -6,7 +6,6 @@ them as a recipe headed by the search."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 
@@ -18,6 +17,7 @@ from omegaconf import OmegaConf
 
 from tests import cli
 from tests.compose import FAST, REPO
+from tests.gpu_blocks import block_env
 from tsssm.run.training import build
 from tsssm.run.search_record import TAG_BEST_PARAMS, TAG_BEST_VALUE, TAG_STUDY
 
@@ -141,8 +141,7 @@ def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_pa
     bin_dir.mkdir()
     (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     (bin_dir / "python").chmod(0o755)
-    env = dict(os.environ, WORK=str(tmp_path / "work"), SEARCH_SECONDS="60",
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = block_env(tmp_path, bin_dir, SEARCH_SECONDS="60")
     subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO, env=env,
                    capture_output=True, timeout=120)
     launched = {(re.search(r"experiment=(\S+)", line).group(1), re.search(r"model=(\S+)", line).group(1))
@@ -165,8 +164,7 @@ def test_the_search_block_stops_at_once_without_the_optuna_sweeper(tmp_path):
     (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n'
                                     '[ "$1" = -c ] && exit 1\nexit 0\n')
     (bin_dir / "python").chmod(0o755)
-    env = dict(os.environ, WORK=str(tmp_path / "work"), SEARCH_SECONDS="60",
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = block_env(tmp_path, bin_dir, SEARCH_SECONDS="60")
     done = subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
@@ -187,8 +185,7 @@ def test_the_search_block_runs_at_most_search_jobs_searches_at_once(tmp_path):
         "#!/bin/sh\ncase \"$*\" in *hparams_search=*) ;; *) exit 0 ;; esac\n"
         f"touch {running}/$$\nls {running} | wc -l >> {counts}\nsleep 0.3\nrm {running}/$$\n")
     (bin_dir / "python").chmod(0o755)
-    env = dict(os.environ, WORK=str(tmp_path / "work"), SEARCH_SECONDS="60", SEARCH_JOBS="3",
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = block_env(tmp_path, bin_dir, SEARCH_SECONDS="60", SEARCH_JOBS="3")
     subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO, env=env,
                    capture_output=True, timeout=120)
     seen = [int(line) for line in counts.read_text().split()]
