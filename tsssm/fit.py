@@ -17,7 +17,8 @@ shows, also goes to the run folder's ``fit.log`` (``tsssm.run.console``). Exampl
 
 A job is keyed by its resolved config (``tsssm.run.finished_jobs``); with ``skip_finished=true``
 (the claim studies, conf/study/) a job whose run is FINISHED in the store already returns that run's
-metrics and trains nothing, so a study launched again only runs what is missing.
+metrics and trains nothing, so a study launched again only runs what is missing. A study of tuned
+models (``tuned_only``, the C3 studies) skips a job that has no recipe (``tsssm.run.tuned_only``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.finished_jobs import finished_run, job_key
 from tsssm.run.record import portable
 from tsssm.run.training import objective_name, train_and_test
+from tsssm.run.tuned_only import lacks_its_recipe
 
 log = logging.getLogger("tsssm.fit")  # __name__ is __main__ under python -m
 
@@ -50,6 +52,12 @@ def fit(cfg: DictConfig) -> dict[str, float]:
     ``train_and_test`` in Hydra's run folder, under the experiment's name; or, for a job done
     already and ``skip_finished``, return its run's metrics."""
     experiment = experiment_name(cfg)
+    if lacks_its_recipe(cfg):
+        choices = HydraConfig.get().runtime.choices
+        log.info("skipped: %s has no recipe for %s (conf/recipe/%s.yaml) and this study runs tuned "
+                 "models only; its search writes one", choices.get("model"),
+                 choices.get("experiment"), choices.get("recipe"))
+        return {objective_name(cfg): math.nan}
     if cfg.skip_finished:
         tracking_uri = tracking.configured_tracking_uri(cfg.logger)
         key = job_key(portable(OmegaConf.to_container(cfg, resolve=True)))

@@ -53,6 +53,7 @@ def test_a_search_tunes_on_validation_under_its_cap_and_tags_its_runs(tmp_path):
     assert recipe.model.optim.lr == outcome.best_params["model.optim.lr"]
     assert recipe.model.backbone.d_model == outcome.best_params["model.backbone.d_model"] == 8
     assert "conf/recipe/None/mamba.yaml" in result.stdout
+    assert recipe.tuned_by == "synthetic-mamba-h12"
 
 
 def test_a_search_launched_again_replays_its_finished_trials_and_reruns_the_cut_one(tmp_path):

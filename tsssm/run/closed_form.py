@@ -15,8 +15,9 @@ import lightning as L
 from torch import nn
 
 
-def solved_in_closed_form(net: nn.Module) -> bool:
-    """Whether ``net`` is fit by ``net.fit_closed_form(train_loader)`` instead of training."""
+def solved_in_closed_form(net: nn.Module | type[nn.Module]) -> bool:
+    """Whether ``net`` (or any network of the class ``net``) is fit by
+    ``net.fit_closed_form(train_loader)`` instead of training."""
     return callable(getattr(net, "fit_closed_form", None))
 
 

@@ -5,7 +5,8 @@ of the same job and does not change what it computes (where its outputs and stor
 resumes from, how many windows it draws, whether it shows a progress bar, whether its steps'
 kernels launch one by one or replay from CUDA graphs, ``callbacks.graphed_step``: the same
 kernels, dropout drawing other random numbers; whether it may test a twin's training instead of
-training alike, ``test_only``: ``tsssm.run.trained_twins``), tagged on its run (``tsssm.job``). A
+training alike, ``test_only``: ``tsssm.run.trained_twins``; the name of the search that tuned
+its recipe, ``tuned_by``, and whether its study runs tuned models only, ``tuned_only``), tagged on its run (``tsssm.job``). A
 job finds its own finished run by that tag, in its experiment, and returns the run's metrics
 instead of training again, so that a sweeper still receives its objective.
 """
@@ -25,7 +26,8 @@ from tsssm.run import tracking
 
 TAG_JOB = "tsssm.job"
 UNKEYED = ("logger", "resume", "plot_windows", "data.root", "callbacks.checkpoint.dirpath",
-           "trainer.enable_progress_bar", "callbacks.graphed_step", "test_only")
+           "trainer.enable_progress_bar", "callbacks.graphed_step", "test_only", "tuned_by",
+           "tuned_only")
 """Config keys (and the keys under them) that two launches of one job may set differently."""
 
 

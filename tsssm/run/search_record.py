@@ -68,7 +68,7 @@ def recipe_path(config: DictConfig) -> str:
 
 def recipe_text(config: DictConfig, outcome: dict[str, Any]) -> str:
     """The best params as a global config, headed by the search: its name, sampler, trials, the
-    best validation value and the space it searched."""
+    best validation value and the space it searched; ``tuned_by`` names the search to the runs."""
     sweeper = config.hydra.sweeper
     sampler = sweeper.sampler
     searched = ", ".join(f"{key} {value}" for key, value in sweeper.params.items())
@@ -81,4 +81,5 @@ def recipe_text(config: DictConfig, outcome: dict[str, Any]) -> str:
     ]
     comments = [f"# {line}" for text in header for line in textwrap.wrap(text, 96)]
     params = OmegaConf.from_dotlist([f"{key}={value}" for key, value in outcome["best_params"].items()])
+    params.tuned_by = sweeper.study_name
     return "\n".join(comments) + "\n" + OmegaConf.to_yaml(params)
