@@ -106,7 +106,7 @@ def test_sections_list_exponents_differences_missing_runs_and_plots(report) -> N
     assert "| model - baseline    | dataset  | horizon |" in text
     exchange = next(line for line in text.splitlines() if line.startswith("| mamba - transformer | Exchange"))
     assert [cell.strip() for cell in exchange.split("|")[1:-1]] == [
-        "mamba - transformer", "Exchange", "96", "+0.05 [0.0475, 0.0525] (n=3)", "fails"]
+        "mamba - transformer", "Exchange", "96", "+0.05 [0.0475, 0.0525] (n=3)", "0.00027", "fails"]
     assert "![long-horizon forecasting](c3-ltsf.png)" in text
     goal = text.split("### quality goal: ", 1)[1].split("\n## ", 1)[0]
     etth1 = next(line for line in goal.splitlines() if line.startswith("| ETTh1"))

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsssm.claims.stats import Interval, mean_interval, paired_difference, power_law_fit, t_quantile
+from tsssm.claims.stats import (Interval, holm_adjusted, mean_interval, paired_difference,
+                                power_law_fit, t_quantile)
 
 T2 = 4.302653  # Student's t, 97.5%, 2 degrees of freedom
 T1 = 12.706205
@@ -61,6 +62,22 @@ def test_side_of_zero() -> None:
     assert Interval(3, -1.0, -2.0, -0.5).side_of_zero() == -1
     assert Interval(3, 1.0, 0.5, 2.0).side_of_zero() == 1
     assert Interval(3, 0.1, -0.5, 0.7).side_of_zero() == 0
+
+
+def test_p_value_of_the_paired_t_test() -> None:
+    # two degrees of freedom: P(|T| > t) = 1 - t / sqrt(t^2 + 2); values 1, 2, 3: t = 2 / (1/sqrt 3)
+    t = 2 * math.sqrt(3)
+    assert mean_interval([1.0, 2.0, 3.0]).p_value() == pytest.approx(1 - t / math.sqrt(t * t + 2))
+    assert mean_interval([-1.0, 0.0, 1.0]).p_value() == pytest.approx(1.0)
+    assert mean_interval([0.3, 0.3, 0.3]).p_value() == 0.0
+    assert math.isnan(mean_interval([0.5]).p_value())
+
+
+def test_holm_multiplies_the_kth_smallest_by_m_minus_k_and_keeps_the_order() -> None:
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm_adjusted([0.3, 0.2]) == pytest.approx([0.4, 0.4])
+    assert holm_adjusted([0.9, 0.8, 0.7]) == pytest.approx([1.0, 1.0, 1.0])
+    assert holm_adjusted([]) == []
 
 
 @pytest.mark.parametrize("power", [1.0, 2.0])

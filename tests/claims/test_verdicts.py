@@ -43,14 +43,14 @@ def test_holds_cites_the_difference_and_its_interval() -> None:
     # differences -0.21, -0.2, -0.19: half-width 4.302653 * 0.01 / sqrt(3) = 0.0248
     result = verdict(toy_frame({("ETTh1", 96): -0.2}))
     assert result.line() == ("holds: mamba - transformer in test MSE at dataset ETTh1, horizon 96: "
-                             "-0.2 [-0.225, -0.175] (n=3)")
+                             "-0.2 [-0.225, -0.175] (n=3), Holm p 0.00083 of 1")
 
 
 def test_fails_in_every_block_cites_the_weakest() -> None:
     result = verdict(toy_frame({("ETTh1", 96): 0.2, ("ETTm1", 96): 0.05}))
     assert result.word == "fails"
     assert result.detail == ("in all 2 comparisons; the weakest: mamba - transformer in test MSE at "
-                             "dataset ETTm1, horizon 96: +0.05 [0.0252, 0.0748] (n=3)")
+                             "dataset ETTm1, horizon 96: +0.05 [0.0252, 0.0748] (n=3), Holm p 0.013 of 2")
 
 
 def test_higher_is_better_turns_the_sign() -> None:
@@ -88,8 +88,8 @@ def test_fewer_than_three_seeds_decide_nothing() -> None:
     mixed = pd.concat([toy_frame({("ETTh1", 96): -0.2}),
                        toy_frame({("ETTm1", 96): 0.2}, seeds=2)])
     assert verdict(mixed).line() == ("holds: mamba - transformer in test MSE at dataset ETTh1, "
-                                     "horizon 96: -0.2 [-0.225, -0.175] (n=3); 1 more without enough "
-                                     "runs, not judged")
+                                     "horizon 96: -0.2 [-0.225, -0.175] (n=3), Holm p 0.00083 of 1; 1 "
+                                     "more without enough runs, not judged")
 
 
 def test_no_runs() -> None:
@@ -115,7 +115,20 @@ def test_changes_from_a_reference_condition_are_compared() -> None:
     frame.loc[(frame[ENTITY] == "transformer") & (frame["horizon"] == 192), MSE.key] += 0.3
     result = verdict(frame, study)  # mamba - transformer in the change: exactly -0.3 in every seed
     assert result.line() == ("holds: mamba - transformer in test MSE change from horizon 96 at "
-                             "dataset ETTh1, horizon 192: -0.3 [-0.3, -0.3] (n=3)")
+                             "dataset ETTh1, horizon 192: -0.3 [-0.3, -0.3] (n=3), Holm p 0 of 1")
+
+
+def test_a_difference_decided_alone_is_undecided_among_many_comparisons() -> None:
+    """+0.03 with s 0.01 over 3 seeds: t 5.2, p 0.035 alone (holds at 95%); beside 19 blocks of
+    no difference, Holm multiplies it by 20 and the study detects no difference."""
+    alone = verdict(toy_frame({("ETTh1", 96): -0.03}))
+    assert alone.word == "holds" and alone.detail.endswith("Holm p 0.035 of 1")
+    blocks = {("ETTh1", 96): -0.03, **{(f"set{i}", 96): 0.0 for i in range(19)}}
+    analysis = STUDY.analyse(toy_frame(blocks))
+    etth1 = next(row for row in analysis.rows if row[1] == "ETTh1")
+    assert analysis.header[-2:] == ["Holm p (20)", "outcome"]
+    assert etth1[-2:] == ["0.7", "no difference"]
+    assert verdict(toy_frame(blocks)).word == "no difference detected at 3 seeds"
 
 
 def test_missing_blocks_are_listed() -> None:

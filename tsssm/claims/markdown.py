@@ -12,7 +12,7 @@ from tsssm.claims.assess import ClaimResult, StudyResult
 from tsssm.claims.quality_goal import HEADER as GOAL_HEADER
 from tsssm.claims.quality_goal import QualityGoal
 from tsssm.claims.spec import ENTITY, format_value
-from tsssm.claims.stats import MIN_SEEDS
+from tsssm.claims.stats import FAMILY_ERROR, MIN_SEEDS
 from tsssm.claims.summary import METRIC, expected_runs
 from tsssm.claims.verdicts import Verdict
 
@@ -24,8 +24,11 @@ row per run counted); edit nothing here by hand.
 How the numbers become verdicts: every number is a mean over seeds with its 95% t-interval.
 Models are compared by paired differences over seeds at matched conditions (dataset, horizon,
 axis value). A claim holds in a comparison when the difference's interval lies entirely on the
-better side of 0, fails when it lies entirely on the worse side; an interval that contains 0 is
-"no difference detected". Growth (C1, C2) is a power law fitted on log-log axes from the longest
+better side of 0, fails when it lies entirely on the worse side, and in either case only when the
+paired t-test's p-value, adjusted over all of the study's comparisons by Holm's method (the "Holm
+p" column, with the number of comparisons), is at most {FAMILY_ERROR:g}: many comparisons judged
+one by one at 95% would decide one in twenty of them by luck. Every other comparison is "no
+difference detected". Growth (C1, C2) is a power law fitted on log-log axes from the longest
 lengths; the claim holds for a model when the exponent's interval lies below its threshold. Fewer
 than {MIN_SEEDS} seeds decide nothing: "not enough seeds (n)". When comparisons disagree, the
 verdict names what it depends on: the factor whose values best separate them."""

@@ -1,5 +1,6 @@
 """The statistics behind every verdict: means with 95% t-intervals over seeds, paired differences
-between models, and power-law exponents fitted on log-log axes.
+between models with their t-tests' p-values, Holm's adjustment of a study's p-values together, and
+power-law exponents fitted on log-log axes.
 
 Seeds are the replicates: an interval says how far the mean of these seeds could be from the mean
 over all seeds, assuming the seeds' results are roughly normal. ``MIN_SEEDS`` seeds are needed
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 MIN_SEEDS = 3
+FAMILY_ERROR = 0.05
+"""The chance, over all of a study's comparisons together, that any of them is decided by luck."""
 
 T_975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004,
          2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905,
@@ -59,6 +63,16 @@ class Interval:
             return -1
         return 0
 
+    def p_value(self) -> float:
+        """The two-sided p-value of the t-test that the true mean is 0 (NaN for one value), from
+        the interval's half-width: t(n-1) standard errors."""
+        if math.isnan(self.lo):
+            return math.nan
+        standard_error = self.half_width / t_quantile(self.n - 1)
+        if standard_error == 0:
+            return 0.0 if self.mean != 0 else 1.0
+        return float(2 * student_t.sf(abs(self.mean) / standard_error, self.n - 1))
+
     def text(self) -> str:
         """``-0.012 [-0.02, -0.004] (n=3)``: the mean, the interval, the count."""
         bounds = "" if math.isnan(self.lo) else f" [{self.lo:.3g}, {self.hi:.3g}]"
@@ -84,6 +98,20 @@ def paired_difference(first: pd.Series, second: pd.Series) -> Interval | None:
     if shared.empty:
         return None
     return mean_interval((first.loc[shared] - second.loc[shared]).to_numpy())
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of m p-values: the k-th smallest (k from 0) times m - k, never
+    below the one before it, at most 1. Deciding every comparison whose adjusted p-value is at most
+    ``FAMILY_ERROR`` decides one by luck with at most that chance over all m, where 95% intervals
+    judged one by one would expect 5% of m such errors."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, index in enumerate(np.argsort(p, kind="stable")):
+        running = max(running, min(1.0, (p.size - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
 
 
 @dataclass(frozen=True)

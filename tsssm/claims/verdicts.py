@@ -3,7 +3,9 @@
 A ``Cell`` is one judged piece of evidence: one claimed model against another at one set of
 conditions (a paired difference over seeds), or one model's fitted exponent. Its outcome comes from
 its 95% interval: entirely on the claimed side of the line it must clear (0 for a difference, a
-threshold for an exponent) -> holds; entirely on the other side -> fails; across it -> undecided.
+threshold for an exponent) -> holds; entirely on the other side -> fails; across it -> undecided;
+a difference decides only where its p-value, adjusted over the study's comparisons, allows it
+(``tsssm.claims.comparison``).
 Fewer than ``MIN_SEEDS`` seeds -> too few, and the cell takes no part in the verdict.
 
 ``judge`` turns a study's cells into one verdict: holds / fails / no difference when every cell
@@ -39,9 +41,11 @@ class Cell:
     """One judged piece of evidence.
 
     ``levels`` pairs each factor's name with this cell's level of it; ``evidence`` cites the
-    numbers; ``margin`` is how far the interval clears the line (negative: how far it is from
-    clearing it), so the weakest decided cell is the one to cite; ``shortfall`` says why a
-    too-few cell is not judged ("not enough seeds (2)").
+    numbers; ``margin`` orders cells of one outcome by how clearly they clear the line they are
+    judged by (an exponent's interval's distance from its threshold, negative where it crosses it;
+    a comparison's p-value, negated), so that the weakest decided cell, or the undecided one
+    nearest to a decision, is the one cited; ``shortfall`` says why a too-few cell is not judged
+    ("not enough seeds (2)").
     """
 
     levels: tuple[tuple[str, str], ...]
