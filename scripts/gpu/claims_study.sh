@@ -4,12 +4,23 @@
 # with their sweep folders (checkpoints) and logs in WORK.
 # Jobs FINISHED there already are skipped, so launching the same command again continues the study
 # where the last launch stopped; a job cut off by the limit runs again whole.
+# With CLAIMS_DEADLINE (seconds since the epoch) set, no sweep runs past it either: blocks run one
+# after another in one call (each given the store of the one before) all stop in time, and a study
+# whose turn comes after the deadline runs nothing.
 # Usage: bash scripts/gpu/claims_study.sh STUDY WORK LIMIT MODEL... [-- OVERRIDE...]
 set -uo pipefail
 study=${1:?usage: claims_study.sh STUDY OUT LIMIT MODEL... [-- OVERRIDE...]}
 out=${2:?work folder}
 limit=${3:?seconds}
 shift 3
+if [[ -n ${CLAIMS_DEADLINE:-} ]]; then
+  left=$((CLAIMS_DEADLINE - $(date +%s)))
+  ((left < limit)) && limit=$left
+  if ((limit <= 0)); then
+    echo "$study: not run, the deadline (CLAIMS_DEADLINE) has passed"
+    exit 0
+  fi
+fi
 models=()
 while (($#)) && [[ $1 != -- ]]; do models+=("$1"); shift; done
 [[ ${1:-} == -- ]] && shift

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,25 @@ def test_a_block_shares_the_gpu_through_its_own_mps_daemon_unless_told_slices(tm
     else:
         assert (work / "study_x.log").read_text() == "up\n"
         assert list((work / "mps" / "pipe").iterdir()) == []
+
+
+@pytest.mark.parametrize("seconds_left, limit", [(100, range(90, 101)), (1000, [540]), (-1, None)])
+def test_a_study_stops_by_the_deadline_of_blocks_run_one_after_another(tmp_path, seconds_left,
+                                                                        limit):
+    """CLAIMS_DEADLINE shortens a study's time limit to what is left of it; past it, the study
+    starts no sweep."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "timeout"  # records the limit each sweep was given
+    stand_in.write_text(f'#!/bin/sh\necho "$2" >> "{tmp_path}/limits"\n')
+    stand_in.chmod(0o755)
+    deadline = int(time.time()) + seconds_left
+    env = block_env(tmp_path, bin_dir, CLAIMS_DEADLINE=str(deadline))
+    done = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "claims_study.sh"), "c7_x",
+                           str(tmp_path / "work"), "540", "seq/s4"], cwd=REPO, env=env, timeout=60,
+                          capture_output=True, text=True)
+    if limit is None:
+        assert "c7_x: not run, the deadline (CLAIMS_DEADLINE) has passed" in done.stdout
+        assert not (tmp_path / "limits").exists()
+    else:
+        assert int((tmp_path / "limits").read_text()) in limit
