@@ -7,6 +7,8 @@
 # With CLAIMS_DEADLINE (seconds since the epoch) set, no sweep runs past it either: blocks run one
 # after another in one call (each given the store of the one before) all stop in time, and a study
 # whose turn comes after the deadline runs nothing.
+# With CLAIMS_SEEDS set ("1 2 3"), each model's sweep is one per seed instead, all side by side: a
+# study of few models whose trainings take minutes (C7) keeps more of the GPU busy.
 # Usage: bash scripts/gpu/claims_study.sh STUDY WORK LIMIT MODEL... [-- OVERRIDE...]
 set -uo pipefail
 study=${1:?usage: claims_study.sh STUDY OUT LIMIT MODEL... [-- OVERRIDE...]}
@@ -26,11 +28,21 @@ while (($#)) && [[ $1 != -- ]]; do models+=("$1"); shift; done
 [[ ${1:-} == -- ]] && shift
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+sweep() {  # sweep NAME OVERRIDE...: one background sweep of the study
+  timeout --signal=INT "$limit" python -m tsssm.fit -m "study=$study" trainer=gpu \
+    logger.tracking_uri="sqlite:///$out/claims.db" hydra.sweep.dir="$out/sweeps/$1" "${@:2}" \
+    > "$out/$1.log" 2>&1 &
+}
 for model in "${models[@]}"; do
   name=${study}_${model//\//-}
-  timeout --signal=INT "$limit" python -m tsssm.fit -m "study=$study" "model=$model" trainer=gpu \
-    logger.tracking_uri="sqlite:///$out/claims.db" hydra.sweep.dir="$out/sweeps/$name" "$@" \
-    > "$out/$name.log" 2>&1 &
+  if [[ -z ${CLAIMS_SEEDS:-} ]]; then
+    sweep "$name" "model=$model" "$@"
+  else
+    for seed in $CLAIMS_SEEDS; do
+      sweep "${name}_s$seed" "model=$model" "seed=$seed" "$@"
+    done
+  fi
 done
 wait
 grep -h "^error\|^skipped\|MLflow: experiment" "$out"/"$study"_*.log | sort | uniq -c | sort -rn | head -5
+exit 0  # the lines above say how the sweeps went; none matching is no failure

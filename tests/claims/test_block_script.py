@@ -137,3 +137,20 @@ def test_a_study_stops_by_the_deadline_of_blocks_run_one_after_another(tmp_path,
         assert not (tmp_path / "limits").exists()
     else:
         assert int((tmp_path / "limits").read_text()) in limit
+
+
+def test_claims_seeds_splits_each_models_sweep_into_one_per_seed(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "timeout"  # records each sweep's command line
+    stand_in.write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/sweeps"\n')
+    stand_in.chmod(0o755)
+    env = block_env(tmp_path, bin_dir, CLAIMS_SEEDS="1 3")
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "claims_study.sh"), "c7_x",
+                    str(tmp_path / "work"), "540", "seq/s4", "seq/mamba", "--", "a=b"], cwd=REPO,
+                   env=env, timeout=60, check=True, capture_output=True)
+    sweeps = sorted((tmp_path / "sweeps").read_text().splitlines())
+    assert len(sweeps) == 4
+    for line, (model, seed) in zip(sweeps, [("mamba", 1), ("mamba", 3), ("s4", 1), ("s4", 3)]):
+        assert f"model=seq/{model} seed={seed} a=b" in line
+        assert line.split("hydra.sweep.dir=")[1].split()[0].endswith(f"c7_x_seq-{model}_s{seed}")

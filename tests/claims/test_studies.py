@@ -116,6 +116,9 @@ def test_c7_trains_each_model_and_seed_once_and_tests_those_weights_at_every_rat
         assert rates == {"8000", "16000"}
         bits = {run.data.metrics["test/bits_per_sample"] for run in runs}
         assert len(bits) == 2, "the same weights score differently at another rate"
+    in_order = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    keys = [run.data.tags[TAG_TRAINING] for run in in_order]
+    assert keys == sorted(keys, key=keys.index), "a training's tests follow it before the next one"
 
 
 def test_the_report_has_a_table_for_every_claim_studied(store):
