@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -191,6 +192,25 @@ def test_the_search_block_runs_at_most_search_jobs_searches_at_once(tmp_path):
                    capture_output=True, timeout=120)
     seen = [int(line) for line in counts.read_text().split()]
     assert len(seen) > 3 and max(seen) == 3
+
+
+@pytest.mark.parametrize("seconds_left", [30, -1])
+def test_the_search_block_ends_its_searches_by_the_claims_deadline(tmp_path, seconds_left):
+    """CLAIMS_DEADLINE, sooner than SEARCH_SECONDS: no search's time limit passes it, and past
+    it no search starts."""
+    limits = tmp_path / "limits"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "timeout").write_text(f'#!/bin/sh\necho "$2" >> {limits}\n')
+    (bin_dir / "timeout").chmod(0o755)
+    (bin_dir / "python").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "python").chmod(0o755)
+    env = block_env(tmp_path, bin_dir, SEARCH_SECONDS="600",
+                    CLAIMS_DEADLINE=str(int(time.time()) + seconds_left))
+    subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO, env=env,
+                   capture_output=True, timeout=120)
+    given = [int(line) for line in limits.read_text().split()] if limits.exists() else []
+    assert (0 < len(given) and max(given) <= 30) if seconds_left > 0 else given == []
 
 
 def choices(space: str) -> list[int]:
