@@ -12,13 +12,12 @@ time. Needs a GPU; no hydra or mlflow.
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 from tsssm.benchmarks.mixer import layers
+from tsssm.benchmarks.step_profile import profile_step
 
 WARMUP, STEPS, TOP = 3, 5, 14
 
@@ -27,36 +26,12 @@ def training_step(layer: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) -
     layer(x).backward(grad)
 
 
-def profile_step(layer: torch.nn.Module, length: int) -> list[str]:
+def layer_step(layer: torch.nn.Module, length: int) -> list[str]:
     """Markdown lines for one layer at one length."""
     x = torch.randn(1, length, 1024, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     grad = torch.randn_like(x)
-    for _ in range(WARMUP):
-        training_step(layer, x, grad)
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        start.record()
-        for _ in range(STEPS):
-            training_step(layer, x, grad)
-        end.record()
-        torch.cuda.synchronize()
-    wall_ms = start.elapsed_time(end) / STEPS
-    kernels: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    for event in prof.events():
-        if event.device_type == torch.autograd.DeviceType.CUDA:
-            kernels[event.name][0] += event.device_time / 1e3 / STEPS
-            kernels[event.name][1] += 1 / STEPS
-    busy_ms = sum(total for total, _ in kernels.values())
-    launches = sum(count for _, count in kernels.values())
-    lines = [f"### {type(layer).__name__} L {length}", "",
-             f"step {wall_ms:.3f} ms wall; kernels {busy_ms:.3f} ms ({busy_ms / wall_ms:.0%} busy), "
-             f"{launches:.0f} kernels per step", "",
-             "| kernel | ms per step | calls per step |", "|---|---:|---:|"]
-    ranked = sorted(kernels.items(), key=lambda item: -item[1][0])
-    lines += [f"| `{name[:110]}` | {total:.3f} | {count:.0f} |" for name, (total, count)
-              in ranked[:TOP]]
-    return lines + [""]
+    found = profile_step(lambda: training_step(layer, x, grad), STEPS, WARMUP)
+    return found.markdown(f"{type(layer).__name__} L {length}", TOP)
 
 
 def main() -> None:
@@ -71,7 +46,7 @@ def main() -> None:
              f"{STEPS} steps after {WARMUP}.", ""]
     for kind, layer in layers().items():
         for length in lengths:
-            lines += profile_step(layer, length)
+            lines += layer_step(layer, length)
             print("\n".join(lines[-TOP - 8:]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "profile.md").write_text("\n".join(lines))

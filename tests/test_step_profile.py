@@ -1,0 +1,45 @@
+"""A step's profile (tsssm/benchmarks/step_profile.py) and the forecaster profile script built on
+it (scripts/gpu/profile_forecaster.py), here on the CPU: the script composes each model as fit
+does, with the command line's overrides, and times its eager step."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.compose import REPO
+from tsssm.benchmarks.step_profile import StepProfile, profile_step
+
+
+def test_the_markdown_ranks_kernels_by_time_and_states_the_busy_share():
+    found = StepProfile(2.0, {"small": (0.1, 3.0), "big": (0.9, 1.0)})
+    lines = found.markdown("layer", top=1)
+    assert lines[:3] == ["### layer", "", "step 2.000 ms wall; kernels 1.000 ms (50% busy), "
+                                          "4 kernels per step"]
+    assert lines[-2:] == ["| `big` | 0.900 | 1 |", ""]
+
+
+def test_a_cpu_step_has_a_wall_time_and_no_kernels():
+    calls = []
+    found = profile_step(lambda: calls.append(1), steps=4, warmup=2)
+    assert len(calls) == 6 and found.wall_ms >= 0 and found.kernels == {}
+
+
+@pytest.mark.skipif(not os.environ.get("TSSSM_DATA"), reason="needs the data root (TSSSM_DATA)")
+def test_the_forecaster_script_profiles_each_model_as_fit_composes_it(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gpu" / "profile_forecaster.py"), str(tmp_path),
+         "--models", "s4,mamba", "experiment=ltsf/etth1", "data.lookback=48",
+         "data.batch_size=4", "model.backbone.d_model=8", "model.backbone.n_layers=1"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (tmp_path / "profile.md").read_text()
+    assert text.startswith("# Forecaster training steps on the CPU\n")
+    for model in ("s4", "mamba"):
+        assert re.search(rf"### {model}, batch \(4, 48, 7\), [\d,]+ parameters, eager\n", text)
+    assert ", graphed\n" not in text  # graphs need CUDA
