@@ -31,7 +31,7 @@ PARAMS = {
     *(f"model.optim.{k}" for k in ("gamma", "lr", "min_lr_ratio", "schedule", "warmup_epochs",
                                    "weight_decay")),
     "flops_budget", "max_params", "plot_windows", "resume", "seed", "skip_finished", "tags",
-    "test_only",
+    "test_only", "tuned_by", "tuned_only",
     "task._target_",
     "task.levels", "task.loss",
     *(f"trainer.{k}" for k in ("_target_", "accelerator", "devices", "enable_model_summary",
