@@ -1,6 +1,6 @@
-"""A step's profile (tsssm/benchmarks/step_profile.py) and the forecaster profile script built on
-it (scripts/gpu/profile_forecaster.py), here on the CPU: the script composes each model as fit
-does, with the command line's overrides, and times its eager step."""
+"""A step's profile (tsssm/benchmarks/step_profile.py) and the fit-step profile script built on it
+(scripts/gpu/profile_fit_step.py), here on the CPU: the script composes each model as fit does,
+with the command line's overrides, and times its eager training step."""
 
 from __future__ import annotations
 
@@ -30,16 +30,21 @@ def test_a_cpu_step_has_a_wall_time_and_no_kernels():
 
 
 @pytest.mark.skipif(not os.environ.get("TSSSM_DATA"), reason="needs the data root (TSSSM_DATA)")
-def test_the_forecaster_script_profiles_each_model_as_fit_composes_it(tmp_path):
+@pytest.mark.parametrize("models, overrides, shape", [
+    ("s4,mamba", ["experiment=ltsf/etth1", "data.lookback=48", "data.batch_size=4"], "(4, 48, 7)"),
+    ("seq/s4", ["experiment=waveform/fsdd", "data.clip_length=64", "data.batch_size=2"], "(2, 64)"),
+])
+def test_the_script_profiles_each_models_step_as_fit_composes_it(tmp_path, models, overrides,
+                                                                 shape):
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gpu" / "profile_forecaster.py"), str(tmp_path),
-         "--models", "s4,mamba", "experiment=ltsf/etth1", "data.lookback=48",
-         "data.batch_size=4", "model.backbone.d_model=8", "model.backbone.n_layers=1"],
+        [sys.executable, str(REPO / "scripts" / "gpu" / "profile_fit_step.py"), str(tmp_path),
+         "--models", models, *overrides, "model.backbone.d_model=8", "model.backbone.n_layers=1"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
         timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     text = (tmp_path / "profile.md").read_text()
-    assert text.startswith("# Forecaster training steps on the CPU\n")
-    for model in ("s4", "mamba"):
-        assert re.search(rf"### {model}, batch \(4, 48, 7\), [\d,]+ parameters, eager\n", text)
+    assert text.startswith("# Training steps on the CPU\n")
+    for model in models.split(","):
+        assert re.search(rf"### {model}, input {re.escape(shape)}, [\d,]+ parameters, eager\n",
+                         text), text
     assert ", graphed\n" not in text  # graphs need CUDA

@@ -1,8 +1,8 @@
 """Where a step's time goes on the GPU: a callable run a few times under ``torch.profiler``, its
 kernels tallied. When their summed time is far below the step's wall time, the GPU waits for the
 host to launch them; when not, the kernels at the top of the tally are what to make faster.
-Used by ``scripts/gpu/profile_layers.py`` (a mixer layer) and ``scripts/gpu/profile_forecaster.py``
-(a forecaster as a search trial trains it).
+Used by ``scripts/gpu/profile_layers.py`` (a mixer layer) and ``scripts/gpu/profile_fit_step.py``
+(a training step as fit composes it).
 """
 
 from __future__ import annotations
