@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tsssm.claims.catalogue import CLAIMS
 
 
@@ -19,3 +21,11 @@ def test_blocks_give_one_value_per_condition_and_entities_are_distinct() -> None
             assert all(len(block) == len(study.conditions) for block in study.blocks), study.name
             assert len(set(study.entities)) == len(study.entities), study.name
             assert len(study.seeds) >= 3, study.name
+
+
+def test_every_study_names_the_scripts_that_make_its_runs() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    for claim in CLAIMS.values():
+        for study in claim.studies:
+            assert study.made_by, study.name
+            assert all((repo / script).is_file() for script in study.made_by), study.made_by

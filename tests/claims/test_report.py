@@ -108,6 +108,12 @@ def test_sections_list_exponents_differences_missing_runs_and_plots(report) -> N
     assert [cell.strip() for cell in exchange.split("|")[1:-1]] == [
         "mamba - transformer", "Exchange", "96", "+0.05 [0.0475, 0.0525] (n=3)", "0.00027", "fails"]
     assert "![long-horizon forecasting](c3-ltsf.png)" in text
+    progress = text.split("## Progress\n\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    assert [cell.strip() for cell in progress[0].split("|")[1:-1]] == [
+        "claim", "study", "runs counted", "expected", "still missing", "made by"]
+    c7 = next(line for line in progress if "FSDD trained at 8 kHz" in line)
+    assert [cell.strip() for cell in c7.split("|")[1:-1]] == [
+        "C7", "FSDD trained at 8 kHz", "0", "27", "all", "`scripts/gpu/claims_c7.sh`"]
     goal = text.split("### quality goal: ", 1)[1].split("\n## ", 1)[0]
     etth1 = next(line for line in goal.splitlines() if line.startswith("| ETTh1"))
     assert [cell.strip() for cell in etth1.split("|")[1:-1]][:5] == [

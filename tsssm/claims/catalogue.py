@@ -103,12 +103,20 @@ BITS_PER_BYTE = Metric("test/bits_per_byte", "test bits/byte")
 ACCURACY = Metric("test/accuracy", "test accuracy", lower_is_better=False)
 
 
+GPU = "scripts/gpu/"
+COSTS, C3_LTSF, C3_EFFICIENCY = (f"{GPU}claims_costs.sh", f"{GPU}claims_c3_ltsf.sh",
+                                 f"{GPU}claims_c3_efficiency.sh")
+SEARCH, LINEAR_CPU, C3_CPU = (f"{GPU}claims_search.sh", "scripts/claims_linear_cpu.sh",
+                              "scripts/claims_c3_cpu.sh")
+
+
 def cost_against_length(name: str, experiment: str, powers: range, fit_from: int,
                         measures: tuple[Measure, ...]) -> Scaling:
     """S4, Mamba and Mamba-2 judged, attention shown, at lengths ``2 ** k`` for k in ``powers``."""
     return Scaling(name=name, experiment=experiment, entity=(MODEL,), conditions=(LENGTH,),
                    claimed=SEQUENCE_SSMS, shown=("transformer",),
-                   lengths=tuple(2 ** k for k in powers), fit_from=fit_from, measures=measures)
+                   lengths=tuple(2 ** k for k in powers), fit_from=fit_from, measures=measures,
+                   made_by=(COSTS,))
 
 
 C1 = Claim("C1", "linear time", "A state-space model's training step costs time and memory linear "
@@ -128,7 +136,8 @@ LTSF = Comparison(name="long-horizon forecasting", experiment="claims/c3-ltsf", 
                   entity=(MODEL,), conditions=(DATASET, HORIZON), claimed=SSMS,
                   against=("transformer",),
                   shown=("hybrid", "lstm", "linear_attention", "gss", "dlinear", "lstsq"),
-                  expected=LTSF_BLOCKS + ILI_BLOCKS)
+                  expected=LTSF_BLOCKS + ILI_BLOCKS,
+                  made_by=(SEARCH, C3_LTSF, C3_CPU, LINEAR_CPU))
 
 LTSF_GOAL = QualityGoal(
     name="quality goal: the best state-space model against the best fair re-evaluation",
@@ -147,12 +156,13 @@ C3 = Claim("C3", "inductive bias", "State-space models carry a stronger temporal
     Comparison(name="series data efficiency at horizon 96", experiment="claims/c3-data-efficiency",
                metric=TEST_MSE, entity=(MODEL,), conditions=(DATASET, TRAIN_FRACTION), claimed=SSMS,
                against=("transformer",), shown=("dlinear",),
-               expected=tuple((name, f) for name in ("ETTh1", "ETTm1") for f in TRAIN_FRACTIONS)),
+               expected=tuple((name, f) for name in ("ETTh1", "ETTm1") for f in TRAIN_FRACTIONS),
+               made_by=(C3_EFFICIENCY, LINEAR_CPU)),
     Comparison(name="audio data efficiency", experiment="claims/c3-data-efficiency-fsdd",
                metric=BITS_PER_SAMPLE, entity=(MODEL,), conditions=(DATASET, TRAIN_FRACTION),
                claimed=SEQUENCE_SSMS, against=("transformer",),
                shown=("hybrid", "linear_attention", "gss"),
-               expected=tuple(("fsdd", f) for f in TRAIN_FRACTIONS))),
+               expected=tuple(("fsdd", f) for f in TRAIN_FRACTIONS), made_by=(C3_EFFICIENCY,))),
     goals=(LTSF_GOAL,))
 
 C4 = Claim("C4", "token-free at equal compute", "Given the same training compute (FLOPs), a "
@@ -163,14 +173,16 @@ C4 = Claim("C4", "token-free at equal compute", "Given the same training compute
                claimed=("mamba/bytes", "s4/bytes"), against=("transformer/bpe",),
                shown=("transformer/bytes",),
                expected=tuple((name, budget) for name in ("tinyshakespeare", "enwik6")
-                              for budget in (1e14, 3e14, 1e15, 3e15))),))
+                              for budget in (1e14, 3e14, 1e15, 3e15)),
+               made_by=(f"{GPU}claims_c4.sh",)),))
 
 
 def hybrid_study(name: str, data: str, dataset: str, metric: Metric) -> Comparison:
     """Attention fractions 1/8, 1/4, 1/2 against the pure SSM (0) and pure attention (1)."""
     return Comparison(name=name, experiment=f"claims/c5-hybrids-{data}", metric=metric,
                       entity=(ATTENTION_FRACTION,), conditions=(DATASET,),
-                      claimed=("0.125", "0.25", "0.5"), against=("0", "1"), expected=((dataset,),))
+                      claimed=("0.125", "0.25", "0.5"), against=("0", "1"), expected=((dataset,),),
+                      made_by=(f"{GPU}claims_c5.sh",))
 
 
 C5 = Claim("C5", "hybrids", "At matched size, a stack that mixes a few attention layers into "
@@ -188,13 +200,15 @@ C6 = Claim("C6", "recall", "State-space models recall as well as attention: trai
                                                          lower_is_better=False)),
                entity=(MODEL,), conditions=(DATASET, WIDTH, LENGTH), claimed=SEQUENCE_SSMS,
                against=("transformer",), shown=("hybrid", "linear_attention", "gss"),
-               expected=tuple(("mqar", w, n) for w in (64, 128, 256) for n in (64, 128, 256, 512))),))
+               expected=tuple(("mqar", w, n) for w in (64, 128, 256) for n in (64, 128, 256, 512)),
+               made_by=(f"{GPU}claims_c6.sh",)),))
 
 C7 = Claim("C7", "sampling-rate change", "An S4 model trained at one sampling rate runs at another "
            "by rescaling its step size, losing less than Mamba and a Transformer run as they are.", (
     Comparison(name="FSDD trained at 8 kHz", experiment="claims/c7-sampling-rate",
                metric=BITS_PER_SAMPLE, entity=(MODEL,), conditions=(DATASET, SAMPLE_RATE),
                claimed=("s4",), against=("mamba", "transformer"),
-               expected=tuple(("fsdd", rate) for rate in (4000, 8000, 16000)), change_from=8000),))
+               expected=tuple(("fsdd", rate) for rate in (4000, 8000, 16000)), change_from=8000,
+               made_by=(f"{GPU}claims_c7.sh",)),))
 
 CLAIMS = {claim.id: claim for claim in (C1, C2, C3, C4, C5, C6, C7)}

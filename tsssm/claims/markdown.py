@@ -126,8 +126,26 @@ def summary_line(result: ClaimResult) -> str:
     return line
 
 
+PROGRESS_HEADER = ["claim", "study", "runs counted", "expected", "still missing", "made by"]
+
+
+def progress_section(results: Sequence[ClaimResult]) -> list[str]:
+    """Per study its runs counted against those expected, and the scripts that make them: which
+    blocks are still to run."""
+    rows = []
+    for result in results:
+        for study in result.studies:
+            counted, expected = len(study.frame), expected_runs(study.study)
+            missing = ("none" if counted >= expected else
+                       "all" if counted == 0 else str(expected - counted))
+            rows.append([result.claim.id, study.study.name, str(counted), str(expected), missing,
+                         ", ".join(f"`{script}`" for script in study.study.made_by)])
+    return ["## Progress", "", markdown_table(PROGRESS_HEADER, rows)]
+
+
 def claims_markdown(results: Sequence[ClaimResult]) -> str:
-    lines = ["# Claims", "", INTRODUCTION, "", "## Summary", "", *map(summary_line, results)]
+    lines = ["# Claims", "", INTRODUCTION, "", "## Summary", "", *map(summary_line, results), "",
+             *progress_section(results)]
     for result in results:
         lines += ["", *claim_section(result)]
     return "\n".join(lines) + "\n"

@@ -83,7 +83,9 @@ class Analysis:
 class Study(ABC):
     """The runs of one MLflow ``experiment``: ``entity`` columns name what is compared (joined
     with ``/`` when several), ``conditions`` what it is matched on (the last one is the plot's x
-    axis), ``blocks`` the condition values expected, each for every entity and seed."""
+    axis), ``blocks`` the condition values expected, each for every entity and seed;
+    ``made_by`` the scripts whose runs it reads (``scripts/``), which the report names beside the
+    runs still missing."""
 
     name: str
     experiment: str
@@ -91,6 +93,7 @@ class Study(ABC):
     conditions: tuple[Column, ...]
     seeds: tuple[int, ...] = SEEDS
     selection: Selection | None = None
+    made_by: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:
