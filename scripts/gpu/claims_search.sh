@@ -23,10 +23,8 @@ experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
 # SEARCH_SECONDS: a shorter block, in a call with less time left; CLAIMS_DEADLINE (seconds since
 # the epoch, as claims_study.sh reads it) ends the searches by then too
-deadline=$((SECONDS + ${SEARCH_SECONDS:-520}))
-if [[ -n ${CLAIMS_DEADLINE:-} ]] && ((CLAIMS_DEADLINE - $(date +%s) < deadline - SECONDS)); then
-  deadline=$((SECONDS + CLAIMS_DEADLINE - $(date +%s)))
-fi
+source "$(dirname "$0")/deadline.sh"
+deadline=$((SECONDS + $(capped_by_deadline "${SEARCH_SECONDS:-520}")))
 # Trials' steps replay from CUDA graphs (conf/callbacks/graphed.yaml; SEARCH_CALLBACKS=default
 # launches them one by one); a trial's job key leaves that out, so finished trials replay either way
 for experiment in "${experiments[@]}"; do

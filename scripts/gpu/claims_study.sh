@@ -15,13 +15,11 @@ study=${1:?usage: claims_study.sh STUDY OUT LIMIT MODEL... [-- OVERRIDE...]}
 out=${2:?work folder}
 limit=${3:?seconds}
 shift 3
-if [[ -n ${CLAIMS_DEADLINE:-} ]]; then
-  left=$((CLAIMS_DEADLINE - $(date +%s)))
-  ((left < limit)) && limit=$left
-  if ((limit <= 0)); then
-    echo "$study: not run, the deadline (CLAIMS_DEADLINE) has passed"
-    exit 0
-  fi
+source "$(dirname "$0")/deadline.sh"
+limit=$(capped_by_deadline "$limit")
+if ((limit <= 0)); then
+  echo "$study: not run, the deadline (CLAIMS_DEADLINE) has passed"
+  exit 0
 fi
 models=()
 while (($#)) && [[ $1 != -- ]]; do models+=("$1"); shift; done

@@ -64,11 +64,13 @@ class Comparison(Study):
         if self.change_from is not None:
             values = self._changes(values)
         pairs = self._pairs(values)
-        judged = [i for i, (*_, interval) in enumerate(pairs) if interval.n >= MIN_SEEDS]
-        adjusted = dict(zip(judged, holm_adjusted([pairs[i][-1].p_value() for i in judged])))
+        raw = {i: interval.p_value() for i, (*_, interval) in enumerate(pairs)
+               if interval.n >= MIN_SEEDS}
+        adjusted = dict(zip(raw, holm_adjusted(list(raw.values()))))
         cells, rows = [], []
         for i, (claimed, against, conditions, interval) in enumerate(pairs):
-            cell = self._cell(claimed, against, conditions, interval, adjusted.get(i), len(judged))
+            p = None if i not in raw else (raw[i], adjusted[i])
+            cell = self._cell(claimed, against, conditions, interval, p, len(raw))
             cells.append(cell)
             rows.append([f"{claimed} - {against}", *map(format_value, conditions), interval.text(),
                          "-" if i not in adjusted else f"{adjusted[i]:.2g}",
@@ -77,7 +79,7 @@ class Comparison(Study):
                    *(Factor(c.name, c.preposition) for c in self.conditions)]
         header = [f"{self.entity_name} - {BASELINE.name}", *self.condition_names,
                   f"difference in {self.compared} [95% interval] (pairs)",
-                  f"Holm p ({len(judged)})", "outcome"]
+                  f"Holm p ({len(raw)})", "outcome"]
         return Analysis(cells, factors, "no difference detected at {seeds} seeds", header, rows)
 
     def _pairs(self, values: pd.DataFrame) -> list[tuple[str, str, tuple[Any, ...], Interval]]:
@@ -106,21 +108,22 @@ class Comparison(Study):
             subset=[self.metric.key])
 
     def _cell(self, claimed: str, against: str, conditions: tuple[Any, ...], interval: Interval,
-              holm_p: float | None, family: int) -> Cell:
-        """The comparison's cell; ``holm_p``, its adjusted p-value among ``family`` comparisons
-        (None: too few seeds to be judged)."""
+              p: tuple[float, float] | None, family: int) -> Cell:
+        """The comparison's cell; ``p``, its p-value and that adjusted among ``family``
+        comparisons (None: too few seeds to be judged)."""
         where = ", ".join(f"{name} {format_value(value)}"
                           for name, value in zip(self.condition_names, conditions))
         evidence = f"{claimed} - {against} in {self.compared} at {where}: {interval.text()}"
         levels = ((self.entity_name, claimed), (BASELINE.name, against),
                   *((name, format_value(value)) for name, value in zip(self.condition_names, conditions)))
-        if holm_p is None:
+        if p is None:
             return Cell(levels, Outcome.TOO_FEW, interval.n, evidence, shortfall=not_enough_seeds(interval.n))
+        raw_p, holm_p = p
         evidence = f"{evidence}, Holm p {holm_p:.2g} of {family}"
         better = (interval.side_of_zero() * (-1 if self.metric.lower_is_better else 1)
                   if holm_p <= FAMILY_ERROR else 0)
         outcome = {1: Outcome.HOLDS, -1: Outcome.FAILS, 0: Outcome.UNDECIDED}[better]
-        return Cell(levels, outcome, interval.n, evidence, margin=-interval.p_value())
+        return Cell(levels, outcome, interval.n, evidence, margin=-raw_p)
 
     def figure(self, frame: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         return grouped_points(summary, self.condition_names, self.metric.label,
