@@ -342,3 +342,31 @@ def test_sass_stats_read_the_longest_loop_and_count_its_opcodes(monkeypatch):
     loop = stats["hot_loop"](code)
     assert loop == ["FMUL", "MUFU.EX2", "FFMA", "BRA"]
     assert stats["opcode_lines"](loop, 2, top=2) == ["- FMUL: 0.50", "- MUFU: 0.50"]
+
+
+def test_only_forward_only_calls_take_the_long_chunk():
+    """Chunks of 16 steps (N 16) only for a long call without a gradient: with one due, the
+    backward's share makes chunks of 8 faster at every size."""
+    long = sst.LONG_CHUNK_ELEMENTS
+    assert sst.chunk_len(16, long, need_grad=False) == 16
+    assert sst.chunk_len(16, long, need_grad=True) == 8
+    assert sst.chunk_len(16, long - 1, need_grad=False) == 8
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_a_call_picks_its_chunk_knowing_whether_a_gradient_is_due(monkeypatch, grad):
+    asked = []
+
+    def recorded(dstate: int, elements: int, need_grad: bool) -> int:
+        asked.append(need_grad)
+        raise LookupError("chunk asked")
+
+    monkeypatch.setattr(sst, "chunk_len", recorded)
+    inputs = {name: None if tensor is None else tensor.detach().requires_grad_(name == "u" and grad)
+              for name, tensor in make_inputs(1, 8, 4, 1, 4, torch.float32, "cpu", {"D"},
+                                              0).items()}
+    with pytest.raises(LookupError):
+        sst.run_selective_scan(**inputs)
+    with torch.no_grad(), pytest.raises(LookupError):
+        sst.run_selective_scan(**inputs)
+    assert asked == [grad, False]

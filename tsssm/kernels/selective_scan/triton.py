@@ -69,20 +69,20 @@ from tsssm.kernels.triton_common import cdiv, next_power_of_2, or_stand_in as _o
 
 
 LONG_CHUNK_ELEMENTS = 1 << 28
-"""Calls of at least this many (batch, step, channel) elements take the longer chunk: at D 1536
-N 16 on an H100, chunks of 8 steps beat chunks of 16 in fp32 from B1 L2K to B8 L8K and B1 L64K
-(1.0e8 elements) and in bf16 at B8 L2K, the one bf16 shape timed; at B4 L64K (4.0e8) the
-forward was faster at 16 and forward+backward even (``docs/benchmarks/h100-2026-12-05-chunks/``).
-The longer chunk also halves the checkpoints."""
+"""Forward-only calls of at least this many (batch, step, channel) elements take the longer
+chunk: at D 1536 N 16 on an H100 the forward alone was faster in chunks of 16 than of 8 at B4 L64K
+(4.0e8 elements) and B1 L64K, slower at every shorter shape; forward+backward was faster in chunks
+of 8 at every shape, B4 L64K included (``docs/benchmarks/h100-2026-12-06-peers/chunks.md``), so a
+call whose gradient is due keeps the short chunk whatever its size."""
 
 
-def chunk_len(dstate: int, elements: int) -> int:
+def chunk_len(dstate: int, elements: int, need_grad: bool) -> int:
     """Steps per chunk for a call of ``elements`` = batch · L · D: each thread holds
     ``CHUNK × N / N2`` values per live tile (64 at N = 16, N2 = 4, chunk 16: no spills in the
-    forward; the backward can halve its tiles, ``SPLIT``), and the checkpoints cost
-    ``N / CHUNK`` of u's elements in fp32. Below ``LONG_CHUNK_ELEMENTS`` the chunk is halved:
-    fewer registers a thread, so more warps an SM, where a short grid leaves SMs idle."""
-    longest = 256 if elements >= LONG_CHUNK_ELEMENTS else 128
+    forward; the backward can halve its tiles, ``SPLIT``), and the checkpoints a gradient needs
+    cost ``N / CHUNK`` of u's elements in fp32. The chunk is halved with a gradient due or below
+    ``LONG_CHUNK_ELEMENTS``: fewer registers a thread, so more warps an SM."""
+    longest = 256 if elements >= LONG_CHUNK_ELEMENTS and not need_grad else 128
     return max(2, min(64, longest // next_power_of_2(dstate)))
 
 
@@ -318,7 +318,7 @@ def selective_scan_triton(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Ten
         A: (D, N) real decay rates. B, C: (batch, L, G, N), channel d reads group d // (D/G).
         D: (D,) skip; delta_bias: (D,); initial_state: (batch, D, N).
         return_final_state: also return the state after the last step.
-        chunk_size: steps per chunk, a power of two (default ``chunk_len(N, B·L·D)``); changes the
+        chunk_size: steps per chunk, a power of two (default ``chunk_len``); changes the
             cost and the checkpoint memory, not the result.
         segments: how many stretches of the sequence the forward and the backward each scan side
             by side (default: as many as a short grid needs, ``triton_segments``); changes the
@@ -345,8 +345,11 @@ def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     dispatcher's own check): the shapes and options are checked here, device and dtypes not."""
     fn = "selective_scan_triton"
     dims = check_scan_args(fn, u, delta, A, B, C, D, z, delta_bias, initial_state)
-    chunk = (chunk_len(dims.state, dims.batch * dims.length * dims.dim) if chunk_size is None
-             else chunk_size)
+    need_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad
+        for t in (u, delta, A, B, C, D, z, delta_bias, initial_state))
+    chunk = (chunk_len(dims.state, dims.batch * dims.length * dims.dim, need_grad)
+             if chunk_size is None else chunk_size)
     if chunk < 1 or chunk & (chunk - 1):
         raise ValueError(f"{fn}: chunk_size must be a power of two, got {chunk_size}")
     if segments is not None and segments < 1:
@@ -356,8 +359,7 @@ def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     options = _Options(bool(delta_softplus), bool(return_final_state), chunk, plan)
     D = None if D is None else D.contiguous()
     delta_bias = None if delta_bias is None else delta_bias.contiguous()
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in
-                                       (u, delta, A, B, C, D, z, delta_bias, initial_state)):
+    if need_grad:
         return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, initial_state, options)
     y, final_state, *_ = _forward(u, delta, A, B, C, D, z, delta_bias, initial_state, options,
                                   False)
