@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Claims block c7: C7 a change of sampling rate, FSDD trained at 8 kHz and tested at 4, 8 and 16 kHz
-# (study=c7_sampling_rate), one sweep per model and seed side by side (CLAIMS_SEEDS): with one
-# sweep per model, an H100 under MPS took 166-178 s for a training of seq/mamba or seq/transformer
-# and 353 s for one of seq/s4, so S4's three seeds one after another outlast a call.
+# (study=c7_sampling_rate), one sweep per model and seed side by side (CLAIMS_SEEDS). On an H100
+# under MPS, three trainings side by side (one per model) took 166-178 s for seq/mamba or
+# seq/transformer and 353 s for seq/s4; seven (Mamba's and the Transformer's three seeds, S4's
+# first) took 409-490 s, the GPU busy 88% (mean of 2 s samples) and the host's cores 44% (their
+# median): the GPU sets the pace, so nine need more than one call, and a launch given the last
+# call's store runs only what is left.
 # Usage: bash scripts/gpu/claims_c7.sh OUT [PREVIOUS] (claims_block.sh, docs/claims/README.md)
 source "$(dirname "$0")/claims_block.sh" "$@"
 CLAIMS_SEEDS=${CLAIMS_SEEDS-1 2 3} run_study c7_sampling_rate 540 seq/s4 seq/mamba seq/transformer
