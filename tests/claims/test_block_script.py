@@ -154,3 +154,21 @@ def test_claims_seeds_splits_each_models_sweep_into_one_per_seed(tmp_path):
     for line, (model, seed) in zip(sweeps, [("mamba", 1), ("mamba", 3), ("s4", 1), ("s4", 3)]):
         assert f"model=seq/{model} seed={seed} a=b" in line
         assert line.split("hydra.sweep.dir=")[1].split()[0].endswith(f"c7_x_seq-{model}_s{seed}")
+
+
+def test_the_c5_block_runs_the_datasets_asked_for_within_one_calls_time(tmp_path):
+    """C5_DATA picks the datasets, run in turn, each study one sweep per model; every sweep's limit
+    comes from one deadline for the whole block, set when the call does not set one."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, line in (("timeout", f'echo "$@" >> "{tmp_path}/sweeps"'), ("python", "exit 0")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{line}\n")
+        (bin_dir / name).chmod(0o755)
+    env = block_env(tmp_path, bin_dir, C5_DATA="bytes mqar")
+    env.pop("CLAIMS_DEADLINE", None)
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "claims_c5.sh"), str(tmp_path / "out")],
+                   cwd=REPO, env=env, timeout=60, check=True, capture_output=True)
+    sweeps = (tmp_path / "sweeps").read_text().splitlines()
+    studies = [line.split("study=")[1].split()[0] for line in sweeps]
+    assert studies == ["c5_bytes"] * 5 + ["c5_mqar"] * 5
+    assert all(500 <= int(line.split()[1]) <= 540 for line in sweeps)
