@@ -8,6 +8,5 @@ source "$(dirname "$0")/claims_block.sh" "$@"
 run_study c3_data_efficiency 180 s4 mamba &
 run_study c3_data_efficiency 180 transformer s4d mamba2 -- experiment=ltsf/ettm1 &
 wait
-run_study c3_data_efficiency_fsdd 360 seq/s4 seq/mamba seq/mamba2 seq/transformer seq/hybrid \
-  seq/linear_attention seq/gss
+run_study c3_data_efficiency_fsdd 360 seq/s4 seq/mamba seq/mamba2 seq/transformer seq/hybrid
 finish_block

@@ -87,9 +87,9 @@ def test_summary_lines_carry_the_verdicts(report) -> None:
     assert summary[1] == ("- C3 inductive bias: **depends on the dataset**: long-horizon forecasting: "
                           "holds on ETTh1; fails on Exchange; not decided: no runs yet for series data "
                           "efficiency at horizon 96, no runs yet for audio data efficiency "
-                          "(12 of 945 expected runs so far)")
+                          "(12 of 915 expected runs so far)")
     assert summary[2] == ("- C6 recall: **not enough seeds (2)**: none of 1 comparison(s) has enough runs "
-                          "(4 of 252 expected runs so far)")
+                          "(4 of 180 expected runs so far)")
     assert summary[3] == "- C7 sampling-rate change: **no runs yet**"
 
 
