@@ -73,7 +73,9 @@ LONG_CHUNK_ELEMENTS = 1 << 28
 chunk: at D 1536 N 16 on an H100 the forward alone was faster in chunks of 16 than of 8 at B4 L64K
 (4.0e8 elements) and B1 L64K, slower at every shorter shape; forward+backward was faster in chunks
 of 8 at every shape, B4 L64K included (``docs/benchmarks/h100-2026-12-06-peers/chunks.md``), so a
-call whose gradient is due keeps the short chunk whatever its size."""
+call whose gradient is due keeps the short chunk whatever its size, at twice the long chunk's
+checkpoint memory: N / 8 fp32 values per element, 8 bytes at N 16 (four times u's in bf16); a
+caller short of memory passes ``chunk_size=16``."""
 
 
 def chunk_len(dstate: int, elements: int, need_grad: bool) -> int:
