@@ -8,6 +8,8 @@ users never need Triton at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import triton
 import triton.language as tl
@@ -113,6 +115,11 @@ def tensors_problem(tensors: list[torch.Tensor]) -> str | None:
     return device_problem(tensors[0].device) or (
         f"the kernels compute in fp32 and read {KERNEL_DTYPES}; got {', '.join(wrong)} "
         "(float64 runs on backend='reference')" if wrong else None)
+
+
+def gradient_due(tensors: Iterable[torch.Tensor | None]) -> bool:
+    """Whether autograd will want gradients of a call on ``tensors`` (None: absent inputs)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def or_stand_in(tensor: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:

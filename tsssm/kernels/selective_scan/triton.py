@@ -65,7 +65,8 @@ from tsssm.kernels.selective_scan.triton_segments import (ScanPlan, scan_plan,
                                                           segment_adjoints_kernel,
                                                           segment_ends_kernel)
 from tsssm.kernels.selective_scan.triton_step import state_update_kernel
-from tsssm.kernels.triton_common import cdiv, next_power_of_2, or_stand_in as _or, tensors_problem
+from tsssm.kernels.triton_common import (cdiv, gradient_due, next_power_of_2,
+                                         or_stand_in as _or, tensors_problem)
 
 
 LONG_CHUNK_ELEMENTS = 1 << 28
@@ -347,9 +348,7 @@ def run_selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     dispatcher's own check): the shapes and options are checked here, device and dtypes not."""
     fn = "selective_scan_triton"
     dims = check_scan_args(fn, u, delta, A, B, C, D, z, delta_bias, initial_state)
-    need_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad
-        for t in (u, delta, A, B, C, D, z, delta_bias, initial_state))
+    need_grad = gradient_due((u, delta, A, B, C, D, z, delta_bias, initial_state))
     chunk = (chunk_len(dims.state, dims.batch * dims.length * dims.dim, need_grad)
              if chunk_size is None else chunk_size)
     if chunk < 1 or chunk & (chunk - 1):

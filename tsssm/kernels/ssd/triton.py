@@ -64,7 +64,7 @@ from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
 from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH
-from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width,
+from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width, gradient_due,
                                          next_power_of_2)
 from tsssm.kernels.triton_launch import TunedLaunch
 
@@ -414,8 +414,7 @@ def ssd_state_update_unsupported(state: Tensor, x: Tensor, dt: Tensor, A: Tensor
     tensors = {"state": state, "x": x, "dt": dt, "A": A, "B": B, "C": C, "D": D, "z": z,
                "dt_bias": dt_bias}
     problem = _fast_path_problem(x, None, B.shape[-1], tensors)
-    if problem is None and torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in tensors.values()):
+    if problem is None and gradient_due(tensors.values()):
         problem = ("the decode kernel has no backward; call it under torch.no_grad() or use "
                    "backend='reference'")
     return problem
