@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -135,19 +136,29 @@ def test_both_search_scripts_take_the_search_from_the_shared_rule(script):
                                         if not line.startswith("#"))
 
 
-def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_path):
-    """claims_search.sh, with a stand-in ``python`` that records what it is asked to run: one
-    search per model and experiment, except those whose recipe is in conf/recipe/ already."""
-    calls = tmp_path / "calls"
-    bin_dir = tmp_path / "bin"
+def launched_searches(calls: Path) -> set[tuple[str, str]]:
+    """(experiment, model) of each search in a stand-in ``python``'s record of its calls."""
+    return {(re.search(r"experiment=(\S+)", line).group(1),
+             re.search(r"model=(\S+)", line).group(1))
+            for line in calls.read_text().splitlines() if "hparams_search=" in line}
+
+
+def recording_python(bin_dir: Path, calls: Path) -> None:
+    """A stand-in ``python`` in ``bin_dir`` that appends its arguments to ``calls``."""
     bin_dir.mkdir()
     (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     (bin_dir / "python").chmod(0o755)
+
+
+def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_path):
+    """claims_search.sh, with a stand-in ``python`` that records what it is asked to run: one
+    search per model and experiment, except those whose recipe is in conf/recipe/ already."""
+    calls, bin_dir = tmp_path / "calls", tmp_path / "bin"
+    recording_python(bin_dir, calls)
     env = block_env(tmp_path, bin_dir, SEARCH_SECONDS="60")
     subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=REPO, env=env,
                    capture_output=True, timeout=120)
-    launched = {(re.search(r"experiment=(\S+)", line).group(1), re.search(r"model=(\S+)", line).group(1))
-                for line in calls.read_text().splitlines() if "hparams_search=" in line}
+    launched = launched_searches(calls)
     expected = {(experiment, model) for model in script_list("models")
                 for experiment in script_list("experiments")
                 if not (REPO / "conf" / "recipe" / experiment / f"{model}.yaml").is_file()}
@@ -155,6 +166,22 @@ def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_pa
     assert ("ltsf/ili", "mamba") not in launched  # its recipe is committed
     assert all("callbacks=graphed" in line for line in calls.read_text().splitlines()
                if "hparams_search=" in line)
+
+
+def test_search_models_narrows_the_block_to_the_models_it_names(tmp_path):
+    """SEARCH_MODELS: those models' searches alone, none whose recipe is committed (the block
+    runs in ``tmp_path``, whose conf/recipe/ holds one)."""
+    recipe = tmp_path / "conf" / "recipe" / "ltsf" / "etth2" / "s4.yaml"
+    recipe.parent.mkdir(parents=True)
+    recipe.write_text("tuned_by: ETTh2-s4-h96\n")
+    calls, bin_dir = tmp_path / "calls", tmp_path / "bin"
+    recording_python(bin_dir, calls)
+    env = block_env(tmp_path, bin_dir, SEARCH_SECONDS="60", SEARCH_MODELS="s4 lstm")
+    subprocess.run(["bash", str(SEARCH_SCRIPT), str(tmp_path / "out")], cwd=tmp_path, env=env,
+                   capture_output=True, timeout=120)
+    everything = {(experiment, model) for experiment in script_list("experiments")
+                  for model in ("s4", "lstm")}
+    assert launched_searches(calls) == everything - {("ltsf/etth2", "s4")}
 
 
 def test_the_search_block_stops_at_once_without_the_optuna_sweeper(tmp_path):
