@@ -21,9 +21,8 @@ source "$(dirname "$0")/claims_block.sh" "$@"
 source "$(dirname "$0")/../search_for.sh"
 experiments=(ltsf/etth1 ltsf/etth2 ltsf/ettm1 ltsf/exchange ltsf/ili)
 models=(s4 s4d mamba mamba2 transformer hybrid lstm linear_attention gss)
-# SEARCH_MODELS: only these models' searches (S4's trials slow most beside others': its epochs
-# took 11-14 s alone and 84 s beside four trainings in claims_c7.sh's runs, so its searches can
-# have a call of their own)
+# SEARCH_MODELS: only these models' searches (S4's trials slow most beside others', by as much as
+# claims_c7.sh measured, so its searches can have a call of their own)
 [[ -n ${SEARCH_MODELS:-} ]] && read -ra models <<< "$SEARCH_MODELS"
 # SEARCH_SECONDS: a shorter block, in a call with less time left; CLAIMS_DEADLINE (seconds since
 # the epoch, as claims_study.sh reads it) ends the searches by then too
