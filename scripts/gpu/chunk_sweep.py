@@ -1,13 +1,14 @@
 """Steps per chunk for the selective scan: its times at chunks of 4, 8 and 16 steps.
 
     python scripts/gpu/chunk_sweep.py OUT [--chunks 4,8,16] [--dtypes fp32,bf16]
+                                      [--cases bf16:8:2048,bf16:1:2048]
 
 The chunk sets how many steps of its states a thread holds in registers, so how many warps an
 SM can hold against how many instructions each element takes (the forward's registers per chunk,
 compiled offline: ``docs/benchmarks/cpu-2026-12-05-scan-bwd-sass/``). With a gradient due it
 also sets the checkpoints' memory (N / chunk of u's elements in fp32). Shapes: those of the
 side-by-side comparison (``cases.pair_cases``: D 1536, N 16, every Mamba option on), fp32 and
-bf16; per chunk the forward without autograd and forward+backward (``segment_sweep``'s calls),
+bf16, or ``--cases`` (``segment_sweep``'s DTYPE:BATCH:LENGTH list); per chunk the forward without autograd and forward+backward (``segment_sweep``'s calls),
 each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (replayed from a CUDA graph).
 Writes ``OUT/chunks.md`` row by row, then the fastest chunk per shape, dtype and mode by gpu
 time. Needs a GPU; no hydra or mlflow.
@@ -20,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from tsssm.benchmarks.cases import pair_cases
+from tsssm.benchmarks.cases import PairCase, pair_cases
 from tsssm.benchmarks.peers import scan_inputs
 
-from segment_sweep import mode_calls, wall_and_gpu  # this script's folder is on the path
+from segment_sweep import case_list, mode_calls, wall_and_gpu  # this script's folder is on the path
 
 MODES = ("fwd", "fwd+bwd")
 SCAN_CASES = [case for case in pair_cases() if case.kernel == "scan"]
@@ -47,19 +48,22 @@ def dtype_list(text: str) -> list[str]:
     return dtypes
 
 
-def sweep(out: Path, chunks: list[int], dtypes: list[str]) -> None:
-    """Time every comparison shape in ``dtypes`` at every chunk; write ``out/chunks.md`` as the
-    rows come."""
+def sweep(out: Path, chunks: list[int], dtypes: list[str],
+          cases: tuple[PairCase, ...] | None = None) -> None:
+    """Time ``cases`` (default: every comparison shape in ``dtypes``) at every chunk; write
+    ``out/chunks.md`` as the rows come."""
     out.mkdir(parents=True, exist_ok=True)
+    shapes = (f" --cases {','.join(f'{c.dtype}:{c.batch}:{c.length}' for c in cases)}"
+              if cases else "")
     lines = [f"# Selective scan chunk lengths on {torch.cuda.get_device_name()}", "",
              f"`python scripts/gpu/chunk_sweep.py OUT --chunks {','.join(map(str, chunks))} "
-             f"--dtypes {','.join(dtypes)}`; "
+             f"--dtypes {','.join(dtypes)}{shapes}`; "
              f"torch {torch.__version__}; D 1536, N 16, every Mamba option on; wall: do_bench "
              "median (ms); gpu: replayed from a CUDA graph (ms).", "",
              "| case | dtype | chunk | " + " | ".join(f"{m} wall | {m} gpu" for m in MODES) + " |",
              "|---|---|---:|" + "---:|" * 2 * len(MODES)]
     fastest: dict[tuple[str, str, str], dict[int, float]] = {}
-    for case in [case for case in SCAN_CASES if case.dtype in dtypes]:
+    for case in cases or [case for case in SCAN_CASES if case.dtype in dtypes]:
         inputs = scan_inputs(case, True)[0]
         leaves = list(inputs.values())
         for chunk in chunks:
@@ -85,8 +89,10 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--chunks", type=chunk_list, default=[4, 8, 16])
     parser.add_argument("--dtypes", type=dtype_list, default=list(DTYPES))
+    parser.add_argument("--cases", type=case_list, default=None,
+                        help="DTYPE:BATCH:LENGTH,... instead of every comparison shape")
     args = parser.parse_args()
-    sweep(args.out, args.chunks, args.dtypes)
+    sweep(args.out, args.chunks, args.dtypes, args.cases)
 
 
 if __name__ == "__main__":

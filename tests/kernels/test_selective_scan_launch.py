@@ -301,6 +301,31 @@ def test_ncu_summary_names_the_three_largest_stall_reasons(tmp_path):
     assert row.endswith("| long_scoreboard 1250.50, selected 1.00, short_scoreboard 0.75 |")
 
 
+def test_ncu_sass_sums_a_source_page_by_opcode():
+    """``scripts/gpu/ncu_sass.py`` on a committed source page: each launch's table, and per
+    opcode the instructions and shared-memory wavefronts ncu counted (shuffles have none)."""
+    page = (REPO / "docs" / "benchmarks" / "h200-2026-12-06-ncu-source"
+            / "ncu_scan_B8_L2048_bf16.sass.csv.gz")
+    script = runpy.run_path(str(REPO / "scripts" / "gpu" / "ncu_sass.py"))
+    tables = dict(script["kernel_tables"](page))
+    assert sorted(tables) == ["scan_bwd_kernel", "scan_fwd_kernel", "segment_adjoints_kernel"]
+    sums = script["by_opcode"](tables["scan_bwd_kernel"])
+    assert sums["SHFL.BFLY"]["instructions"] == 67_633_152
+    assert sums["SHFL.BFLY"]["wavefronts"] == 0
+    assert sums["LDS.U16"]["wavefronts"] == 25_165_824
+    assert sum(s["instructions"] for s in sums.values()) == 594_451_968  # as ncu's details page
+    table = script["table"]("scan_bwd_kernel", tables["scan_bwd_kernel"])
+    assert table.startswith("### scan_bwd_kernel\n\n594,451,968 warp instructions")
+
+
+def test_ncu_sass_names_opcodes_without_predicates_or_operands():
+    opcode = runpy.run_path(str(REPO / "scripts" / "gpu" / "ncu_sass.py"))["opcode"]
+    assert opcode("      @!P0 LDGSTS.E.64 desc[UR24][R68.64], !P0, [R97]") == "LDGSTS.E"
+    assert opcode("SHFL.BFLY PT, R3, R2, 0x1, 0x1f") == "SHFL.BFLY"
+    assert opcode("FADD R1, R2, R3") == "FADD"
+    assert opcode("") == "?"
+
+
 def test_segment_sweep_cases_read_dtype_batch_and_length(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))
     case_list = runpy.run_path(str(REPO / "scripts" / "gpu" / "segment_sweep.py"))["case_list"]

@@ -44,9 +44,10 @@ compiled for its arguments' specialization (``triton_launch``).
 
 **Where the time goes.** The forward is held back by its issue slots, its shared-memory reads
 (each thread's copy of B, C, u, Δ) and its exponentials together, with B·D·N / 4 threads as all
-the parallelism there is; the backward spends most of its instructions on five reductions over
-lanes (three over the state, two over the channels for dB and dC). Timings and profiles:
-``docs/benchmarks/`` (``python -m tsssm.bench kernels``).
+the parallelism there is; the backward by the L1's load/store pipe, which carries its shuffles
+(two sums over the state's lanes; dB and dC are summed over a thread's channels only and each
+lane adds its part atomically), its step tiles' shared-memory reads and its outputs' layout
+conversion. Timings and profiles: ``docs/benchmarks/`` (``python -m tsssm.bench kernels``).
 """
 
 from __future__ import annotations

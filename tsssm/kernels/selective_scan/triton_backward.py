@@ -43,10 +43,24 @@ from tsssm.kernels.triton_common import LOG2E
 @triton.jit
 def add_over_channels(ptr, rows, s_l, n, value, row_mask, DSTATE: tl.constexpr):
     """Add Σ over the block's channels of a (CHUNK, N1, BLOCK_D, N2) tile into a (L, N) fp32
-    slice (dB or dC of one group), atomically: other channel blocks add to the same elements."""
-    mask = row_mask[:, None, None] & (n < DSTATE)[None, :, :]
-    tl.atomic_add(ptr + rows[:, None, None] * s_l + n[None, :, :], tl.sum(value, axis=2),
-                  mask=mask, sem="relaxed")
+    slice (dB or dC of one group), atomically: other channel blocks add to the same elements.
+
+    Only the channels a thread holds are summed before the add (channel ``d`` sits on lane
+    ``d mod (32 / N2)`` of the channel axis): each of those lanes adds its own partial sum, so
+    the reduction across lanes happens in L2's atomic units rather than in ``log2(32 / N2)``
+    shuffle rounds per value, which the backward's shared-memory pipe, its busiest unit, would
+    otherwise execute."""
+    CHUNK: tl.constexpr = value.shape[0]
+    N1: tl.constexpr = value.shape[1]
+    BLOCK_D: tl.constexpr = value.shape[2]
+    N2: tl.constexpr = value.shape[3]
+    LANES: tl.constexpr = 32 // N2
+    GROUPS: tl.constexpr = LANES if BLOCK_D >= LANES else BLOCK_D
+    parts = tl.sum(tl.reshape(value, (CHUNK, N1, BLOCK_D // GROUPS, GROUPS, N2)), axis=2)
+    spread = tl.zeros((1, 1, GROUPS, 1), dtype=tl.int32)   # the slice's offsets, per lane group
+    offs = (rows[:, None, None] * s_l + n[None, :, :])[:, :, None, :] + spread
+    mask = (row_mask[:, None, None] & (n < DSTATE)[None, :, :])[:, :, None, :] & (spread == 0)
+    tl.atomic_add(ptr + offs, parts, mask=mask, sem="relaxed")
 
 
 @triton.jit
@@ -78,7 +92,8 @@ def backward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, row
         gy = gy * z * sig
     if HAS_D:
         dD_acc += tl.sum(gy * u, axis=0)
-    add_over_channels(proj[3] + t0 * p_l[3], rows, p_l[3], n, steps4(gy) * hs, t_mask, DSTATE)
+    add_over_channels(proj[3] + t0 * p_l[3], rows, p_l[3], n, steps4(gy) * hs, t_mask,
+                      DSTATE)
     decayed = hs - x                                           # a_t h_{t-1}
 
     q = steps4(gy) * proj4(Ct)
