@@ -111,18 +111,22 @@ def _strides(tensor: Tensor | None, rank: int) -> tuple[int, ...]:
 
 
 HOST_BOUND_ELEMENTS = 1 << 23
-"""Calls of fewer (batch, step, channel) elements than this take their kernels less time than
-the host takes to issue them (B1 L2K D1536 against B1 L8K in ``docs/benchmarks/``): there each
-torch op counts, and B and C reach the kernels in their own dtype (``kernel_projection``)."""
+"""Forward-only calls of fewer (batch, step, channel) elements than this take their kernels less
+time than the host takes to issue them (B1 L2K D1536 against B1 L8K in ``docs/benchmarks/``):
+there each torch op counts, and B and C reach the kernels in their own dtype
+(``kernel_projection``)."""
 
 
-def kernel_projection(projection: Tensor, elements: int) -> Tensor:
+def kernel_projection(projection: Tensor, elements: int, need_grad: bool) -> Tensor:
     """B or C as the kernels read them in a call of ``elements`` = batch · L · D. In fp32 from
-    ``HOST_BOUND_ELEMENTS`` on: every thread converts its own copy of them, so in bf16 the
-    kernels spent ~3 instructions per element on conversions (and Triton 3.6 does not pipeline
-    their 2-byte loads), while converted once here they cost ~1% of u's bytes. Below it, as
-    they are: the conversion is a dispatch, an allocation and a launch on the host."""
-    return projection.float() if elements >= HOST_BOUND_ELEMENTS else projection
+    ``HOST_BOUND_ELEMENTS`` on and whenever a gradient is due: every thread converts its own
+    copy of them, so in bf16 the kernels spent ~3 instructions per element on conversions, and
+    Triton 3.6 does not pipeline their 2-byte loads, on which a small call's backward then waits
+    (``docs/benchmarks/h200-2026-12-06-ncu-source/``); converted once here they cost ~1% of u's
+    bytes. Below it, in a forward-only call, as they are: the conversion is a
+    dispatch, an allocation and a launch on the host, which sets such a call's time."""
+    convert = need_grad or elements >= HOST_BOUND_ELEMENTS
+    return projection.float() if convert else projection
 
 
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
@@ -143,7 +147,9 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
     per = cdiv(cdiv(seqlen, chunk), segments)
     flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus, DSTATE=dstate,
                  CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
-    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
+    need_grad = checkpoints is not None
+    B = kernel_projection(B, u.numel(), need_grad)
+    C = kernel_projection(C, u.numel(), need_grad)
     ends = dsum = y
     if segments > 1:
         ends = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
@@ -188,7 +194,7 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
     per = cdiv(cdiv(seqlen, chunk), segments)
     flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
                  DSTATE=dstate, CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
-    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
+    B, C = kernel_projection(B, u.numel(), True), kernel_projection(C, u.numel(), True)
     adj = dsum = partials
     if segments > 1:
         adj = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
