@@ -92,8 +92,7 @@ def backward_chunk(steps, s_l, s_d, proj, p_l, p_n, t0, h_prev, carry, sums, row
         gy = gy * z * sig
     if HAS_D:
         dD_acc += tl.sum(gy * u, axis=0)
-    add_over_channels(proj[3] + t0 * p_l[3], rows, p_l[3], n, steps4(gy) * hs, t_mask,
-                      DSTATE)
+    add_over_channels(proj[3] + t0 * p_l[3], rows, p_l[3], n, steps4(gy) * hs, t_mask, DSTATE)
     decayed = hs - x                                           # a_t h_{t-1}
 
     q = steps4(gy) * proj4(Ct)
