@@ -49,7 +49,10 @@ def add_over_channels(ptr, rows, s_l, n, value, row_mask, DSTATE: tl.constexpr):
     ``d mod (32 / N2)`` of the channel axis): each of those lanes adds its own partial sum, so
     the reduction across lanes happens in L2's atomic units rather than in ``log2(32 / N2)``
     shuffle rounds per value, which the backward's shared-memory pipe, its busiest unit, would
-    otherwise execute."""
+    otherwise execute. The add's operands are permuted to (N1, N2, lane group, step): Triton
+    lays an atomic out by its pointer's contiguity (n1 fastest, then the axes in order), which
+    in this order is how the tile already lies across the lanes, so no layout conversion through
+    shared memory precedes the add."""
     CHUNK: tl.constexpr = value.shape[0]
     N1: tl.constexpr = value.shape[1]
     BLOCK_D: tl.constexpr = value.shape[2]
@@ -60,7 +63,8 @@ def add_over_channels(ptr, rows, s_l, n, value, row_mask, DSTATE: tl.constexpr):
     spread = tl.zeros((1, 1, GROUPS, 1), dtype=tl.int32)   # the slice's offsets, per lane group
     offs = (rows[:, None, None] * s_l + n[None, :, :])[:, :, None, :] + spread
     mask = (row_mask[:, None, None] & (n < DSTATE)[None, :, :])[:, :, None, :] & (spread == 0)
-    tl.atomic_add(ptr + offs, parts, mask=mask, sem="relaxed")
+    tl.atomic_add(ptr + tl.permute(offs, (1, 3, 2, 0)), tl.permute(parts, (1, 3, 2, 0)),
+                  mask=tl.permute(mask, (1, 3, 2, 0)), sem="relaxed")
 
 
 @triton.jit

@@ -251,8 +251,8 @@ def adjoint_scan(q, a):
 # compile to the vector code's count at chunks of 8, so it has none
 # (``docs/benchmarks/h100-2026-12-05-vector-steps/``, ``cpu-2026-12-05-scan-chunk8/``). Since the
 # backward's dB and dC stopped shuffling across lanes, its 4-lane blocks compile to the fewest
-# instructions (whole chunks of 8: 29.8 per element in fp32, 33.9 in bf16, no spills; halves:
-# 35.6 and 33.1; ``docs/benchmarks/h200-2026-12-06-ncu-source/``). The autotuner keeps whichever
+# instructions (whole chunks of 8: 26.3 per element in fp32, 30.6 in bf16, no spills; halves:
+# 31.8 and 29.9; ``docs/benchmarks/h200-2026-12-06-ncu-source/``). The autotuner keeps whichever
 # is fastest at each shape and dtype.
 FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
