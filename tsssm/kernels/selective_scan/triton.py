@@ -35,7 +35,8 @@ a single torch sum adds the (batch row, segment) rows (none at one row).
 **The host's share.** At batch 1 and a few thousand steps the kernels take tens of
 microseconds, so the Python that issues a call counts as much: per call the launchers make the
 torch ops they need and no more (B and C converted to fp32 once for both passes and kept for
-the backward, not at all in calls too small for the conversion to pay: ``kernel_projection``;
+the backward, not at all in forward-only calls too small for the conversion to pay:
+``kernel_projection``;
 no autograd Function when no gradient is due; the dispatcher's device check not repeated),
 the shape's decisions come from a cache (``scan_plan``), and each kernel is launched with the
 config recorded at the first call of its key straight into the launcher of the kernel Triton
