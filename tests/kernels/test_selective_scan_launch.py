@@ -211,6 +211,28 @@ def test_chunk_sweep_takes_powers_of_two_and_known_dtypes_only(monkeypatch):
             dtype_list(bad)
 
 
+def test_scan_against_base_sweeps_this_tree_then_the_base_tree(tmp_path):
+    """``scripts/gpu/scan_against_base.sh``, with a stand-in ``python`` recording its path and
+    arguments: the chunk sweep once with this tree's package first on the path, once with the
+    base's, the same cases; a base without the package is refused in one line."""
+    script = REPO / "scripts" / "gpu" / "scan_against_base.sh"
+    bin_dir, calls, base = tmp_path / "bin", tmp_path / "calls", tmp_path / "base"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$PYTHONPATH|$*" >> {calls}\n')
+    (bin_dir / "python").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": "/site"}
+    refused = subprocess.run(["bash", str(script), str(tmp_path / "out"), str(base)], cwd=REPO,
+                             env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "holds no tsssm package" in refused.stdout
+    (base / "tsssm").mkdir(parents=True)
+    subprocess.run(["bash", str(script), str(tmp_path / "out"), str(base), "bf16:1:2048", "16"],
+                   cwd=REPO, env=env, check=True)
+    tree, other = calls.read_text().splitlines()
+    assert tree.startswith(f"{REPO}:/site|") and other.startswith(f"{base}:/site|")
+    assert tree.endswith(f"{tmp_path}/out/tree --chunks 16 --cases bf16:1:2048")
+    assert other.endswith(f"{tmp_path}/out/base --chunks 16 --cases bf16:1:2048")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
 def test_ncu_target_without_a_gpu_says_so_in_one_line():
     script = REPO / "scripts" / "gpu" / "ncu_scan.py"
