@@ -8,8 +8,9 @@ SM can hold against how many instructions each element takes (the forward's regi
 compiled offline: ``docs/benchmarks/cpu-2026-12-05-scan-bwd-sass/``). With a gradient due it
 also sets the checkpoints' memory (N / chunk of u's elements in fp32). Shapes: those of the
 side-by-side comparison (``cases.pair_cases``: D 1536, N 16, every Mamba option on), fp32 and
-bf16, or ``--cases`` (``segment_sweep``'s DTYPE:BATCH:LENGTH list); per chunk the forward without autograd and forward+backward (``segment_sweep``'s calls),
-each as ``wall`` (``do_bench`` median: host and GPU) and ``gpu`` (replayed from a CUDA graph).
+bf16, or ``--cases`` (``segment_sweep``'s DTYPE:BATCH:LENGTH list); per chunk the forward
+without autograd and forward+backward (``segment_sweep``'s calls), each as ``wall``
+(``do_bench`` median: host and GPU) and ``gpu`` (replayed from a CUDA graph).
 Writes ``OUT/chunks.md`` row by row, then the fastest chunk per shape, dtype and mode by gpu
 time. Needs a GPU; no hydra or mlflow.
 """

@@ -76,7 +76,8 @@ def table(name: str, rows: list[dict]) -> str:
     lines = [f"### {name}", "",
              f"{instructions:,.0f} warp instructions, {wavefronts:,.0f} L1 shared wavefronts, "
              f"{samples:,.0f} stall samples; the {TOP_OPCODES} opcodes with most samples:", "",
-             "| opcode | instructions | % | shared wavefronts | % | stall samples | % | top reasons |",
+             "| opcode | instructions | % | shared wavefronts | % | stall samples | % "
+             "| top reasons |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     ranked = sorted(sums.items(), key=lambda item: -item[1]["samples"])[:TOP_OPCODES]
     for op, s in ranked:

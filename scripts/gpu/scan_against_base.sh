@@ -15,7 +15,8 @@ base=$(realpath "${2:?$usage}")
 cases=${3:-bf16:8:2048,bf16:8:8192,bf16:4:65536,bf16:1:65536,bf16:1:8192,bf16:1:2048,fp32:1:2048}
 chunk=${4:-8}
 if [[ ! -d $base/tsssm ]]; then
-  echo "scan_against_base.sh: $base holds no tsssm package (git archive REF tsssm | tar -x -C $base)"
+  echo "scan_against_base.sh: $base holds no tsssm package" \
+    "(git archive REF tsssm | tar -x -C $base)"
   exit 2
 fi
 sweep=$(dirname "$0")/chunk_sweep.py
