@@ -14,8 +14,9 @@ state accumulates over thousands of steps and bf16 cannot hold that sum.
 Three functions:
 - ``selective_scan_ref``: the scan used on the CPU. It works chunk by chunk (T steps at a time):
   the discretised decays ``exp(delta A)`` and drives ``delta B u`` of a chunk are built in one
-  vectorised pass, the recurrence itself is one fused multiply-add per step, and the readout
-  ``<C, h>`` is again one pass per chunk. Memory is O(batch * T * D * N) per chunk. T is picked
+  vectorised pass, the recurrence itself is one fused multiply-add per step (and its adjoint one
+  per step on the way back, written out in ``_ChunkRecurrence`` rather than recorded step by
+  step by autograd), and the readout ``<C, h>`` is again one pass per chunk. Memory is O(batch * T * D * N) per chunk. T is picked
   so that a chunk's (batch, T, D, N) tensors stay about ``CHUNK_BYTES`` (``chunk_steps``): a
   CPU's time here goes to moving those tensors, which a chunk that fits in its caches moves far
   less, while a longer chunk makes fewer torch calls where the state is small. A fully parallel
@@ -170,6 +171,34 @@ def chunk_steps(batch: int, dim: int, state: int, dtype: torch.dtype) -> int:
     return min(MAX_CHUNK, 1 << (steps.bit_length() - 1))
 
 
+class _ChunkRecurrence(torch.autograd.Function):
+    """One chunk's recurrence ``h_t = decay_t h_{t-1} + drive_t`` and readout ``y_t = Σ_n C_t h_t``
+    with a written-out backward: the adjoint ``λ_t = gy_t C_t + decay_{t+1} λ_{t+1}`` is one
+    in-place multiply-add a step, where autograd through the forward's loop recorded a node a
+    step and ran several ops for each on the way back.
+
+    decay, drive, C: (b, T, D, N); h0: (b, D, N). Returns y (b, T, D) and h_T (b, D, N)."""
+
+    @staticmethod
+    def forward(ctx, decay: Tensor, drive: Tensor, C: Tensor, h0: Tensor):
+        states = torch.empty_like(drive)
+        h = h0
+        for t in range(drive.shape[1]):
+            h = torch.addcmul(drive[:, t], decay[:, t], h, out=states[:, t])
+        ctx.save_for_backward(decay, C, h0, states)
+        return (states * C).sum(-1), states[:, -1].clone()
+
+    @staticmethod
+    def backward(ctx, gy: Tensor, gh: Tensor):
+        decay, C, h0, states = ctx.saved_tensors
+        lam = gy.unsqueeze(-1) * C                                   # gy_t C_t, then λ_t
+        lam[:, -1] += gh
+        for t in range(lam.shape[1] - 2, -1, -1):
+            lam[:, t].addcmul_(decay[:, t + 1], lam[:, t + 1])
+        before = torch.cat([h0.unsqueeze(1), states[:, :-1]], 1)     # h_{t-1}
+        return lam * before, lam, gy.unsqueeze(-1) * states, decay[:, 0] * lam[:, 0]
+
+
 def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                        D: Tensor | None = None, z: Tensor | None = None,
                        delta_bias: Tensor | None = None, delta_softplus: bool = False,
@@ -213,11 +242,8 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
                                       B_c.split(chunk_size, 1), C_c.split(chunk_size, 1)):
         decay = torch.exp(delta_k.unsqueeze(-1) * A_c)                          # (b, T, D, N)
         drive = (delta_k * u_k).unsqueeze(-1) * expand_groups(B_k, dim)          # (b, T, D, N)
-        states = []
-        for decay_t, drive_t in zip(decay.unbind(1), drive.unbind(1)):
-            h = torch.addcmul(drive_t, decay_t, h)
-            states.append(h)
-        outputs.append((torch.stack(states, 1) * expand_groups(C_k, dim)).sum(-1))  # (b, T, D)
+        y_k, h = _ChunkRecurrence.apply(decay, drive, expand_groups(C_k, dim), h)
+        outputs.append(y_k)                                                      # (b, T, D)
 
     y = torch.cat(outputs, 1)
     y = _skip_and_gate(y, u_c, None if D is None else D.to(dtype),
