@@ -1,4 +1,5 @@
-"""Running the GPU claims blocks' shell (scripts/gpu/claims_*.sh) in tests, with stand-ins."""
+"""Running the GPU scripts' shell (scripts/gpu/*.sh: the claims blocks and others) in tests, with
+stand-ins."""
 
 from __future__ import annotations
 
@@ -15,3 +16,12 @@ def block_env(tmp_path: Path, bin_dir: Path, **extra: str) -> dict[str, str]:
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "TSSSM_TRITON_CACHE": str(tmp_path / "triton"),
             "TRITON_CARRIED": str(tmp_path / "carried"), **extra}
+
+
+def recording_python(bin_dir: Path, calls: Path, record: str = "$*") -> None:
+    """A stand-in ``python`` in ``bin_dir`` (created) that appends a line to ``calls`` and does
+    nothing else: ``record``, its arguments by default (a shell word, so ``$PYTHONPATH|$*`` adds
+    the path it was given)."""
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\necho "{record}" >> {calls}\n')
+    (bin_dir / "python").chmod(0o755)

@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tests.compose import REPO
-from tests.gpu_blocks import block_env
+from tests.gpu_blocks import block_env, recording_python
 
 SCRIPT = REPO / "scripts" / "gpu" / "claims_c3_ltsf.sh"
 LINEAR = {"dlinear", "lstsq"}
@@ -23,11 +23,8 @@ LINEAR = {"dlinear", "lstsq"}
 def launched_sweeps(tmp_path: Path) -> list[str]:
     """The ``tsssm.fit`` command lines the block runs, through a stand-in ``python`` that records
     its arguments and does nothing."""
-    calls = tmp_path / "calls"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
-    (bin_dir / "python").chmod(0o755)
+    calls, bin_dir = tmp_path / "calls", tmp_path / "bin"
+    recording_python(bin_dir, calls)
     subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], cwd=REPO,
                    env=block_env(tmp_path, bin_dir), capture_output=True, timeout=120)
     return [line for line in calls.read_text().splitlines() if "tsssm.fit" in line]

@@ -18,6 +18,7 @@ import torch
 from triton import knobs
 from triton.runtime.jit import JITFunction
 
+from tests.gpu_blocks import recording_python
 from tests.kernels.numerics import relative_error
 from tests.kernels.test_selective_scan_triton import (DEVICE, make_inputs, needs_cuda,
                                                       run_and_differentiate)
@@ -217,9 +218,7 @@ def test_scan_against_base_sweeps_this_tree_then_the_base_tree(tmp_path):
     base's, the same cases; a base without the package is refused in one line."""
     script = REPO / "scripts" / "gpu" / "scan_against_base.sh"
     bin_dir, calls, base = tmp_path / "bin", tmp_path / "calls", tmp_path / "base"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$PYTHONPATH|$*" >> {calls}\n')
-    (bin_dir / "python").chmod(0o755)
+    recording_python(bin_dir, calls, record="$PYTHONPATH|$*")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": "/site"}
     refused = subprocess.run(["bash", str(script), str(tmp_path / "out"), str(base)], cwd=REPO,
                              env=env, capture_output=True, text=True)

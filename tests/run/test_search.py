@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from tests import cli
 from tests.compose import FAST, REPO
-from tests.gpu_blocks import block_env
+from tests.gpu_blocks import block_env, recording_python
 from tsssm.run.training import build
 from tsssm.run.search_record import TAG_BEST_PARAMS, TAG_BEST_VALUE, TAG_STUDY
 
@@ -141,13 +141,6 @@ def launched_searches(calls: Path) -> set[tuple[str, str]]:
     return {(re.search(r"experiment=(\S+)", line).group(1),
              re.search(r"model=(\S+)", line).group(1))
             for line in calls.read_text().splitlines() if "hparams_search=" in line}
-
-
-def recording_python(bin_dir: Path, calls: Path) -> None:
-    """A stand-in ``python`` in ``bin_dir`` that appends its arguments to ``calls``."""
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
-    (bin_dir / "python").chmod(0o755)
 
 
 def test_the_search_block_runs_every_search_whose_recipe_is_not_committed(tmp_path):
