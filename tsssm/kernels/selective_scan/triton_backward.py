@@ -62,7 +62,7 @@ def add_over_channels(ptr, rows, s_l, n, value, row_mask, DSTATE: tl.constexpr):
     parts = tl.sum(tl.reshape(value, (CHUNK, N1, BLOCK_D // GROUPS, GROUPS, N2)), axis=2)
     spread = tl.zeros((1, 1, GROUPS, 1), dtype=tl.int32)   # the slice's offsets, per lane group
     offs = (rows[:, None, None] * s_l + n[None, :, :])[:, :, None, :] + spread
-    mask = (row_mask[:, None, None] & (n < DSTATE)[None, :, :])[:, :, None, :] & (spread == 0)
+    mask = (row_mask[:, None, None] & (n < DSTATE)[None, :, :])[:, :, None, :]  # the add spreads it
     tl.atomic_add(ptr + tl.permute(offs, (1, 3, 2, 0)), tl.permute(parts, (1, 3, 2, 0)),
                   mask=tl.permute(mask, (1, 3, 2, 0)), sem="relaxed")
 
