@@ -10,7 +10,7 @@
 #   default shapes: scan:4:65536:bf16 scan:1:65536:bf16 scan:1:2048:bf16 scan:4:65536:fp32
 #   ssd:4:65536:bf16 ssd:1:65536:bf16 (SSD at N 128, as the side-by-side comparison's first rows)
 # Writes OUT/ncu_<kernel>_B<batch>_L<length>_<dtype>.txt per shape (and, with NCU_SOURCE, its
-# .sass.csv.gz: a table per kernel launch, ``scripts/gpu/ncu_sass.py`` sums it). Needs ncu (the lent
+# .sass.csv.gz: a table per kernel launch, which scripts/gpu/ncu_sass.py sums). Needs ncu (the lent
 # machines' Firecracker runtime reads the counters; --clock-control none leaves the clocks as
 # they are).
 set -euo pipefail

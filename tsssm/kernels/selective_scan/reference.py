@@ -16,13 +16,13 @@ Three functions:
   the discretised decays ``exp(delta A)`` and drives ``delta B u`` of a chunk are built in one
   vectorised pass, the recurrence itself is one fused multiply-add per step (and its adjoint one
   per step on the way back, written out in ``_ChunkRecurrence`` rather than recorded step by
-  step by autograd), and the readout ``<C, h>`` is again one pass per chunk. Memory is O(batch * T * D * N) per chunk. T is picked
-  so that a chunk's (batch, T, D, N) tensors stay about ``CHUNK_BYTES`` (``chunk_steps``): a
-  CPU's time here goes to moving those tensors, which a chunk that fits in its caches moves far
-  less, while a longer chunk makes fewer torch calls where the state is small. A fully parallel
-  chunk (pairwise ``exp(S_t - S_s)`` from cumulative log-decays, or a log-step doubling scan)
-  avoids the per-step Python call but does T or log T times more arithmetic, and measured
-  slower on the CPU both forward and backward.
+  step by autograd), and the readout ``<C, h>`` is again one pass per chunk. Memory is
+  O(batch * T * D * N) per chunk. T is picked so that a chunk's (batch, T, D, N) tensors stay
+  about ``CHUNK_BYTES`` (``chunk_steps``): a CPU's time here goes to moving those tensors, which
+  a chunk that fits in its caches moves far less, while a longer chunk makes fewer torch calls
+  where the state is small. A fully parallel chunk (pairwise ``exp(S_t - S_s)`` from cumulative
+  log-decays, or a log-step doubling scan) avoids the per-step Python call but does T or log T
+  times more arithmetic, and measured slower on the CPU both forward and backward.
 - ``selective_scan_loop``: the same scan as a plain loop of decode steps; slow, obviously right.
 - ``selective_state_update_ref``: one decode step, updating the state in place.
 """

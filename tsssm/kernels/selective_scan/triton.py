@@ -124,8 +124,8 @@ def kernel_projection(projection: Tensor, elements: int, need_grad: bool) -> Ten
     copy of them, so in bf16 the kernels spent ~3 instructions per element on conversions, and
     Triton 3.6 does not pipeline their 2-byte loads, on which a small call's backward then waits
     (``docs/benchmarks/h200-2026-12-06-ncu-source/``); converted once here they cost ~1% of u's
-    bytes. Below it, in a forward-only call, as they are: the conversion is a
-    dispatch, an allocation and a launch on the host, which sets such a call's time."""
+    bytes. Below it, in a forward-only call, as they are: the conversion is a dispatch, an
+    allocation and a launch on the host, which sets such a call's time."""
     convert = need_grad or elements >= HOST_BOUND_ELEMENTS
     return projection.float() if convert else projection
 
