@@ -195,8 +195,10 @@ class _ChunkRecurrence(torch.autograd.Function):
         lam[:, -1] += gh
         for t in range(lam.shape[1] - 2, -1, -1):
             lam[:, t].addcmul_(decay[:, t + 1], lam[:, t + 1])
-        before = torch.cat([h0.unsqueeze(1), states[:, :-1]], 1)     # h_{t-1}
-        return lam * before, lam, gy.unsqueeze(-1) * states, decay[:, 0] * lam[:, 0]
+        grad_decay = torch.empty_like(lam)                           # λ_t h_{t-1}
+        torch.mul(lam[:, 1:], states[:, :-1], out=grad_decay[:, 1:])
+        torch.mul(lam[:, 0], h0, out=grad_decay[:, 0])
+        return grad_decay, lam, gy.unsqueeze(-1) * states, decay[:, 0] * lam[:, 0]
 
 
 def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
