@@ -12,6 +12,8 @@
 # run after them, alone. Graphed training has its own process, so that a capture that fails there
 # (which can leave the CUDA generator unusable) cannot fail the other groups' tests.
 # Usage: bash scripts/gpu/decoding_and_gpu_tests.sh OUT_DIR
+# GPU_TESTS_ONLY=1: the tests alone (no FSDD run, generate or bench), for a call that times
+# kernels after them.
 # TSSSM_DATA must hold FSDD (fsdd/) and tiny shakespeare (text/): the FSDD run and the GPU test
 # of generate train on them.
 set -uo pipefail
@@ -43,23 +45,33 @@ for i in "${!groups[@]}"; do  # one process per group: their Triton compilations
   timeout 420 python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs --durations=5 \
     > "$out/gpu_tests_$i.log" 2>&1 &
 done
-python -m tsssm.fit experiment=waveform/fsdd model=seq/mamba trainer=gpu seed=1 \
-  trainer.enable_progress_bar=false trainer.max_steps=40 trainer.val_check_interval=20 \
-  logger.tracking_uri=sqlite:///$out/fsdd-mamba.db hydra.run.dir=$out/fsdd-mamba > "$out/fsdd-mamba.log" 2>&1 &
+decoding=$([[ ${GPU_TESTS_ONLY:-0} == 1 ]] && echo false || echo true)
+if $decoding; then
+  python -m tsssm.fit experiment=waveform/fsdd model=seq/mamba trainer=gpu seed=1 \
+    trainer.enable_progress_bar=false trainer.max_steps=40 trainer.val_check_interval=20 \
+    logger.tracking_uri=sqlite:///$out/fsdd-mamba.db hydra.run.dir=$out/fsdd-mamba \
+    > "$out/fsdd-mamba.log" 2>&1 &
+fi
 wait
 # Decoding is timed with the GPU and the host to itself, not beside the tests, whose kernels and
 # processes would share them (docs/benchmarks/h100-2026-12-06-gpu-tests/).
-python -m tsssm.generate checkpoint=$out/fsdd-mamba/checkpoints/best.ckpt n=3 length=8000 \
-  output=$out/generate hydra.run.dir=$out/generate > "$out/generate.log" 2>&1
+if $decoding; then
+  python -m tsssm.generate checkpoint=$out/fsdd-mamba/checkpoints/best.ckpt n=3 length=8000 \
+    output=$out/generate hydra.run.dir=$out/generate > "$out/generate.log" 2>&1
+fi
 for i in "${!groups[@]}"; do
   echo "== python -m pytest -m gpu ${groups[$i]}"
   cat "$out/gpu_tests_$i.log"
   rm "$out/gpu_tests_$i.log"
 done > "$out/gpu_tests.log"
-timeout 150 python -m tsssm.bench generation --out "$out/generation" --models mamba,mamba2,transformer,hybrid \
-  --batch 3 > "$out/generation.log" 2>&1
+if $decoding; then
+  timeout 150 python -m tsssm.bench generation --out "$out/generation" \
+    --models mamba,mamba2,transformer,hybrid --batch 3 > "$out/generation.log" 2>&1
+fi
 find "$out" -name '*.ckpt' -delete  # the checkpoint served generate only
 # A call hands back eight files: the logs above, the rest in one archive, Triton's cache.
 rest=$(cd "$out" && ls -A | grep -vxE 'device.csv|gpu_tests.log|generate.log|generation.log')
-tar czf "$out/runs.tgz" -C "$out" $rest && (cd "$out" && rm -rf $rest)
+if [[ -n $rest ]]; then
+  tar czf "$out/runs.tgz" -C "$out" $rest && (cd "$out" && rm -rf $rest)
+fi
 triton_cache_save "$out"
