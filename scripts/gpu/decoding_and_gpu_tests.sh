@@ -53,18 +53,16 @@ if $decoding; then
     > "$out/fsdd-mamba.log" 2>&1 &
 fi
 wait
-# Decoding is timed with the GPU and the host to itself, not beside the tests, whose kernels and
-# processes would share them (docs/benchmarks/h100-2026-12-06-gpu-tests/).
-if $decoding; then
-  python -m tsssm.generate checkpoint=$out/fsdd-mamba/checkpoints/best.ckpt n=3 length=8000 \
-    output=$out/generate hydra.run.dir=$out/generate > "$out/generate.log" 2>&1
-fi
 for i in "${!groups[@]}"; do
   echo "== python -m pytest -m gpu ${groups[$i]}"
   cat "$out/gpu_tests_$i.log"
   rm "$out/gpu_tests_$i.log"
 done > "$out/gpu_tests.log"
+# Decoding is timed with the GPU and the host to itself, not beside the tests, whose kernels and
+# processes would share them (docs/benchmarks/h100-2026-12-06-gpu-tests/).
 if $decoding; then
+  python -m tsssm.generate checkpoint=$out/fsdd-mamba/checkpoints/best.ckpt n=3 length=8000 \
+    output=$out/generate hydra.run.dir=$out/generate > "$out/generate.log" 2>&1
   timeout 150 python -m tsssm.bench generation --out "$out/generation" \
     --models mamba,mamba2,transformer,hybrid --batch 3 > "$out/generation.log" 2>&1
 fi
