@@ -196,12 +196,9 @@ def test_default_policies_cut_batch_one_at_2k_steps():
 
 
 def read_projections_in_fp32(monkeypatch: pytest.MonkeyPatch, convert: bool) -> None:
-    """Make every call convert B and C to fp32 before its kernels (as large calls and calls with
-    a gradient due do), or none (as small forward-only calls do), so that the kernels' reading of
-    each dtype is tested in both passes."""
-    monkeypatch.setattr(sst, "kernel_projection",
-                        lambda projection, elements, need_grad:
-                        projection.float() if convert else projection)
+    """Make every call convert B and C to fp32 before its kernels (as large calls do), or none
+    (as calls too small for the conversion to pay do; every call at the tests' shapes)."""
+    monkeypatch.setattr(sst, "HOST_BOUND_ELEMENTS", 0 if convert else 1 << 62)
 
 
 @pytest.mark.parametrize("convert", [False, True], ids=["bf16-projections", "fp32-projections"])
@@ -222,16 +219,14 @@ def test_scan_matches_reference_bf16_in_segments(monkeypatch):
 
 
 def test_projections_are_converted_only_where_the_conversion_pays():
-    """A call of HOST_BOUND_ELEMENTS or more, or any call with a gradient due, reads B and C
-    converted to fp32; a smaller forward-only one reads them as they are, with no torch op
-    issued."""
+    """A call of HOST_BOUND_ELEMENTS or more reads B and C converted to fp32; a smaller one
+    reads them as they are, with no torch op issued."""
     B = torch.randn(1, 4, 1, 16, dtype=torch.bfloat16)
-    assert sst.kernel_projection(B, sst.HOST_BOUND_ELEMENTS - 1, False) is B
-    for elements, need_grad in ((sst.HOST_BOUND_ELEMENTS, False), (4, True)):
-        converted = sst.kernel_projection(B, elements, need_grad)
-        assert converted.dtype == torch.float32 and torch.equal(converted, B.float())
+    assert sst.kernel_projection(B, sst.HOST_BOUND_ELEMENTS - 1) is B
+    converted = sst.kernel_projection(B, sst.HOST_BOUND_ELEMENTS)
+    assert converted.dtype == torch.float32 and torch.equal(converted, B.float())
     fp32 = B.float()
-    assert sst.kernel_projection(fp32, sst.HOST_BOUND_ELEMENTS, True) is fp32
+    assert sst.kernel_projection(fp32, sst.HOST_BOUND_ELEMENTS) is fp32
 
 
 def test_scan_reads_strided_inputs():

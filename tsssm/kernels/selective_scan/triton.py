@@ -35,8 +35,7 @@ a single torch sum adds the (batch row, segment) rows (none at one row).
 **The host's share.** At batch 1 and a few thousand steps the kernels take tens of
 microseconds, so the Python that issues a call counts as much: per call the launchers make the
 torch ops they need and no more (B and C converted to fp32 once for both passes and kept for
-the backward, not at all in forward-only calls too small for the conversion to pay:
-``kernel_projection``;
+the backward, not at all in calls too small for the conversion to pay: ``kernel_projection``;
 no autograd Function when no gradient is due; the dispatcher's device check not repeated),
 the shape's decisions come from a cache (``scan_plan``), and each kernel is launched with the
 config recorded at the first call of its key straight into the launcher of the kernel Triton
@@ -45,10 +44,9 @@ compiled for its arguments' specialization (``triton_launch``).
 
 **Where the time goes.** The forward is held back by its issue slots, its shared-memory reads
 (each thread's copy of B, C, u, Δ) and its exponentials together, with B·D·N / 4 threads as all
-the parallelism there is; the backward by the L1's load/store pipe, which carries its shuffles
-(two sums over the state's lanes; dB and dC are summed over a thread's channels only and each
-lane adds its part atomically), its step tiles' shared-memory reads and its outputs' layout
-conversion. Timings and profiles: ``docs/benchmarks/`` (``python -m tsssm.bench kernels``).
+the parallelism there is; the backward spends most of its instructions on five reductions over
+lanes (three over the state, two over the channels for dB and dC). Timings and profiles:
+``docs/benchmarks/`` (``python -m tsssm.bench kernels``).
 """
 
 from __future__ import annotations
@@ -112,22 +110,18 @@ def _strides(tensor: Tensor | None, rank: int) -> tuple[int, ...]:
 
 
 HOST_BOUND_ELEMENTS = 1 << 23
-"""Forward-only calls of fewer (batch, step, channel) elements than this take their kernels less
-time than the host takes to issue them (B1 L2K D1536 against B1 L8K in ``docs/benchmarks/``):
-there each torch op counts, and B and C reach the kernels in their own dtype
-(``kernel_projection``)."""
+"""Calls of fewer (batch, step, channel) elements than this take their kernels less time than
+the host takes to issue them (B1 L2K D1536 against B1 L8K in ``docs/benchmarks/``): there each
+torch op counts, and B and C reach the kernels in their own dtype (``kernel_projection``)."""
 
 
-def kernel_projection(projection: Tensor, elements: int, need_grad: bool) -> Tensor:
+def kernel_projection(projection: Tensor, elements: int) -> Tensor:
     """B or C as the kernels read them in a call of ``elements`` = batch · L · D. In fp32 from
-    ``HOST_BOUND_ELEMENTS`` on and whenever a gradient is due: every thread converts its own
-    copy of them, so in bf16 the kernels spent ~3 instructions per element on conversions, and
-    Triton 3.6 does not pipeline their 2-byte loads, on which a small call's backward then waits
-    (``docs/benchmarks/h200-2026-12-06-ncu-source/``); converted once here they cost ~1% of u's
-    bytes. Below it, in a forward-only call, as they are: the conversion is a dispatch, an
-    allocation and a launch on the host, which sets such a call's time."""
-    convert = need_grad or elements >= HOST_BOUND_ELEMENTS
-    return projection.float() if convert else projection
+    ``HOST_BOUND_ELEMENTS`` on: every thread converts its own copy of them, so in bf16 the
+    kernels spent ~3 instructions per element on conversions (and Triton 3.6 does not pipeline
+    their 2-byte loads), while converted once here they cost ~1% of u's bytes. Below it, as
+    they are: the conversion is a dispatch, an allocation and a launch on the host."""
+    return projection.float() if elements >= HOST_BOUND_ELEMENTS else projection
 
 
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
@@ -148,9 +142,7 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: T
     per = cdiv(cdiv(seqlen, chunk), segments)
     flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus, DSTATE=dstate,
                  CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
-    need_grad = checkpoints is not None
-    B = kernel_projection(B, u.numel(), need_grad)
-    C = kernel_projection(C, u.numel(), need_grad)
+    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
     ends = dsum = y
     if segments > 1:
         ends = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)
@@ -195,7 +187,7 @@ def scan_backward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
     per = cdiv(cdiv(seqlen, chunk), segments)
     flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
                  DSTATE=dstate, CHUNK=chunk, BLOCK_N=next_power_of_2(dstate))
-    B, C = kernel_projection(B, u.numel(), True), kernel_projection(C, u.numel(), True)
+    B, C = kernel_projection(B, u.numel()), kernel_projection(C, u.numel())
     adj = dsum = partials
     if segments > 1:
         adj = torch.empty(batch, segments, dim, dstate, dtype=torch.float32, device=u.device)

@@ -43,28 +43,10 @@ from tsssm.kernels.triton_common import LOG2E
 @triton.jit
 def add_over_channels(ptr, rows, s_l, n, value, row_mask, DSTATE: tl.constexpr):
     """Add Σ over the block's channels of a (CHUNK, N1, BLOCK_D, N2) tile into a (L, N) fp32
-    slice (dB or dC of one group), atomically: other channel blocks add to the same elements.
-
-    Only the channels a thread holds are summed before the add (channel ``d`` sits on lane
-    ``d mod (32 / N2)`` of the channel axis): each of those lanes adds its own partial sum, so
-    the reduction across lanes happens in L2's atomic units rather than in ``log2(32 / N2)``
-    shuffle rounds per value, which the backward's shared-memory pipe, its busiest unit, would
-    otherwise execute. The add's operands are permuted to (N1, N2, lane group, step): Triton
-    lays an atomic out by its pointer's contiguity (n1 fastest, then the axes in order), which
-    in this order is how the tile already lies across the lanes, so no layout conversion through
-    shared memory precedes the add."""
-    CHUNK: tl.constexpr = value.shape[0]
-    N1: tl.constexpr = value.shape[1]
-    BLOCK_D: tl.constexpr = value.shape[2]
-    N2: tl.constexpr = value.shape[3]
-    LANES: tl.constexpr = 32 // N2
-    GROUPS: tl.constexpr = LANES if BLOCK_D >= LANES else BLOCK_D
-    parts = tl.sum(tl.reshape(value, (CHUNK, N1, BLOCK_D // GROUPS, GROUPS, N2)), axis=2)
-    spread = tl.zeros((1, 1, GROUPS, 1), dtype=tl.int32)   # the slice's offsets, per lane group
-    offs = (rows[:, None, None] * s_l + n[None, :, :])[:, :, None, :] + spread
-    mask = (row_mask[:, None, None] & (n < DSTATE)[None, :, :])[:, :, None, :]  # the add spreads it
-    tl.atomic_add(ptr + tl.permute(offs, (1, 3, 2, 0)), tl.permute(parts, (1, 3, 2, 0)),
-                  mask=tl.permute(mask, (1, 3, 2, 0)), sem="relaxed")
+    slice (dB or dC of one group), atomically: other channel blocks add to the same elements."""
+    mask = row_mask[:, None, None] & (n < DSTATE)[None, :, :]
+    tl.atomic_add(ptr + rows[:, None, None] * s_l + n[None, :, :], tl.sum(value, axis=2),
+                  mask=mask, sem="relaxed")
 
 
 @triton.jit

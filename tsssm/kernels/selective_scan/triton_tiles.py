@@ -249,11 +249,8 @@ def adjoint_scan(q, a):
 # tuned over the forward's configs, kept element-wise blocks at 6 of 13 keys on an H100; the
 # backward's own (38-42 instructions against 46-51 at chunks of 16) were kept at none of 9 and
 # compile to the vector code's count at chunks of 8, so it has none
-# (``docs/benchmarks/h100-2026-12-05-vector-steps/``, ``cpu-2026-12-05-scan-chunk8/``). Since the
-# backward's dB and dC stopped shuffling across lanes, its 4-lane blocks compile to the fewest
-# instructions (whole chunks of 8: 26.3 per element in fp32, 30.6 in bf16, no spills; halves:
-# 31.8 and 29.9; ``docs/benchmarks/h200-2026-12-06-ncu-source/``). The autotuner keeps whichever
-# is fastest at each shape and dtype.
+# (``docs/benchmarks/h100-2026-12-05-vector-steps/``, ``cpu-2026-12-05-scan-chunk8/``). The
+# autotuner keeps whichever is fastest at each shape and dtype.
 FORWARD_CONFIGS = (dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=2),
                    dict(BLOCK_D=8, N2=4, STAGES=4, num_warps=1),
                    dict(BLOCK_D=16, N2=4, STAGES=4, num_warps=1),
@@ -267,8 +264,7 @@ BACKWARD_CONFIGS = (dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=8, N2=8, STAGES=3, SPLIT=1, num_warps=1),
                     dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=2, num_warps=1),
                     dict(BLOCK_D=16, N2=8, STAGES=3, SPLIT=2, num_warps=2),
-                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1),
-                    dict(BLOCK_D=8, N2=4, STAGES=3, SPLIT=1, num_warps=1))
+                    dict(BLOCK_D=4, N2=8, STAGES=3, SPLIT=2, num_warps=1))
 INTERPRETED_BLOCK_D, INTERPRETED_N2 = 4, 2  # several channel blocks and lanes per channel in tests
 INTERPRETED_VECTOR_STEPS = 1
 
