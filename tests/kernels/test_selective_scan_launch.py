@@ -10,6 +10,7 @@ import os
 import runpy
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 from triton import knobs
 from triton.runtime.jit import JITFunction
 
-from tests.gpu_blocks import recording_python
+from tests.gpu_blocks import block_env, recording_python
 from tests.kernels.numerics import relative_error
 from tests.kernels.test_selective_scan_triton import (DEVICE, make_inputs, needs_cuda,
                                                       run_and_differentiate)
@@ -230,6 +231,27 @@ def test_scan_against_base_sweeps_this_tree_then_the_base_tree(tmp_path):
     assert tree.startswith(f"{REPO}:/site|") and other.startswith(f"{base}:/site|")
     assert tree.endswith(f"{tmp_path}/out/tree --chunks 16 --cases bf16:1:2048")
     assert other.endswith(f"{tmp_path}/out/base --chunks 16 --cases bf16:1:2048")
+
+
+def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path):
+    """``scripts/gpu/tests_and_peers.sh`` with stand-ins (``python`` records its arguments, the
+    tests' nine groups among them): the peer build from PEER, the GPU tests alone, then one
+    bench of the sections asked for against that PEER, within the deadline's budget."""
+    bin_dir, calls, peer = tmp_path / "bin", tmp_path / "calls", tmp_path / "peer"
+    recording_python(bin_dir, calls)
+    peer.mkdir()
+    env = block_env(tmp_path, bin_dir, DEADLINE=str(int(time.time()) + 300))
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "tests_and_peers.sh"),
+                    str(tmp_path / "out"), str(peer), "peer-ssd,peer-scan"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    lines = calls.read_text().splitlines()
+    builds = [line for line in lines if "load_peer_scan" in line]
+    assert len(builds) == 1 and f"Path('{peer}')" in builds[0]
+    assert sum(line.startswith("-m pytest -m gpu") for line in lines) == 9
+    bench = lines[-1].split()
+    assert bench[:4] == ["-m", "tsssm.bench", "kernels", "--sections"]
+    assert bench[4:8] == ["peer-ssd,peer-scan", "--peer-dir", str(peer), "--out"]
+    assert 200 < float(bench[bench.index("--budget-s") + 1]) <= 300
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
