@@ -17,7 +17,8 @@ shows, also goes to the run folder's ``fit.log`` (``tsssm.run.console``). Exampl
 
 A job is keyed by its resolved config (``tsssm.run.finished_jobs``); with ``skip_finished=true``
 (the claim studies, conf/study/) a job whose run is FINISHED in the store already returns that run's
-metrics and trains nothing, so a study launched again only runs what is missing. A study of tuned
+metrics and trains nothing, so a study launched again only runs what is missing; a job whose run
+was cut off continues from its last checkpoint (``tsssm.run.interrupted_jobs``). A study of tuned
 models (``tuned_only``, the C3 studies) skips a job that has no recipe (``tsssm.run.tuned_only``).
 """
 
@@ -33,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from tsssm.run import tracking
 from tsssm.run.entry_point import hydra_entry_point
 from tsssm.run.finished_jobs import finished_run, job_key
+from tsssm.run.interrupted_jobs import interrupted_checkpoint
 from tsssm.run.record import portable
 from tsssm.run.training import objective_name, train_and_test
 from tsssm.run.tuned_only import lacks_its_recipe
@@ -66,6 +68,12 @@ def fit(cfg: DictConfig) -> dict[str, float]:
             log.info("skipped: job %s is done already, MLflow run %s (%s) in experiment '%s', %s",
                      key, done.info.run_id, done.info.run_name, experiment, tracking_uri)
             return {objective_name(cfg): math.nan, **done.data.metrics}
+        last = None if cfg.resume else interrupted_checkpoint(tracking_uri, experiment, key)
+        if last is not None:
+            log.info("resumed: job %s continues from %s, the last checkpoint of its run cut off "
+                     "before the end", key, last)
+            cfg.resume = str(last)
+            cfg.callbacks.checkpoint.dirpath = str(last.parent)
     return train_and_test(cfg, Path(HydraConfig.get().runtime.output_dir), experiment)
 
 

@@ -52,9 +52,10 @@ def finished_run(tracking_uri: str, experiment: str, key: str) -> Run | None:
 
 
 def finished_runs(tracking_uri: str, experiment: str, tag: str, value: str,
-                  max_results: int = 1000) -> list[Run]:
-    """The FINISHED runs of ``experiment`` tagged ``tag`` = ``value``, latest first; none where
-    the experiment or the store does not exist (a sqlite store is left uncreated)."""
+                  max_results: int = 1000, finished: bool = True) -> list[Run]:
+    """The FINISHED runs of ``experiment`` tagged ``tag`` = ``value`` (with ``finished`` False:
+    those in any other state, cut off or failed), latest first; none where the experiment or the
+    store does not exist (a sqlite store is left uncreated)."""
     database = tracking.sqlite_database(tracking_uri)
     if database not in (None, "", ":memory:") and not Path(database).is_file():
         return []
@@ -63,5 +64,6 @@ def finished_runs(tracking_uri: str, experiment: str, tag: str, value: str,
     if found is None:
         return []
     return client.search_runs([found.experiment_id],
-                              f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+                              f"tags.`{tag}` = '{value}' and attributes.status "
+                              f"{'=' if finished else '!='} 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=max_results)
