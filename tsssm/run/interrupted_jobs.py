@@ -2,15 +2,15 @@
 checkpoint instead of training it afresh.
 
 A job's run that did not finish (its process killed with the machine or the call's time limit,
-or stopped by an error) logged where its checkpoints went, the param ``callbacks.checkpoint.dirpath``;
-Lightning's ``last.ckpt`` there holds the epochs it completed with the optimizer's, early
-stopping's and the best checkpoint's state. Where that checkpoint records the same run
-(``tsssm.run.record.RunRecord``), the job resumes from it as ``fit resume=`` does, on the
-same run, writing its checkpoints into the same folder (so the best one found before the cut
-still counts). A checkpoint that cannot be read or records another run (a later launch of the
-job that was cut before its first epoch shares the folder) is passed over. One whose weights no
-longer fit the model (its code changed since) fails the job as ``fit resume=`` would: deleting it
-trains the job afresh.
+or stopped by an error) logged where its checkpoints went, the param
+``callbacks.checkpoint.dirpath``; Lightning's ``last.ckpt`` there holds the epochs it completed
+with the optimizer's, early stopping's and the best checkpoint's state. Where that checkpoint
+records the same run (``tsssm.run.record.RunRecord``), the job resumes from it as ``fit resume=``
+does, on the same run, writing its checkpoints into the same folder (so the best one found
+before the cut still counts). A checkpoint that cannot be read or records another run (a later
+launch of the job that was cut before its first epoch shares the folder) is passed over. One
+whose weights no longer fit the model (its code changed since) fails the job as ``fit resume=``
+would: deleting it trains the job afresh.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from tsssm.run.safe_load import CheckpointError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FOLDER = "callbacks.checkpoint.dirpath"
-"""The param a run logs its checkpoints' folder under (the config's key, ``tracking.config_params``)."""
+"""The param a run logs its checkpoints' folder under (its config key:
+``tracking.config_params``)."""
 LAST = "last.ckpt"
 
 
