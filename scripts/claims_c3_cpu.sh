@@ -3,8 +3,9 @@
 # (docs/claims/README.md says which were run so): its search on validation (the same 24 trials as
 # the GPU's, conf/hparams_search/), the recipe copied to conf/recipe/, then its study=c3_ltsf runs
 # (4 horizons × 3 seeds) with that recipe. Jobs the store holds FINISHED are skipped (a trial's
-# key holds its trainer, so a CPU search resumes from a CPU store only), so the script continues
-# where a stopped launch left off; a committed recipe skips the search.
+# key holds its trainer, so a CPU search resumes from a CPU store only) and a trial or run it cut
+# off resumes from its last.ckpt in WORK, so the script continues where a stopped launch left off;
+# a committed recipe skips the search.
 # Usage: bash scripts/claims_c3_cpu.sh MODEL EXPERIMENT STORE.db WORK (TSSSM_DATA: the data root)
 #   e.g. bash scripts/claims_c3_cpu.sh lstm ltsf/etth2 /tmp/c3.db /tmp/c3
 set -euo pipefail
