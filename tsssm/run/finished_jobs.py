@@ -47,15 +47,15 @@ def job_key(resolved: Mapping[str, Any], unkeyed: Sequence[str] = ()) -> str:
 
 def finished_run(tracking_uri: str, experiment: str, key: str) -> Run | None:
     """The latest FINISHED run of job ``key`` in ``experiment``; None where there is none."""
-    runs = finished_runs(tracking_uri, experiment, TAG_JOB, key, max_results=1)
+    runs = tagged_runs(tracking_uri, experiment, TAG_JOB, key, max_results=1)
     return runs[0] if runs else None
 
 
-def finished_runs(tracking_uri: str, experiment: str, tag: str, value: str,
+def tagged_runs(tracking_uri: str, experiment: str, tag: str, value: str,
                   max_results: int = 1000, finished: bool = True) -> list[Run]:
-    """The FINISHED runs of ``experiment`` tagged ``tag`` = ``value`` (with ``finished`` False:
-    those in any other state, cut off or failed), latest first; none where the experiment or the
-    store does not exist (a sqlite store is left uncreated)."""
+    """The runs of ``experiment`` tagged ``tag`` = ``value`` that are FINISHED (with ``finished``
+    False: those in any other state, cut off or failed), latest first; none where the experiment
+    or the store does not exist (a sqlite store is left uncreated)."""
     database = tracking.sqlite_database(tracking_uri)
     if database not in (None, "", ":memory:") and not Path(database).is_file():
         return []

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from tsssm.run.checkpoint import read_checkpoint
-from tsssm.run.finished_jobs import TAG_JOB, finished_runs
+from tsssm.run.finished_jobs import TAG_JOB, tagged_runs
 from tsssm.run.record import RECORD_KEY
 from tsssm.run.safe_load import CheckpointError
 
@@ -34,7 +34,7 @@ LAST = "last.ckpt"
 def interrupted_checkpoint(tracking_uri: str, experiment: str, key: str) -> Path | None:
     """The ``last.ckpt`` to resume job ``key`` from: that of its latest unfinished run in
     ``experiment`` whose checkpoint records that run; None where there is none."""
-    for run in finished_runs(tracking_uri, experiment, TAG_JOB, key, finished=False):
+    for run in tagged_runs(tracking_uri, experiment, TAG_JOB, key, finished=False):
         folder = run.data.params.get(CHECKPOINT_FOLDER)
         last = None if folder is None else Path(folder) / LAST
         if last is None or not last.is_file():

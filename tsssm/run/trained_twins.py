@@ -25,7 +25,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from tsssm.run import tracking
-from tsssm.run.finished_jobs import finished_runs, job_key, lies_under
+from tsssm.run.finished_jobs import job_key, lies_under, tagged_runs
 
 TAG_TRAINING = "tsssm.training"
 TAG_TRAINED_IN = "tsssm.trained_in"
@@ -54,7 +54,7 @@ def training_key(resolved: Mapping[str, Any], test_only: Sequence[str]) -> str:
 def trained_twin(tracking_uri: str, experiment: str, key: str) -> Run | None:
     """The latest FINISHED run of ``experiment`` with training key ``key`` that trained itself;
     None where there is none."""
-    runs = finished_runs(tracking_uri, experiment, TAG_TRAINING, key)
+    runs = tagged_runs(tracking_uri, experiment, TAG_TRAINING, key)
     trained = [run for run in runs if TAG_TRAINED_IN not in run.data.tags]
     return trained[0] if trained else None
 
