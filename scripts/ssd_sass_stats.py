@@ -9,7 +9,9 @@ constant, multiples of 16 marked divisible). Prints per kernel and config: regis
 spill stack and spill instructions (STL/LDL), shared memory, and the tensor-core instructions —
 Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole kernel and in its hot loop
 (the longest backward branch), and the length of every loop that holds tensor-core instructions
-(a kernel may run several, such as the chunk scans' far and near step blocks); ``--kernel``
+(a kernel may run several, such as the chunk scans' far and near step blocks), and the hot
+loop's shared-memory loads, stores and barriers (LDS, STS, BAR: the traffic of a reduction or
+scan across warps, or of a layout conversion, which a loop over registers has none of); ``--kernel``
 keeps the kernels whose name contains K. An offline compile: no timing. Needs triton and the
 repository on the path; no CUDA.
 """
@@ -108,6 +110,7 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         return tuner.early_config_prune(tuner.configs, shape)
 
     one = [triton.Config({}, num_warps=4, num_stages=3)]
+    passes = [triton.Config({}, num_warps=ssd_triton.PASS_WARPS, num_stages=3)]
     products = [(triton_gram.chunk_gram_kernel,
                  {"BLOCK": min(triton_gram.GRAM_BLOCK, CHUNK), "BLOCK_K": dot_width(state)}, one)]
     return [
@@ -115,14 +118,14 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
         *[(triton_states.chunk_outer_kernel, {"FOR_STATES": s},
            kept(triton_states.chunk_outer_kernel)) for s in (1, 0)],
         (triton_states.pass_states_kernel, {"BLOCK": pass_block, "GROUP": ssd_triton.PASS_GROUP},
-         one),
+         passes),
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_fwd_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_fwd_kernel)),
         (triton_chunk_scan.gate_bwd_kernel, {"BLOCK_R": 2048 // dot_width(HEAD_DIM),
                                              "BLOCK_P": dot_width(HEAD_DIM)}, one),
         (triton_states.pass_states_bwd_kernel,
-         {"BLOCK": pass_block, "GROUP": ssd_triton.PASS_GROUP}, one),
+         {"BLOCK": pass_block, "GROUP": ssd_triton.PASS_GROUP}, passes),
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_dx_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_dx_kernel)),
@@ -147,8 +150,8 @@ def main() -> None:
               f"{HEAD_DIM}, chunk {CHUNK}\n")
         print("| kernel | flags | config | registers | spill stack (bytes) | STL/LDL | "
               "shared (bytes) | HGMMA / HMMA | in hot loop | hot-loop instructions | "
-              "MMA loops: instructions (MMAs) |")
-        print("|---|---|---|---:|---:|---:|---:|---|---|---:|---|")
+              "MMA loops: instructions (MMAs) | hot loop LDS / STS / BAR |")
+        print("|---|---|---|---:|---:|---:|---:|---|---|---:|---|---|")
         values = int_values(args.batch, args.length, state)
         for kernel, extra, configs in kernels(state):
             fn = kernel if isinstance(kernel, JITFunction) else kernel.fn  # autotuner -> JIT
@@ -179,7 +182,13 @@ def main() -> None:
                       f" | {registers} | {stack}"
                       f" | {ops['STL'] + ops['LDL']} | {compiled.metadata.shared}"
                       f" | {fmt(whole)} | {fmt(loop)} | {len(hot_loop(code))}"
-                      f" | {mma_loops(code)} |", flush=True)
+                      f" | {mma_loops(code)} | {shared_traffic(code)} |", flush=True)
+
+
+def shared_traffic(code: str) -> str:
+    """The hot loop's shared-memory loads, stores and barriers, as "LDS / STS / BAR"."""
+    ops = Counter(op.split(".")[0] for op in hot_loop(code))
+    return f"{ops['LDS']} / {ops['STS']} / {ops['BAR']}"
 
 
 def fmt(counts: Counter) -> str:

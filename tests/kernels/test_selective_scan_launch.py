@@ -233,6 +233,23 @@ def test_scan_against_base_sweeps_this_tree_then_the_base_tree(tmp_path):
     assert other.endswith(f"{tmp_path}/out/base --chunks 16 --cases bf16:1:2048")
 
 
+def test_against_base_passes_any_benchmark_its_arguments_whole(tmp_path):
+    """``scripts/gpu/against_base.sh`` runs the script it is given (here SSD's profile) once per
+    tree, an argument holding spaces passed as one."""
+    bin_dir, calls, base = tmp_path / "bin", tmp_path / "calls", tmp_path / "base"
+    recording_python(bin_dir, calls, record="$PYTHONPATH|$#|$*")
+    (base / "tsssm").mkdir(parents=True)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": "/site"}
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "against_base.sh"),
+                    str(tmp_path / "out"), str(base), "scripts/gpu/ssd_profile.py", "--cases",
+                    "B4 L64K,B1 L64K"], cwd=REPO, env=env, check=True)
+    tree, other = calls.read_text().splitlines()
+    assert tree == (f"{REPO}:/site|4|scripts/gpu/ssd_profile.py {tmp_path}/out/tree --cases "
+                    "B4 L64K,B1 L64K")
+    assert other.startswith(f"{base}:/site|4|")
+    assert other.endswith("out/base --cases B4 L64K,B1 L64K")
+
+
 def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path):
     """``scripts/gpu/tests_and_peers.sh`` with stand-ins (``python`` records its arguments, the
     tests' nine groups among them): the peer build from PEER, the GPU tests alone, then one

@@ -148,11 +148,16 @@ def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
 
 PASS_GROUP = 8
 """Chunks the state passes load at once (``pass_states_kernel``)."""
+PASS_WARPS = 1
+"""Warps of a state-pass program. One warp spreads a (PASS_GROUP, 256) tile's columns over its
+lanes and keeps every row of a column in one thread, so the scan along the chunks runs in
+registers; with four, Triton splits the rows over the warps and each group's scan went through
+shared memory (the passes then ran at 8-30% of DRAM bandwidth, ``ncu_scan.sh``)."""
 
 
 def _pass_block(pn: int) -> int:
-    """Elements of the state per program of the state passes: with ``PASS_GROUP`` chunks a
-    tile, 256 keep the forward pass's tiles at 16 values a thread."""
+    """Elements of the state per program of the state passes: 256, a (PASS_GROUP, 256) tile
+    at 8 columns a lane of one warp."""
     return min(256, next_power_of_2(pn))
 
 
@@ -172,7 +177,7 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
           (states, entering, cs, final if init is None else init, final),
           (batch, heads, n_chunks, pn), (),
           CHUNK=cs.shape[3], HAS_INIT=init is not None, INTERPRETED=INTERPRETED, BLOCK=block,
-          GROUP=PASS_GROUP, num_warps=4)
+          GROUP=PASS_GROUP, num_warps=PASS_WARPS)
     return entering
 
 
@@ -274,7 +279,8 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     _PASS_BWD((n_blocks, batch * heads),
               (dstates, dh, states, cs, dfinal.float().contiguous(), dinit, dlast),
               (batch, heads, n_chunks, pn), (),
-              CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block, GROUP=PASS_GROUP, num_warps=4)
+              CHUNK=chunk, INTERPRETED=INTERPRETED, BLOCK=block, GROUP=PASS_GROUP,
+              num_warps=PASS_WARPS)
     del dstates
 
     dx = torch.empty(x.shape, device=x.device, dtype=x.dtype)

@@ -121,39 +121,54 @@ def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, 
                            dlast_ptr, batch, H, n_chunks, PN,
                            CHUNK: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK: tl.constexpr,
                            GROUP: tl.constexpr):
-    """Backward of ``_pass_states``, from the last chunk to the first, GROUP chunks loaded at a
-    time as the forward pass does; the recurrence then steps through the group's rows, which
-    live in each thread's registers.
+    """Backward of ``_pass_states``, from the last chunk to the first: the recurrence
+    ``dh_{c-1} = exp(cs_last_c) dh_c + dstates[c]`` over GROUP chunks at a time, as a scan of a
+    (GROUP, BLOCK) tile like the forward's, row r holding chunk c_r = top - r.
 
     dstates[c] holds the gradient chunk c's outputs send to h_{c-1} (fp32); dh[c] <- the whole
     gradient dh_c of the state leaving chunk c, rounded to dh's dtype (the products that read it
     round it so anyway; the running gradient stays fp32). states[c] = h_{c-1} fp32; all
     (nc, b, H, P, N). Writes dinit = the gradient of h_{-1}, and dlast[block, b, h, c] =
-    sum(dh_c ⊙ exp(cs_last) h_{c-1}), the gradient of chunk c's log-decay through h_c."""
+    sum(dh_c ⊙ exp(cs_last) h_{c-1}), the gradient of chunk c's log-decay through h_c.
+
+    Row r's scan output is dh_{c_r - 1}, so it is stored, and paired with chunk c_r - 1's decay
+    and entering state, one chunk down; the top chunk's dh is dfinal."""
     block = tl.program_id(0)
     idx = block * BLOCK + tl.arange(0, BLOCK)
     ok = idx < PN
     bh = tl.program_id(1).to(tl.int64)
-    grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
     step = batch * H * PN
+    last_decays = cs_ptr + bh * n_chunks * CHUNK + CHUNK - 1  # chunk c's at c * CHUNK
+    dlast = dlast_ptr + (block * batch * H + bh) * n_chunks
+    grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
+    top = (n_chunks - 1).to(tl.int64) * step + bh * PN + idx
+    tl.store(dh_ptr + top, cast_nearest(grad, dh_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+    top_decay = tl.exp(tl.load(last_decays + (n_chunks - 1) * CHUNK))
+    tl.store(dlast + n_chunks - 1,
+             tl.sum(grad * top_decay * tl.load(states_ptr + top, mask=ok, other=0.0), axis=0))
     rows = tl.arange(0, GROUP)
     for i in range(tl.cdiv(n_chunks, GROUP)):
-        chunks = n_chunks - 1 - i * GROUP - rows  # row r: the r-th chunk down from the group's top
+        chunks = n_chunks - 1 - i * GROUP - rows
         present = chunks >= 0
+        below = chunks - 1  # the chunk whose dh row r's scan output is
+        has_below = below >= 0
         slots = (chunks.to(tl.int64) * step)[:, None] + (bh * PN + idx)[None, :]
-        tile_ok = present[:, None] & ok[None, :]
-        from_outputs = tl.load(dstates_ptr + slots, mask=tile_ok, other=0.0)
-        entering = tl.load(states_ptr + slots, mask=tile_ok, other=0.0)
-        decay = tl.exp(tl.load(cs_ptr + (bh * n_chunks + chunks) * CHUNK + CHUNK - 1,
-                               mask=present, other=0.0))
-        leaving = tl.zeros((GROUP, BLOCK), dtype=tl.float32)  # dh_c, row by row
-        for r in tl.static_range(GROUP):
-            at = rows == r
-            leaving = tl.where(at[:, None], grad[None, :], leaving)
-            grad = (tl.sum(tl.where(at, decay, 0.0), axis=0) * grad
-                    + tl.sum(tl.where(at[:, None], from_outputs, 0.0), axis=0))
-        tl.store(dh_ptr + slots, cast_nearest(leaving, dh_ptr.dtype.element_ty, INTERPRETED),
-                 mask=tile_ok)
-        tl.store(dlast_ptr + (block * batch * H + bh) * n_chunks + chunks,
-                 tl.sum(leaving * decay[:, None] * entering, axis=1), mask=present)
+        from_outputs = tl.load(dstates_ptr + slots, mask=present[:, None] & ok[None, :],
+                               other=0.0)
+        # Absent rows (chunks < 0) decay by 1 and add nothing: the gradient passes them as is.
+        decay = tl.broadcast_to(tl.exp(tl.load(last_decays + chunks * CHUNK, mask=present,
+                                               other=0.0))[:, None], (GROUP, BLOCK))
+        drive = tl.where((rows == 0)[:, None], from_outputs + decay * grad[None, :],
+                         from_outputs)
+        _, leaving_below = tl.associative_scan((decay, drive), 0, compose)
+        below_ok = has_below[:, None] & ok[None, :]
+        tl.store(dh_ptr + slots - step,
+                 cast_nearest(leaving_below, dh_ptr.dtype.element_ty, INTERPRETED),
+                 mask=below_ok)
+        entering_below = tl.load(states_ptr + slots - step, mask=below_ok, other=0.0)
+        decay_below = tl.exp(tl.load(last_decays + below * CHUNK, mask=has_below, other=0.0))
+        tl.store(dlast + below,
+                 tl.sum(leaving_below * decay_below[:, None] * entering_below, axis=1),
+                 mask=has_below)
+        grad = tl.sum(tl.where((rows == GROUP - 1)[:, None], leaving_below, 0.0), axis=0)
     tl.store(dinit_ptr + bh * PN + idx, grad, mask=ok)
