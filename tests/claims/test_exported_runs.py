@@ -26,7 +26,9 @@ def test_conditions_and_seeds_are_typed_as_the_studys_blocks(tmp_path) -> None:
                  "model,dataset,training fraction,seed,test/mse\nmamba,ETTh1,0.05,1,0.41\n"
                  "mamba,ETTh1,1.0,2,0.39\n")
     frame = exported_frame(EFFICIENCY, runs)
-    assert list(frame.columns) == ["entity", "dataset", "training fraction", "seed", "test/mse"]
+    assert list(frame.columns) == ["entity", "dataset", "training fraction", "seed", "test/mse",
+                                   "still_improving"]
+    assert frame["still_improving"].isna().all()  # an export made before the flag was read
     assert frame["training fraction"].tolist() == [0.05, 1.0] and frame["seed"].tolist() == [1, 2]
     assert frame["test/mse"].tolist() == [0.41, 0.39]
     write(tmp_path, "c1-linear-time.csv", "model,L,seed,train/step_s,train/peak_bytes,oom,over_time\n"
@@ -38,12 +40,13 @@ def test_conditions_and_seeds_are_typed_as_the_studys_blocks(tmp_path) -> None:
 
 def test_the_setting_chosen_on_validation_is_read_back(tmp_path) -> None:
     runs = write(tmp_path, "c6-recall.csv", "model,dataset,width,L,seed,learning rate,"
-                                            "test/accuracy,val/best_accuracy\n"
-                                            "mamba,mqar,64,128,1,0.0046,0.8,0.85\n")
+                                            "test/accuracy,val/best_accuracy,still_improving\n"
+                                            "mamba,mqar,64,128,1,0.0046,0.8,0.85,1.0\n")
     frame = exported_frame(C6.studies[0], runs)
     assert frame.to_dict("records") == [
         {"entity": "mamba", "dataset": "mqar", "width": 64, "L": 128, "seed": 1,
-         "learning rate": 0.0046, "test/accuracy": 0.8, "val/best_accuracy": 0.85}]
+         "learning rate": 0.0046, "test/accuracy": 0.8, "val/best_accuracy": 0.85,
+         "still_improving": 1.0}]
 
 
 def test_an_entity_that_looks_like_a_number_stays_its_spelling(tmp_path) -> None:
@@ -54,7 +57,8 @@ def test_an_entity_that_looks_like_a_number_stays_its_spelling(tmp_path) -> None
 
 def test_a_study_without_an_export_has_no_exported_runs(tmp_path) -> None:
     frame = exported_frame(LTSF, tmp_path)
-    assert frame.empty and list(frame.columns) == ["entity", "dataset", "horizon", "seed", "test/mse"]
+    assert frame.empty and list(frame.columns) == ["entity", "dataset", "horizon", "seed", "test/mse",
+                                                   "still_improving"]
 
 
 @pytest.mark.parametrize("text, message", [

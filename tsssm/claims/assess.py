@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from tsssm.claims.exported_runs import exported_frame, with_exported
-from tsssm.claims.runs import read_experiment, study_frame
+from tsssm.claims.progress import progress_notes
+from tsssm.claims.runs import stored_runs, study_frame
 from tsssm.claims.spec import Analysis, Claim, Study
 from tsssm.claims.summary import missing_blocks, summarise
 from tsssm.claims.verdicts import NOTHING_TO_JUDGE, Verdict, combine, judge
@@ -50,7 +51,8 @@ def assess_study(study: Study, runs: pd.DataFrame, exported: pd.DataFrame | None
     else:
         verdict = NOTHING_TO_JUDGE
     return StudyResult(study, frame, summarise(study, frame), analysis, verdict,
-                       missing_blocks(study, frame), notes + analysis.notes)
+                       missing_blocks(study, frame),
+                       progress_notes(study, frame) + notes + analysis.notes)
 
 
 def assess_claim(claim: Claim, tracking_uri: str | None, runs_dir: Path | None = None) -> ClaimResult:
@@ -58,7 +60,7 @@ def assess_claim(claim: Claim, tracking_uri: str | None, runs_dir: Path | None =
     no store) and from the exports under ``runs_dir`` (None: none)."""
     studies = [assess_study(study,
                             pd.DataFrame() if tracking_uri is None
-                            else read_experiment(study.experiment, tracking_uri),
+                            else stored_runs(study, tracking_uri),
                             None if runs_dir is None else exported_frame(study, runs_dir))
                for study in claim.studies]
     verdict = combine([(result.study.name, result.verdict) for result in studies])

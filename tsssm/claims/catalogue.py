@@ -37,6 +37,10 @@ claims/c7-sampling-rate            dataset fsdd, horizon L<clip>,               
                                    at 8000)
 =================================  ===========================================  ==========================
 
+Besides its metrics, a study's runs are read for the history of their validation metric (the
+one their checkpoints were chosen on: ``val/mse``, ``val/bits_per_token`` or ``val/accuracy``),
+which says whether each was still improving when its budget ended (``tsssm.claims.progress``).
+
 Tag values are plain numbers or names: ``tsssm.train_fraction`` ``0.05``, ``tsssm.flops_budget``
 ``1e15``, ``tsssm.width`` ``64``, ``tsssm.lr`` ``0.001``, ``tsssm.sample_rate`` ``16000``,
 ``tsssm.tokenizer`` ``bytes``. The declarations below list the models, datasets and axis values
@@ -102,6 +106,11 @@ TEST_MSE = Metric("test/mse", "test MSE")
 BITS_PER_SAMPLE = Metric("test/bits_per_sample", "test bits/sample")
 BITS_PER_BYTE = Metric("test/bits_per_byte", "test bits/byte")
 ACCURACY = Metric("test/accuracy", "test accuracy", lower_is_better=False)
+VAL_MSE = Metric("val/mse", "validation MSE")
+VAL_BITS = Metric("val/bits_per_token", "validation bits/token")
+VAL_ACCURACY = Metric("val/accuracy", "validation accuracy", lower_is_better=False)
+"""What the runs' checkpoints were chosen on (conf/callbacks/default.yaml, conf/_sequence.yaml,
+conf/experiment/recall/mqar.yaml): its history tells which runs were still improving."""
 
 
 GPU = "scripts/gpu/"
@@ -137,7 +146,7 @@ LTSF = Comparison(name="long-horizon forecasting", experiment="claims/c3-ltsf", 
                   entity=(MODEL,), conditions=(DATASET, HORIZON), claimed=SSMS,
                   against=("transformer",),
                   shown=("hybrid", "lstm", "linear_attention", "gss", "dlinear", "lstsq"),
-                  expected=LTSF_BLOCKS + ILI_BLOCKS,
+                  expected=LTSF_BLOCKS + ILI_BLOCKS, validation=VAL_MSE,
                   made_by=(SEARCH, C3_LTSF, C3_CPU, LINEAR_CPU))
 
 LTSF_GOAL = QualityGoal(
@@ -158,11 +167,12 @@ C3 = Claim("C3", "inductive bias", "State-space models carry a stronger temporal
                metric=TEST_MSE, entity=(MODEL,), conditions=(DATASET, TRAIN_FRACTION), claimed=SSMS,
                against=("transformer",), shown=("dlinear",),
                expected=tuple((name, f) for name in ("ETTh1", "ETTm1") for f in TRAIN_FRACTIONS),
-               made_by=(C3_EFFICIENCY, LINEAR_CPU)),
+               validation=VAL_MSE, made_by=(C3_EFFICIENCY, LINEAR_CPU)),
     Comparison(name="audio data efficiency", experiment="claims/c3-data-efficiency-fsdd",
                metric=BITS_PER_SAMPLE, entity=(MODEL,), conditions=(DATASET, TRAIN_FRACTION),
                claimed=SEQUENCE_SSMS, against=("transformer",), shown=("hybrid",),
-               expected=tuple(("fsdd", f) for f in TRAIN_FRACTIONS), made_by=(C3_EFFICIENCY,))),
+               expected=tuple(("fsdd", f) for f in TRAIN_FRACTIONS), validation=VAL_BITS,
+               made_by=(C3_EFFICIENCY,))),
     goals=(LTSF_GOAL,))
 
 C4 = Claim("C4", "token-free at equal compute", "Given the same training compute (FLOPs), a "
@@ -174,22 +184,23 @@ C4 = Claim("C4", "token-free at equal compute", "Given the same training compute
                shown=("transformer/bytes",),
                expected=tuple((name, budget) for name in ("tinyshakespeare", "enwik6")
                               for budget in (1e14, 3e14, 1e15, 3e15)),
-               made_by=(f"{GPU}claims_c4.sh",)),))
+               validation=VAL_BITS, made_by=(f"{GPU}claims_c4.sh",)),))
 
 
-def hybrid_study(name: str, data: str, dataset: str, metric: Metric) -> Comparison:
+def hybrid_study(name: str, data: str, dataset: str, metric: Metric,
+                 validation: Metric) -> Comparison:
     """Attention fractions 1/8, 1/4, 1/2 against the pure SSM (0) and pure attention (1)."""
     return Comparison(name=name, experiment=f"claims/c5-hybrids-{data}", metric=metric,
                       entity=(ATTENTION_FRACTION,), conditions=(DATASET,),
                       claimed=("0.125", "0.25", "0.5"), against=("0", "1"), expected=((dataset,),),
-                      made_by=(f"{GPU}claims_c5.sh",))
+                      validation=validation, made_by=(f"{GPU}claims_c5.sh",))
 
 
 C5 = Claim("C5", "hybrids", "At matched size, a stack that mixes a few attention layers into "
            "state-space layers beats both the pure state-space stack and pure attention.", (
-    hybrid_study("FSDD", "fsdd", "fsdd", BITS_PER_SAMPLE),
-    hybrid_study("tinyshakespeare bytes", "bytes", "tinyshakespeare", BITS_PER_BYTE),
-    hybrid_study("MQAR", "mqar", "mqar", ACCURACY)))
+    hybrid_study("FSDD", "fsdd", "fsdd", BITS_PER_SAMPLE, VAL_BITS),
+    hybrid_study("tinyshakespeare bytes", "bytes", "tinyshakespeare", BITS_PER_BYTE, VAL_BITS),
+    hybrid_study("MQAR", "mqar", "mqar", ACCURACY, VAL_ACCURACY)))
 
 C6 = Claim("C6", "recall", "State-space models recall as well as attention: trained to "
            "convergence on multi-query associative recall (MQAR), they are at least as accurate "
@@ -201,7 +212,7 @@ C6 = Claim("C6", "recall", "State-space models recall as well as attention: trai
                entity=(MODEL,), conditions=(DATASET, WIDTH, LENGTH), claimed=SEQUENCE_SSMS,
                against=("transformer",), shown=("hybrid",),
                expected=tuple(("mqar", w, n) for w in (64, 128, 256) for n in (64, 128, 256, 512)),
-               made_by=(f"{GPU}claims_c6.sh",)),))
+               validation=VAL_ACCURACY, made_by=(f"{GPU}claims_c6.sh",)),))
 
 C7 = Claim("C7", "sampling-rate change", "An S4 model trained at one sampling rate runs at another "
            "by rescaling its step size, losing less than Mamba and a Transformer run as they are.", (
@@ -209,6 +220,6 @@ C7 = Claim("C7", "sampling-rate change", "An S4 model trained at one sampling ra
                metric=BITS_PER_SAMPLE, entity=(MODEL,), conditions=(DATASET, SAMPLE_RATE),
                claimed=("s4",), against=("mamba", "transformer"),
                expected=tuple(("fsdd", rate) for rate in (4000, 8000, 16000)), change_from=8000,
-               made_by=(f"{GPU}claims_c7.sh",)),))
+               validation=VAL_BITS, made_by=(f"{GPU}claims_c7.sh",)),))
 
 CLAIMS = {claim.id: claim for claim in (C1, C2, C3, C4, C5, C6, C7)}

@@ -85,12 +85,14 @@ def with_exported(exported: pd.DataFrame, stored: pd.DataFrame,
                   study: Study) -> tuple[pd.DataFrame, list[str]]:
     """Exported runs and the store's in one frame, a stored run superseding an exported one of the
     same entity, conditions and seed; and a note on how many it superseded with other numbers (an
-    exported run that is still in the store is the same run, not superseded)."""
+    exported run that is still in the store is the same run, not superseded, even where the
+    store tells more of it, such as its validation history)."""
     frames = [frame for frame in (exported, stored) if not frame.empty]
     if not frames:
         return stored, []
     both = pd.concat(frames, ignore_index=True)
-    distinct = both.drop_duplicates(keep="last")  # a run exported and still in the store: once
+    numbers = [*study.run_columns, *study.chosen_columns, *study.reported_keys]
+    distinct = both.drop_duplicates(numbers, keep="last")  # exported and still stored: once
     latest = distinct.drop_duplicates(study.run_columns, keep="last").reset_index(drop=True)
     superseded = len(distinct) - len(latest)
     notes = [f"{superseded} exported run(s) superseded by the store's run of the same "

@@ -11,7 +11,7 @@ import pandas as pd
 from tsssm.claims.assess import ClaimResult, StudyResult
 from tsssm.claims.quality_goal import HEADER as GOAL_HEADER
 from tsssm.claims.quality_goal import QualityGoal
-from tsssm.claims.spec import ENTITY, format_value
+from tsssm.claims.spec import ENTITY, STILL_IMPROVING, format_value
 from tsssm.claims.stats import FAMILY_ERROR, MIN_SEEDS
 from tsssm.claims.summary import METRIC, expected_runs
 from tsssm.claims.verdicts import Verdict
@@ -116,14 +116,19 @@ def claim_section(result: ClaimResult) -> list[str]:
 
 
 def summary_line(result: ClaimResult) -> str:
-    """The claim's verdict, and how many of its studies' expected runs it rests on while some are
-    missing."""
+    """The claim's verdict, how many of its studies' expected runs it rests on while some are
+    missing, and how many of those read from a store were still improving when their training
+    budget ended them (``tsssm.claims.progress``)."""
     line = f"- {result.claim.id} {result.claim.title}: {verdict_text(result.verdict)}"
     counted = sum(len(study.frame) for study in result.studies)
     expected = sum(expected_runs(study.study) for study in result.studies)
-    if 0 < counted < expected:
-        line += f" ({counted} of {expected} expected runs so far)"
-    return line
+    remarks = [f"{counted} of {expected} expected runs so far"] if 0 < counted < expected else []
+    flags = pd.concat([study.frame.get(STILL_IMPROVING, pd.Series(dtype=float))
+                       for study in result.studies])
+    if (flags == 1).any():
+        remarks.append(f"{int((flags == 1).sum())} of the {int(flags.notna().sum())} runs whose "
+                       "validation history was read still improving at their budget's end")
+    return line + (f" ({'; '.join(remarks)})" if remarks else "")
 
 
 PROGRESS_HEADER = ["claim", "study", "runs counted", "expected", "still missing", "made by"]

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
-from tsssm.claims.spec import ENTITY, SEED, Column, Study
+from tsssm.claims.progress import still_improving
+from tsssm.claims.spec import ENTITY, SEED, STILL_IMPROVING, Column, Study
 from tsssm.run.tracking import (TAG_DATASET, TAG_HORIZON, TAG_MODEL, TAG_SEED, RunLookupError,
                             default_tracking_uri, search_runs)
 
@@ -66,6 +68,26 @@ def read_experiment(experiment: str, tracking_uri: str) -> pd.DataFrame:
         first_line = str(error).strip().splitlines()[0]
         raise StoreError(f"cannot read experiment {experiment!r} from {tracking_uri}: "
                          f"{first_line}") from error
+
+
+def stored_runs(study: Study, tracking_uri: str) -> pd.DataFrame:
+    """``read_experiment``'s frame of the study's runs, with a ``metrics.still_improving`` column
+    read from each run's history of the study's validation metric, if it has one."""
+    runs = read_experiment(study.experiment, tracking_uri)
+    if study.validation is None or runs.empty:
+        return runs
+    client = MlflowClient(tracking_uri)
+    flags = []
+    for run_id in runs["run_id"]:
+        try:
+            history = client.get_metric_history(run_id, study.validation.key)
+        except MlflowException as error:
+            first_line = str(error).strip().splitlines()[0]
+            raise StoreError(f"cannot read run {run_id}'s {study.validation.key} history from "
+                             f"{tracking_uri}: {first_line}") from error
+        checks = sorted(history, key=lambda m: (m.step, m.timestamp))
+        flags.append(still_improving([(m.step, m.value) for m in checks], study.validation))
+    return runs.assign(**{f"metrics.{STILL_IMPROVING}": flags})
 
 
 def study_frame(study: Study, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -25,6 +25,9 @@ ENTITY = "entity"
 """The frame's column of the compared entity, e.g. ``mamba`` or ``mamba/bytes``."""
 SEED = "seed"
 SEEDS = (1, 2, 3)
+STILL_IMPROVING = "still_improving"
+"""A run's flag, read from its validation history: 1 when its best value came at its last
+check, 0 when earlier, empty when no history was read (``tsssm.claims.progress``)."""
 
 
 def format_value(value: Any) -> str:
@@ -85,7 +88,9 @@ class Study(ABC):
     with ``/`` when several), ``conditions`` what it is matched on (the last one is the plot's x
     axis), ``blocks`` the condition values expected, each for every entity and seed;
     ``made_by`` the scripts whose runs it reads (``scripts/``), which the report names beside the
-    runs still missing."""
+    runs still missing. ``validation``: the metric the runs' checkpoints were chosen on, whose
+    logged history says which runs were still improving at their last check
+    (``tsssm.claims.progress``)."""
 
     name: str
     experiment: str
@@ -93,6 +98,7 @@ class Study(ABC):
     conditions: tuple[Column, ...]
     seeds: tuple[int, ...] = SEEDS
     selection: Selection | None = None
+    validation: Metric | None = None
     made_by: tuple[str, ...] = ()
 
     @property
@@ -126,9 +132,11 @@ class Study(ABC):
 
     @property
     def metric_keys(self) -> list[str]:
-        """Every metric the study reads: the reported ones, then the selection's."""
+        """Every metric the study reads: the reported ones, the selection's, then, with a
+        ``validation`` metric, ``STILL_IMPROVING`` (derived from its history)."""
         chosen_by = [] if self.selection is None else [self.selection.metric.key]
-        return self.reported_keys + chosen_by
+        progress = [] if self.validation is None else [STILL_IMPROVING]
+        return self.reported_keys + chosen_by + progress
 
     @property
     @abstractmethod
