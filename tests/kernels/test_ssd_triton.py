@@ -331,12 +331,12 @@ def test_pair_tiles_and_their_decay_terms(gram):
     assert relative_error(terms[:used].sum(0).double().cpu(), exact_terms) <= 1e-5
 
 
-@pytest.mark.parametrize("n_chunks", [3, 2 * ssdt.PASS_GROUP + 4])
+@pytest.mark.parametrize("n_chunks", [1, 3, ssdt.PASS_GROUP, 2 * ssdt.PASS_GROUP + 4])
 def test_state_gradients_along_the_chunks(n_chunks):
     """The backward's pass against a float64 recursion: dh_c, the gradient of the initial state
     and dlast = sum(dh_c ⊙ decay_c h_{c-1}); dh written in bf16 is the fp32 one rounded to
-    nearest. Fewer chunks than the pass loads at once, and several groups of them, the last
-    ragged."""
+    nearest. One chunk (the top chunk's dh is dfinal, the group's scan gives dinit alone), fewer
+    than the pass loads at once, exactly one group, and several groups, the last ragged."""
     gen = torch.Generator().manual_seed(6)
     heads, head_dim, state, chunk = 2, 16, 24, 16
     shape = (n_chunks, 1, heads, head_dim, state)
