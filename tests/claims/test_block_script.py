@@ -172,3 +172,22 @@ def test_the_c5_block_runs_the_datasets_asked_for_within_one_calls_time(tmp_path
     studies = [line.split("study=")[1].split()[0] for line in sweeps]
     assert studies == ["c5_bytes"] * 5 + ["c5_mqar"] * 5
     assert all(500 <= int(line.split()[1]) <= 540 for line in sweeps)
+
+
+def test_the_c6_block_runs_a_graphed_sweep_per_model_and_seed(tmp_path):
+    """C6's small trainings: one sweep per model and seed side by side, each step graphed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, line in (("timeout", f'echo "$@" >> "{tmp_path}/sweeps"'), ("python", "exit 0")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{line}\n")
+        (bin_dir / name).chmod(0o755)
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "claims_c6.sh"), str(tmp_path / "out")],
+                   cwd=REPO, env=block_env(tmp_path, bin_dir), timeout=60, check=True,
+                   capture_output=True)
+    sweeps = (tmp_path / "sweeps").read_text().splitlines()
+    launched = {(line.split("model=")[1].split()[0], line.split("seed=")[1].split()[0])
+                for line in sweeps}
+    models = ["seq/s4", "seq/mamba", "seq/mamba2", "heads4/transformer", "heads4/hybrid"]
+    assert len(sweeps) == 15 and launched == {(m, s) for m in models for s in "123"}
+    assert all("study=c6_recall " in line and line.endswith("callbacks=graphed")
+               for line in sweeps)
