@@ -156,19 +156,31 @@ def test_claims_seeds_splits_each_models_sweep_into_one_per_seed(tmp_path):
         assert line.split("hydra.sweep.dir=")[1].split()[0].endswith(f"c7_x_seq-{model}_s{seed}")
 
 
-def test_the_c5_block_runs_the_datasets_asked_for_within_one_calls_time(tmp_path):
-    """C5_DATA picks the datasets, run in turn, each study one sweep per model; every sweep's limit
-    comes from one deadline for the whole block, set when the call does not set one."""
+def block_sweeps(tmp_path: Path, block: str, deadline: bool = True, **env: str) -> list[str]:
+    """The sweeps a claims block launches (their ``timeout`` command lines, recorded by a
+    stand-in; ``python`` does nothing); ``deadline=False`` leaves CLAIMS_DEADLINE to the block."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, line in (("timeout", f'echo "$@" >> "{tmp_path}/sweeps"'), ("python", "exit 0")):
         (bin_dir / name).write_text(f"#!/bin/sh\n{line}\n")
         (bin_dir / name).chmod(0o755)
-    env = block_env(tmp_path, bin_dir, C5_DATA="bytes mqar")
-    env.pop("CLAIMS_DEADLINE", None)
-    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "claims_c5.sh"), str(tmp_path / "out")],
-                   cwd=REPO, env=env, timeout=60, check=True, capture_output=True)
-    sweeps = (tmp_path / "sweeps").read_text().splitlines()
+    environment = block_env(tmp_path, bin_dir, **env)
+    if not deadline:
+        environment.pop("CLAIMS_DEADLINE", None)
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / block), str(tmp_path / "out")],
+                   cwd=REPO, env=environment, timeout=60, check=True, capture_output=True)
+    return (tmp_path / "sweeps").read_text().splitlines()
+
+
+def models_and_seeds(sweeps: list[str]) -> set[tuple[str, str]]:
+    return {(line.split("model=")[1].split()[0], line.split("seed=")[1].split()[0])
+            for line in sweeps}
+
+
+def test_the_c5_block_runs_the_datasets_asked_for_within_one_calls_time(tmp_path):
+    """C5_DATA picks the datasets, run in turn, each study one sweep per model; every sweep's limit
+    comes from one deadline for the whole block, set when the call does not set one."""
+    sweeps = block_sweeps(tmp_path, "claims_c5.sh", deadline=False, C5_DATA="bytes mqar")
     studies = [line.split("study=")[1].split()[0] for line in sweeps]
     assert studies == ["c5_bytes"] * 5 + ["c5_mqar"] * 5
     assert all(500 <= int(line.split()[1]) <= 540 for line in sweeps)
@@ -176,18 +188,19 @@ def test_the_c5_block_runs_the_datasets_asked_for_within_one_calls_time(tmp_path
 
 def test_the_c6_block_runs_a_graphed_sweep_per_model_and_seed(tmp_path):
     """C6's small trainings: one sweep per model and seed side by side, each step graphed."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, line in (("timeout", f'echo "$@" >> "{tmp_path}/sweeps"'), ("python", "exit 0")):
-        (bin_dir / name).write_text(f"#!/bin/sh\n{line}\n")
-        (bin_dir / name).chmod(0o755)
-    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "claims_c6.sh"), str(tmp_path / "out")],
-                   cwd=REPO, env=block_env(tmp_path, bin_dir), timeout=60, check=True,
-                   capture_output=True)
-    sweeps = (tmp_path / "sweeps").read_text().splitlines()
-    launched = {(line.split("model=")[1].split()[0], line.split("seed=")[1].split()[0])
-                for line in sweeps}
+    sweeps = block_sweeps(tmp_path, "claims_c6.sh")
     models = ["seq/s4", "seq/mamba", "seq/mamba2", "heads4/transformer", "heads4/hybrid"]
-    assert len(sweeps) == 15 and launched == {(m, s) for m in models for s in "123"}
+    assert len(sweeps) == 15
+    assert models_and_seeds(sweeps) == {(m, s) for m in models for s in "123"}
     assert all("study=c6_recall " in line and line.endswith("callbacks=graphed")
                for line in sweeps)
+
+
+def test_the_c4_block_runs_a_graphed_sweep_per_model_seed_and_tokenizer(tmp_path):
+    sweeps = block_sweeps(tmp_path, "claims_c4.sh")
+    studies = [line.split("study=")[1].split()[0] for line in sweeps]
+    assert sorted(studies) == ["c4_token_free"] * 9 + ["c4_token_free_bpe"] * 3
+    byte_models = {(m, s) for m in ("seq/mamba", "seq/s4", "seq/transformer") for s in "123"}
+    byte_sweeps = [line for line in sweeps if "study=c4_token_free " in line]
+    assert models_and_seeds(byte_sweeps) == byte_models
+    assert all(line.endswith("callbacks=graphed") for line in sweeps)
