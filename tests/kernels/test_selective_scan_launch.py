@@ -250,6 +250,26 @@ def test_against_base_passes_any_benchmark_its_arguments_whole(tmp_path):
     assert other.endswith("out/base --cases B4 L64K,B1 L64K")
 
 
+def test_ssd_check_tests_then_profiles_both_trees_then_benches_the_peer(tmp_path):
+    """``scripts/gpu/ssd_check.sh`` with a stand-in ``python``: the SSD tests, SSD's profile with
+    this tree's package and then the base's, then the peer rows within the deadline's budget."""
+    bin_dir, calls, base, peer = (tmp_path / "bin", tmp_path / "calls", tmp_path / "base",
+                                  tmp_path / "peer")
+    recording_python(bin_dir, calls, record="$PYTHONPATH|$*")
+    (base / "tsssm").mkdir(parents=True)
+    env = block_env(tmp_path, bin_dir, DEADLINE=str(int(time.time()) + 300), PYTHONPATH="/site")
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "ssd_check.sh"), str(tmp_path / "out"),
+                    str(base), str(peer)], cwd=REPO, env=env, check=True, capture_output=True)
+    tests, tree, other, bench = calls.read_text().splitlines()
+    assert tests.endswith("-m pytest -q -p no:cacheprovider tests/kernels/test_ssd_triton.py")
+    assert tree.startswith(f"{REPO}:/site|") and tree.endswith("out/tree --cases N128")
+    assert other.startswith(f"{base}:/site|") and other.endswith("out/base --cases N128")
+    words = bench.split("|")[1].split()
+    assert words[:7] == ["-m", "tsssm.bench", "kernels", "--sections", "peer-ssd", "--peer-dir",
+                         str(peer)]
+    assert 200 < float(words[words.index("--budget-s") + 1]) <= 300
+
+
 def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path):
     """``scripts/gpu/tests_and_peers.sh`` with stand-ins (``python`` records its arguments, the
     tests' nine groups among them): the peer build from PEER, the GPU tests alone, then one
