@@ -8,7 +8,8 @@ as ``launch_profile.py`` measures them, then torch.profiler's kernels of ``PROFI
 per library (name, launches per call, µs per call), sorted by time, so a row of ours can be read
 against the row of theirs that does the same work. The first shape of each state size autotunes
 both libraries (most of the run). Prints every row as it is measured and rewrites
-``OUT/ssd_profile.md`` after every shape, so a run stopped by a time limit keeps what it finished.
+``OUT/ssd_profile.md`` after every shape, so a run stopped by a time limit keeps what it finished,
+with the configs tsssm's autotuners kept (its kernels' times depend on them).
 ``--cases`` keeps the shapes whose label holds one of its comma-separated parts, to split the
 shapes over calls.
 """
@@ -22,9 +23,11 @@ import triton
 from launch_profile import peer_parser, timed_calls
 
 from tsssm.benchmarks.cases import OURS, PEER_SSD_CHUNK, THEIRS, PairCase, pair_cases
+from tsssm.benchmarks.results import config_lines
 from tsssm.benchmarks.peer_library import load_peer_ssd
 from tsssm.benchmarks.peers import ssd_inputs
 from tsssm.kernels.ssd import ssd
+from tsssm.kernels.triton_launch import kept_configs
 
 PROFILED_CALLS = 10
 KERNEL_ROWS = 25
@@ -104,7 +107,8 @@ def main() -> None:
                 table = kernel_table(library, kernel_rows(fn))
                 print("\n".join(table), flush=True)
                 details += table
-        (out / "ssd_profile.md").write_text("\n".join(head + details) + "\n")
+        kept = ["", "## Configs tsssm's autotuners kept", "", *config_lines(kept_configs())]
+        (out / "ssd_profile.md").write_text("\n".join(head + details + kept) + "\n")
 
 
 if __name__ == "__main__":
