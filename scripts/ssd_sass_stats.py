@@ -1,6 +1,7 @@
 """What the SSD scan's kernels compile to on an H100/H200 (sm_90), without a GPU.
 
     python scripts/ssd_sass_stats.py [--batch 4] [--length 65536] [--states 128 16] [--kernel K]
+                                     [--first-config]
 
 Compiles every kernel of the SSD forward and backward (bf16, 24 heads × 64, chunk 256, D, z,
 dt_bias and softplus on) with Triton's bundled ptxas, once per config the autotuner keeps after
@@ -12,7 +13,9 @@ Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole kernel an
 (a kernel may run several, such as the chunk scans' far and near step blocks), and the hot
 loop's shared-memory loads, stores and barriers (LDS, STS, BAR: the traffic of a reduction or
 scan across warps, or of a layout conversion, which a loop over registers has none of); ``--kernel``
-keeps the kernels whose name contains K. An offline compile: no timing. Needs triton and the
+keeps the kernels whose name contains K, ``--first-config`` each kernel's first config (a
+quick check that every kernel compiles at a shape: at batch 1 and one chunk, where Triton makes
+those arguments constants). An offline compile: no timing. Needs triton and the
 repository on the path; no CUDA.
 """
 
@@ -144,6 +147,8 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=65536)
     parser.add_argument("--states", type=int, nargs="+", default=[128, 16])
     parser.add_argument("--kernel", default="", help="only kernels whose name contains this")
+    parser.add_argument("--first-config", action="store_true",
+                        help="only each kernel's first config: a quick check that all compile")
     args = parser.parse_args()
     for state in args.states:
         print(f"\n## N {state}: sm_90, bf16, B{args.batch} L{args.length}, {HEADS} heads × "
@@ -159,7 +164,7 @@ def main() -> None:
                 continue
             flags = {k: v for k, v in FLAGS.items() if k in fn.arg_names}
             flags |= {"CHUNK": CHUNK} if "CHUNK" in fn.arg_names else {}
-            for config in configs:
+            for config in configs[:1] if args.first_config else configs:
                 constants = flags | extra | config.kwargs
                 signature, constexprs, attrs = specialise(
                     fn, constants, values, BF16_POINTERS.get(fn.__name__, set()))

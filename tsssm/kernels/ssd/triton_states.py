@@ -141,7 +141,8 @@ def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, 
     last_decays = cs_ptr + bh * n_chunks * CHUNK + CHUNK - 1  # chunk c's at c * CHUNK
     dlast = dlast_ptr + (block * batch * H + bh) * n_chunks
     grad = tl.load(dfinal_ptr + bh * PN + idx, mask=ok, other=0.0)
-    top = (n_chunks - 1).to(tl.int64) * step + bh * PN + idx
+    # int64 offsets, n_chunks - 1 a tensor even where the launch made n_chunks the constant 1
+    top = tl.full((), n_chunks - 1, tl.int64) * step + bh * PN + idx
     tl.store(dh_ptr + top, cast_nearest(grad, dh_ptr.dtype.element_ty, INTERPRETED), mask=ok)
     top_decay = tl.exp(tl.load(last_decays + (n_chunks - 1) * CHUNK))
     tl.store(dlast + n_chunks - 1,
