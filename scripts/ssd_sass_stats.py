@@ -175,6 +175,7 @@ def main() -> None:
                 usage, code = sass(compiled.asm["cubin"])
                 ops = Counter(op.split(".")[0] for _, op in instructions(code))
                 whole, loop = tensor_core_counts(code)
+                hot = hot_loop(code)
                 registers = re.search(r"REG:(\d+)", usage).group(1)
                 stack = re.search(r"STACK:(\d+)", usage).group(1)
                 shown = {k: int(v) for k, v in extra.items()
@@ -186,13 +187,14 @@ def main() -> None:
                       f"{config.num_stages}s"
                       f" | {registers} | {stack}"
                       f" | {ops['STL'] + ops['LDL']} | {compiled.metadata.shared}"
-                      f" | {fmt(whole)} | {fmt(loop)} | {len(hot_loop(code))}"
-                      f" | {mma_loops(code)} | {shared_traffic(code)} |", flush=True)
+                      f" | {fmt(whole)} | {fmt(loop)} | {len(hot)}"
+                      f" | {mma_loops(code)} | {shared_traffic(hot)} |", flush=True)
 
 
-def shared_traffic(code: str) -> str:
-    """The hot loop's shared-memory loads, stores and barriers, as "LDS / STS / BAR"."""
-    ops = Counter(op.split(".")[0] for op in hot_loop(code))
+def shared_traffic(hot: list[str]) -> str:
+    """A hot loop's (its mnemonics) shared-memory loads, stores and barriers, as
+    "LDS / STS / BAR"."""
+    ops = Counter(op.split(".")[0] for op in hot)
     return f"{ops['LDS']} / {ops['STS']} / {ops['BAR']}"
 
 

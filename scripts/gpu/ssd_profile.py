@@ -23,9 +23,9 @@ import triton
 from launch_profile import peer_parser, timed_calls
 
 from tsssm.benchmarks.cases import OURS, PEER_SSD_CHUNK, THEIRS, PairCase, pair_cases
-from tsssm.benchmarks.results import config_lines
 from tsssm.benchmarks.peer_library import load_peer_ssd
 from tsssm.benchmarks.peers import ssd_inputs
+from tsssm.benchmarks.results import config_lines
 from tsssm.kernels.ssd import ssd
 from tsssm.kernels.triton_launch import kept_configs
 

@@ -26,8 +26,9 @@ ENTITY = "entity"
 SEED = "seed"
 SEEDS = (1, 2, 3)
 STILL_IMPROVING = "still_improving"
-"""A run's flag, read from its validation history: 1 when its best value came at its last
-check, 0 when earlier, empty when no history was read (``tsssm.claims.progress``)."""
+"""A run's flag, read from its validation history: 1 when its last check still improved on every
+earlier one (by ``tsssm.claims.progress.MIN_LAST_GAIN`` of its whole gain), 0 when it did not,
+empty when no history was read."""
 
 
 def format_value(value: Any) -> str:

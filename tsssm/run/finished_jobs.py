@@ -52,7 +52,7 @@ def finished_run(tracking_uri: str, experiment: str, key: str) -> Run | None:
 
 
 def tagged_runs(tracking_uri: str, experiment: str, tag: str, value: str,
-                  max_results: int = 1000, finished: bool = True) -> list[Run]:
+                max_results: int = 1000, finished: bool = True) -> list[Run]:
     """The runs of ``experiment`` tagged ``tag`` = ``value`` that are FINISHED (with ``finished``
     False: those in any other state, cut off or failed), latest first; none where the experiment
     or the store does not exist (a sqlite store is left uncreated)."""
