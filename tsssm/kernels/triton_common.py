@@ -35,7 +35,9 @@ def next_power_of_2(n: int) -> int:
 
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(v) = exp2(v · log2 e): exp2 is the native unit
 LN2 = tl.constexpr(0.6931471805599453)
-HARDWARE_LOG2 = tl.constexpr(not INTERPRETED)  # lg2.approx: tl.log2 is a 15-step polynomial
+# The SFU approximations (lg2.approx, div.approx), which the interpreter lacks: tl.log2 is a
+# 15-step polynomial and the division tl.sigmoid uses adds range checks.
+APPROX_UNITS = tl.constexpr(not INTERPRETED)
 
 KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 """The dtypes the real-valued kernels read; they compute in fp32."""
@@ -45,11 +47,28 @@ KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 def softplus(v):
     """torch's softplus: ``log(1 + e^v)``, and ``v`` itself above 20 where they agree in fp32."""
     one_plus = 1.0 + tl.exp2(v * LOG2E)
-    if HARDWARE_LOG2:
+    if APPROX_UNITS:
         log2 = libdevice.fast_log2f(one_plus)
     else:
         log2 = tl.log2(one_plus)
     return tl.where(v <= 20.0, log2 * LN2, v)
+
+
+@triton.jit
+def fast_exp(v):
+    """e^v as ``ex2.approx.ftz`` of v · log2 e: two instructions where ``tl.exp`` takes five to
+    keep results below 2^-126 as denormals, which no decay or gate here needs."""
+    return tl.exp2(v * LOG2E)
+
+
+@triton.jit
+def sigmoid(v):
+    """``1 / (1 + e^-v)`` through the approximate exp and division (2 ulp): four instructions
+    where ``tl.sigmoid`` takes ten. Gates run once per element, so their count matters."""
+    denominator = 1.0 + fast_exp(-v)
+    if APPROX_UNITS:
+        return libdevice.fast_dividef(1.0, denominator)
+    return 1.0 / denominator
 
 
 @triton.jit

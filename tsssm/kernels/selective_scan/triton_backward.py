@@ -35,9 +35,9 @@ from tsssm.kernels.selective_scan.triton_tiles import (BACKWARD_CONFIGS, SEGMENT
                                                        adjoint_scan, advance, channel_block,
                                                        chunk_inputs, chunk_states, load_proj,
                                                        load_state, load_steps, proj4, row,
-                                                       scan_tuning, sigmoid, state_index,
+                                                       scan_tuning, state_index,
                                                        state_sum, steps4, store_steps)
-from tsssm.kernels.triton_common import LOG2E
+from tsssm.kernels.triton_common import LOG2E, sigmoid
 
 
 @triton.jit

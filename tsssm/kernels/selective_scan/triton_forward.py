@@ -19,9 +19,9 @@ from tsssm.kernels.selective_scan.triton_segments import fold_ends
 from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_ARGS,
                                                        channel_block, chunk_inputs, chunk_states,
                                                        load_proj, load_state, load_steps, proj4,
-                                                       row, scan_tuning, sigmoid, state_index,
+                                                       row, scan_tuning, state_index,
                                                        state_sum, store_steps)
-from tsssm.kernels.triton_common import LOG2E
+from tsssm.kernels.triton_common import LOG2E, sigmoid
 
 
 @triton.jit

@@ -38,10 +38,10 @@ import triton.language as tl
 from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_ARGS, adjoint_scan,
                                                        advance, channel_block, chunk_steps,
                                                        load_proj, load_state, load_steps, proj4,
-                                                       row, scan_tuning, sigmoid, state_index,
+                                                       row, scan_tuning, state_index,
                                                        steps4)
 from tsssm.kernels.triton_common import cdiv
-from tsssm.kernels.triton_common import LOG2E
+from tsssm.kernels.triton_common import LOG2E, sigmoid
 
 
 class SegmentPolicy(NamedTuple):

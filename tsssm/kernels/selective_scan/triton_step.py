@@ -5,8 +5,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.selective_scan.triton_tiles import channel_block, sigmoid
-from tsssm.kernels.triton_common import INTERPRETED, LOG2E, kept_autotune, softplus
+from tsssm.kernels.selective_scan.triton_tiles import channel_block
+from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, kept_autotune, sigmoid,
+                                         softplus)
 
 
 def _state_update_configs() -> list[triton.Config]:

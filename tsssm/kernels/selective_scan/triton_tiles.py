@@ -40,15 +40,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, compose, kept_autotune,
-                                         next_power_of_2, softplus)
-
-
-@triton.jit
-def sigmoid(v):
-    """``1 / (1 + e^-v)`` with the approximate division (2 ulp): these per-step functions run
-    once per lane of a channel, so their instruction count matters."""
-    return tl.fdiv(1.0, 1.0 + tl.exp2(-v * LOG2E), ieee_rounding=False)
+from tsssm.kernels.triton_common import (INTERPRETED, compose, kept_autotune, next_power_of_2,
+                                         softplus)
 
 
 @triton.jit

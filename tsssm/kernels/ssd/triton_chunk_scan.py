@@ -21,6 +21,7 @@ import triton.language as tl
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, SCAN_TILE, cast_nearest,
                                             causal_pairs, head_block_program, mma, state_decay,
                                             tuned)
+from tsssm.kernels.triton_common import LOG2E, sigmoid
 
 
 def scan_config(block_m: int, block_s: int, warps: int = 4, stages: int = 2,
@@ -112,6 +113,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         far_lo = 0
         far_hi = near_lo
     cs_ref = tl.load(cs_heads + ref, mask=head_ok, other=0.0)
+    cs_ref2 = cs_ref * LOG2E  # the decays in base 2: one ex2 each (``fast_exp``)
     acc = mma(u, state, DT, INTERPRETED) * side_by_side(
         state_decay(cs_ptr + tl.minimum(heads, n_heads - 1) * s_cs_h,  # padded heads: a real one's
                     cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
@@ -119,11 +121,11 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         cols = s0 + tl.arange(0, BLOCK_S)
         col_ok = cols < chunk_len
         in_heads = col_ok[:, None] & head_ok[None, :]
-        cs_c = tl.load(cs_heads[None, :] + cols[:, None], mask=in_heads, other=0.0)
+        cs_c2 = tl.load(cs_heads[None, :] + cols[:, None], mask=in_heads, other=0.0) * LOG2E
         if REVERSE:
-            weight = tl.exp(tl.where(in_heads, cs_c - cs_ref[None, :], float("-inf")))
+            weight = tl.exp2(tl.where(in_heads, cs_c2 - cs_ref2[None, :], float("-inf")))
         else:
-            weight = tl.exp(cs_ref[None, :] - cs_c) * tl.load(
+            weight = tl.exp2(cs_ref2[None, :] - cs_c2) * tl.load(
                 dt_ptr + heads[None, :] * s_cs_h + cols[:, None], mask=in_heads, other=0.0)
         pairs = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
                        k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
@@ -134,13 +136,13 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         else:
             acc += mma(pairs, w.to(tl.float32) * side_by_side(weight, BLOCK_S, HEADS, BLOCK_O),
                        DT, INTERPRETED)
-    cs_r = tl.load(cs_heads[None, :] + rows[:, None], mask=row_ok[:, None] & head_ok[None, :],
-                   other=0.0)
+    cs_r2 = tl.load(cs_heads[None, :] + rows[:, None], mask=row_ok[:, None] & head_ok[None, :],
+                    other=0.0) * LOG2E
     if REVERSE:
-        to_ref = cs_ref[None, :] - cs_r
+        to_ref = cs_ref2[None, :] - cs_r2
     else:
-        to_ref = cs_r - cs_ref[None, :]
-    acc *= side_by_side(tl.exp(tl.where(row_ok[:, None], to_ref, float("-inf"))), BLOCK_M,
+        to_ref = cs_r2 - cs_ref2[None, :]
+    acc *= side_by_side(tl.exp2(tl.where(row_ok[:, None], to_ref, float("-inf"))), BLOCK_M,
                         HEADS, BLOCK_O)
     step_head, step = side_by_side_index(HEADS, BLOCK_S)
     block_diagonal = step_head[:, None] == wide_head[None, :]
@@ -148,12 +150,12 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         cols = s0 + step
         col_ok = (cols < chunk_len) & (step_head < n_heads)
         keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)
-        cs_c = tl.load(cs_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0)
+        cs_c2 = tl.load(cs_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0) * LOG2E
         if REVERSE:
-            log_decay = cs_c[None, :] - side_by_side(cs_r, BLOCK_M, HEADS, BLOCK_S)
+            log2_decay = cs_c2[None, :] - side_by_side(cs_r2, BLOCK_M, HEADS, BLOCK_S)
         else:
-            log_decay = side_by_side(cs_r, BLOCK_M, HEADS, BLOCK_S) - cs_c[None, :]
-        scale = tl.exp(tl.where(keep, log_decay, float("-inf")))
+            log2_decay = side_by_side(cs_r2, BLOCK_M, HEADS, BLOCK_S) - cs_c2[None, :]
+        scale = tl.exp2(tl.where(keep, log2_decay, float("-inf")))
         if not REVERSE:
             scale *= tl.load(dt_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0)[None, :]
         steps = s0 + tl.arange(0, BLOCK_S)
@@ -168,6 +170,14 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
                     mask=col_ok[:, None] & block_diagonal & wide_ok[None, :], other=0.0)
         acc += mma(scale, w, DT, INTERPRETED)
     return acc
+
+
+@triton.jit
+def tile_offsets(b, L, t0, H, h0, P, rows, heads, offs_p):
+    """Where a tile's elements lie in a contiguous (b, L, H, P) output: the int64 offset of
+    (b, t0, h0, 0) and the tile's int32 offsets from it (rows within the chunk, heads from h0):
+    64-bit arithmetic once a program, not once an element."""
+    return ((b * L + t0) * H + h0) * P, (rows * H + heads) * P + offs_p
 
 
 @triton.jit
@@ -250,15 +260,17 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
         d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=head_p_ok[None, :],
                     other=0.0)
         acc += x.to(tl.float32) * d.to(tl.float32)
-    out = ((b * L + t0 + rows) * H + h0 + heads) * P + offs_p
+    out_base, out = tile_offsets(b, L, t0, H, h0, P, rows, heads, offs_p)
     if HAS_Z:
         if STORE_PRE:
-            tl.store(y_pre_ptr + out, cast_nearest(acc, y_pre_ptr.dtype.element_ty, INTERPRETED),
-                     mask=ok)
-        z = tl.load(z_ptr + b * s_z_b + (t0 + rows) * s_z_l + (h0 + heads) * s_z_h
-                    + offs_p * s_z_p, mask=ok, other=0.0).to(tl.float32)
-        acc *= z * tl.sigmoid(z)
-    tl.store(y_ptr + out, cast_nearest(acc, y_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+            tl.store(y_pre_ptr + out_base + out,
+                     cast_nearest(acc, y_pre_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+        z = tl.load(z_ptr + b * s_z_b + t0 * s_z_l + h0 * s_z_h
+                    + (rows * s_z_l + heads * s_z_h + offs_p * s_z_p), mask=ok,
+                    other=0.0).to(tl.float32)
+        acc *= z * sigmoid(z)
+    tl.store(y_ptr + out_base + out, cast_nearest(acc, y_ptr.dtype.element_ty, INTERPRETED),
+             mask=ok)
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
@@ -304,8 +316,9 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
     head_p_ok = (heads < n_heads) & (offs_p < P)
     rows = rows[:, None]
     ok = (rows < chunk_len) & head_p_ok[None, :]
-    x = tl.load(x_ptr + b * s_x_b + (t0 + rows) * s_x_l + ((h0 + heads) * s_x_h
-                + offs_p * s_x_p)[None, :], mask=ok, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + b * s_x_b + t0 * s_x_l + h0 * s_x_h
+                + (rows * s_x_l + (heads * s_x_h + offs_p * s_x_p)[None, :]), mask=ok,
+                other=0.0).to(tl.float32)
     per_head = tl.reshape(x * grad, (BLOCK_M, HEADS_PER_PROGRAM, BLOCK_O))
     tl.store(ddt_ptr + head_rows, tl.sum(per_head, axis=2), mask=in_chunk)
     dx = grad * side_by_side(dt_rows, BLOCK_M, HEADS_PER_PROGRAM, BLOCK_O)
@@ -316,8 +329,9 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
         dx += dy * d.to(tl.float32)[None, :]
         slot = ((tile * batch + b) * n_chunks + c) * H + h0 + heads
         tl.store(dD_ptr + slot * P + offs_p, tl.sum(dy * x, axis=0), mask=head_p_ok)
-    tl.store(dx_ptr + ((b * L + t0 + rows) * H + h0 + heads[None, :]) * P + offs_p[None, :],
-             cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED), mask=ok)
+    out_base, out = tile_offsets(b, L, t0, H, h0, P, rows, heads[None, :], offs_p[None, :])
+    tl.store(dx_ptr + out_base + out, cast_nearest(dx, dx_ptr.dtype.element_ty, INTERPRETED),
+             mask=ok)
 
 
 @triton.jit
@@ -339,7 +353,7 @@ def gate_bwd_kernel(dout_ptr, z_ptr, y_pre_ptr, dy_ptr, dz_ptr,
                 mask=ok, other=0.0).to(tl.float32)
     out = r.to(tl.int64)[:, None] * P + offs_p[None, :]
     y_pre = tl.load(y_pre_ptr + out, mask=ok, other=0.0).to(tl.float32)
-    sig = tl.sigmoid(z)
+    sig = sigmoid(z)
     tl.store(dy_ptr + out, cast_nearest(dout * z * sig, dy_ptr.dtype.element_ty, INTERPRETED),
              mask=ok)
     dz = dout * y_pre * sig * (1.0 + z * (1.0 - sig))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import softplus
+from tsssm.kernels.triton_common import sigmoid, softplus
 
 
 @triton.jit
@@ -84,7 +84,7 @@ def dt_cumsum_bwd_kernel(dt_ptr, A_ptr, bias_ptr, dt_eff_ptr, ddt_direct_ptr, dc
                     mask=ok, other=0.0).to(tl.float32)
         if HAS_BIAS:
             v += tl.load(bias_ptr + heads, mask=h_ok, other=0.0).to(tl.float32)[None, :]
-        ddt *= tl.sigmoid(v)
+        ddt *= sigmoid(v)
     ddt = tl.where(ok, ddt, 0.0)
     tl.store(ddt_ptr + (b * L + t[:, None]) * H + heads[None, :], ddt, mask=ok)
     if HAS_BIAS:

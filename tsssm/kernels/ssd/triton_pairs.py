@@ -50,7 +50,7 @@ from torch import Tensor
 from tsssm.kernels.ssd.triton_gram import gram_tile
 from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, mma,
                                             pair_decay, tile_pair_program, tuned)
-from tsssm.kernels.triton_common import INTERPRETED, cdiv, dot_width
+from tsssm.kernels.triton_common import INTERPRETED, cdiv, dot_width, fast_exp
 from tsssm.kernels.triton_launch import TunedLaunch
 
 # 64-step tiles on 4 or 8 warps (HGMMA), 32-step ones on 4 (HMMA).
@@ -117,8 +117,8 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr, dy_ptr, x_ptr, B_ptr, C_ptr, cs_ptr
             dt_c = tl.load(dt_ptr + seg + cols, mask=col_ok, other=0.0)
             if tile_j < tile_i:  # every column before every row: the decay in two factors
                 cs_ref = tl.load(cs_ptr + seg + tl.minimum(tile_i * BLOCK, chunk_len - 1))
-                to_row = tl.exp(tl.where(row_ok, cs_r - cs_ref, float("-inf")))
-                from_col = tl.exp(tl.where(col_ok, cs_ref - cs_c, float("-inf"))) * dt_c
+                to_row = fast_exp(tl.where(row_ok, cs_r - cs_ref, float("-inf")))
+                from_col = fast_exp(tl.where(col_ok, cs_ref - cs_c, float("-inf"))) * dt_c
                 mixed = to_row[:, None] * from_col[None, :]
             else:
                 mixed = pair_decay(keep, cs_r, cs_c, False) * dt_c[None, :]

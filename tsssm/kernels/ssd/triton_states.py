@@ -10,7 +10,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
-from tsssm.kernels.triton_common import compose
+from tsssm.kernels.triton_common import compose, fast_exp
 
 OUTER_CONFIGS = [
     triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
@@ -59,9 +59,9 @@ def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
                      mask=t_ok[:, None] & (offs_n < N)[None, :], other=0.0).to(tl.float32)
         cs = tl.load(cs_ptr + seg + steps, mask=t_ok, other=0.0)
         if FOR_STATES:
-            w = tl.exp(cs_last - cs) * tl.load(dt_ptr + seg + steps, mask=t_ok, other=0.0)
+            w = fast_exp(cs_last - cs) * tl.load(dt_ptr + seg + steps, mask=t_ok, other=0.0)
         else:
-            w = tl.exp(cs)
+            w = fast_exp(cs)
         acc += mma(a, bt * tl.where(t_ok, w, 0.0)[:, None], DT, INTERPRETED)
     out = out_ptr + ((c.to(tl.int64) * batch + b) * H + h) * P * N
     tl.store(out + offs_p[:, None] * N + offs_n[None, :], acc,
@@ -100,7 +100,7 @@ def pass_states_kernel(states_ptr, entering_ptr, cs_ptr, init_ptr, final_ptr, ba
         built = tl.load(states_ptr + slots, mask=tile_ok, other=0.0)
         log_decay = tl.load(cs_ptr + (bh * n_chunks + chunks) * CHUNK + CHUNK - 1, mask=present,
                             other=0.0)
-        decay = tl.broadcast_to(tl.exp(log_decay)[:, None], (GROUP, BLOCK))
+        decay = tl.broadcast_to(fast_exp(log_decay)[:, None], (GROUP, BLOCK))
         drive = tl.where((rows == 0)[:, None], built + decay * state[None, :], built)
         _, leaving = tl.associative_scan((decay, drive), 0, compose)
         # Chunk c0 + r is entered by the state leaving chunk c0 + r - 1: row r - 1 of the scan,
@@ -144,7 +144,7 @@ def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, 
     # int64 offsets, n_chunks - 1 a tensor even where the launch made n_chunks the constant 1
     top = tl.full((), n_chunks - 1, tl.int64) * step + bh * PN + idx
     tl.store(dh_ptr + top, cast_nearest(grad, dh_ptr.dtype.element_ty, INTERPRETED), mask=ok)
-    top_decay = tl.exp(tl.load(last_decays + (n_chunks - 1) * CHUNK))
+    top_decay = fast_exp(tl.load(last_decays + (n_chunks - 1) * CHUNK))
     tl.store(dlast + n_chunks - 1,
              tl.sum(grad * top_decay * tl.load(states_ptr + top, mask=ok, other=0.0), axis=0))
     rows = tl.arange(0, GROUP)
@@ -157,8 +157,8 @@ def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, 
         from_outputs = tl.load(dstates_ptr + slots, mask=present[:, None] & ok[None, :],
                                other=0.0)
         # Absent rows (chunks < 0) decay by 1 and add nothing: the gradient passes them as is.
-        decay = tl.broadcast_to(tl.exp(tl.load(last_decays + chunks * CHUNK, mask=present,
-                                               other=0.0))[:, None], (GROUP, BLOCK))
+        decay = tl.broadcast_to(fast_exp(tl.load(last_decays + chunks * CHUNK, mask=present,
+                                                 other=0.0))[:, None], (GROUP, BLOCK))
         drive = tl.where((rows == 0)[:, None], from_outputs + decay * grad[None, :],
                          from_outputs)
         _, leaving_below = tl.associative_scan((decay, drive), 0, compose)
@@ -167,7 +167,7 @@ def pass_states_bwd_kernel(dstates_ptr, dh_ptr, states_ptr, cs_ptr, dfinal_ptr, 
                  cast_nearest(leaving_below, dh_ptr.dtype.element_ty, INTERPRETED),
                  mask=below_ok)
         entering_below = tl.load(states_ptr + slots - step, mask=below_ok, other=0.0)
-        decay_below = tl.exp(tl.load(last_decays + below * CHUNK, mask=has_below, other=0.0))
+        decay_below = fast_exp(tl.load(last_decays + below * CHUNK, mask=has_below, other=0.0))
         tl.store(dlast + below,
                  tl.sum(leaving_below * decay_below[:, None] * entering_below, axis=1),
                  mask=has_below)

@@ -6,7 +6,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import cast_nearest
-from tsssm.kernels.triton_common import softplus
+from tsssm.kernels.triton_common import fast_exp, sigmoid, softplus
 
 
 @triton.jit
@@ -32,7 +32,7 @@ def state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_
         dt += tl.load(bias_ptr + h).to(tl.float32)
     if SOFTPLUS:
         dt = softplus(dt)
-    decay = tl.exp(dt * tl.load(A_ptr + h).to(tl.float32))
+    decay = fast_exp(dt * tl.load(A_ptr + h).to(tl.float32))
     x = tl.load(x_ptr + b * s_x_b + h * s_x_h + offs_p * s_x_p, mask=p_ok, other=0.0)
     x = x.to(tl.float32)
     Bv = tl.load(B_ptr + b * s_B_b + g * s_B_g + offs_n * s_B_n, mask=n_ok, other=0.0)
@@ -47,6 +47,6 @@ def state_update_kernel(state_ptr, x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_
     if HAS_Z:
         z = tl.load(z_ptr + b * s_z_b + h * s_z_h + offs_p * s_z_p, mask=p_ok, other=0.0)
         z = z.to(tl.float32)
-        y *= z * tl.sigmoid(z)
+        y *= z * sigmoid(z)
     tl.store(y_ptr + (b * H + h) * P + offs_p, cast_nearest(y, y_ptr.dtype.element_ty, INTERPRETED),
              mask=p_ok)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import INTERPRETED, autotune, dot_width, next_power_of_2
+from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, autotune, dot_width, fast_exp,
+                                         next_power_of_2)
 
 MIN_LOOP_WIDTH = 16 if INTERPRETED else 32
 """The narrowest last dimension of a tile loaded in a pipelined loop on the GPU: Triton 3.6's
@@ -79,12 +80,15 @@ def causal_pairs(rows, cols, row_ok, col_ok, REVERSE: tl.constexpr):
 @triton.jit
 def pair_decay(keep, cs_r, cs_c, REVERSE: tl.constexpr):
     """The decay between the steps of each kept pair, exp(cs_r - cs_c) (REVERSE:
-    exp(cs_c - cs_r)), and 0 where ``keep`` (``causal_pairs``) is false."""
+    exp(cs_c - cs_r)), and 0 where ``keep`` (``causal_pairs``) is false. The steps' sums go to
+    base 2 before they pair up: a subtraction and an ex2 a pair (``fast_exp``)."""
+    cs_r2 = cs_r * LOG2E
+    cs_c2 = cs_c * LOG2E
     if REVERSE:
-        log_decay = cs_c[None, :] - cs_r[:, None]
+        log2_decay = cs_c2[None, :] - cs_r2[:, None]
     else:
-        log_decay = cs_r[:, None] - cs_c[None, :]
-    return tl.exp(tl.where(keep, log_decay, float("-inf")))
+        log2_decay = cs_r2[:, None] - cs_c2[None, :]
+    return tl.exp2(tl.where(keep, log2_decay, float("-inf")))
 
 
 @triton.jit
@@ -92,9 +96,9 @@ def state_decay(cs_ptr, cs_r, chunk_len, REVERSE: tl.constexpr):
     """The decay between the chunk's entering state and each row: exp(cs_r), or with REVERSE
     from each row to the chunk's end, exp(cs_last - cs_r). cs_ptr: the chunk's running sums."""
     if REVERSE:
-        decay = tl.exp(tl.load(cs_ptr + chunk_len - 1) - cs_r)
+        decay = fast_exp(tl.load(cs_ptr + chunk_len - 1) - cs_r)
     else:
-        decay = tl.exp(cs_r)
+        decay = fast_exp(cs_r)
     return decay
 
 
