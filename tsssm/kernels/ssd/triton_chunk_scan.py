@@ -202,13 +202,13 @@ def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k
            INTERPRETED: tl.constexpr):
     """U_r · V_s for the rows' U (BLOCK_M, BLOCK_K) and the steps cols, (BLOCK_M, BLOCK_S) fp32.
 
-    From gram masked only by its (CHUNK, CHUNK) block, which holds every pair of the chunk: a
-    mask by the chunk's length would split the contiguous loads into 4-byte ones. The far blocks
-    lie in the tiles ``chunk_gram`` writes; the near ones zero (``tl.where``) the pairs past the
+    From gram unmasked: rows and steps are the chunk's (CHUNK and the blocks powers of two, no
+    block longer than the chunk), so each index lies in its (CHUNK, CHUNK) block, and a mask by
+    the chunk's length would split the contiguous loads into 4-byte ones. The far blocks lie in
+    the tiles ``chunk_gram`` writes; the near ones zero (``tl.where``) the pairs past the
     diagonal, whose tiles it may leave unwritten."""
     if GRAM:
-        pairs = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s,
-                        mask=(rows < CHUNK)[:, None] & (cols < CHUNK)[None, :], other=0.0)
+        pairs = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s)
     else:
         v_t = tl.load(v_ptr + cols[None, :] * s_v_t + offs_k[:, None] * s_v_k,
                       mask=k_ok[:, None] & col_ok[None, :], other=0.0)
