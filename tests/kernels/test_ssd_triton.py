@@ -355,7 +355,8 @@ def test_state_gradients_along_the_chunks(n_chunks):
         dlast = torch.empty(n_blocks, 1, heads, n_chunks, device=DEVICE)
         pass_states_bwd_kernel[(n_blocks, heads)](
             from_outputs, dh, entering, cs, dfinal, dinit, dlast, 1, heads, n_chunks, pn,
-            CHUNK=chunk, INTERPRETED=ssdt.INTERPRETED, BLOCK=block, GROUP=ssdt.PASS_GROUP)
+            CHUNK=chunk, INTERPRETED=ssdt.INTERPRETED, BLOCK=block, GROUP=ssdt.PASS_GROUP,
+            num_warps=ssdt.PASS_WARPS)
         return dh, dinit, dlast.sum(0)
 
     grad, exact_dh, exact_dlast = dfinal.double(), [None] * n_chunks, [None] * n_chunks
