@@ -9,6 +9,9 @@
 #   PEER: a copy of mamba_ssm's sources (its Triton SSD needs no build)
 #   SSD_CASES: ssd_profile.py's --cases (default N128, the three N 128 shapes)
 #   DEADLINE: seconds since the epoch by which the peer rows end (default: start + 540)
+#   SSD_TESTS: a pytest -k expression choosing the tests (default: all); TESTS_S: their time
+#     limit in seconds (default 240). After a kernel change every autotuned config compiles
+#     again, and the whole file then runs past a call (the tests of every GPU config most).
 # Writes OUT/ssd_tests.log, OUT/tree/ssd_profile.md, OUT/base/ssd_profile.md, OUT/peer/ and
 # OUT/peer.log.
 set -uo pipefail
@@ -18,7 +21,8 @@ base=${2:?$usage}
 deadline=${DEADLINE:-$(($(date +%s) + 540))}
 here=$(dirname "$0")
 mkdir -p "$out"
-python -m pytest -q -p no:cacheprovider tests/kernels/test_ssd_triton.py > "$out/ssd_tests.log" 2>&1
+timeout "${TESTS_S:-240}" python -m pytest -q -p no:cacheprovider --tb=short \
+  ${SSD_TESTS:+-k "$SSD_TESTS"} tests/kernels/test_ssd_triton.py > "$out/ssd_tests.log" 2>&1
 tail -n 1 "$out/ssd_tests.log"
 bash "$here/against_base.sh" "$out" "$base" "$here/ssd_profile.py" --cases "${SSD_CASES:-N128}"
 if [[ -n ${3:-} ]]; then
