@@ -167,13 +167,16 @@ def force_configs(patch: pytest.MonkeyPatch, launch: TunedLaunch, configs: list)
     patch.setattr(launch, "compiled", {})
 
 
+@pytest.mark.parametrize("block_s", [16, 32])
 @pytest.mark.parametrize("heads_per_program", [1, 2, 4])
 @pytest.mark.parametrize("heads,groups", [(5, 1), (6, 2)])
-def test_scan_with_several_heads_per_program(heads, groups, heads_per_program):
+def test_scan_with_several_heads_per_program(heads, groups, heads_per_program, block_s):
     """y and dx from programs of 1, 2 or 4 heads of a group sharing its C·B tiles and C rows,
     where the program's heads divide the group's and where they do not (5 and 3 heads a
-    group: the last program of a group holds fewer); both kernels record the config forced."""
-    config = [scan_config(16, 32, heads=heads_per_program)]
+    group: the last program of a group holds fewer); both kernels record the config forced.
+    Step blocks as wide as the gram's tiles (16 in the interpreter) read its pairs unmasked,
+    wider ones mask them (``GRAM_TILE``)."""
+    config = [scan_config(16, block_s, heads=heads_per_program)]
     launches = (ssdt._SCAN_FWD, ssdt._SCAN_DX)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ssdt, "GRAM_MIN_STATE", 1)

@@ -18,10 +18,16 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from tsssm.kernels.ssd.triton_gram import GRAM_BLOCK
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, SCAN_TILE, cast_nearest,
                                             causal_pairs, head_block_program, mma, state_decay,
                                             tuned)
 from tsssm.kernels.triton_common import LOG2E, sigmoid
+
+GRAM_TILE = tl.constexpr(GRAM_BLOCK)
+"""The gram's tile side: chunk_gram writes whole tiles on and below the diagonal, so row and step
+blocks no larger than a tile (aligned, as powers of two) read near the diagonal only pairs of
+the diagonal's tiles, those past it finite, and need no mask on their products."""
 
 
 def scan_config(block_m: int, block_s: int, warps: int = 4, stages: int = 2,
@@ -165,7 +171,10 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
             products = tl.reshape(tl.broadcast_to(products[:, None, :],
                                                   (BLOCK_M, HEADS, BLOCK_S)),
                                   (BLOCK_M, HEADS * BLOCK_S))
-        scale = tl.where(keep, scale * products, 0.0)
+        if GRAM and (BLOCK_M > GRAM_TILE or BLOCK_S > GRAM_TILE):
+            scale = tl.where(keep, scale * products, 0.0)  # unwritten gram tiles: any bits
+        else:  # every pair read lies in a tile chunk_gram wrote, finite where scale is 0
+            scale *= products
         w = tl.load(w_ptr + cols[:, None] * s_w_t + w_cols[None, :],
                     mask=col_ok[:, None] & block_diagonal & wide_ok[None, :], other=0.0)
         acc += mma(scale, w, DT, INTERPRETED)
