@@ -251,17 +251,20 @@ def test_against_base_passes_any_benchmark_its_arguments_whole(tmp_path):
 
 
 def test_ssd_check_tests_then_profiles_both_trees_then_benches_the_peer(tmp_path):
-    """``scripts/gpu/ssd_check.sh`` with a stand-in ``python``: the SSD tests, SSD's profile with
-    this tree's package and then the base's, then the peer rows within the deadline's budget."""
+    """``scripts/gpu/ssd_check.sh`` with a stand-in ``python``: the SSD tests SSD_TESTS picks,
+    SSD's profile with this tree's package and then the base's, then the peer rows within the
+    deadline's budget."""
     bin_dir, calls, base, peer = (tmp_path / "bin", tmp_path / "calls", tmp_path / "base",
                                   tmp_path / "peer")
     recording_python(bin_dir, calls, record="$PYTHONPATH|$*")
     (base / "tsssm").mkdir(parents=True)
-    env = block_env(tmp_path, bin_dir, DEADLINE=str(int(time.time()) + 300), PYTHONPATH="/site")
+    env = block_env(tmp_path, bin_dir, DEADLINE=str(int(time.time()) + 300), PYTHONPATH="/site",
+                    SSD_TESTS="pair_tiles or on_gpu")
     subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "ssd_check.sh"), str(tmp_path / "out"),
                     str(base), str(peer)], cwd=REPO, env=env, check=True, capture_output=True)
     tests, tree, other, bench = calls.read_text().splitlines()
-    assert tests.endswith("-m pytest -q -p no:cacheprovider tests/kernels/test_ssd_triton.py")
+    assert tests.endswith("-m pytest -q -p no:cacheprovider --tb=short -k pair_tiles or on_gpu "
+                          "tests/kernels/test_ssd_triton.py")
     assert tree.startswith(f"{REPO}:/site|") and tree.endswith("out/tree --cases N128")
     assert other.startswith(f"{base}:/site|") and other.endswith("out/base --cases N128")
     words = bench.split("|")[1].split()
