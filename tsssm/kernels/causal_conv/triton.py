@@ -37,7 +37,7 @@ from torch import Tensor
 
 from tsssm.kernels.causal_conv.reference import check_causal_conv_args
 from tsssm.kernels.triton_common import (INTERPRETED, KERNEL_DTYPES, autotune, cdiv,
-                                         device_problem, next_power_of_2)
+                                         device_problem, next_power_of_2, sigmoid)
 from tsssm.kernels.triton_launch import TunedLaunch
 
 MAX_TAPS = 8  # the window tile grows with K; the configs are sized for K <= 8
@@ -140,7 +140,7 @@ def forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, length, channels,
                      channels, BLOCK_L, K, K_PAD)
     y = _preactivation(window, w, bias)
     if SILU:
-        y = y * tl.sigmoid(y)
+        y = y * sigmoid(y)
     ptrs, mask = _tile(_row_start(y_ptr, b, t0, s_y_b, s_y_l), s_y_l, s_y_c, t0, length, c,
                        channels, BLOCK_L)
     tl.store(ptrs, y.to(y_ptr.dtype.element_ty), mask=mask)
@@ -173,7 +173,7 @@ def grad_kernel(x_ptr, w_ptr, bias_ptr, dy_ptr, g_ptr, dw_ptr, dbias_ptr,
         g = tl.load(ptrs, mask=mask, other=0.0).to(tl.float32)
         if SILU:
             pre = _preactivation(window, w, bias)
-            sig = tl.sigmoid(pre)
+            sig = sigmoid(pre)
             g = g * sig * (1.0 + pre * (1.0 - sig))
             ptrs, mask = _tile(_row_start(g_ptr, b, t0, s_g_b, s_g_l), s_g_l, s_g_c, t0,
                                length, c, channels, BLOCK_L)

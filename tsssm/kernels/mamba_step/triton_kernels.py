@@ -26,7 +26,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import LOG2E, softplus
+from tsssm.kernels.triton_common import LOG2E, sigmoid, softplus
 
 
 @triton.jit
@@ -47,11 +47,6 @@ def _weight_tile(ptr, rows, row_mask, cols, col_mask, s_row, s_col):
 def _times_transposed(v, w):
     """``v (BLOCK_B, K) @ w (R, K)ᵀ -> (BLOCK_B, R)`` in fp32, by a product tile."""
     return tl.sum(v[:, None, :] * w[None, :, :], axis=2)
-
-
-@triton.jit
-def _silu(v):
-    return v / (1.0 + tl.exp2(-v * LOG2E))
 
 
 @triton.jit
@@ -113,7 +108,7 @@ def step_in_kernel(
     tl.debug_barrier()
     tl.store(slots_at - s_cs_k, window.to(conv_ptr.dtype.element_ty),
              mask=be_mask[:, :, None] & (tap >= 1) & (tap < D_CONV))
-    x = _silu(conv)
+    x = conv * sigmoid(conv)
     tl.store(x_ptr + b[:, None] * d_inner + e[None, :], x, mask=be_mask)
     tl.store(z_ptr + b[:, None] * d_inner + e[None, :], z, mask=be_mask)
 
@@ -168,7 +163,7 @@ def step_out_kernel(
     tl.store(state_at, state.to(ssm_ptr.dtype.element_ty), mask=state_mask)
     y = tl.sum(state * C[:, None, :], axis=2)
     y += tl.load(D_ptr + e, mask=e_mask, other=0.0).to(tl.float32)[None, :] * x
-    y *= _silu(z)
+    y *= z * sigmoid(z)
 
     for m0 in range(0, d_model, BLOCK_M):
         m, m_mask = _span(m0, d_model, BLOCK_M)
