@@ -63,17 +63,21 @@ def mma(a, b, DT: tl.constexpr, INTERPRETED: tl.constexpr):
     return out
 
 
+NO_STEP = tl.constexpr(1 << 30)
+"""An index past every step of a chunk (int32)."""
+
+
 @triton.jit
 def causal_pairs(rows, cols, row_ok, col_ok, REVERSE: tl.constexpr):
     """(BLOCK_M, BLOCK_S) mask of the step pairs (rows, cols) of one chunk that are causal
-    (col <= row; REVERSE: col >= row) and have both steps in the chunk."""
+    (col <= row; REVERSE: col >= row) and have both steps in the chunk, in one compare a pair:
+    a row or step outside the chunk takes an index no pair with it can be causal at."""
     # Both ends in the chunk: a row past a ragged chunk's end reads cs_r = 0, and there
     # exp(cs_r - cs_c) overflows once the chunk's log-decay passes -88 (inf · 0 = NaN).
-    in_chunk = row_ok[:, None] & col_ok[None, :]
     if REVERSE:
-        keep = (cols[None, :] >= rows[:, None]) & in_chunk
+        keep = (tl.where(col_ok, cols, -1)[None, :] >= tl.where(row_ok, rows, NO_STEP)[:, None])
     else:
-        keep = (cols[None, :] <= rows[:, None]) & in_chunk
+        keep = (tl.where(col_ok, cols, NO_STEP)[None, :] <= tl.where(row_ok, rows, -1)[:, None])
     return keep
 
 
