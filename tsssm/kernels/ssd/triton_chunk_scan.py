@@ -73,7 +73,7 @@ SMALLEST_BLOCK_M = min(c.kwargs["BLOCK_M"] for c in [*SCAN_CONFIGS, SCAN_INTERPR
 def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_w_o,
                s_ptr, s_s_h, s_s_k, s_s_o, cs_ptr, dt_ptr, s_cs_h, n_heads, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
-               CHUNK: tl.constexpr, REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
+               REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
                INTERPRETED: tl.constexpr, HEADS: tl.constexpr, BLOCK_M: tl.constexpr,
                BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
     """out_r for rows r = m0 .. m0 + BLOCK_M of HEADS heads of one group side by side,
@@ -134,7 +134,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
             weight = tl.exp2(cs_ref2[None, :] - cs_c2) * tl.load(
                 dt_ptr + heads[None, :] * s_cs_h + cols[:, None], mask=in_heads, other=0.0)
         pairs = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k,
-                       k_ok, col_ok, CHUNK, GRAM, DT, INTERPRETED)
+                       k_ok, col_ok, GRAM, DT, INTERPRETED)
         w = tl.load(w_ptr + cols[:, None] * s_w_t + w_cols[None, :],
                     mask=col_ok[:, None] & wide_ok[None, :], other=0.0)
         if HEADS == 1:  # weights on the pair tile: W goes to the product as loaded
@@ -166,7 +166,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
             scale *= tl.load(dt_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0)[None, :]
         steps = s0 + tl.arange(0, BLOCK_S)
         products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, steps, offs_k,
-                          k_ok, steps < chunk_len, CHUNK, GRAM, DT, INTERPRETED)
+                          k_ok, steps < chunk_len, GRAM, DT, INTERPRETED)
         if HEADS > 1:  # the same tile for every head
             products = tl.reshape(tl.broadcast_to(products[:, None, :],
                                                   (BLOCK_M, HEADS, BLOCK_S)),
@@ -207,15 +207,14 @@ def side_by_side(v, ROWS: tl.constexpr, HEADS: tl.constexpr, WIDTH: tl.constexpr
 
 @triton.jit
 def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k_ok, col_ok,
-           CHUNK: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
-           INTERPRETED: tl.constexpr):
+           GRAM: tl.constexpr, DT: tl.constexpr, INTERPRETED: tl.constexpr):
     """U_r · V_s for the rows' U (BLOCK_M, BLOCK_K) and the steps cols, (BLOCK_M, BLOCK_S) fp32.
 
-    From gram unmasked: rows and steps are the chunk's (CHUNK and the blocks powers of two, no
-    block longer than the chunk), so each index lies in its (CHUNK, CHUNK) block, and a mask by
-    the chunk's length would split the contiguous loads into 4-byte ones. The far blocks lie in
-    the tiles ``chunk_gram`` writes; the near ones zero (``tl.where``) the pairs past the
-    diagonal, whose tiles it may leave unwritten."""
+    From gram unmasked: rows and steps are the chunk's (the chunk and the blocks powers of two,
+    no block longer than the chunk), so each index lies in its (chunk, chunk) block, and a mask
+    by the chunk's length would split the contiguous loads into 4-byte ones. The far blocks lie
+    in the tiles ``chunk_gram`` writes; near the diagonal, blocks larger than its tiles may read
+    unwritten ones, whose pairs ``_mix_chunk`` zeroes (``GRAM_TILE``)."""
     if GRAM:
         pairs = tl.load(gram_ptr + rows[:, None] * s_g_r + cols[None, :] * s_g_s)
     else:
@@ -256,7 +255,7 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
         x_base, s_x_l, s_x_h, s_x_p, states_ptr + ((c * batch + b) * H + h0) * P * N, P * N, 1, N,
         cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        CHUNK, 1, CHUNK, False, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
+        CHUNK, 1, False, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
         BLOCK_K, BLOCK_O)
     rows = (m0 + tl.arange(0, BLOCK_M))[:, None]
     heads, offs_p = side_by_side_index(HEADS_PER_PROGRAM, BLOCK_O)
@@ -313,7 +312,7 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
         dy_base, s_dy_l, s_dy_h, s_dy_p, dstates_ptr + ((c * batch + b) * H + h0) * P * N,
         P * N, 1, N, cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        1, CHUNK, CHUNK, True, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
+        1, CHUNK, True, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
         BLOCK_K, BLOCK_O)
     rows = m0 + tl.arange(0, BLOCK_M)
     heads = tl.arange(0, HEADS_PER_PROGRAM)
