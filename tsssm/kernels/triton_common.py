@@ -46,7 +46,7 @@ KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 @triton.jit
 def softplus(v):
     """torch's softplus: ``log(1 + e^v)``, and ``v`` itself above 20 where they agree in fp32."""
-    one_plus = 1.0 + tl.exp2(v * LOG2E)
+    one_plus = 1.0 + fast_exp(v)
     if APPROX_UNITS:
         log2 = libdevice.fast_log2f(one_plus)
     else:

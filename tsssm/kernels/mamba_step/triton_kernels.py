@@ -26,7 +26,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.triton_common import LOG2E, sigmoid, softplus
+from tsssm.kernels.triton_common import fast_exp, sigmoid, softplus
 
 
 @triton.jit
@@ -151,13 +151,13 @@ def step_out_kernel(
     C = tl.load(row_at + dt_rank + DSTATE + n[None, :], mask=bn_mask, other=0.0)
     x = tl.load(x_ptr + b[:, None] * d_inner + e[None, :], mask=be_mask, other=0.0)
     z = tl.load(z_ptr + b[:, None] * d_inner + e[None, :], mask=be_mask, other=0.0)
-    A = -tl.exp2(_weight_tile(A_log_ptr, e, e_mask, n, n_mask, s_A_e, s_A_n) * LOG2E)
+    A = -fast_exp(_weight_tile(A_log_ptr, e, e_mask, n, n_mask, s_A_e, s_A_n))
 
     state_at = (ssm_ptr + b[:, None, None] * s_st_b + e[None, :, None] * s_st_e
                 + n[None, None, :] * s_st_n)
     state_mask = be_mask[:, :, None] & n_mask[None, None, :]
     state = tl.load(state_at, mask=state_mask, other=0.0).to(tl.float32)
-    state = (tl.exp2(dt[:, :, None] * A[None, :, :] * LOG2E) * state
+    state = (fast_exp(dt[:, :, None] * A[None, :, :]) * state
              + (dt * x)[:, :, None] * B[:, None, :])
     tl.debug_barrier()  # every copy of an element read before it is overwritten, as above
     tl.store(state_at, state.to(ssm_ptr.dtype.element_ty), mask=state_mask)

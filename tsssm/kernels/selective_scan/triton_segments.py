@@ -40,8 +40,7 @@ from tsssm.kernels.selective_scan.triton_tiles import (FORWARD_CONFIGS, SEGMENT_
                                                        load_proj, load_state, load_steps, proj4,
                                                        row, scan_tuning, state_index,
                                                        steps4)
-from tsssm.kernels.triton_common import cdiv
-from tsssm.kernels.triton_common import LOG2E, sigmoid
+from tsssm.kernels.triton_common import LOG2E, cdiv, sigmoid
 
 
 class SegmentPolicy(NamedTuple):

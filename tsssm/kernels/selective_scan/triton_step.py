@@ -6,7 +6,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.selective_scan.triton_tiles import channel_block
-from tsssm.kernels.triton_common import (INTERPRETED, LOG2E, kept_autotune, sigmoid,
+from tsssm.kernels.triton_common import (INTERPRETED, fast_exp, kept_autotune, sigmoid,
                                          softplus)
 
 
@@ -53,7 +53,7 @@ def state_update_kernel(
     Bg = tl.load(B_ptr + b * s_B_b + g * s_B_g + n * s_B_n, mask=n_mask, other=0.0).to(tl.float32)
     Cg = tl.load(C_ptr + b * s_C_b + g * s_C_g + n * s_C_n, mask=n_mask, other=0.0).to(tl.float32)
 
-    state = tl.exp2(dt[:, None] * A * LOG2E) * state + (dt * x)[:, None] * Bg[None, :]
+    state = fast_exp(dt[:, None] * A) * state + (dt * x)[:, None] * Bg[None, :]
     tl.store(state_at, state.to(state_ptr.dtype.element_ty), mask=dn_mask)
     y = tl.sum(state * Cg[None, :], axis=1)
     if HAS_D:
