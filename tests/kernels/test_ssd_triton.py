@@ -374,7 +374,10 @@ def test_state_gradients_along_the_chunks(n_chunks):
     assert relative_error(dlast, torch.stack(exact_dlast, dim=-1)) <= 1e-6
     narrow, narrow_dinit, narrow_dlast = backward_pass(torch.bfloat16)
     assert torch.equal(narrow, dh.to(torch.bfloat16))
-    assert torch.equal(narrow_dinit, dinit) and torch.equal(narrow_dlast, dlast)
+    assert torch.equal(narrow_dinit, dinit)
+    # dlast's sums over the state are compiled anew for each dh dtype, so on a GPU their fp32
+    # rounding may differ between the two kernels in the last bits: float64 judges both.
+    assert relative_error(narrow_dlast, torch.stack(exact_dlast, dim=-1)) <= 1e-6
 
 
 def make_step_inputs(batch: int, heads: int, groups: int, head_dim: int, state: int,
