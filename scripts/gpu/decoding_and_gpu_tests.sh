@@ -14,6 +14,8 @@
 # Usage: bash scripts/gpu/decoding_and_gpu_tests.sh OUT_DIR
 # GPU_TESTS_ONLY=1: the tests alone (no FSDD run, generate or bench), for a call that times
 # kernels after them.
+# GROUP_LIMIT: seconds each test group may take (default 420); a group stopped so still has its
+# lines in gpu_tests.log.
 # TSSSM_DATA must hold FSDD (fsdd/) and tiny shakespeare (text/): the FSDD run and the GPU test
 # of generate train on them.
 set -uo pipefail
@@ -42,7 +44,7 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "tests/mixers tests/models tests/test_bench.py tests/test_generate.py"
         "$graphed")
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
-  timeout 420 python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs --durations=5 \
+  timeout "${GROUP_LIMIT:-420}" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs --durations=5 \
     > "$out/gpu_tests_$i.log" 2>&1 &
 done
 decoding=$([[ ${GPU_TESTS_ONLY:-0} == 1 ]] && echo false || echo true)

@@ -275,12 +275,16 @@ def test_ssd_check_tests_then_profiles_both_trees_then_benches_the_peer(tmp_path
 
 def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path):
     """``scripts/gpu/tests_and_peers.sh`` with stand-ins (``python`` records its arguments, the
-    tests' nine groups among them): the peer build from PEER, the GPU tests alone, then one
-    bench of the sections asked for against that PEER, within the deadline's budget."""
+    tests' nine groups among them): the peer build from PEER, the GPU tests alone, each group
+    stopped at TESTS_LIMIT by its own ``timeout`` (so that the log of every group is written),
+    then one bench of the sections asked for against that PEER, within the deadline's budget."""
     bin_dir, calls, peer = tmp_path / "bin", tmp_path / "calls", tmp_path / "peer"
     recording_python(bin_dir, calls)
+    limits = tmp_path / "limits"
+    (bin_dir / "timeout").write_text(f'#!/bin/sh\necho "$1" >> {limits}\nshift\nexec "$@"\n')
+    (bin_dir / "timeout").chmod(0o755)
     peer.mkdir()
-    env = block_env(tmp_path, bin_dir, DEADLINE=str(int(time.time()) + 300))
+    env = block_env(tmp_path, bin_dir, DEADLINE=str(int(time.time()) + 300), TESTS_LIMIT="77")
     subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "tests_and_peers.sh"),
                     str(tmp_path / "out"), str(peer), "peer-ssd,peer-scan"], cwd=REPO, env=env,
                    check=True, capture_output=True)
@@ -288,6 +292,9 @@ def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path)
     builds = [line for line in lines if "load_peer_scan" in line]
     assert len(builds) == 1 and f"Path('{peer}')" in builds[0]
     assert sum(line.startswith("-m pytest -m gpu") for line in lines) == 9
+    assert limits.read_text().split() == ["77"] * 9
+    log = (tmp_path / "out" / "tests" / "gpu_tests.log").read_text()
+    assert log.count("== python -m pytest -m gpu") == 9
     bench = lines[-1].split()
     assert bench[:4] == ["-m", "tsssm.bench", "kernels", "--sections"]
     assert bench[4:8] == ["peer-ssd,peer-scan", "--peer-dir", str(peer), "--out"]
