@@ -39,22 +39,27 @@ triton_cache_restore() {
 
 # triton_pack ARCHIVE FIND-ARGS...: the cache's files that FIND-ARGS select, gzipped into ARCHIVE;
 # if that is over the limit, only the files this call wrote; if still over, or none, no archive.
+# Packed outside OUT and moved in whole, so a call stopped while packing leaves no partial archive
+# (over the size a call hands back, or in the place of the file of an earlier pack).
 triton_pack() {
-  local archive=$1
+  local archive=$1 packed
   shift
   if [[ -z $(cd "$TRITON_CACHE_DIR" && find . -type f "$@" -print -quit) ]]; then
     return 0
   fi
-  (cd "$TRITON_CACHE_DIR" && find . -type f "$@" -print0 | tar -czf "$archive" --null -T -)
-  if (($(stat -c %s "$archive") > TRITON_ARCHIVE_LIMIT)); then
+  packed=$(mktemp)
+  (cd "$TRITON_CACHE_DIR" && find . -type f "$@" -print0 | tar -czf "$packed" --null -T -)
+  if (($(stat -c %s "$packed") > TRITON_ARCHIVE_LIMIT)); then
     (cd "$TRITON_CACHE_DIR" && find . -type f "$@" -newer .restored -print0 \
-      | tar -czf "$archive" --null -T -)
+      | tar -czf "$packed" --null -T -)
   fi
-  if (($(stat -c %s "$archive") > TRITON_ARCHIVE_LIMIT)); then
+  if (($(stat -c %s "$packed") > TRITON_ARCHIVE_LIMIT)); then
     echo "triton cache: $archive over $TRITON_ARCHIVE_LIMIT bytes, not kept" >&2
-    rm -f "$archive"
+    rm -f "$packed"
   else
-    echo "triton cache: $(tar -tzf "$archive" | wc -l) files in $archive ($(stat -c %s "$archive") bytes)"
+    mv "$packed" "$archive"
+    echo "triton cache: $(tar -tzf "$archive" | wc -l) files in $archive" \
+      "($(stat -c %s "$archive") bytes)"
   fi
 }
 
@@ -62,11 +67,13 @@ triton_cache_save() {
   local out=${1:?usage: triton_cache_save OUT}
   mkdir -p "$out"
   out=$(cd "$out" && pwd)
-  triton_pack "$out/triton-kernels.tgz" \( -name '*.cubin' -o -name '*.so' -o -name '*.json' \) \
-    ! -name '*.autotune.json'
+  # The autotuners' choices first: a few kilobytes that spare the next call most of its tuning,
+  # where the compiled kernels (megabytes) only spare their compiles.
   local device
   device=$(triton_device_name)
   if [[ -n $device ]]; then
     triton_pack "$out/triton-autotune-$device.tgz" -name '*.autotune.json'
   fi
+  triton_pack "$out/triton-kernels.tgz" \( -name '*.cubin' -o -name '*.so' -o -name '*.json' \) \
+    ! -name '*.autotune.json'
 }
