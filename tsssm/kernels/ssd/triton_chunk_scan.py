@@ -117,7 +117,9 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
         near_hi = tl.minimum(m0 + BLOCK_M, chunk_len)
         near_lo = tl.minimum((m0 // BLOCK_S) * BLOCK_S, near_hi)
         far_lo = 0
-        far_hi = near_lo
+        # Whole blocks inside the chunk, their steps unmasked; rows wholly past a ragged
+        # chunk's end (written by no one) take none.
+        far_hi = tl.where(m0 < chunk_len, near_lo, 0)
     cs_ref = tl.load(cs_heads + ref, mask=head_ok, other=0.0)
     cs_ref2 = cs_ref * LOG2E  # the decays in base 2: one ex2 each (``fast_exp``)
     acc = mma(u, state, DT, INTERPRETED) * side_by_side(
@@ -125,7 +127,10 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
                     cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
     for s0 in range(far_lo, far_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
-        col_ok = cols < chunk_len
+        if REVERSE:  # the last far block may pass a ragged chunk's end
+            col_ok = cols < chunk_len
+        else:  # whole blocks inside the chunk (far_hi)
+            col_ok = tl.full((BLOCK_S,), True, tl.int1)
         in_heads = col_ok[:, None] & head_ok[None, :]
         cs_c2 = tl.load(cs_heads[None, :] + cols[:, None], mask=in_heads, other=0.0) * LOG2E
         if REVERSE:
