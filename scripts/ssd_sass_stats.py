@@ -3,10 +3,11 @@
     python scripts/ssd_sass_stats.py [--batch 4] [--length 65536] [--states 128 16] [--kernel K]
                                      [--first-config]
 
-Compiles every kernel of the SSD forward and backward (bf16, 24 heads × 64, chunk 256, D, z,
-dt_bias and softplus on) with Triton's bundled ptxas, once per config the autotuner keeps after
-its pruning at these sizes, its integer arguments specialised as the launch would (value 1 a
-constant, multiples of 16 marked divisible). Prints per kernel and config: registers per thread,
+Compiles every kernel of the SSD forward and backward (bf16, 24 heads × 64, chunk 256 and L a
+multiple of it, D, z, dt_bias and softplus on) with Triton's bundled ptxas, once per config the
+autotuner keeps after its pruning at these sizes, its integer arguments specialised as the
+launch would (value 1 a constant, multiples of 16 marked divisible). Prints per kernel and
+config: registers per thread,
 spill stack and spill instructions (STL/LDL), shared memory, and the tensor-core instructions —
 Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole kernel and in its hot loop
 (the longest backward branch), and the length of every loop that holds tensor-core instructions
@@ -40,7 +41,7 @@ from tsssm.kernels.triton_common import dot_width
 
 CHUNK, HEADS, HEAD_DIM, GROUPS = 256, 24, 64, 1
 FLAGS = {"HAS_D": 1, "HAS_Z": 1, "STORE_PRE": 1, "HAS_BIAS": 1, "SOFTPLUS": 1, "HAS_INIT": 0,
-         "INTERPRETED": 0, "DT": tl.bfloat16}
+         "INTERPRETED": 0, "WHOLE": 1, "DT": tl.bfloat16}
 BF16_POINTERS = {
     "dt_cumsum_fwd_kernel": {"dt_ptr"}, "dt_cumsum_bwd_kernel": {"dt_ptr"},
     "chunk_outer_kernel": {"a_ptr", "b_ptr"}, "pass_states_kernel": {"entering_ptr"},

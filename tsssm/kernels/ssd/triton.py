@@ -208,7 +208,8 @@ def _chunk_scan(launch: TunedLaunch, x: Tensor, B: Tensor, C: Tensor, w: Tensor,
                    batch, length, heads, per_group, n_chunks, head_dim, state_dim),
                   (head_dim, state_dim, per_group),
                   CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, **flags,
-                  DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED, BLOCK_K=dot_width(state_dim),
+                  DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED, WHOLE=length % chunk == 0,
+                  BLOCK_K=dot_width(state_dim),
                   BLOCK_O=dot_width(head_dim))
 
 

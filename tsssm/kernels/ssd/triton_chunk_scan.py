@@ -20,8 +20,8 @@ import triton.language as tl
 
 from tsssm.kernels.ssd.triton_gram import GRAM_BLOCK
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, SCAN_TILE, cast_nearest,
-                                            causal_pairs, head_block_program, mma, state_decay,
-                                            tuned)
+                                            causal_pairs, head_block_program, in_chunk, mma,
+                                            real_heads, state_decay, tuned)
 from tsssm.kernels.triton_common import LOG2E, sigmoid
 
 GRAM_TILE = tl.constexpr(GRAM_BLOCK)
@@ -74,8 +74,9 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
                s_ptr, s_s_h, s_s_k, s_s_o, cs_ptr, dt_ptr, s_cs_h, n_heads, m0, chunk_len, KD, OD,
                gram_ptr, s_g_r, s_g_s,
                REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
-               INTERPRETED: tl.constexpr, HEADS: tl.constexpr, BLOCK_M: tl.constexpr,
-               BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_O: tl.constexpr):
+               INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, HEADS: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
+               BLOCK_O: tl.constexpr):
     """out_r for rows r = m0 .. m0 + BLOCK_M of HEADS heads of one group side by side,
     (BLOCK_M, HEADS · BLOCK_O) fp32: head h in columns h · BLOCK_O .. (h + 1) · BLOCK_O.
 
@@ -94,13 +95,13 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
     blocks on a block diagonal, one product."""
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
-    row_ok = rows < chunk_len
+    row_ok = in_chunk(rows, chunk_len, WHOLE)
     k_ok = offs_k < KD
     heads = tl.arange(0, HEADS)
-    head_ok = heads < n_heads
+    head_ok = real_heads(heads, n_heads, HEADS)
     cs_heads = cs_ptr + heads * s_cs_h
     wide_head, wide_o = side_by_side_index(HEADS, BLOCK_O)
-    wide_ok = (wide_head < n_heads) & (wide_o < OD)
+    wide_ok = real_heads(wide_head, n_heads, HEADS) & (wide_o < OD)
     w_cols = wide_head * s_w_h + wide_o * s_w_o
     u = tl.load(u_ptr + rows[:, None] * s_u_t + offs_k[None, :] * s_u_k,
                 mask=row_ok[:, None] & k_ok[None, :], other=0.0)
@@ -128,7 +129,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
     for s0 in range(far_lo, far_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
         if REVERSE:  # the last far block may pass a ragged chunk's end
-            col_ok = cols < chunk_len
+            col_ok = in_chunk(cols, chunk_len, WHOLE)
         else:  # whole blocks inside the chunk (far_hi)
             col_ok = tl.full((BLOCK_S,), True, tl.int1)
         in_heads = col_ok[:, None] & head_ok[None, :]
@@ -159,7 +160,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
     block_diagonal = step_head[:, None] == wide_head[None, :]
     for s0 in range(near_lo, near_hi, BLOCK_S):
         cols = s0 + step
-        col_ok = (cols < chunk_len) & (step_head < n_heads)
+        col_ok = in_chunk(cols, chunk_len, WHOLE) & real_heads(step_head, n_heads, HEADS)
         keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)
         cs_c2 = tl.load(cs_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0) * LOG2E
         if REVERSE:
@@ -171,7 +172,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
             scale *= tl.load(dt_ptr + step_head * s_cs_h + cols, mask=col_ok, other=0.0)[None, :]
         steps = s0 + tl.arange(0, BLOCK_S)
         products = _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, steps, offs_k,
-                          k_ok, steps < chunk_len, GRAM, DT, INTERPRETED)
+                          k_ok, in_chunk(steps, chunk_len, WHOLE), GRAM, DT, INTERPRETED)
         if HEADS > 1:  # the same tile for every head
             products = tl.reshape(tl.broadcast_to(products[:, None, :],
                                                   (BLOCK_M, HEADS, BLOCK_S)),
@@ -230,7 +231,8 @@ def _pairs(u, v_ptr, s_v_t, s_v_k, gram_ptr, s_g_r, s_g_s, rows, cols, offs_k, k
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
-       key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM"],
+       key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_Z", "STORE_PRE", "HAS_GRAM",
+            "WHOLE"],
        caps=ROWS_AND_STEPS_IN_CHUNK, tile=SCAN_TILE)
 @triton.jit
 def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, states_ptr,
@@ -240,7 +242,7 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
                           batch, L, H, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr,
                           STORE_PRE: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
-                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                          INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, BLOCK_K: tl.constexpr,
                           BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
                           HEADS_PER_PROGRAM: tl.constexpr):
     """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk) and HEADS_PER_PROGRAM heads of one
@@ -260,14 +262,14 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
         x_base, s_x_l, s_x_h, s_x_p, states_ptr + ((c * batch + b) * H + h0) * P * N, P * N, 1, N,
         cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        CHUNK, 1, False, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
+        CHUNK, 1, False, HAS_GRAM, DT, INTERPRETED, WHOLE, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
         BLOCK_K, BLOCK_O)
     rows = (m0 + tl.arange(0, BLOCK_M))[:, None]
     heads, offs_p = side_by_side_index(HEADS_PER_PROGRAM, BLOCK_O)
-    head_p_ok = (heads < n_heads) & (offs_p < P)
+    head_p_ok = real_heads(heads, n_heads, HEADS_PER_PROGRAM) & (offs_p < P)
     heads = heads[None, :]
     offs_p = offs_p[None, :]
-    ok = (rows < chunk_len) & head_p_ok[None, :]
+    ok = in_chunk(rows, chunk_len, WHOLE) & head_p_ok[None, :]
     if HAS_D:
         x = tl.load(x_base + rows * s_x_l + heads * s_x_h + offs_p * s_x_p, mask=ok, other=0.0)
         d = tl.load(D_ptr + (h0 + heads) * s_D_h + offs_p * s_D_p, mask=head_p_ok[None, :],
@@ -287,7 +289,7 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
 
 
 @tuned(SCAN_CONFIGS, SCAN_INTERPRETED,
-       key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_GRAM"],
+       key=["CHUNK", "P", "N", "heads_per_group", "HAS_D", "HAS_GRAM", "WHOLE"],
        caps=ROWS_AND_STEPS_IN_CHUNK, tile=SCAN_TILE)
 @triton.jit
 def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dstates_ptr,
@@ -296,7 +298,8 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
                          s_C_b, s_C_l, s_C_g, s_C_n, s_dy_b, s_dy_l, s_dy_h, s_dy_p, s_D_h, s_D_p,
                          batch, L, H, heads_per_group, n_chunks, P, N,
                          CHUNK: tl.constexpr, HAS_D: tl.constexpr, HAS_GRAM: tl.constexpr,
-                         DT: tl.constexpr, INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
+                         DT: tl.constexpr, INTERPRETED: tl.constexpr, WHOLE: tl.constexpr,
+                         BLOCK_K: tl.constexpr,
                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
                          HEADS_PER_PROGRAM: tl.constexpr):
     """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M of
@@ -317,23 +320,24 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
         dy_base, s_dy_l, s_dy_h, s_dy_p, dstates_ptr + ((c * batch + b) * H + h0) * P * N,
         P * N, 1, N, cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
-        1, CHUNK, True, HAS_GRAM, DT, INTERPRETED, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
+        1, CHUNK, True, HAS_GRAM, DT, INTERPRETED, WHOLE, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
         BLOCK_K, BLOCK_O)
     rows = m0 + tl.arange(0, BLOCK_M)
     heads = tl.arange(0, HEADS_PER_PROGRAM)
     head_rows = seg + heads[None, :] * (n_chunks * CHUNK) + rows[:, None]  # (rows, heads)
-    head_ok = (heads < n_heads)[None, :]
-    dt_rows = tl.load(dt_ptr + head_rows, mask=(rows < chunk_len)[:, None] & head_ok, other=0.0)
-    in_chunk = (rows < CHUNK)[:, None] & head_ok
+    head_ok = real_heads(heads, n_heads, HEADS_PER_PROGRAM)[None, :]
+    dt_rows = tl.load(dt_ptr + head_rows,
+                      mask=in_chunk(rows, chunk_len, WHOLE)[:, None] & head_ok, other=0.0)
+    padded = (rows < CHUNK)[:, None] & head_ok  # ddt's rows: the chunk padded to CHUNK
     heads, offs_p = side_by_side_index(HEADS_PER_PROGRAM, BLOCK_O)
-    head_p_ok = (heads < n_heads) & (offs_p < P)
+    head_p_ok = real_heads(heads, n_heads, HEADS_PER_PROGRAM) & (offs_p < P)
     rows = rows[:, None]
-    ok = (rows < chunk_len) & head_p_ok[None, :]
+    ok = in_chunk(rows, chunk_len, WHOLE) & head_p_ok[None, :]
     x = tl.load(x_ptr + b * s_x_b + t0 * s_x_l + h0 * s_x_h
                 + (rows * s_x_l + (heads * s_x_h + offs_p * s_x_p)[None, :]), mask=ok,
                 other=0.0).to(tl.float32)
     per_head = tl.reshape(x * grad, (BLOCK_M, HEADS_PER_PROGRAM, BLOCK_O))
-    tl.store(ddt_ptr + head_rows, tl.sum(per_head, axis=2), mask=in_chunk)
+    tl.store(ddt_ptr + head_rows, tl.sum(per_head, axis=2), mask=padded)
     dx = grad * side_by_side(dt_rows, BLOCK_M, HEADS_PER_PROGRAM, BLOCK_O)
     if HAS_D:
         dy = tl.load(dy_base + rows * s_dy_l + (heads * s_dy_h + offs_p * s_dy_p)[None, :],

@@ -63,6 +63,29 @@ def mma(a, b, DT: tl.constexpr, INTERPRETED: tl.constexpr):
     return out
 
 
+@triton.jit
+def in_chunk(steps, chunk_len, WHOLE: tl.constexpr):
+    """steps < chunk_len: which of a block's steps lie in its chunk. WHOLE (the sequence a
+    multiple of the chunk, and no block passing the chunk's end) makes them all, with no
+    compare: masks built from it fold away."""
+    if WHOLE:
+        ok = tl.full(steps.shape, True, tl.int1)
+    else:
+        ok = steps < chunk_len
+    return ok
+
+
+@triton.jit
+def real_heads(heads, n_heads, HEADS: tl.constexpr):
+    """heads < n_heads: which of a block's HEADS heads its group has; a one-head block's head
+    always (a block holds at least one), with no compare."""
+    if HEADS == 1:
+        ok = tl.full(heads.shape, True, tl.int1)
+    else:
+        ok = heads < n_heads
+    return ok
+
+
 NO_STEP = tl.constexpr(1 << 30)
 """An index past every step of a chunk (int32)."""
 
