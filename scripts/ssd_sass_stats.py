@@ -7,16 +7,16 @@ Compiles every kernel of the SSD forward and backward (bf16, 24 heads × 64, chu
 multiple of it, D, z, dt_bias and softplus on) with Triton's bundled ptxas, once per config the
 autotuner keeps after its pruning at these sizes, its integer arguments specialised as the launch
 would (value 1 a constant, multiples of 16 marked divisible). Prints per kernel and config:
-registers per thread, spill stack and spill instructions (STL/LDL), shared memory, and the tensor-
-core instructions — Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole kernel and
-in its hot loop (the longest backward branch), and the length of every loop that holds tensor-core
-instructions (a kernel may run several, such as the chunk scans' far and near step blocks), and the
-hot loop's shared-memory loads, stores and barriers (LDS, STS, BAR: the traffic of a reduction or
-scan across warps, or of a layout conversion, which a loop over registers has none of);
-``--kernel`` keeps the kernels whose name contains K, ``--first-config`` each kernel's first config
-(a quick check that every kernel compiles at a shape: at batch 1 and one chunk, where Triton makes
-those arguments constants). An offline compile: no timing. Needs triton and the repository on the
-path; no CUDA.
+registers per thread, spill stack and spill instructions (STL/LDL), shared memory, and the
+tensor-core instructions — Hopper's warpgroup MMA (HGMMA) or the warp-level HMMA — in the whole
+kernel and in its hot loop (the longest backward branch), and the length of every loop that holds
+tensor-core instructions (a kernel may run several, such as the chunk scans' far and near step
+blocks), and the hot loop's shared-memory loads, stores and barriers (LDS, STS, BAR: the traffic of
+a reduction or scan across warps, or of a layout conversion, which a loop over registers has none
+of); ``--kernel`` keeps the kernels whose name contains K, ``--first-config`` each kernel's first
+config (a quick check that every kernel compiles at a shape: at batch 1 and one chunk, where Triton
+makes those arguments constants). An offline compile: no timing. Needs triton and the repository on
+the path; no CUDA.
 """
 
 from __future__ import annotations
