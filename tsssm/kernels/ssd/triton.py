@@ -311,7 +311,8 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
               batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim),
              (head_dim, state_dim),
              CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
-             BLOCK_K=dot_width(head_dim), BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
+             WHOLE=length % chunk == 0, BLOCK_K=dot_width(head_dim),
+             BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
 
     ddt = torch.empty(batch, length, heads, **f32)
     dA_parts = torch.empty(batch, n_chunks, heads, **f32)

@@ -22,7 +22,7 @@ import triton
 import triton.language as tl
 
 from tsssm.kernels.ssd.triton_tiles import (ROWS_AND_STEPS_IN_CHUNK, cast_nearest, causal_pairs,
-                                            chunk_program, mma, state_decay, tuned)
+                                            chunk_program, in_chunk, mma, state_decay, tuned)
 
 # All N columns in one program: 64- and 128-row tiles on 8 warps (on 4 they spill at N = 128),
 # 32-row ones on 4 (HMMA); these spill no registers at N = 16 or 128 (ptxas, sm_90;
@@ -36,7 +36,7 @@ DBC_CONFIGS = [triton.Config({"BLOCK_M": rows, "BLOCK_S": steps}, num_warps=warp
 DBC_INTERPRETED = triton.Config({"BLOCK_M": 32, "BLOCK_S": 16})
 
 
-@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE"],
+@tuned(DBC_CONFIGS, DBC_INTERPRETED, key=["CHUNK", "P", "N", "REVERSE", "WHOLE"],
        caps=ROWS_AND_STEPS_IN_CHUNK)
 @triton.jit
 def chunk_scan_dbc_kernel(out_ptr, via_state_ptr, u_ptr, w_ptr, own_ptr, states_ptr, cs_ptr,
@@ -45,8 +45,9 @@ def chunk_scan_dbc_kernel(out_ptr, via_state_ptr, u_ptr, w_ptr, own_ptr, states_
                           s_o_b, s_o_l, s_o_g, s_o_n,
                           batch, L, H, G, heads_per_group, n_chunks, P, N,
                           CHUNK: tl.constexpr, REVERSE: tl.constexpr, DT: tl.constexpr,
-                          INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr,
-                          BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr):
+                          INTERPRETED: tl.constexpr, WHOLE: tl.constexpr,
+                          BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+                          BLOCK_S: tl.constexpr):
     """dC (forward: U=dy, W=B, own=C, states h_{c-1}) or dB (REVERSE: U=x, W=C, own=B, states
     dh_c) for rows m0 .. m0 + BLOCK_M of one (batch, chunk, group), and each head's via-state
     term of the decay gradient (module docstring).
@@ -59,7 +60,7 @@ def chunk_scan_dbc_kernel(out_ptr, via_state_ptr, u_ptr, w_ptr, own_ptr, states_
     rows = m0 + tl.arange(0, BLOCK_M)
     offs_k = tl.arange(0, BLOCK_K)
     offs_n = tl.arange(0, BLOCK_N)
-    row_ok = rows < chunk_len
+    row_ok = in_chunk(rows, chunk_len, WHOLE)
     k_ok = offs_k < P
     n_ok = offs_n < N
     own = tl.load(own_ptr + b * s_o_b + (t0 + rows[:, None]) * s_o_l + g * s_o_g
@@ -95,7 +96,7 @@ def chunk_scan_dbc_kernel(out_ptr, via_state_ptr, u_ptr, w_ptr, own_ptr, states_
         hi = tl.minimum(m0 + BLOCK_M, chunk_len)
     for s0 in range(lo, hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
-        col_ok = cols < chunk_len
+        col_ok = in_chunk(cols, chunk_len, WHOLE)
         pairs = tl.load(pairs_ptr + rows[:, None] * s_p_r + cols[None, :] * s_p_s,
                         mask=causal_pairs(rows, cols, row_ok, col_ok, REVERSE), other=0.0)
         w = tl.load(w_ptr + cols[:, None] * s_w_l + offs_n[None, :] * s_w_n,

@@ -48,8 +48,8 @@ import triton.language as tl
 from torch import Tensor
 
 from tsssm.kernels.ssd.triton_gram import gram_tile
-from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, mma,
-                                            pair_decay, tile_pair_program, tuned)
+from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, in_chunk,
+                                            mma, pair_decay, tile_pair_program, tuned)
 from tsssm.kernels.triton_common import INTERPRETED, cdiv, dot_width, fast_exp
 from tsssm.kernels.triton_launch import TunedLaunch
 
@@ -69,7 +69,7 @@ def _slot(terms_ptr, slot, batch, b, H, h, n_chunks, c, CHUNK: tl.constexpr):
     return terms_ptr + (((slot * batch + b) * H + h) * n_chunks + c) * CHUNK
 
 
-@tuned(PAIR_CONFIGS, PAIR_INTERPRETED, key=["CHUNK", "P", "N", "HAS_GRAM"],
+@tuned(PAIR_CONFIGS, PAIR_INTERPRETED, key=["CHUNK", "P", "N", "HAS_GRAM", "WHOLE"],
        caps={"BLOCK": "CHUNK"})
 @triton.jit
 def chunk_pairs_kernel(pairs_ptr, terms_ptr, dy_ptr, x_ptr, B_ptr, C_ptr, cs_ptr, dt_ptr,
@@ -78,8 +78,8 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr, dy_ptr, x_ptr, B_ptr, C_ptr, cs_ptr
                        s_B_b, s_B_l, s_B_g, s_B_n, s_C_b, s_C_l, s_C_g, s_C_n,
                        batch, L, H, G, heads_per_group, n_chunks, P, N,
                        CHUNK: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
-                       INTERPRETED: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
-                       BLOCK: tl.constexpr):
+                       INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, BLOCK_K: tl.constexpr,
+                       BLOCK_N: tl.constexpr, BLOCK: tl.constexpr):
     """The group's pair tile at rows i, columns j (BLOCK × BLOCK, j's tile <= i's) and each
     head's pair terms there (module docstring); tiles above the diagonal do nothing.
 
@@ -94,8 +94,8 @@ def chunk_pairs_kernel(pairs_ptr, terms_ptr, dy_ptr, x_ptr, B_ptr, C_ptr, cs_ptr
         rows = tile_i * BLOCK + tl.arange(0, BLOCK)
         cols = tile_j * BLOCK + tl.arange(0, BLOCK)
         offs_k = tl.arange(0, BLOCK_K)
-        row_ok = rows < chunk_len
-        col_ok = cols < chunk_len
+        row_ok = in_chunk(rows, chunk_len, WHOLE)
+        col_ok = in_chunk(cols, chunk_len, WHOLE)
         k_ok = offs_k < P
         keep = causal_pairs(rows, cols, row_ok, col_ok, False)
         tile_at = (((b * n_chunks + c) * G + g) * CHUNK * CHUNK + rows[:, None] * CHUNK
@@ -172,5 +172,5 @@ def chunk_pairs(dy: Tensor, x: Tensor, B: Tensor, C: Tensor, cs: Tensor, dt_eff:
                    batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim),
                   (head_dim, state_dim),
                   CHUNK=chunk, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
-                  BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
+                  WHOLE=length % chunk == 0, BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
     return pairs, chunk // meta["BLOCK"]
