@@ -218,6 +218,18 @@ def test_ragged_steep_chunk_under_every_gpu_config(index, gram):
             assert launch.meta and all(meta.items() >= forced for meta in launch.meta.values())
 
 
+@pytest.mark.parametrize("index", range(max(len(c) for c in GPU_CONFIGS.values())))
+def test_whole_chunks_under_every_gpu_config(index):
+    """Whole chunks (L two chunks: the kernels drop their row and step masks, ``in_chunk``),
+    C·B read from ``triton_gram.py``, under the block sizes the GPU's autotuner may pick: among
+    them chunk_outer's tiles narrower in P than in N, which weight x's tile, not B's."""
+    with gpu_configs(index), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssdt, "GRAM_MIN_STATE", 1)
+        compare_with_reference(1, 2 * RAGGED_CHUNK, RAGGED_HEADS, 1, RAGGED_HEAD_DIM,
+                               RAGGED_STATE, RAGGED_CHUNK, torch.float32, {"D", "z", "bias"},
+                               seed=12)
+
+
 def test_scan_reads_strided_inputs():
     """x, z, B, C and dt as views into one projection (as a Mamba-2 layer makes them), and a
     stride-0 output gradient (from ``y.sum()``)."""

@@ -136,7 +136,8 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
     _OUTER(grid, (a, b, cs, dt_eff, out),
            (*a.stride(), *b.stride(), batch, length, heads, heads // groups, n_chunks, head_dim,
             state_dim), (head_dim, state_dim),
-           CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED)
+           CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED,
+           WHOLE=length % chunk == 0)
 
 
 def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, mma, tuned
+from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, in_chunk, mma, tuned
 from tsssm.kernels.triton_common import compose, fast_exp
 
 OUTER_CONFIGS = [
@@ -26,15 +26,15 @@ OUTER_CONFIGS = [
 OUTER_INTERPRETED = triton.Config({"BLOCK_P": 16, "BLOCK_N": 16, "BLOCK_T": 32})
 
 
-@tuned(OUTER_CONFIGS, OUTER_INTERPRETED, key=["CHUNK", "P", "N", "FOR_STATES"],
+@tuned(OUTER_CONFIGS, OUTER_INTERPRETED, key=["CHUNK", "P", "N", "FOR_STATES", "WHOLE"],
        caps={"BLOCK_P": "P", "BLOCK_N": "N", "BLOCK_T": "CHUNK"})
 @triton.jit
 def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
                        s_a_b, s_a_l, s_a_h, s_a_p, s_b_b, s_b_l, s_b_g, s_b_n,
                        batch, L, H, heads_per_group, n_chunks, P, N,
                        CHUNK: tl.constexpr, FOR_STATES: tl.constexpr, DT: tl.constexpr,
-                       INTERPRETED: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
-                       BLOCK_T: tl.constexpr):
+                       INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, BLOCK_P: tl.constexpr,
+                       BLOCK_N: tl.constexpr, BLOCK_T: tl.constexpr):
     """out[c, b, h] = sum_t a_t ⊗ (w_t b_t) over chunk c: a (b, L, H, P), b (b, L, G, N).
 
     FOR_STATES: a = x, b = B, w_t = exp(cs_last - cs_t) dt_t, the state the chunk builds from
@@ -52,17 +52,21 @@ def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
     for s0 in range(0, chunk_len, BLOCK_T):
         steps = s0 + tl.arange(0, BLOCK_T)
-        t_ok = steps < chunk_len
+        t_ok = in_chunk(steps, chunk_len, WHOLE)
         a = tl.load(a_base + steps[None, :] * s_a_l + offs_p[:, None] * s_a_p,
                     mask=t_ok[None, :] & (offs_p < P)[:, None], other=0.0)
         bt = tl.load(b_base + steps[:, None] * s_b_l + offs_n[None, :] * s_b_n,
-                     mask=t_ok[:, None] & (offs_n < N)[None, :], other=0.0).to(tl.float32)
+                     mask=t_ok[:, None] & (offs_n < N)[None, :], other=0.0)
         cs = tl.load(cs_ptr + seg + steps, mask=t_ok, other=0.0)
         if FOR_STATES:
             w = fast_exp(cs_last - cs) * tl.load(dt_ptr + seg + steps, mask=t_ok, other=0.0)
         else:
             w = fast_exp(cs)
-        acc += mma(a, bt * tl.where(t_ok, w, 0.0)[:, None], DT, INTERPRETED)
+        w = tl.where(t_ok, w, 0.0)
+        if BLOCK_P < BLOCK_N:  # the weights on the smaller tile, the other as loaded
+            acc += mma(a.to(tl.float32) * w[None, :], bt, DT, INTERPRETED)
+        else:
+            acc += mma(a, bt.to(tl.float32) * w[:, None], DT, INTERPRETED)
     out = out_ptr + ((c.to(tl.int64) * batch + b) * H + h) * P * N
     tl.store(out + offs_p[:, None] * N + offs_n[None, :], acc,
              mask=(offs_p < P)[:, None] & (offs_n < N)[None, :])
