@@ -52,7 +52,7 @@ BF16_POINTERS = {
     "gate_bwd_kernel": {"dout_ptr", "z_ptr", "y_pre_ptr", "dy_ptr", "dz_ptr"},
     "chunk_gram_kernel": {"C_ptr", "B_ptr"}}
 """The pointers that read or write bf16 tensors; every other one is fp32."""
-SHORT_NAMES = {"HEADS_PER_PROGRAM": "heads"}
+SHORT_NAMES = {"HEADS_PER_PROGRAM": "heads", "NEAR_STAGES": "near stages"}
 """Config names shown shorter (blocks lose their ``BLOCK_`` prefix)."""
 
 

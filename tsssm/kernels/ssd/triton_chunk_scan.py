@@ -31,10 +31,12 @@ the diagonal's tiles, those past it finite, and need no mask on their products."
 
 
 def scan_config(block_m: int, block_s: int, warps: int = 4, stages: int = 2,
-                heads: int = 1) -> triton.Config:
+                heads: int = 1, near_stages: int | None = None) -> triton.Config:
     """A chunk scan's config: BLOCK_M rows × BLOCK_S steps a block, for ``heads`` heads of one
-    group per program (HEADS_PER_PROGRAM)."""
-    return triton.Config({"BLOCK_M": block_m, "BLOCK_S": block_s, "HEADS_PER_PROGRAM": heads},
+    group per program (HEADS_PER_PROGRAM); the loop over the steps near the diagonal pipelined
+    in ``near_stages`` (NEAR_STAGES, default ``stages``; 1: not pipelined)."""
+    return triton.Config({"BLOCK_M": block_m, "BLOCK_S": block_s, "HEADS_PER_PROGRAM": heads,
+                          "NEAR_STAGES": stages if near_stages is None else near_stages},
                          num_warps=warps, num_stages=stages)
 
 
@@ -54,6 +56,13 @@ SCAN_CONFIGS = [
     # The 64 x 32 tile the H100 kept at N 128 (3 stages, 66 KB of shared memory: 3 programs an
     # SM) at 2 stages: 53 KB and 128 registers (ptxas, sm_90) let 4 programs share an SM.
     scan_config(64, 32, 4, 2),
+    # The kept 64 x 32 tiles with their near-diagonal loop (BLOCK_M / BLOCK_S = 2 steps a row
+    # tile) not pipelined: the pipeline carried that loop's step indices in a layout other than
+    # the product's operand, so each step's tile went through shared memory to change layout
+    # (sm_90: 224 -> 170 instructions in the forward's loop, 242 -> 178 in dx's, its loads
+    # then waited on in the loop).
+    scan_config(64, 32, 4, 2, near_stages=1),
+    scan_config(64, 32, 4, 3, near_stages=1),
     # Several heads of a group per program: each C·B tile and C row read once for them all,
     # the accumulator and the wide x tiles growing with the heads; none spills at N = 16 or 128
     # (4 heads at 64 rows would: in registers on 4 warps, past the SM's shared memory on 8).
@@ -76,7 +85,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
                REVERSE: tl.constexpr, GRAM: tl.constexpr, DT: tl.constexpr,
                INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, HEADS: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_K: tl.constexpr,
-               BLOCK_O: tl.constexpr):
+               BLOCK_O: tl.constexpr, NEAR_STAGES: tl.constexpr):
     """out_r for rows r = m0 .. m0 + BLOCK_M of HEADS heads of one group side by side,
     (BLOCK_M, HEADS · BLOCK_O) fp32: head h in columns h · BLOCK_O .. (h + 1) · BLOCK_O.
 
@@ -158,7 +167,7 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
                         HEADS, BLOCK_O)
     step_head, step = side_by_side_index(HEADS, BLOCK_S)
     block_diagonal = step_head[:, None] == wide_head[None, :]
-    for s0 in range(near_lo, near_hi, BLOCK_S):
+    for s0 in tl.range(near_lo, near_hi, BLOCK_S, num_stages=NEAR_STAGES):
         cols = s0 + step
         col_ok = in_chunk(cols, chunk_len, WHOLE) & real_heads(step_head, n_heads, HEADS)
         keep = causal_pairs(rows, cols, row_ok, col_ok, REVERSE)
@@ -244,7 +253,7 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
                           STORE_PRE: tl.constexpr, HAS_GRAM: tl.constexpr, DT: tl.constexpr,
                           INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, BLOCK_K: tl.constexpr,
                           BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
-                          HEADS_PER_PROGRAM: tl.constexpr):
+                          HEADS_PER_PROGRAM: tl.constexpr, NEAR_STAGES: tl.constexpr):
     """y for rows m0 .. m0 + BLOCK_M of one (batch, chunk) and HEADS_PER_PROGRAM heads of one
     group, all P columns.
 
@@ -263,7 +272,7 @@ def chunk_scan_fwd_kernel(x_ptr, B_ptr, C_ptr, z_ptr, D_ptr, cs_ptr, dt_ptr, sta
         cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
         CHUNK, 1, False, HAS_GRAM, DT, INTERPRETED, WHOLE, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
-        BLOCK_K, BLOCK_O)
+        BLOCK_K, BLOCK_O, NEAR_STAGES)
     rows = (m0 + tl.arange(0, BLOCK_M))[:, None]
     heads, offs_p = side_by_side_index(HEADS_PER_PROGRAM, BLOCK_O)
     head_p_ok = real_heads(heads, n_heads, HEADS_PER_PROGRAM) & (offs_p < P)
@@ -301,7 +310,7 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
                          DT: tl.constexpr, INTERPRETED: tl.constexpr, WHOLE: tl.constexpr,
                          BLOCK_K: tl.constexpr,
                          BLOCK_O: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr,
-                         HEADS_PER_PROGRAM: tl.constexpr):
+                         HEADS_PER_PROGRAM: tl.constexpr, NEAR_STAGES: tl.constexpr):
     """dx = dt · g + D dy and ddt_direct = x · g for rows m0 .. m0 + BLOCK_M of
     HEADS_PER_PROGRAM heads of one group, where
     g_j = sum_{i >= j} exp(cs_i - cs_j) (B_j · C_i) dy_i + exp(cs_last - cs_j) dh_c B_j.
@@ -321,7 +330,7 @@ def chunk_scan_dx_kernel(x_ptr, B_ptr, C_ptr, dy_ptr, D_ptr, cs_ptr, dt_ptr, dst
         P * N, 1, N, cs_ptr + seg, dt_ptr + seg, n_chunks * CHUNK, n_heads, m0, chunk_len,
         N, P, gram_ptr + ((b * n_chunks + c) * (H // heads_per_group) + g) * CHUNK * CHUNK,
         1, CHUNK, True, HAS_GRAM, DT, INTERPRETED, WHOLE, HEADS_PER_PROGRAM, BLOCK_M, BLOCK_S,
-        BLOCK_K, BLOCK_O)
+        BLOCK_K, BLOCK_O, NEAR_STAGES)
     rows = m0 + tl.arange(0, BLOCK_M)
     heads = tl.arange(0, HEADS_PER_PROGRAM)
     head_rows = seg + heads[None, :] * (n_chunks * CHUNK) + rows[:, None]  # (rows, heads)
