@@ -44,8 +44,8 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "tests/mixers tests/models tests/test_bench.py tests/test_generate.py"
         "$graphed")
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
-  timeout "${GROUP_LIMIT:-420}" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs --durations=5 \
-    > "$out/gpu_tests_$i.log" 2>&1 &
+  timeout "${GROUP_LIMIT:-420}" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs \
+    --durations=5 > "$out/gpu_tests_$i.log" 2>&1 &
 done
 decoding=$([[ ${GPU_TESTS_ONLY:-0} == 1 ]] && echo false || echo true)
 if $decoding; then

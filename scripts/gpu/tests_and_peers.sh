@@ -20,7 +20,8 @@ mkdir -p "$out/peer"
 nice -n 19 python -c "from pathlib import Path; from tsssm.benchmarks.peer_library \
 import load_peer_scan; load_peer_scan(Path('$peer'))" > "$out/peer_build.log" 2>&1 &
 build=$!
-GPU_TESTS_ONLY=1 GROUP_LIMIT=${TESTS_LIMIT:-400} bash "$(dirname "$0")/decoding_and_gpu_tests.sh" "$out/tests"
+GPU_TESTS_ONLY=1 GROUP_LIMIT=${TESTS_LIMIT:-400} \
+  bash "$(dirname "$0")/decoding_and_gpu_tests.sh" "$out/tests"
 wait "$build" || echo "tests_and_peers.sh: the peer build failed (see $out/peer_build.log)"
 python -m tsssm.bench kernels --sections "$sections" --peer-dir "$peer" --out "$out/peer" \
   --budget-s $((deadline - $(date +%s))) > "$out/peer.log" 2>&1

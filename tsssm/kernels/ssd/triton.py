@@ -63,7 +63,7 @@ from tsssm.kernels.ssd.triton_pairs import chunk_pairs, pair_slots
 from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
                                              pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
-from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH
+from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH, whole_chunks
 from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width, gradient_due,
                                          next_power_of_2)
 from tsssm.kernels.triton_launch import TunedLaunch
@@ -137,7 +137,7 @@ def _chunk_outer(a: Tensor, b: Tensor, cs: Tensor, dt_eff: Tensor, out: Tensor,
            (*a.stride(), *b.stride(), batch, length, heads, heads // groups, n_chunks, head_dim,
             state_dim), (head_dim, state_dim),
            CHUNK=chunk, FOR_STATES=for_states, DT=DOT_DTYPES[a.dtype], INTERPRETED=INTERPRETED,
-           WHOLE=length % chunk == 0)
+           WHOLE=whole_chunks(length, chunk))
 
 
 def _gram(B: Tensor, C: Tensor, n_chunks: int, chunk: int) -> Tensor | None:
@@ -209,8 +209,8 @@ def _chunk_scan(launch: TunedLaunch, x: Tensor, B: Tensor, C: Tensor, w: Tensor,
                    batch, length, heads, per_group, n_chunks, head_dim, state_dim),
                   (head_dim, state_dim, per_group),
                   CHUNK=chunk, HAS_D=D is not None, HAS_GRAM=gram is not None, **flags,
-                  DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED, WHOLE=length % chunk == 0,
-                  BLOCK_K=dot_width(state_dim),
+                  DT=DOT_DTYPES[x.dtype], INTERPRETED=INTERPRETED,
+                  WHOLE=whole_chunks(length, chunk), BLOCK_K=dot_width(state_dim),
                   BLOCK_O=dot_width(head_dim))
 
 
@@ -312,7 +312,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
               batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim),
              (head_dim, state_dim),
              CHUNK=chunk, REVERSE=reverse, DT=dot_dtype, INTERPRETED=INTERPRETED,
-             WHOLE=length % chunk == 0, BLOCK_K=dot_width(head_dim),
+             WHOLE=whole_chunks(length, chunk), BLOCK_K=dot_width(head_dim),
              BLOCK_N=max(dot_width(state_dim), MIN_LOOP_WIDTH))
 
     ddt = torch.empty(batch, length, heads, **f32)

@@ -137,10 +137,9 @@ def _mix_chunk(u_ptr, s_u_t, s_u_k, v_ptr, s_v_t, s_v_k, w_ptr, s_w_t, s_w_h, s_
                     cs_ref, chunk_len, REVERSE)[None, :], 1, HEADS, BLOCK_O)
     for s0 in range(far_lo, far_hi, BLOCK_S):
         cols = s0 + tl.arange(0, BLOCK_S)
-        if REVERSE:  # the last far block may pass a ragged chunk's end
-            col_ok = in_chunk(cols, chunk_len, WHOLE)
-        else:  # whole blocks inside the chunk (far_hi)
-            col_ok = tl.full((BLOCK_S,), True, tl.int1)
+        # Forward: whole blocks inside the chunk (far_hi); reverse: the last far block may pass
+        # a ragged chunk's end.
+        col_ok = in_chunk(cols, chunk_len, WHOLE or not REVERSE)
         in_heads = col_ok[:, None] & head_ok[None, :]
         cs_c2 = tl.load(cs_heads[None, :] + cols[:, None], mask=in_heads, other=0.0) * LOG2E
         if REVERSE:

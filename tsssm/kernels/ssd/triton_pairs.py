@@ -49,7 +49,8 @@ from torch import Tensor
 
 from tsssm.kernels.ssd.triton_gram import gram_tile
 from tsssm.kernels.ssd.triton_tiles import (MIN_LOOP_WIDTH, cast_nearest, causal_pairs, in_chunk,
-                                            mma, pair_decay, tile_pair_program, tuned)
+                                            mma, pair_decay, tile_pair_program, tuned,
+                                            whole_chunks)
 from tsssm.kernels.triton_common import INTERPRETED, cdiv, dot_width, fast_exp
 from tsssm.kernels.triton_launch import TunedLaunch
 
@@ -172,5 +173,6 @@ def chunk_pairs(dy: Tensor, x: Tensor, B: Tensor, C: Tensor, cs: Tensor, dt_eff:
                    batch, length, heads, groups, heads // groups, n_chunks, head_dim, state_dim),
                   (head_dim, state_dim),
                   CHUNK=chunk, HAS_GRAM=gram is not None, DT=dot_dtype, INTERPRETED=INTERPRETED,
-                  WHOLE=length % chunk == 0, BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
+                  WHOLE=whole_chunks(length, chunk),
+                  BLOCK_K=max(dot_width(head_dim), MIN_LOOP_WIDTH), BLOCK_N=dot_width(state_dim))
     return pairs, chunk // meta["BLOCK"]

@@ -63,6 +63,13 @@ def mma(a, b, DT: tl.constexpr, INTERPRETED: tl.constexpr):
     return out
 
 
+def whole_chunks(length: int, chunk: int) -> bool:
+    """The kernels' WHOLE: every chunk of a sequence of ``length`` steps is full. The chunk and
+    the blocks being powers of two and no block longer than the chunk, no block then passes a
+    chunk's end (``in_chunk``)."""
+    return length % chunk == 0
+
+
 @triton.jit
 def in_chunk(steps, chunk_len, WHOLE: tl.constexpr):
     """steps < chunk_len: which of a block's steps lie in its chunk. WHOLE (the sequence a
