@@ -44,7 +44,7 @@ FLAGS = {"HAS_D": 1, "HAS_Z": 1, "STORE_PRE": 1, "HAS_BIAS": 1, "SOFTPLUS": 1, "
 BF16_POINTERS = {
     "dt_cumsum_fwd_kernel": {"dt_ptr"}, "dt_cumsum_bwd_kernel": {"dt_ptr"},
     "chunk_outer_kernel": {"a_ptr", "b_ptr"}, "pass_states_kernel": {"entering_ptr"},
-    "pass_states_bwd_kernel": {"dh_ptr"},
+    "pass_states_bwd_kernel": {"dh_ptr"}, "chain_states_kernel": {"x_ptr", "b_ptr", "entering_ptr"},
     "chunk_scan_fwd_kernel": {"x_ptr", "B_ptr", "C_ptr", "z_ptr", "y_ptr", "y_pre_ptr"},
     "chunk_scan_dx_kernel": {"x_ptr", "B_ptr", "C_ptr", "dy_ptr", "dx_ptr"},
     "chunk_pairs_kernel": {"dy_ptr", "x_ptr", "B_ptr", "C_ptr", "pairs_ptr"},
@@ -122,6 +122,7 @@ def kernels(state: int) -> list[tuple[object, dict, list[triton.Config]]]:
            kept(triton_states.chunk_outer_kernel)) for s in (1, 0)],
         (triton_states.pass_states_kernel, {"BLOCK": pass_block, "GROUP": ssd_triton.PASS_GROUP},
          passes),
+        (triton_states.chain_states_kernel, {}, kept(triton_states.chain_states_kernel)),
         *(products if gram else []),
         (triton_chunk_scan.chunk_scan_fwd_kernel, scan_widths,
          kept(triton_chunk_scan.chunk_scan_fwd_kernel)),

@@ -19,9 +19,9 @@ import pytest
 from tests.compose import REPO
 
 SSD_KERNELS = ("dt_cumsum_fwd_kernel", "chunk_outer_kernel", "pass_states_kernel",
-               "chunk_scan_fwd_kernel", "gate_bwd_kernel", "pass_states_bwd_kernel",
-               "chunk_scan_dx_kernel", "chunk_pairs_kernel", "chunk_scan_dbc_kernel",
-               "dt_cumsum_bwd_kernel")
+               "chain_states_kernel", "chunk_scan_fwd_kernel", "gate_bwd_kernel",
+               "pass_states_bwd_kernel", "chunk_scan_dx_kernel", "chunk_pairs_kernel",
+               "chunk_scan_dbc_kernel", "dt_cumsum_bwd_kernel")
 SCAN_KERNELS = ("scan_fwd_kernel", "segment_ends_kernel", "segment_adjoints_kernel",
                 "scan_bwd_kernel")
 

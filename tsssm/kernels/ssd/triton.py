@@ -18,8 +18,10 @@ one dimension, heads fastest):
   ``pass_states``    h_c along the chunks, from S_c into x's dtype            (PN/BLOCK, b·H)
   ``chunk_gram``     C_i · B_j (j <= i) once per group, from N = GRAM_MIN_STATE (b·nc·tiles·G)
   ``chunk_scan_fwd`` y, BLOCK_M rows × all P of k heads of a group   (b·nc·tiles·G·⌈H/(G·k)⌉)
+From CHAIN_MIN_SEQUENCES (b·H) on, ``chain_states`` stands in for ``chunk_outer`` and
+``pass_states``: S_c summed and passed on in one program along the chunks     (tiles, b·H)
 Backward (states recomputed, not stored; 10 launches, one more with z, one with ``chunk_gram``):
-``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` again; ``gate_bwd`` (only with z);
+``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` (or ``chain_states``) again; ``gate_bwd`` (only with z);
 ``chunk_outer`` for the gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``;
 ``chunk_gram``; ``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_pairs`` (a tile
 pair per program, b·nc·tiles²·G: each head's decayed dy·x^T summed over the group, and the
@@ -60,8 +62,8 @@ from tsssm.kernels.ssd.triton_chunk_scan import (SMALLEST_BLOCK_M, chunk_scan_dx
 from tsssm.kernels.ssd.triton_cumsum import dt_cumsum_bwd_kernel, dt_cumsum_fwd_kernel
 from tsssm.kernels.ssd.triton_gram import chunk_products
 from tsssm.kernels.ssd.triton_pairs import chunk_pairs, pair_slots
-from tsssm.kernels.ssd.triton_states import (chunk_outer_kernel, pass_states_bwd_kernel,
-                                             pass_states_kernel)
+from tsssm.kernels.ssd.triton_states import (chain_states_kernel, chunk_outer_kernel,
+                                             pass_states_bwd_kernel, pass_states_kernel)
 from tsssm.kernels.ssd.triton_step import state_update_kernel
 from tsssm.kernels.ssd.triton_tiles import MIN_LOOP_WIDTH, whole_chunks
 from tsssm.kernels.triton_common import (INTERPRETED, cdiv, device_problem, dot_width, gradient_due,
@@ -87,6 +89,7 @@ _CUMSUM_BWD = TunedLaunch(dt_cumsum_bwd_kernel)
 _OUTER = TunedLaunch(chunk_outer_kernel)
 _PASS = TunedLaunch(pass_states_kernel)
 _PASS_BWD = TunedLaunch(pass_states_bwd_kernel)
+_CHAIN = TunedLaunch(chain_states_kernel)
 _GATE_BWD = TunedLaunch(gate_bwd_kernel)
 _SCAN_FWD = TunedLaunch(chunk_scan_fwd_kernel)
 _SCAN_DX = TunedLaunch(chunk_scan_dx_kernel)
@@ -182,6 +185,48 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
     return entering
 
 
+CHAIN_MIN_SEQUENCES = 128
+"""From this many sequences (batch · heads) on, the entering states come from one kernel that
+runs along the chunks (``chain_states_kernel``), its tiles · batch · heads programs enough to
+fill an H100's 132 SMs with a few tiles a sequence; below, from ``chunk_outer_kernel``'s
+per-chunk programs and the state pass, at the cost of writing and reading each chunk's fp32
+state once more (at batch 8, 24 heads × 64, N 128, length 8K: 201 MB each way)."""
+
+
+def _entering_states(x: Tensor, B: Tensor, cs: Tensor, dt_eff: Tensor, init: Tensor | None,
+                     final: Tensor, dtype: torch.dtype, chained: bool | None = None) -> Tensor:
+    """The states entering each chunk, h_{c-1} (nc, b, H, P, N) in ``dtype`` (rounded to
+    nearest from the fp32 running state); final <- h_{nc-1} (b, H, P, N) fp32.
+
+    x (b, L, H, P), B (b, L, G, N), cs and dt_eff (b, H, nc, chunk) fp32, init (b, H, P, N)
+    fp32 contiguous or None. ``chained``: run ``chain_states_kernel`` (None: where batch · heads
+    reach ``CHAIN_MIN_SEQUENCES``)."""
+    batch, length, heads, head_dim = x.shape
+    groups, state_dim = B.shape[2], B.shape[3]
+    n_chunks, chunk = cs.shape[2], cs.shape[3]
+    shape = (n_chunks, batch, heads, head_dim, state_dim)
+    if chained is None:
+        chained = batch * heads >= CHAIN_MIN_SEQUENCES
+    if not chained:
+        states = torch.empty(shape, device=x.device, dtype=torch.float32)
+        _chunk_outer(x, B, cs, dt_eff, states, for_states=True)
+        into = None if dtype == torch.float32 else torch.empty(shape, device=x.device,
+                                                                dtype=dtype)
+        return _pass_states(states, cs, init, final, into)
+    entering = torch.empty(shape, device=x.device, dtype=dtype)
+
+    def grid(meta):
+        return (cdiv(head_dim, meta["BLOCK_P"]) * cdiv(state_dim, meta["BLOCK_N"]),
+                batch * heads)
+
+    _CHAIN(grid, (x, B, cs, dt_eff, final if init is None else init, entering, final),
+           (*x.stride(), *B.stride(), batch, length, heads, heads // groups, n_chunks, head_dim,
+            state_dim), (head_dim, state_dim),
+           CHUNK=chunk, HAS_INIT=init is not None, DT=DOT_DTYPES[x.dtype],
+           INTERPRETED=INTERPRETED, WHOLE=whole_chunks(length, chunk))
+    return entering
+
+
 def _scan_grid(chunk: int, n_chunks: int, programs: int, heads_per_group: int = 1):
     """Grid of the chunk-scan kernels: row tiles × chunks × programs (batch · groups or heads)
     × the blocks of HEADS_PER_PROGRAM heads a group splits into, in one dimension
@@ -222,14 +267,10 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
     state_dim = B.shape[3]
     dt_eff, cs = _dt_cumsum(dt, A, dt_bias, dt_softplus, chunk)
     n_chunks = cs.shape[2]
-    states = torch.empty(n_chunks, batch, heads, head_dim, state_dim, device=x.device,
-                         dtype=torch.float32)
     final = torch.empty(batch, heads, head_dim, state_dim, device=x.device, dtype=torch.float32)
-    _chunk_outer(x, B, cs, dt_eff, states, for_states=True)
     # The scan rounds the entering states to x's dtype for its products: stored so, they cost
     # half the bytes (bf16) to write and to read.
-    states = _pass_states(states, cs, init, final, torch.empty(states.shape, device=x.device,
-                                                                dtype=x.dtype))
+    states = _entering_states(x, B, cs, dt_eff, init, final, x.dtype)
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     y_pre = torch.empty_like(y) if keep_pre and z is not None else None
     _chunk_scan(_SCAN_FWD, x, B, C, x if z is None else z, D, cs, dt_eff, states,
@@ -264,10 +305,10 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     # Recompute the forward's chunk sums and entering states h_{c-1}.
     dt_eff, cs = _dt_cumsum(dt, A, dt_bias, dt_softplus, chunk)
     n_chunks = cs.shape[2]
-    states = torch.empty(n_chunks, batch, heads, head_dim, state_dim, **f32)
-    _chunk_outer(x, B, cs, dt_eff, states, for_states=True)
-    _pass_states(states, cs, None if init is None else init.float().contiguous(),
-                 torch.empty(batch, heads, head_dim, state_dim, **f32))
+    states = _entering_states(x, B, cs, dt_eff,
+                              None if init is None else init.float().contiguous(),
+                              torch.empty(batch, heads, head_dim, state_dim, **f32),
+                              torch.float32)
 
     dy, dz = (dout, None) if z is None else _gate_bwd(dout, z, y_pre)
     dstates = torch.empty_like(states)

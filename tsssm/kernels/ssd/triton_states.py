@@ -1,7 +1,9 @@
 """The states of the SSD scan's chunks: each chunk's own state ``S_c``, one (P, N) outer product
 per (batch, chunk, head) on the tensor cores (``chunk_outer_kernel``, which also gives the
 gradient reaching the state that enters a chunk), and the state passed along the chunks,
-sequential in c and parallel over (batch, head, P·N) (``pass_states_kernel`` and its backward).
+sequential in c and parallel over (batch, head, P·N) (``pass_states_kernel`` and its backward);
+or both at once along the chunks where batch · heads alone fill the GPU
+(``chain_states_kernel``).
 """
 
 from __future__ import annotations
@@ -12,18 +14,26 @@ import triton.language as tl
 from tsssm.kernels.ssd.triton_tiles import cast_nearest, chunk_program, in_chunk, mma, tuned
 from tsssm.kernels.triton_common import compose, fast_exp
 
+
+def outer_tile(p: int, n: int, t: int, warps: int = 4, stages: int = 2) -> triton.Config:
+    """A (P, N) tile summed over t steps a block, for ``chunk_outer_kernel`` and
+    ``chain_states_kernel``."""
+    return triton.Config({"BLOCK_P": p, "BLOCK_N": n, "BLOCK_T": t}, num_warps=warps,
+                         num_stages=stages)
+
+
 OUTER_CONFIGS = [
-    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
-    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 64}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_P": 128, "BLOCK_N": 64, "BLOCK_T": 32}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 128}, num_warps=4, num_stages=2),
-    triton.Config({"BLOCK_P": 32, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=2),
+    outer_tile(64, 64, 64, 4, 2),
+    outer_tile(64, 128, 64, 4, 3),
+    outer_tile(128, 64, 32, 8, 3),
+    outer_tile(64, 64, 128, 4, 2),
+    outer_tile(32, 64, 64, 4, 2),
     # Deeper pipelines over the chunk's steps (no spills at N = 16 or 128, ptxas sm_90).
-    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 32}, num_warps=4, num_stages=4),
-    triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_T": 64}, num_warps=4, num_stages=4),
-    triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_T": 64}, num_warps=8, num_stages=3),
+    outer_tile(64, 128, 32, 4, 4),
+    outer_tile(64, 64, 64, 4, 4),
+    outer_tile(64, 128, 64, 8, 3),
 ]
-OUTER_INTERPRETED = triton.Config({"BLOCK_P": 16, "BLOCK_N": 16, "BLOCK_T": 32})
+OUTER_INTERPRETED = outer_tile(16, 16, 32)
 
 
 @tuned(OUTER_CONFIGS, OUTER_INTERPRETED, key=["CHUNK", "P", "N", "FOR_STATES", "WHOLE"],
@@ -52,24 +62,103 @@ def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
     for s0 in range(0, chunk_len, BLOCK_T):
         steps = s0 + tl.arange(0, BLOCK_T)
-        t_ok = in_chunk(steps, chunk_len, WHOLE)
-        a = tl.load(a_base + steps[None, :] * s_a_l + offs_p[:, None] * s_a_p,
-                    mask=t_ok[None, :] & (offs_p < P)[:, None], other=0.0)
-        bt = tl.load(b_base + steps[:, None] * s_b_l + offs_n[None, :] * s_b_n,
-                     mask=t_ok[:, None] & (offs_n < N)[None, :], other=0.0)
-        cs = tl.load(cs_ptr + seg + steps, mask=t_ok, other=0.0)
-        if FOR_STATES:
-            w = fast_exp(cs_last - cs) * tl.load(dt_ptr + seg + steps, mask=t_ok, other=0.0)
-        else:
-            w = fast_exp(cs)
-        w = tl.where(t_ok, w, 0.0)
-        if BLOCK_P < BLOCK_N:  # the weights on the smaller tile, the other as loaded
-            acc += mma(a.to(tl.float32) * w[None, :], bt, DT, INTERPRETED)
-        else:
-            acc += mma(a, bt.to(tl.float32) * w[:, None], DT, INTERPRETED)
+        acc += _outer_block(a_base, s_a_l, s_a_p, b_base, s_b_l, s_b_n, cs_ptr + seg,
+                            dt_ptr + seg, cs_last, steps, in_chunk(steps, chunk_len, WHOLE),
+                            offs_p, offs_n, P, N, FOR_STATES, DT, INTERPRETED)
     out = out_ptr + ((c.to(tl.int64) * batch + b) * H + h) * P * N
     tl.store(out + offs_p[:, None] * N + offs_n[None, :], acc,
              mask=(offs_p < P)[:, None] & (offs_n < N)[None, :])
+
+
+# Narrow tiles give a sequence more programs, each reading all of its x (from L2 after the
+# first); wide ones read x once. None spills at N 16; at N 128, 64 x 128 spills 8 bytes (sm_90).
+CHAIN_CONFIGS = [
+    outer_tile(64, 64, 64, 4, 3),
+    outer_tile(64, 32, 64, 4, 3),
+    outer_tile(64, 128, 32, 4, 3),
+    outer_tile(32, 128, 64, 4, 3),
+    outer_tile(32, 64, 64, 4, 4),
+    outer_tile(64, 16, 128, 4, 2),
+]
+CHAIN_INTERPRETED = outer_tile(16, 16, 8)
+
+
+@tuned(CHAIN_CONFIGS, CHAIN_INTERPRETED, key=["CHUNK", "P", "N", "HAS_INIT", "WHOLE"],
+       caps={"BLOCK_P": "P", "BLOCK_N": "N", "BLOCK_T": "CHUNK"})
+@triton.jit
+def chain_states_kernel(x_ptr, b_ptr, cs_ptr, dt_ptr, init_ptr, entering_ptr, final_ptr,
+                        s_x_b, s_x_l, s_x_h, s_x_p, s_b_b, s_b_l, s_b_g, s_b_n,
+                        batch, L, H, heads_per_group, n_chunks, P, N,
+                        CHUNK: tl.constexpr, HAS_INIT: tl.constexpr, DT: tl.constexpr,
+                        INTERPRETED: tl.constexpr, WHOLE: tl.constexpr, BLOCK_P: tl.constexpr,
+                        BLOCK_N: tl.constexpr, BLOCK_T: tl.constexpr):
+    """entering[c] <- h_{c-1}, the state entering chunk c, and final <- h_{nc-1}, as
+    ``chunk_outer_kernel`` (FOR_STATES) and ``pass_states_kernel`` give them, in one program per
+    (P·N tile, batch, head) that runs along the sequence: each chunk's S_c is summed in
+    registers and folded into the running state, h_c = exp(cs_last) h_{c-1} + S_c, at the
+    chunk's end, so no S_c goes to memory and back (the two kernels write and read it in fp32).
+    The price is parallelism: tiles · batch · heads programs instead of that times the chunks.
+
+    x (b, L, H, P), B (b, L, G, N); cs and dt (b, H, nc, CHUNK) fp32; entering (nc, b, H, P, N)
+    in any of the kernels' dtypes (rounded to nearest; the running state stays fp32); init and
+    final (b, H, P, N) fp32, contiguous."""
+    n_tiles_n = tl.cdiv(N, BLOCK_N)
+    tile = tl.program_id(0)
+    bh = tl.program_id(1).to(tl.int64)
+    b = bh // H
+    h = bh % H
+    offs_p = (tile // n_tiles_n) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_n = (tile % n_tiles_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+    tile_ok = (offs_p < P)[:, None] & (offs_n < N)[None, :]
+    slots = bh * P * N + offs_p[:, None] * N + offs_n[None, :]
+    between_chunks = tl.full((), batch, tl.int64) * H * P * N  # batch may be the constant 1
+    x_base = x_ptr + b * s_x_b + h * s_x_h
+    b_base = b_ptr + b * s_b_b + (h // heads_per_group) * s_b_g
+    cs_seq = cs_ptr + bh * n_chunks * CHUNK  # a sequence's chunks back to back: step t at t
+    dt_seq = dt_ptr + bh * n_chunks * CHUNK
+    if HAS_INIT:
+        state = tl.load(init_ptr + slots, mask=tile_ok, other=0.0)
+    else:
+        state = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
+    built = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
+    for t0 in range(0, n_chunks * CHUNK, BLOCK_T):
+        c = t0 // CHUNK
+        cs_last = tl.load(cs_seq + c * CHUNK + CHUNK - 1)
+        steps = t0 + tl.arange(0, BLOCK_T)
+        built += _outer_block(x_base, s_x_l, s_x_p, b_base, s_b_l, s_b_n, cs_seq, dt_seq,
+                              cs_last, steps, in_chunk(steps, L, WHOLE), offs_p, offs_n, P, N,
+                              True, DT, INTERPRETED)
+        if (t0 + BLOCK_T) % CHUNK == 0:
+            tl.store(entering_ptr + tl.full((), c, tl.int64) * between_chunks + slots,
+                     cast_nearest(state, entering_ptr.dtype.element_ty, INTERPRETED),
+                     mask=tile_ok)
+            state = fast_exp(cs_last) * state + built
+            built = tl.zeros((BLOCK_P, BLOCK_N), dtype=tl.float32)
+    tl.store(final_ptr + slots, state, mask=tile_ok)
+
+
+@triton.jit
+def _outer_block(a_base, s_a_l, s_a_p, b_base, s_b_l, s_b_n, cs_at, dt_at, cs_last, steps, t_ok,
+                 offs_p, offs_n, P, N, FOR_STATES: tl.constexpr, DT: tl.constexpr,
+                 INTERPRETED: tl.constexpr):
+    """One block of steps' sum_t a_t ⊗ (w_t b_t), (BLOCK_P, BLOCK_N) fp32 (``chunk_outer_kernel``
+    says which a, b and w): a at a_base + t s_a_l, b at b_base + t s_b_l, cs and dt at cs_at + t
+    and dt_at + t, for the steps t where t_ok; cs_last the chunk's last cumulative log-decay."""
+    a = tl.load(a_base + steps[None, :] * s_a_l + offs_p[:, None] * s_a_p,
+                mask=t_ok[None, :] & (offs_p < P)[:, None], other=0.0)
+    bt = tl.load(b_base + steps[:, None] * s_b_l + offs_n[None, :] * s_b_n,
+                 mask=t_ok[:, None] & (offs_n < N)[None, :], other=0.0)
+    cs = tl.load(cs_at + steps, mask=t_ok, other=0.0)
+    if FOR_STATES:
+        w = fast_exp(cs_last - cs) * tl.load(dt_at + steps, mask=t_ok, other=0.0)
+    else:
+        w = fast_exp(cs)
+    w = tl.where(t_ok, w, 0.0)
+    if a.shape[0] < bt.shape[1]:  # the weights on the smaller tile, the other as loaded
+        product = mma(a.to(tl.float32) * w[None, :], bt, DT, INTERPRETED)
+    else:
+        product = mma(a, bt.to(tl.float32) * w[:, None], DT, INTERPRETED)
+    return product
 
 
 @triton.jit
