@@ -118,6 +118,36 @@ def test_ssd_profile_runs_the_shapes_its_cases_name(monkeypatch: pytest.MonkeyPa
         chosen("B9,N16")
 
 
+def test_ssd_profile_state_paths_force_each_way_for_forward_and_backward(
+        monkeypatch: pytest.MonkeyPatch):
+    """``ssd_profile.py --state-paths``: one call takes the per-chunk kernels, the other
+    ``chain_states``, in the forward and in its backward, and the rule is left as it was."""
+    from tsssm.kernels.ssd import triton as ssd_triton
+
+    monkeypatch.syspath_prepend(str(REPO / "scripts" / "gpu"))
+    paths = runpy.run_path(str(REPO / "scripts" / "gpu" / "ssd_profile.py"))["state_paths"]()
+    taken: list[bool] = []
+    entering = ssd_triton._entering_states
+
+    def recorded(*args):
+        taken.append(args[-1])
+        return entering(*args)
+
+    monkeypatch.setattr(ssd_triton, "_entering_states", recorded)
+    rule = ssd_triton.CHAIN_MIN_SEQUENCES
+    gen = torch.Generator().manual_seed(0)
+    for call in paths.values():
+        inputs = {"x": torch.randn(1, 16, 2, 16, generator=gen),
+                  "dt": torch.randn(1, 16, 2, generator=gen), "A": -torch.rand(2, generator=gen),
+                  "B": torch.randn(1, 16, 1, 16, generator=gen),
+                  "C": torch.randn(1, 16, 1, 16, generator=gen)}
+        inputs["x"].requires_grad_(True)
+        call(inputs).sum().backward()
+    assert list(paths) == ["tsssm, per-chunk states", "tsssm, chained states"]
+    assert taken == [False, False, True, True]
+    assert ssd_triton.CHAIN_MIN_SEQUENCES == rule
+
+
 # ----------------------------------------------------------------------------------- writer
 
 

@@ -1,6 +1,6 @@
 """Which of the SSD scan's kernels lose the time to mamba_ssm's, shape by shape.
 
-    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR] [--cases "B1 L64K,B8 L8K"]
+    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR | --state-paths] [--cases "B1 L64K,B8 L8K"]
 
 For each SSD shape of the side-by-side comparison (``cases.pair_cases``: bf16, 24 heads × 64,
 chunk 256, every Mamba-2 option on), each mode and each library: ``wall``, ``gpu`` and ``host``
@@ -11,11 +11,14 @@ both libraries (most of the run). Prints every row as it is measured and rewrite
 ``OUT/ssd_profile.md`` after every shape, so a run stopped by a time limit keeps what it finished,
 with the configs tsssm's autotuners kept (its kernels' times depend on them).
 ``--cases`` keeps the shapes whose label holds one of its comma-separated parts, to split the
-shapes over calls.
+shapes over calls. ``--state-paths`` times tsssm twice in place of the peer: its entering states
+from ``chunk_outer`` and the state pass, and from ``chain_states`` (which of the two a call takes
+is ``CHAIN_MIN_SEQUENCES``'s rule otherwise).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import torch
@@ -27,6 +30,7 @@ from tsssm.benchmarks.peer_library import load_peer_ssd
 from tsssm.benchmarks.peers import ssd_inputs
 from tsssm.benchmarks.results import config_lines
 from tsssm.kernels.ssd import ssd
+from tsssm.kernels.ssd import triton as ssd_triton
 from tsssm.kernels.triton_launch import kept_configs
 
 PROFILED_CALLS = 10
@@ -40,6 +44,26 @@ def calls(peer: Callable | None) -> dict[str, Callable]:
     if peer is not None:
         libraries[THEIRS] = lambda t: peer(**t, chunk_size=PEER_SSD_CHUNK, dt_softplus=True)
     return libraries
+
+
+def state_paths() -> dict[str, Callable]:
+    """tsssm twice: its entering states from the per-chunk kernels, and from
+    ``chain_states_kernel``, whatever batch · heads would pick (a forward's choice holds for its
+    backward)."""
+    ours = calls(None)[OURS]
+
+    def ruled(min_sequences: int) -> Callable:
+        def call(inputs: dict) -> object:
+            kept = ssd_triton.CHAIN_MIN_SEQUENCES
+            ssd_triton.CHAIN_MIN_SEQUENCES = min_sequences
+            try:
+                return ours(inputs)
+            finally:
+                ssd_triton.CHAIN_MIN_SEQUENCES = kept
+
+        return call
+
+    return {f"{OURS}, per-chunk states": ruled(sys.maxsize), f"{OURS}, chained states": ruled(1)}
 
 
 def chosen_cases(parts: str | None) -> list[PairCase]:
@@ -82,13 +106,18 @@ def kernel_table(title: str, rows: list[tuple[str, float, float]]) -> list[str]:
 def main() -> None:
     parser = peer_parser(__doc__)
     parser.add_argument("--cases", help="comma-separated parts of the shapes' labels to run")
+    parser.add_argument("--state-paths", action="store_true",
+                        help="tsssm's two ways to the entering states in place of the peer")
     args = parser.parse_args()
+    if args.state_paths and args.peer_dir is not None:
+        parser.error("--state-paths takes the peer's place: give one of it and --peer-dir")
     cases = chosen_cases(args.cases)
     out, peer = args.out, None if args.peer_dir is None else load_peer_ssd(args.peer_dir).fn
-    libraries = calls(peer)
+    libraries = state_paths() if args.state_paths else calls(peer)
     head = [f"# The SSD scan's kernels, tsssm and mamba_ssm, on {torch.cuda.get_device_name()}",
             "",
-            f"`python scripts/gpu/ssd_profile.py OUT{' --peer-dir DIR' if peer else ''}`; "
+            f"`python scripts/gpu/ssd_profile.py OUT{' --peer-dir DIR' if peer else ''}"
+            f"{' --state-paths' if args.state_paths else ''}`; "
             f"torch {torch.__version__}, triton {triton.__version__}; bf16, chunk "
             f"{PEER_SSD_CHUNK}, D, z, dt_bias and softplus on. wall: do_bench median (ms); gpu: "
             "the call replayed from a CUDA graph (ms); host: µs to issue one call; kernels: "

@@ -193,20 +193,24 @@ per-chunk programs and the state pass, at the cost of writing and reading each c
 state once more (at batch 8, 24 heads × 64, N 128, length 8K: 201 MB each way)."""
 
 
+def _chained(x: Tensor) -> bool:
+    """Whether x's (b, L, H, P) batch · heads reach ``CHAIN_MIN_SEQUENCES``: decided once a
+    forward, so its backward recomputes the states the same way."""
+    return x.shape[0] * x.shape[2] >= CHAIN_MIN_SEQUENCES
+
+
 def _entering_states(x: Tensor, B: Tensor, cs: Tensor, dt_eff: Tensor, init: Tensor | None,
-                     final: Tensor, dtype: torch.dtype, chained: bool | None = None) -> Tensor:
+                     final: Tensor, dtype: torch.dtype, chained: bool) -> Tensor:
     """The states entering each chunk, h_{c-1} (nc, b, H, P, N) in ``dtype`` (rounded to
     nearest from the fp32 running state); final <- h_{nc-1} (b, H, P, N) fp32.
 
     x (b, L, H, P), B (b, L, G, N), cs and dt_eff (b, H, nc, chunk) fp32, init (b, H, P, N)
-    fp32 contiguous or None. ``chained``: run ``chain_states_kernel`` (None: where batch · heads
-    reach ``CHAIN_MIN_SEQUENCES``)."""
+    fp32 contiguous or None. ``chained``: from ``chain_states_kernel`` (``_chained``), else from
+    ``chunk_outer_kernel`` and the state pass."""
     batch, length, heads, head_dim = x.shape
     groups, state_dim = B.shape[2], B.shape[3]
     n_chunks, chunk = cs.shape[2], cs.shape[3]
     shape = (n_chunks, batch, heads, head_dim, state_dim)
-    if chained is None:
-        chained = batch * heads >= CHAIN_MIN_SEQUENCES
     if not chained:
         states = torch.empty(shape, device=x.device, dtype=torch.float32)
         _chunk_outer(x, B, cs, dt_eff, states, for_states=True)
@@ -261,7 +265,8 @@ def _chunk_scan(launch: TunedLaunch, x: Tensor, B: Tensor, C: Tensor, w: Tensor,
 
 def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int,
                  D: Tensor | None, z: Tensor | None, dt_bias: Tensor | None, dt_softplus: bool,
-                 init: Tensor | None, keep_pre: bool) -> tuple[Tensor, Tensor | None, Tensor]:
+                 init: Tensor | None, keep_pre: bool,
+                 chained: bool) -> tuple[Tensor, Tensor | None, Tensor]:
     """y (b, L, H, P) in x's dtype, y before the gate (if keep_pre and z), final state fp32."""
     batch, _, heads, head_dim = x.shape
     state_dim = B.shape[3]
@@ -270,7 +275,7 @@ def _ssd_forward(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: 
     final = torch.empty(batch, heads, head_dim, state_dim, device=x.device, dtype=torch.float32)
     # The scan rounds the entering states to x's dtype for its products: stored so, they cost
     # half the bytes (bf16) to write and to read.
-    states = _entering_states(x, B, cs, dt_eff, init, final, x.dtype)
+    states = _entering_states(x, B, cs, dt_eff, init, final, x.dtype, chained)
     y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
     y_pre = torch.empty_like(y) if keep_pre and z is not None else None
     _chunk_scan(_SCAN_FWD, x, B, C, x if z is None else z, D, cs, dt_eff, states,
@@ -293,7 +298,7 @@ def _gate_bwd(dout: Tensor, z: Tensor, y_pre: Tensor) -> tuple[Tensor, Tensor]:
     return dy, dz
 
 
-def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
+def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, chained: bool, dout: Tensor,
                   dfinal: Tensor) -> tuple[Tensor | None, ...]:
     """Gradients of x, dt, A, B, C, D, z, dt_bias, initial_state (see the module docstring)."""
     x, dt, A, B, C, D, z, dt_bias, init, y_pre = saved
@@ -308,7 +313,7 @@ def _ssd_backward(saved: tuple, chunk: int, dt_softplus: bool, dout: Tensor,
     states = _entering_states(x, B, cs, dt_eff,
                               None if init is None else init.float().contiguous(),
                               torch.empty(batch, heads, head_dim, state_dim, **f32),
-                              torch.float32)
+                              torch.float32, chained)
 
     dy, dz = (dout, None) if z is None else _gate_bwd(dout, z, y_pre)
     dstates = torch.empty_like(states)
@@ -379,8 +384,9 @@ class _SSDFunction(torch.autograd.Function):
     def forward(ctx, x, dt, A, B, C, D, z, dt_bias, initial_state, chunk_size, dt_softplus):
         keep_pre = any(ctx.needs_input_grad)
         init = None if initial_state is None else initial_state.float().contiguous()
+        ctx.chained = _chained(x)
         y, y_pre, final = _ssd_forward(x, dt, A, B, C, chunk_size, D, z, dt_bias, dt_softplus,
-                                       init, keep_pre)
+                                       init, keep_pre, ctx.chained)
         ctx.save_for_backward(x, dt, A, B, C, D, z, dt_bias, initial_state, y_pre)
         ctx.chunk_size = chunk_size
         ctx.dt_softplus = dt_softplus
@@ -388,7 +394,8 @@ class _SSDFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dfinal):
-        grads = _ssd_backward(ctx.saved_tensors, ctx.chunk_size, ctx.dt_softplus, dy, dfinal)
+        grads = _ssd_backward(ctx.saved_tensors, ctx.chunk_size, ctx.dt_softplus, ctx.chained,
+                              dy, dfinal)
         grads = tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad))
         return (*grads, None, None)
 
