@@ -188,9 +188,10 @@ def _pass_states(states: Tensor, cs: Tensor, init: Tensor | None, final: Tensor,
 CHAIN_MIN_SEQUENCES = 128
 """From this many sequences (batch · heads) on, the entering states come from one kernel that
 runs along the chunks (``chain_states_kernel``), its tiles · batch · heads programs enough to
-fill an H100's 132 SMs with a few tiles a sequence; below, from ``chunk_outer_kernel``'s
-per-chunk programs and the state pass, at the cost of writing and reading each chunk's fp32
-state once more (at batch 8, 24 heads × 64, N 128, length 8K: 201 MB each way)."""
+fill the GPU; below, from ``chunk_outer_kernel``'s per-chunk programs and the state pass, at
+the cost of writing and reading each chunk's fp32 state once more (at batch 8, 24 heads × 64,
+N 128, length 8K: 201 MB each way). Set between the counts measured slower and faster chained
+(``docs/benchmarks/h200-2026-12-07-ssd-chain/``)."""
 
 
 def _chained(x: Tensor) -> bool:
