@@ -39,7 +39,7 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "$scan::test_scan_matches_reference_on_gpu_in_default_segments"
         "$scan::test_scan_matches_reference_on_gpu_odd_length_no_options $scan::test_auto_backend_picks_triton_on_gpu $scan::test_state_update_matches_reference_on_gpu"
         "$ssd::test_scan_matches_reference_on_gpu"
-        "$ssd::test_scan_matches_reference_on_gpu_ragged_chunk_256"
+        "$ssd::test_scan_matches_reference_on_gpu_ragged_chunk_256 $ssd::test_scan_matches_reference_on_gpu_with_chained_states"
         "$ssd::test_scan_matches_reference_on_gpu_with_16_wide_states $ssd::test_scan_matches_reference_on_gpu_with_16_wide_heads $ssd::test_auto_backend_picks_triton_on_gpu $ssd::test_state_update_matches_reference_on_gpu"
         "tests/mixers tests/models tests/test_bench.py tests/test_generate.py"
         "$graphed")
