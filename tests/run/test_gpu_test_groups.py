@@ -1,0 +1,47 @@
+"""``scripts/gpu/decoding_and_gpu_tests.sh`` runs the GPU tests in groups, some naming whole files
+or folders and some single test functions: a GPU test that no group names would never run on
+the GPU, and its kernel's change would pass unchecked there."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from pathlib import Path
+
+from tests.compose import REPO
+from tests.gpu_blocks import block_env, recording_python
+
+
+def gpu_tests() -> set[str]:
+    """Every ``path::function`` under tests/ decorated with ``pytest.mark.gpu``."""
+    found = set()
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(
+                    ast.unparse(d).startswith("pytest.mark.gpu") for d in node.decorator_list):
+                found.add(f"{path.relative_to(REPO)}::{node.name}")
+    return found
+
+
+def named_by_groups(tmp_path: Path) -> list[str]:
+    """The pytest arguments of every group, as the script passes them (stand-in ``python``)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    recording_python(bin_dir, calls)
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
+                    str(tmp_path / "out")], cwd=REPO, check=True, capture_output=True,
+                   env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1"))
+    return [word for line in calls.read_text().splitlines()
+            if line.startswith("-m pytest -m gpu") for word in line.split()[4:]
+            if word.startswith("tests")]
+
+
+def test_every_gpu_test_is_in_a_group(tmp_path):
+    named = named_by_groups(tmp_path)
+    assert named and all("::" in word or (REPO / word).exists() for word in named)
+
+    def reached(test: str) -> bool:
+        path = test.split("::")[0]
+        return any(test == word or test.startswith(word + "[") or path == word
+                   or path.startswith(word.rstrip("/") + "/") for word in named)
+
+    assert gpu_tests() and sorted(t for t in gpu_tests() if not reached(t)) == []
