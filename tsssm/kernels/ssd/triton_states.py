@@ -71,7 +71,8 @@ def chunk_outer_kernel(a_ptr, b_ptr, cs_ptr, dt_ptr, out_ptr,
 
 
 # Narrow tiles give a sequence more programs, each reading all of its x (from L2 after the
-# first); wide ones read x once. None spills at N 16; at N 128, 64 x 128 spills 8 bytes (sm_90).
+# first), or all of its B where narrow in P; whole (P, N) tiles read each once a head. None
+# spills at N 16; at N 128, 64 x 128 on 4 warps spills 8 bytes (sm_90), on 8 it does not.
 CHAIN_CONFIGS = [
     outer_tile(64, 64, 64, 4, 3),
     outer_tile(64, 32, 64, 4, 3),
@@ -79,6 +80,8 @@ CHAIN_CONFIGS = [
     outer_tile(32, 128, 64, 4, 3),
     outer_tile(32, 64, 64, 4, 4),
     outer_tile(64, 16, 128, 4, 2),
+    outer_tile(64, 128, 32, 8, 3),
+    outer_tile(64, 128, 64, 8, 3),
 ]
 CHAIN_INTERPRETED = outer_tile(16, 16, 8)
 
