@@ -22,8 +22,7 @@ from tsssm.kernels.ssd.reference import ssd_ref, ssd_state_update_ref
 from tsssm.kernels.ssd.triton_chunk_dbc import DBC_CONFIGS
 from tsssm.kernels.ssd.triton_chunk_scan import SCAN_CONFIGS, scan_config
 from tsssm.kernels.ssd.triton_pairs import PAIR_CONFIGS, chunk_pairs, pair_slots
-from tsssm.kernels.ssd.triton_states import (CHAIN_CONFIGS, OUTER_CONFIGS,
-                                             pass_states_bwd_kernel)
+from tsssm.kernels.ssd.triton_states import OUTER_CONFIGS, pass_states_bwd_kernel
 from tsssm.kernels.triton_launch import TunedLaunch
 
 CUDA = torch.cuda.is_available()
@@ -219,24 +218,6 @@ def test_ragged_steep_chunk_under_every_gpu_config(index, gram):
             assert launch.meta and all(meta.items() >= forced for meta in launch.meta.values())
 
 
-@pytest.mark.parametrize("length", [RAGGED_CHUNK + 80, 2 * RAGGED_CHUNK])
-@pytest.mark.parametrize("index", range(len(CHAIN_CONFIGS)))
-def test_chained_states_under_every_gpu_config(index, length):
-    """``chain_states_kernel`` under each block size the GPU's autotuner may pick (capped by its
-    pruner), along a ragged last chunk whose log-decay runs far below -88 and along whole
-    chunks: its steps' weights and the running state's decay must underflow to 0, not NaN."""
-    shape = {"CHUNK": RAGGED_CHUNK, "P": RAGGED_HEAD_DIM, "N": RAGGED_STATE}
-    launch = ssdt._CHAIN
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ssdt, "CHAIN_MIN_SEQUENCES", 1)
-        force_configs(patch, launch, launch.kernel.early_config_prune([CHAIN_CONFIGS[index]],
-                                                                      shape))
-        compare_with_reference(1, length, RAGGED_HEADS, 1, RAGGED_HEAD_DIM, RAGGED_STATE,
-                               RAGGED_CHUNK, torch.float32, {"Dh", "h0", "final", "steep"},
-                               seed=13)
-        forced = launch.kernel.configs[0].kwargs.items()
-        assert launch.meta and all(meta.items() >= forced for meta in launch.meta.values())
-
 @pytest.mark.parametrize("index", range(max(len(c) for c in GPU_CONFIGS.values())))
 def test_whole_chunks_under_every_gpu_config(index):
     """Whole chunks (L two chunks: the kernels drop their row and step masks, ``in_chunk``),
@@ -293,48 +274,6 @@ def test_final_state_alone_carries_gradient():
     assert results[0][given.index("C")].abs().max() == 0
 
 
-
-@pytest.mark.parametrize("length,chunk,with_init", [(37, 16, True), (64, 32, False)])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_chained_states_are_the_per_chunk_kernels_states(length, chunk, with_init, dtype):
-    """``chain_states_kernel`` (each S_c summed and passed on in one program along the
-    sequence) gives the entering and final states ``chunk_outer_kernel`` and the state pass
-    give: a ragged last chunk and whole ones, with and without an initial state, entering
-    states in fp32 (as the backward recomputes them) and in bf16 (as the forward keeps them),
-    P and N spanning several of the interpreter's tiles."""
-    gen = torch.Generator().manual_seed(length)
-    batch, heads, groups, head_dim, state = 2, 4, 2, 24, 40
-    x = torch.randn(batch, length, heads, head_dim, generator=gen).to(DEVICE, dtype)
-    B = torch.randn(batch, length, groups, state, generator=gen).to(DEVICE, dtype)
-    dt = (torch.rand(batch, length, heads, generator=gen) * 0.3 + 0.02).to(DEVICE)
-    A = -torch.exp(torch.randn(heads, generator=gen) * 0.5).to(DEVICE)
-    dt_eff, cs = ssdt._dt_cumsum(dt, A, None, False, chunk)
-    init = (torch.randn(batch, heads, head_dim, state, generator=gen).to(DEVICE) if with_init
-            else None)
-    results = []
-    for chained in (False, True):
-        final = torch.full((batch, heads, head_dim, state), float("nan"), device=DEVICE)
-        with poisoned_allocations():
-            entering = ssdt._entering_states(x, B, cs, dt_eff, init, final, dtype, chained)
-        results.append((entering, final))
-    (apart, apart_final), (chained, chained_final) = results
-    assert chained.dtype == dtype and chained.shape == apart.shape
-    assert relative_error(chained_final, apart_final) <= 1e-5
-    assert relative_error(chained.float(), apart.float()) <= (1e-5 if dtype == torch.float32
-                                                              else 1e-2)
-
-
-@pytest.mark.parametrize("dtype,case", [(torch.float32, 0), (torch.float32, 2),
-                                        (torch.float32, 4), (torch.bfloat16, 0)])
-def test_scan_with_chained_states_matches_reference(dtype, case):
-    """The whole scan, forward and backward, with its entering states from
-    ``chain_states_kernel`` (on the GPU from ``CHAIN_MIN_SEQUENCES`` sequences, forced here)."""
-    length, heads, groups, head_dim, state, chunk, features = CPU_CASES[case]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ssdt, "CHAIN_MIN_SEQUENCES", 1)
-        compare_with_reference(2, length, heads, groups, head_dim, state, chunk, dtype, features,
-                               seed=5 * length + case)
-        assert ssdt._CHAIN.meta
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_entering_states_in_a_narrower_dtype_are_the_fp32_ones_rounded(dtype):
