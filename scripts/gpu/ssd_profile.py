@@ -1,6 +1,7 @@
 """Which of the SSD scan's kernels lose the time to mamba_ssm's, shape by shape.
 
-    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR | --state-paths] [--cases "B1 L64K,B8 L8K"]
+    python scripts/gpu/ssd_profile.py OUT [--peer-dir DIR | --state-paths] \
+        [--cases "B1 L64K,B8 L8K"]
 
 For each SSD shape of the side-by-side comparison (``cases.pair_cases``: bf16, 24 heads × 64,
 chunk 256, every Mamba-2 option on), each mode and each library: ``wall``, ``gpu`` and ``host``

@@ -21,12 +21,13 @@ one dimension, heads fastest):
 From CHAIN_MIN_SEQUENCES (b·H) on, ``chain_states`` stands in for ``chunk_outer`` and
 ``pass_states``: S_c summed and passed on in one program along the chunks     (tiles, b·H)
 Backward (states recomputed, not stored; 10 launches, one more with z, one with ``chunk_gram``):
-``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` (or ``chain_states``) again; ``gate_bwd`` (only with z);
-``chunk_outer`` for the gradient reaching h_{c-1} from chunk c's outputs; ``pass_states_bwd``;
-``chunk_gram``; ``chunk_scan_dx`` (dx, the direct part of ddt, dD); ``chunk_pairs`` (a tile
-pair per program, b·nc·tiles²·G: each head's decayed dy·x^T summed over the group, and the
-decay gradient's pair terms); ``chunk_scan_dbc`` twice (dC, then dB, from those sums and the
-states; BLOCK_M rows, all N per program, b·nc·tiles·G); ``dt_cumsum_bwd`` (ddt, dA, dt_bias).
+``dt_cumsum_fwd``, ``chunk_outer``, ``pass_states`` (or ``chain_states``) again; ``gate_bwd``
+(only with z); ``chunk_outer`` for the gradient reaching h_{c-1} from chunk c's outputs;
+``pass_states_bwd``; ``chunk_gram``; ``chunk_scan_dx`` (dx, the direct part of ddt, dD);
+``chunk_pairs`` (a tile pair per program, b·nc·tiles²·G: each head's decayed dy·x^T summed
+over the group, and the decay gradient's pair terms); ``chunk_scan_dbc`` twice (dC, then dB,
+from those sums and the states; BLOCK_M rows, all N per program, b·nc·tiles·G);
+``dt_cumsum_bwd`` (ddt, dA, dt_bias).
 With z, the forward also stores y before the gate (for dz); nothing else is kept.
 
 The decay's gradient. With a_k = dt_k A and M_ij = (dy_i · x_j)(C_i · B_j) exp(cs_i - cs_j) dt_j
