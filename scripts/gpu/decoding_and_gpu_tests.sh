@@ -8,14 +8,14 @@
 #  - generation/: python -m tsssm.bench generation at batch 3 (prefill, graph capture, ms per step);
 #  - runs.tgz: the FSDD run, the samples and the bench's files (every file of OUT but the logs);
 #  - triton-*.tgz: Triton's cache for the next call's .carry/triton (triton_cache.sh).
-# The GPU tests run in nine groups side by side, while the FSDD run trains; generate and the bench
+# The GPU tests run in ten groups side by side, while the FSDD run trains; generate and the bench
 # run after them, alone. Graphed training has its own process, so that a capture that fails there
 # (which can leave the CUDA generator unusable) cannot fail the other groups' tests.
 # Usage: bash scripts/gpu/decoding_and_gpu_tests.sh OUT_DIR
 # GPU_TESTS_ONLY=1: the tests alone (no FSDD run, generate or bench), for a call that times
 # kernels after them.
-# GROUP_LIMIT: seconds each test group may take (default 420); a group stopped so still has its
-# lines in gpu_tests.log.
+# GROUP_LIMIT: seconds each test group may take (default 420); a group stopped so keeps its lines
+# in gpu_tests.log, followed by one saying it was stopped.
 # TSSSM_DATA must hold FSDD (fsdd/) and tiny shakespeare (text/): the FSDD run and the GPU test
 # of generate train on them.
 set -uo pipefail
@@ -39,13 +39,16 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "$scan::test_scan_matches_reference_on_gpu_in_default_segments"
         "$scan::test_scan_matches_reference_on_gpu_odd_length_no_options $scan::test_auto_backend_picks_triton_on_gpu $scan::test_state_update_matches_reference_on_gpu"
         "$ssd::test_scan_matches_reference_on_gpu"
-        "$ssd::test_scan_matches_reference_on_gpu_ragged_chunk_256 $ssd::test_scan_matches_reference_on_gpu_with_chained_states"
+        "$ssd::test_scan_matches_reference_on_gpu_ragged_chunk_256"
+        "$ssd::test_scan_matches_reference_on_gpu_with_chained_states"
         "$ssd::test_scan_matches_reference_on_gpu_with_16_wide_states $ssd::test_scan_matches_reference_on_gpu_with_16_wide_heads $ssd::test_auto_backend_picks_triton_on_gpu $ssd::test_state_update_matches_reference_on_gpu"
         "tests/mixers tests/models tests/test_bench.py tests/test_generate.py"
         "$graphed")
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
-  timeout "${GROUP_LIMIT:-420}" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs \
-    --durations=5 > "$out/gpu_tests_$i.log" 2>&1 &
+  (timeout "${GROUP_LIMIT:-420}" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs \
+     --durations=5 > "$out/gpu_tests_$i.log" 2>&1
+   [[ $? == 124 ]] && printf '\nstopped by GROUP_LIMIT (%s s) before its last test\n' \
+     "${GROUP_LIMIT:-420}" >> "$out/gpu_tests_$i.log") &
 done
 decoding=$([[ ${GPU_TESTS_ONLY:-0} == 1 ]] && echo false || echo true)
 if $decoding; then

@@ -45,3 +45,19 @@ def test_every_gpu_test_is_in_a_group(tmp_path):
                    or path.startswith(word.rstrip("/") + "/") for word in named)
 
     assert gpu_tests() and sorted(t for t in gpu_tests() if not reached(t)) == []
+
+
+def test_a_group_stopped_by_its_limit_says_so(tmp_path):
+    """A group cut off mid-test leaves no pytest summary: the log must say why its lines end."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text('#!/bin/sh\necho -n ".."\nexec sleep 5\n')
+    (bin_dir / "python").chmod(0o755)
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
+                    str(tmp_path / "out")], cwd=REPO, check=True, capture_output=True,
+                   env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1", GROUP_LIMIT="1"))
+    log = (tmp_path / "out" / "gpu_tests.log").read_text().splitlines()
+    headers = [i for i, line in enumerate(log) if line.startswith("== python -m pytest")]
+    assert len(headers) >= 2 and log[:2] == [log[0], ".."]
+    stopped = "stopped by GROUP_LIMIT (1 s) before its last test"
+    assert [log[i + 2] for i in headers] == [stopped] * len(headers)
