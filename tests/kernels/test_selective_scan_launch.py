@@ -275,7 +275,7 @@ def test_ssd_check_tests_then_profiles_both_trees_then_benches_the_peer(tmp_path
 
 def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path):
     """``scripts/gpu/tests_and_peers.sh`` with stand-ins (``python`` records its arguments, the
-    tests' nine groups among them): the peer build from PEER, the GPU tests alone, each group
+    tests' groups among them): the peer build from PEER, the GPU tests alone, each group
     stopped at TESTS_LIMIT by its own ``timeout`` (so that the log of every group is written),
     then one bench of the sections asked for against that PEER, within the deadline's budget."""
     bin_dir, calls, peer = tmp_path / "bin", tmp_path / "calls", tmp_path / "peer"
@@ -291,10 +291,10 @@ def test_tests_and_peers_builds_the_peer_beside_the_tests_then_benches(tmp_path)
     lines = calls.read_text().splitlines()
     builds = [line for line in lines if "load_peer_scan" in line]
     assert len(builds) == 1 and f"Path('{peer}')" in builds[0]
-    assert sum(line.startswith("-m pytest -m gpu") for line in lines) == 9
-    assert limits.read_text().split() == ["77"] * 9
+    groups = sum(line.startswith("-m pytest -m gpu") for line in lines)
+    assert groups > 1 and limits.read_text().split() == ["77"] * groups
     log = (tmp_path / "out" / "tests" / "gpu_tests.log").read_text()
-    assert log.count("== python -m pytest -m gpu") == 9
+    assert log.count("== python -m pytest -m gpu") == groups
     bench = lines[-1].split()
     assert bench[:4] == ["-m", "tsssm.bench", "kernels", "--sections"]
     assert bench[4:8] == ["peer-ssd,peer-scan", "--peer-dir", str(peer), "--out"]
