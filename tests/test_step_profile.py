@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.compose import REPO
 from tsssm.benchmarks.step_profile import StepProfile, profile_step
@@ -48,3 +49,20 @@ def test_the_script_profiles_each_models_step_as_fit_composes_it(tmp_path, model
         assert re.search(rf"### {model}, input {re.escape(shape)}, [\d,]+ parameters, eager\n",
                          text), text
     assert ", graphed\n" not in text  # graphs need CUDA
+
+
+def test_the_layer_profiles_step_starts_each_step_from_unset_gradients():
+    """A profiled step is one training step: its gradients are those of one backward, not the sum
+    of the steps before it (that sum would add an elementwise kernel a parameter)."""
+    sys.path.insert(0, str(REPO / "scripts" / "gpu"))
+    try:
+        from profile_layers import training_step
+    finally:
+        sys.path.remove(str(REPO / "scripts" / "gpu"))
+    layer = torch.nn.Linear(3, 3)
+    x = torch.randn(2, 3, requires_grad=True)
+    grad = torch.randn(2, 3)
+    training_step(layer, x, grad)
+    once = layer.weight.grad.clone(), x.grad.clone()
+    training_step(layer, x, grad)
+    assert torch.equal(layer.weight.grad, once[0]) and torch.equal(x.grad, once[1])

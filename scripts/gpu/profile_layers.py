@@ -23,6 +23,10 @@ WARMUP, STEPS, TOP = 3, 5, 14
 
 
 def training_step(layer: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) -> None:
+    """Gradients start unset, as after an optimizer's ``zero_grad`` and in the benchmark's rows
+    (``grad_to_none``): accumulating them would add one elementwise sum a parameter."""
+    layer.zero_grad(set_to_none=True)
+    x.grad = None
     layer(x).backward(grad)
 
 
