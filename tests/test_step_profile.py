@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import subprocess
 import sys
 
@@ -54,11 +55,8 @@ def test_the_script_profiles_each_models_step_as_fit_composes_it(tmp_path, model
 def test_the_layer_profiles_step_starts_each_step_from_unset_gradients():
     """A profiled step is one training step: its gradients are those of one backward, not the sum
     of the steps before it (that sum would add an elementwise kernel a parameter)."""
-    sys.path.insert(0, str(REPO / "scripts" / "gpu"))
-    try:
-        from profile_layers import training_step
-    finally:
-        sys.path.remove(str(REPO / "scripts" / "gpu"))
+    training_step = runpy.run_path(str(REPO / "scripts" / "gpu" / "profile_layers.py"))[
+        "training_step"]
     layer = torch.nn.Linear(3, 3)
     x = torch.randn(2, 3, requires_grad=True)
     grad = torch.randn(2, 3)

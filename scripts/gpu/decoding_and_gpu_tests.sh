@@ -44,11 +44,12 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "$ssd::test_scan_matches_reference_on_gpu_with_16_wide_states $ssd::test_scan_matches_reference_on_gpu_with_16_wide_heads $ssd::test_auto_backend_picks_triton_on_gpu $ssd::test_state_update_matches_reference_on_gpu"
         "tests/mixers tests/models tests/test_bench.py tests/test_generate.py"
         "$graphed")
+limit=${GROUP_LIMIT:-420}
 for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
-  (timeout "${GROUP_LIMIT:-420}" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs \
+  (timeout "$limit" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs \
      --durations=5 > "$out/gpu_tests_$i.log" 2>&1
    [[ $? == 124 ]] && printf '\nstopped by GROUP_LIMIT (%s s) before its last test\n' \
-     "${GROUP_LIMIT:-420}" >> "$out/gpu_tests_$i.log") &
+     "$limit" >> "$out/gpu_tests_$i.log") &
 done
 decoding=$([[ ${GPU_TESTS_ONLY:-0} == 1 ]] && echo false || echo true)
 if $decoding; then

@@ -11,29 +11,26 @@ import torch
 from tests.kernels.numerics import poisoned_allocations, relative_error
 from tests.kernels.test_ssd_triton import (CPU_CASES, DEVICE, RAGGED_CHUNK, RAGGED_HEAD_DIM,
                                            RAGGED_HEADS, RAGGED_STATE, compare_with_reference,
-                                           force_configs)
+                                           force_configs, make_inputs)
 from tsssm.kernels.ssd import triton as ssdt
 from tsssm.kernels.ssd.triton_states import CHAIN_CONFIGS
 
 
 def both_ways(batch: int, length: int, heads: int, groups: int, head_dim: int, state: int,
-              chunk: int, dtype: torch.dtype, with_init: bool, decay_scale: float = 1.0,
-              seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(entering states, final state) of random inputs, per-chunk first, then chained."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, length, heads, head_dim, generator=gen).to(DEVICE, dtype)
-    B = torch.randn(batch, length, groups, state, generator=gen).to(DEVICE, dtype)
-    dt = (torch.rand(batch, length, heads, generator=gen) * 0.3 + 0.02).to(DEVICE)
-    A = -torch.exp(torch.randn(heads, generator=gen) * 0.5).to(DEVICE) * decay_scale
-    dt_eff, cs = ssdt._dt_cumsum(dt, A, None, False, chunk)
-    init = (torch.randn(batch, heads, head_dim, state, generator=gen).to(DEVICE) if with_init
-            else None)
+              chunk: int, dtype: torch.dtype, features: set[str],
+              seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(entering states, final state) of ``make_inputs``' scan inputs (``features``: "h0",
+    "steep"), per-chunk first, then chained."""
+    inputs = make_inputs(batch, length, heads, groups, head_dim, state, dtype, features, seed)
     results = []
-    for chained in (False, True):
-        final = torch.full((batch, heads, head_dim, state), float("nan"), device=DEVICE)
-        with poisoned_allocations():
-            entering = ssdt._entering_states(x, B, cs, dt_eff, init, final, dtype, chained)
-        results.append((entering, final))
+    with torch.no_grad():
+        dt_eff, cs = ssdt._dt_cumsum(inputs["dt"], inputs["A"], None, False, chunk)
+        for chained in (False, True):
+            final = torch.full((batch, heads, head_dim, state), float("nan"), device=DEVICE)
+            with poisoned_allocations():
+                entering = ssdt._entering_states(inputs["x"], inputs["B"], cs, dt_eff,
+                                                 inputs["initial_state"], final, dtype, chained)
+            results.append((entering, final))
     return results
 
 
@@ -44,7 +41,7 @@ def test_chained_states_are_the_per_chunk_kernels_states(length, chunk, with_ini
     in fp32 (as the backward recomputes them) and in bf16 (as the forward keeps them), P and N
     spanning several of the interpreter's tiles."""
     (apart, apart_final), (chained, chained_final) = both_ways(
-        2, length, 4, 2, 24, 40, chunk, dtype, with_init, seed=length)
+        2, length, 4, 2, 24, 40, chunk, dtype, {"h0"} if with_init else set(), seed=length)
     assert chained.dtype == dtype and chained.shape == apart.shape
     assert relative_error(chained_final, apart_final) <= 1e-5
     assert relative_error(chained.float(), apart.float()) <= (1e-5 if dtype == torch.float32
@@ -64,7 +61,7 @@ def test_chained_states_under_every_gpu_config(index, length):
                                                                       shape))
         (apart, apart_final), (chained, chained_final) = both_ways(
             1, length, RAGGED_HEADS, 1, RAGGED_HEAD_DIM, RAGGED_STATE, RAGGED_CHUNK,
-            torch.float32, True, decay_scale=8.0, seed=13)
+            torch.float32, {"h0", "steep"}, seed=13)
         forced = launch.kernel.configs[0].kwargs.items()
         assert launch.meta and all(meta.items() >= forced for meta in launch.meta.values())
     assert relative_error(chained_final, apart_final) <= 1e-5
