@@ -16,6 +16,8 @@
 # kernels after them.
 # GROUP_LIMIT: seconds each test group may take (default 420); a group stopped so keeps its lines
 # in gpu_tests.log, followed by one saying it was stopped.
+# GPU_TEST_GROUPS: the indices (from 0, in the order below) of the groups to run, e.g. "5 6" for
+# a call that owes only those; all of them by default.
 # TSSSM_DATA must hold FSDD (fsdd/) and tiny shakespeare (text/): the FSDD run and the GPU test
 # of generate train on them.
 set -uo pipefail
@@ -45,7 +47,14 @@ groups=("tests/kernels/test_causal_conv_triton.py tests/kernels/test_s4_triton.p
         "tests/mixers tests/models tests/test_bench.py tests/test_generate.py"
         "$graphed")
 limit=${GROUP_LIMIT:-420}
-for i in "${!groups[@]}"; do  # one process per group: their Triton compilations run side by side
+chosen=(${GPU_TEST_GROUPS:-${!groups[@]}})
+for i in "${chosen[@]}"; do
+  if [[ ! $i =~ ^[0-9]+$ ]] || ((i >= ${#groups[@]})); then
+    echo "GPU_TEST_GROUPS: '$i' is not a group index (0 to $((${#groups[@]} - 1)))" >&2
+    exit 2
+  fi
+done
+for i in "${chosen[@]}"; do  # one process per group: their Triton compilations run side by side
   (timeout "$limit" python -m pytest -m gpu ${groups[$i]} -q -p no:cacheprovider -rs \
      --durations=5 > "$out/gpu_tests_$i.log" 2>&1
    [[ $? == 124 ]] && printf '\nstopped by GROUP_LIMIT (%s s) before its last test\n' \
@@ -59,7 +68,7 @@ if $decoding; then
     > "$out/fsdd-mamba.log" 2>&1 &
 fi
 wait
-for i in "${!groups[@]}"; do
+for i in "${chosen[@]}"; do
   echo "== python -m pytest -m gpu ${groups[$i]}"
   cat "$out/gpu_tests_$i.log"
   rm "$out/gpu_tests_$i.log"

@@ -61,3 +61,31 @@ def test_a_group_stopped_by_its_limit_says_so(tmp_path):
     assert len(headers) >= 2 and log[:2] == [log[0], ".."]
     stopped = "stopped by GROUP_LIMIT (1 s) before its last test"
     assert [log[i + 2] for i in headers] == [stopped] * len(headers)
+
+
+def test_chosen_groups_run_alone(tmp_path):
+    """A call that owes two groups runs those two, in their order, and none of the others."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    recording_python(bin_dir, calls)
+    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
+                    str(tmp_path / "out")], cwd=REPO, check=True, capture_output=True,
+                   env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1", GPU_TEST_GROUPS="5 6"))
+    ran = sorted(line.split()[4] for line in calls.read_text().splitlines()
+                 if line.startswith("-m pytest -m gpu"))
+    ssd = "tests/kernels/test_ssd_triton.py::test_scan_matches_reference_on_gpu"
+    assert ran == [f"{ssd}_ragged_chunk_256", f"{ssd}_with_chained_states"]
+    log = (tmp_path / "out" / "gpu_tests.log").read_text()
+    assert log.count("== python -m pytest") == 2
+
+
+def test_a_group_index_out_of_range_is_refused(tmp_path):
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    recording_python(bin_dir, calls)
+    done = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
+                           str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
+                          env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1",
+                                        GPU_TEST_GROUPS="5 10"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "GPU_TEST_GROUPS: '10' is not a group index (0 to 9)")
+    assert not calls.exists() or "pytest" not in calls.read_text()
