@@ -66,6 +66,25 @@ def test_examples_are_reproducible_and_splits_differ() -> None:
     assert not torch.equal(first.datasets["train"][0]["input"], other_seed.datasets["train"][0]["input"])
 
 
+
+def test_a_kept_example_is_the_one_its_generator_makes_in_any_order() -> None:
+    """Examples are made once and kept: a second read must not call the maker, and an example read
+    after others (as a shuffled epoch reads them) must equal the one made from its own seed."""
+    module = _mqar()
+    train = module.datasets["train"]
+    calls = []
+    make = train.make
+    train.make = lambda rng: calls.append(1) or make(rng)
+    backwards = [train[i] for i in reversed(range(50))][::-1]
+    again = [train[i] for i in range(50)]
+    assert len(calls) == 50
+    for index, (first, second) in enumerate(zip(backwards, again, strict=True)):
+        inputs, targets = mqar_example(np.random.default_rng((0, 0, index)), 64, 8, 128)
+        assert torch.equal(first["input"], torch.from_numpy(inputs))
+        assert torch.equal(second["target"], torch.from_numpy(targets))
+        assert torch.equal(second["units"], torch.from_numpy(targets != -100).float())
+        assert first["input"].dtype == second["target"].dtype == torch.long
+
 def test_loaders_and_attributes() -> None:
     module = _mqar()
     assert (module.vocab_size, module.unit, module.seq_len, module.dataset_name) == (128, "token", 64, "mqar")

@@ -18,7 +18,10 @@ Selective copying (Gu & Dao 2023, the Mamba paper), with n = n_tokens_to_copy an
 At the i-th marker the target is the i-th data token of the region, in order; elsewhere it is -100.
 
 Examples are generated on demand, each from its own generator seeded by (seed, split, index): the same
-config always gives the same data, train, val and test differ, and nothing is held in memory.
+config always gives the same data, whatever order it is read in, and train, val and test differ. An
+example is kept once made (int32 inputs and targets, 8·seq_len bytes): a run reads its training set
+for many epochs and its validation set at every check, and making one costs about 100 µs of NumPy,
+as much as a small model's whole training step on a GPU.
 """
 
 from abc import abstractmethod
@@ -91,14 +94,19 @@ def selective_copying_example(rng: np.random.Generator, seq_len: int, n_tokens_t
 
 
 class GeneratedExamples(Dataset):
-    """`n_examples` examples; example i is make(Generator seeded by (seed, split_index, i))."""
+    """`n_examples` examples; example i is make(Generator seeded by (seed, split_index, i)), made on
+    its first read and kept as (seq_len,) rows of two int32 tables."""
 
     def __init__(self, make: Callable[[np.random.Generator], Example], n_examples: int, seed: int,
-                 split_index: int) -> None:
+                 split_index: int, seq_len: int) -> None:
         self.make = make
         self.n_examples = n_examples
         self.seed = seed
         self.split_index = split_index
+        self.seq_len = seq_len
+        self._inputs = torch.zeros((n_examples, seq_len), dtype=torch.int32)
+        self._targets = torch.zeros((n_examples, seq_len), dtype=torch.int32)
+        self._made = torch.zeros(n_examples, dtype=torch.bool)
 
     def __len__(self) -> int:
         return self.n_examples
@@ -106,9 +114,17 @@ class GeneratedExamples(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.n_examples:
             raise IndexError(f"example {index} out of range [0, {self.n_examples})")
-        inputs, targets = self.make(np.random.default_rng((self.seed, self.split_index, index)))
-        targets = torch.from_numpy(targets)
-        return padded_item(torch.from_numpy(inputs), targets, (targets != IGNORE_INDEX).float(), len(targets))
+        if not self._made[index]:
+            inputs, targets = self.make(np.random.default_rng((self.seed, self.split_index, index)))
+            targets = torch.from_numpy(targets)
+            item = padded_item(torch.from_numpy(inputs), targets, (targets != IGNORE_INDEX).float(),
+                               self.seq_len)
+            self._inputs[index] = item["input"]
+            self._targets[index] = item["target"]
+            self._made[index] = True
+        targets = self._targets[index].long()
+        return {"input": self._inputs[index].long(), "target": targets,
+                "units": (targets != IGNORE_INDEX).float()}
 
 
 class RecallDataModule(SequenceDataModule):
@@ -132,7 +148,8 @@ class RecallDataModule(SequenceDataModule):
         """A picklable function making one example from a generator."""
 
     def _build(self) -> dict[str, Dataset]:
-        return {split: GeneratedExamples(self._maker(), self.n_examples[split], self.seed, index)
+        return {split: GeneratedExamples(self._maker(), self.n_examples[split], self.seed, index,
+                                         self.seq_len)
                 for index, split in enumerate(SPLITS)}
 
 
