@@ -6,7 +6,8 @@
 # through MPS, for at most LIMIT seconds (default 480); their validation accuracy every 250 steps
 # goes to OUT/curves.md (scripts/validation_curves.py), the store to OUT/pilot.db.gz, the fits'
 # logs to OUT/logs.tgz. The runs are in an experiment of their own (pilots/c6-recall), never
-# counted by the report.
+# counted by the report. The steps replay CUDA graphs, as the block's do (PILOT_CALLBACKS=default:
+# eagerly).
 # Usage: bash scripts/gpu/recall_pilot.sh OUT [LIMIT]
 set -uo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -29,7 +30,8 @@ for model in $models; do
         name=${model//\//-}_L${seq_len}_lr${lr}_n${n_train}
         timeout --signal=INT "$limit" python -m tsssm.fit study=c6_recall experiment=recall/mqar \
           "model=$model" model.backbone.d_model=128 "data.seq_len=$seq_len" \
-          "model.optim.lr=$lr" "data.n_train=$n_train" seed=1 trainer=gpu callbacks=graphed \
+          "model.optim.lr=$lr" "data.n_train=$n_train" seed=1 trainer=gpu \
+          "callbacks=${PILOT_CALLBACKS:-graphed}" \
           logger.experiment_name=pilots/c6-recall logger.tracking_uri="$store" \
           hydra.run.dir="$work/runs/$name" > "$work/$name.log" 2>&1 &
       done

@@ -308,3 +308,13 @@ def test_captures_one_after_another_keep_no_memory(name):
         torch.cuda.synchronize()
         held.append(torch.cuda.memory_allocated())
     assert held[2] == held[1], held
+
+
+def test_logits_at_positions_are_the_full_logits_there():
+    model = language_model("mamba_attention")
+    ids = torch.randint(V, (3, 12))
+    positions = torch.tensor([[0, 5, 11], [2, 3, 4], [7, 9, 10]])
+    full = model(ids)
+    picked = model(ids, positions)
+    assert picked.shape == (3, 3, V)
+    torch.testing.assert_close(picked, full.gather(1, positions[..., None].expand(-1, -1, V)))

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import copy
 import logging
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.fabric.utilities.apply_func import move_data_to_device
 
 from tests.compose import compose_fit
+from tsssm.data.recall import MQARDataModule
+from tsssm.mixers.attention import Attention
+from tsssm.mixers.mamba import Mamba
+from tsssm.models.backbone import Backbone
+from tsssm.models.language_model import LanguageModel
 from tsssm.models.shape import ForecastShape
 from tsssm.run.graphed_training import GraphedTrainingStep, eager_reason, graphed_forward
+from tsssm.tasks.language_model import LanguageModelTask
 
 
 def trainer_on(device: str, precision: str = "32-true", world_size: int = 1) -> SimpleNamespace:
@@ -94,6 +102,33 @@ def test_a_graphed_network_trains_as_the_eager_one(tmp_path, model, layers):
         torch.testing.assert_close(graphed(batches[1][0]), eager(batches[1][0]), rtol=1e-3,
                                    atol=1e-4)
 
+
+
+@pytest.mark.gpu
+def test_a_graphed_language_model_at_its_answers_trains_as_the_eager_one():
+    """Recall's steps hand the network two inputs, the tokens and the answers' positions: the
+    graph must take both and replay what the eager network computes."""
+    data = MQARDataModule(seq_len=64, n_kv_pairs=8, vocab_size=256, n_train=64, n_val=8,
+                          n_test=8, batch_size=16)
+    data.setup("fit")
+    torch.manual_seed(0)
+    backbone = Backbone(32, 2, "ma", {"m": Mamba, "a": partial(Attention, n_heads=2, causal=True)})
+    tasks = [LanguageModelTask(LanguageModel(backbone, 256)).cuda()]
+    tasks.append(copy.deepcopy(tasks[0]))
+    batches = [move_data_to_device(tasks[0].on_before_batch_transfer(b, 0), "cuda")
+               for b in data.train_dataloader()]
+    graphed = tasks[1].net
+    graphed.forward = graphed_forward(graphed, tasks[1].network_input(batches[0]))
+    optimizers = [torch.optim.AdamW(task.net.parameters(), lr=1e-3) for task in tasks]
+    for batch in batches:
+        losses = []
+        for task, optimizer in zip(tasks, optimizers):
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.training_step(batch, 0)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=1e-4)
 
 @pytest.mark.gpu
 def test_a_graphed_network_draws_new_dropout_masks_at_every_replay(tmp_path):

@@ -5,6 +5,7 @@ units that are not 1, and per-position bits with NaN where nothing is scored."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import lightning as L
 import pytest
@@ -18,7 +19,9 @@ from tsssm.data.bytes import ByteDataModule
 from tsssm.data.recall import MQARDataModule
 from tsssm.mixers.mamba import Mamba
 from tsssm.mixers.s4 import S4
-from tsssm.tasks.language_model import LanguageModelTask
+from tsssm.models.backbone import Backbone
+from tsssm.models.language_model import LanguageModel
+from tsssm.tasks.language_model import LanguageModelTask, scored_positions
 from tsssm.tasks.sample_formats import IdSamples, TextSamples
 
 V = 5
@@ -187,3 +190,50 @@ def test_step_sizes_are_rescaled_for_a_test_at_another_rate_only():
     assert not hasattr(task.net.mamba, "rate"), "Mamba runs as it is"
     evaluate(task, "test")
     assert task.net.seen[2:] == [1.0, 1.0]
+
+
+def test_scored_positions_only_where_every_row_scores_a_few():
+    ignore = -100
+    recall = torch.full((2, 8), ignore)
+    recall[0, [2, 6]] = 3
+    recall[1, [1, 7]] = 4
+    assert scored_positions(recall).tolist() == [[2, 6], [1, 7]]
+    assert scored_positions(torch.randint(5, (2, 8))) is None  # text: every position
+    uneven = recall.clone()
+    uneven[1, 3] = 1
+    assert scored_positions(uneven) is None
+    many = torch.full((1, 8), ignore)
+    many[0, :5] = 1
+    assert scored_positions(many) is None  # 5 of 8: the whole head is as cheap
+    assert scored_positions(torch.full((2, 8), ignore)) is None
+
+
+def test_recall_batches_train_and_score_at_their_answers_alone():
+    """The head at the answers only: the same loss, gradients and validation sums as the head
+    at every position, whose other logits the scores ignore."""
+    data = MQARDataModule(seq_len=32, n_kv_pairs=4, vocab_size=64, n_train=8, n_val=8, n_test=8,
+                          batch_size=4)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    torch.manual_seed(0)
+    net = LanguageModel(Backbone(16, 2, "m", {"m": partial(Mamba, d_state=4)}), 64).double()
+    task = LanguageModelTask(net)
+    sparse = task.on_before_batch_transfer(batch, 0)
+    assert sparse["positions"].shape == (4, 4)
+    assert isinstance(task.network_input(sparse), tuple)
+    losses, grads = [], []
+    for given in (batch, sparse):
+        net.zero_grad()
+        loss = task.training_step(given, 0)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-12)
+    torch.testing.assert_close(grads[1], grads[0])
+    sums = []
+    for given in (batch, sparse):
+        task.val_scores.reset()
+        with torch.no_grad():
+            task.validation_step(given, 0)
+        sums.append({k: float(v) for k, v in task.val_scores.compute().items()})
+    assert sums[1] == pytest.approx(sums[0], rel=1e-12)

@@ -53,10 +53,19 @@ class LanguageModel(nn.Module):
             raise ValueError(f"LanguageModel expects long token ids {shape}, got {ids.dtype} "
                              f"of shape {tuple(ids.shape)}")
 
-    def forward(self, ids: Tensor) -> Tensor:
-        """``ids (B, L)`` long -> ``logits (B, L, V)``; position t sees ids[:, :t + 1]."""
+    def forward(self, ids: Tensor, positions: Tensor | None = None) -> Tensor:
+        """``ids (B, L)`` long -> ``logits (B, L, V)``; position t sees ids[:, :t + 1].
+
+        With ``positions (B, K)`` long, the logits at those positions of each row only, ``(B, K,
+        V)``: a task that scores a few positions (recall's answers, K of L) skips the head's
+        matmul and the softmax at the others, most of a small model's step at a large
+        vocabulary."""
         self._check_ids(ids, "(B, L)", 2)
-        return self.head(self.backbone(self.embed(ids)))
+        features = self.backbone(self.embed(ids))
+        if positions is not None:
+            index = positions.unsqueeze(-1).expand(-1, -1, features.shape[-1])
+            features = features.gather(1, index)
+        return self.head(features)
 
     def init_state(self, batch: int, device: torch.device | str | None = None,
                    dtype: torch.dtype | None = None, capacity: int | None = None) -> list[State]:

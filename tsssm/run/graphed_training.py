@@ -47,13 +47,13 @@ def eager_reason(trainer: L.Trainer) -> str | None:
     return None
 
 
-def warm_up(net: nn.Module, x: Tensor, steps: int) -> None:
-    """``steps`` forward and backward passes of ``net`` on ``x`` on the side stream, gradients
-    taken with ``torch.autograd.grad`` so that no parameter's ``.grad`` changes."""
+def warm_up(net: nn.Module, inputs: tuple[Tensor, ...], steps: int) -> None:
+    """``steps`` forward and backward passes of ``net`` on ``inputs`` on the side stream,
+    gradients taken with ``torch.autograd.grad`` so that no parameter's ``.grad`` changes."""
     params = [p for p in net.parameters() if p.requires_grad]
-    with on_warmup_stream(x.device.index):
+    with on_warmup_stream(inputs[0].device.index):
         for _ in range(steps):
-            out = net(x)
+            out = net(*inputs)
             torch.autograd.grad(out, params, torch.ones_like(out), allow_unused=True)
 
 
@@ -65,13 +65,13 @@ class HostWait(RuntimeError):
     """The network's step synchronises with the host, so no CUDA graph can hold it."""
 
 
-def host_wait(net: nn.Module, x: Tensor) -> str | None:
+def host_wait(net: nn.Module, inputs: tuple[Tensor, ...]) -> str | None:
     """One more warm-up pass with synchronising CUDA calls made errors (after the kernels'
     autotuning, which does synchronise): the first line of the error raised, or None."""
     previous = torch.cuda.get_sync_debug_mode()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        warm_up(net, x, 1)
+        warm_up(net, inputs, 1)
     except RuntimeError as error:
         if SYNC_ERROR not in str(error):
             raise
@@ -81,27 +81,29 @@ def host_wait(net: nn.Module, x: Tensor) -> str | None:
     return None
 
 
-def graphed_forward(net: nn.Module, x: Tensor, warmup_steps: int = WARMUP_STEPS
-                    ) -> Callable[[Tensor], Tensor]:
-    """``net``'s forward for its training steps: batches shaped as ``x`` (B, ...) on its device,
-    in training mode with gradients on, replay the captured graphs; the rest run eagerly.
-    Raises ``HostWait`` (before any capture) if the step waits on the host."""
+def graphed_forward(net: nn.Module, x: Tensor | tuple[Tensor, ...],
+                    warmup_steps: int = WARMUP_STEPS) -> Callable[..., Tensor]:
+    """``net``'s forward for its training steps: inputs shaped as ``x`` (a tensor (B, ...) or a
+    tuple of them, as ``Task.network_input`` gives) on its device, in training mode with
+    gradients on, replay the captured graphs; the rest run eagerly. Raises ``HostWait`` (before
+    any capture) if the step waits on the host."""
     eager = net.forward
+    captured = x if isinstance(x, tuple) else (x,)
     with torch.enable_grad():
-        warm_up(net, x, warmup_steps)
-        waits = host_wait(net, x)
+        warm_up(net, captured, warmup_steps)
+        waits = host_wait(net, captured)
         if waits is not None:
             raise HostWait(f"the network's step waits on the host ({waits})")
-        torch.cuda.make_graphed_callables(net, (x,), num_warmup_iters=0,
+        torch.cuda.make_graphed_callables(net, captured, num_warmup_iters=0,
                                           allow_unused_input=True)
     replay = net.forward
-    shape, dtype, device = x.shape, x.dtype, x.device
+    layout = [(t.shape, t.dtype, t.device) for t in captured]
 
-    def forward(inputs: Tensor) -> Tensor:
-        if (inputs.shape == shape and inputs.dtype == dtype and inputs.device == device
+    def forward(*inputs: Tensor) -> Tensor:
+        if ([(t.shape, t.dtype, t.device) for t in inputs] == layout
                 and net.training and torch.is_grad_enabled()):
-            return replay(inputs)
-        return eager(inputs)
+            return replay(*inputs)
+        return eager(*inputs)
 
     return forward
 
@@ -127,8 +129,9 @@ class GraphedTrainingStep(L.Callback):
             except HostWait as waits:
                 reason = str(waits)
             else:
+                shapes = [tuple(t.shape) for t in (x if isinstance(x, tuple) else (x,))]
                 log.info("training steps of shape %s replay CUDA graphs of the network's "
-                         "forward and backward", tuple(x.shape))
+                         "forward and backward", ", ".join(map(str, shapes)))
                 return
         log.info("training steps run eagerly, not from CUDA graphs: %s", reason)
 

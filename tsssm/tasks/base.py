@@ -11,7 +11,7 @@ A task is a LightningModule around a network (``net``) trained with an optimizer
   rebuilt from that record alone (``record_inputs``), where a task can do without its data;
 - how its runs are named (``run_horizon``), what a run measures at its start (``start_metrics``)
   and which figures it draws at its end (``figures``);
-- which tensor of a training batch its network reads (``network_input``: what a CUDA graph of
+- which tensors of a training batch its network reads (``network_input``: what a CUDA graph of
   the network's step is captured on);
 - the layout of one window's ``predict_step`` output (``prediction_axes``, ``prediction_value``),
   and whether its checkpoints answer a DataFrame of series (``serves_frames``: logged as an
@@ -51,15 +51,16 @@ class Task(L.LightningModule, ABC):
         self.net = net
         self.recipe = OptimizerRecipe.from_config(optim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.net(*inputs)
 
     def configure_optimizers(self) -> dict:
         return self.recipe.configure(self.net, self.trainer)
 
     @abstractmethod
-    def network_input(self, batch: object) -> Tensor:
-        """The tensor of a training ``batch`` that ``training_step`` passes to ``net``."""
+    def network_input(self, batch: object) -> Tensor | tuple[Tensor, ...]:
+        """The tensor (or tensors, in order) of a training ``batch`` that ``training_step``
+        passes to ``net``."""
 
     @classmethod
     def accepts(cls, datamodule: L.LightningDataModule) -> bool:
