@@ -47,6 +47,11 @@ def eager_reason(trainer: L.Trainer) -> str | None:
     return None
 
 
+def as_inputs(x: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """A network's input as ``Task.network_input`` gives it (a tensor or a tuple), as a tuple."""
+    return x if isinstance(x, tuple) else (x,)
+
+
 def warm_up(net: nn.Module, inputs: tuple[Tensor, ...], steps: int) -> None:
     """``steps`` forward and backward passes of ``net`` on ``inputs`` on the side stream,
     gradients taken with ``torch.autograd.grad`` so that no parameter's ``.grad`` changes."""
@@ -88,7 +93,7 @@ def graphed_forward(net: nn.Module, x: Tensor | tuple[Tensor, ...],
     gradients on, replay the captured graphs; the rest run eagerly. Raises ``HostWait`` (before
     any capture) if the step waits on the host."""
     eager = net.forward
-    captured = x if isinstance(x, tuple) else (x,)
+    captured = as_inputs(x)
     with torch.enable_grad():
         warm_up(net, captured, warmup_steps)
         waits = host_wait(net, captured)
@@ -129,7 +134,7 @@ class GraphedTrainingStep(L.Callback):
             except HostWait as waits:
                 reason = str(waits)
             else:
-                shapes = [tuple(t.shape) for t in (x if isinstance(x, tuple) else (x,))]
+                shapes = [tuple(t.shape) for t in as_inputs(x)]
                 log.info("training steps of shape %s replay CUDA graphs of the network's "
                          "forward and backward", ", ".join(map(str, shapes)))
                 return

@@ -47,7 +47,6 @@ def token_nll(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
 
 
-
 def scored_positions(target: Tensor) -> Tensor | None:
     """The scored positions ``(B, K)`` of ``target (B, L)``, ascending in each row, when every
     row scores the same K <= L / 2 of them (recall data: its answers), else None (text, audio:
@@ -59,6 +58,7 @@ def scored_positions(target: Tensor) -> Tensor | None:
     if k == 0 or 2 * k > target.shape[1] or not bool((counts == k).all()):
         return None
     return scored.nonzero()[:, 1].view(len(target), k)
+
 
 class StreamScores(Metric):
     """Sums over a split: NLL nats, scored tokens, their units and correct argmax predictions."""
