@@ -35,8 +35,9 @@ def curves(client: MlflowClient, experiment: str, metric: str, params: list[str]
         end = run.info.end_time or run.info.start_time
         row |= {"status": run.info.status, "minutes": round((end - run.info.start_time) / 6e4, 1),
                 "checks": len(history)}
-        best = history.idxmax() if higher_is_better else history.idxmin()
-        row |= {"best": history.get(best), "at step": best} if len(history) else {}
+        if len(history):  # a run stopped before its first check has none
+            best = history.idxmax() if higher_is_better else history.idxmin()
+            row |= {"best": history[best], "at step": best}
         for step in milestones:
             before = history[history.index <= step]
             row[f"step {step}"] = before.iloc[-1] if len(before) else None
