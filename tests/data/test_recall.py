@@ -66,7 +66,6 @@ def test_examples_are_reproducible_and_splits_differ() -> None:
     assert not torch.equal(first.datasets["train"][0]["input"], other_seed.datasets["train"][0]["input"])
 
 
-
 def test_a_kept_example_is_the_one_its_generator_makes_in_any_order() -> None:
     """Examples are made once and kept: a second read must not call the maker, and an example read
     after others (as a shuffled epoch reads them) must equal the one made from its own seed."""

@@ -23,13 +23,20 @@ def gpu_tests() -> set[str]:
     return found
 
 
-def named_by_groups(tmp_path: Path) -> list[str]:
-    """The pytest arguments of every group, as the script passes them (stand-in ``python``)."""
+def run_script(tmp_path: Path, bin_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    """``decoding_and_gpu_tests.sh`` with its tests alone, into ``tmp_path/out``, the stand-ins
+    in ``bin_dir`` first on the PATH."""
+    return subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
+                           str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
+                          env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1", **env))
+
+
+def named_by_groups(tmp_path: Path, **env: str) -> list[str]:
+    """The pytest arguments of every group run, as the script passes them (stand-in
+    ``python``)."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
     recording_python(bin_dir, calls)
-    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
-                    str(tmp_path / "out")], cwd=REPO, check=True, capture_output=True,
-                   env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1"))
+    assert run_script(tmp_path, bin_dir, **env).returncode == 0
     return [word for line in calls.read_text().splitlines()
             if line.startswith("-m pytest -m gpu") for word in line.split()[4:]
             if word.startswith("tests")]
@@ -53,9 +60,7 @@ def test_a_group_stopped_by_its_limit_says_so(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "python").write_text('#!/bin/sh\necho -n ".."\nexec sleep 5\n')
     (bin_dir / "python").chmod(0o755)
-    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
-                    str(tmp_path / "out")], cwd=REPO, check=True, capture_output=True,
-                   env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1", GROUP_LIMIT="1"))
+    assert run_script(tmp_path, bin_dir, GROUP_LIMIT="1").returncode == 0
     log = (tmp_path / "out" / "gpu_tests.log").read_text().splitlines()
     headers = [i for i, line in enumerate(log) if line.startswith("== python -m pytest")]
     assert len(headers) >= 2 and log[:2] == [log[0], ".."]
@@ -65,13 +70,7 @@ def test_a_group_stopped_by_its_limit_says_so(tmp_path):
 
 def test_chosen_groups_run_alone(tmp_path):
     """A call that owes two groups runs those two, in their order, and none of the others."""
-    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
-    recording_python(bin_dir, calls)
-    subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
-                    str(tmp_path / "out")], cwd=REPO, check=True, capture_output=True,
-                   env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1", GPU_TEST_GROUPS="5 6"))
-    ran = sorted(line.split()[4] for line in calls.read_text().splitlines()
-                 if line.startswith("-m pytest -m gpu"))
+    ran = sorted(named_by_groups(tmp_path, GPU_TEST_GROUPS="5 6"))
     ssd = "tests/kernels/test_ssd_triton.py::test_scan_matches_reference_on_gpu"
     assert ran == [f"{ssd}_ragged_chunk_256", f"{ssd}_with_chained_states"]
     log = (tmp_path / "out" / "gpu_tests.log").read_text()
@@ -81,10 +80,7 @@ def test_chosen_groups_run_alone(tmp_path):
 def test_a_group_index_out_of_range_is_refused(tmp_path):
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
     recording_python(bin_dir, calls)
-    done = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "decoding_and_gpu_tests.sh"),
-                           str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
-                          env=block_env(tmp_path, bin_dir, GPU_TESTS_ONLY="1",
-                                        GPU_TEST_GROUPS="5 10"))
+    done = run_script(tmp_path, bin_dir, GPU_TEST_GROUPS="5 10")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "GPU_TEST_GROUPS: '10' is not a group index (0 to 9)")

@@ -130,6 +130,7 @@ def test_a_graphed_language_model_at_its_answers_trains_as_the_eager_one():
             losses.append(loss.item())
         assert losses[1] == pytest.approx(losses[0], rel=1e-4)
 
+
 @pytest.mark.gpu
 def test_a_graphed_network_draws_new_dropout_masks_at_every_replay(tmp_path):
     """A search's trials train with dropout: each replay must draw its own masks (the graph
